@@ -1,0 +1,130 @@
+# llm-relay - GNU make build.
+#   make               binaries: cgi-bin/{call,status,queue_status}, bin/{queue_worker,relayctl}
+#   make test          unit (cmocka) + integration tests, ends with a summary line
+#   make SANITIZE=1    ASan+UBSan build (objects in build-san/)
+#   make WERROR=1      warnings are errors (CI)
+#   make fuzz          libFuzzer targets (clang) in build-fuzz/
+#   make install       honours DESTDIR and PREFIX
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+PKGS     := fcgi json-c libmariadb libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+        -Wformat=2 -Wvla -Wno-format-nonliteral
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN   := -fsanitize=address,undefined
+else
+BUILD   := build
+OPT     := -O2 -g -D_FORTIFY_SOURCE=2
+LDSAN   :=
+endif
+
+CFLAGS  ?=
+CPPFLAGS += -D_GNU_SOURCE -Isrc -I$(BUILD)
+ALL_CFLAGS = $(WARN) $(OPT) -fstack-protector-strong -fPIE $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
+
+MAINS    := $(wildcard src/main_*.c)
+LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+LIB      := $(BUILD)/librelay.a
+
+WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status
+CLI_BINS := bin/queue_worker bin/relayctl
+BINS     := $(WEB_BINS) $(CLI_BINS)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck
+all: $(BINS)
+
+$(BUILD)/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# Migrations are compiled into the binaries so relayctl migrate needs no path.
+$(BUILD)/migrations.c: $(sort $(wildcard sql/*.sql)) tools/embed-sql.sh
+	@mkdir -p $(@D)
+	sh tools/embed-sql.sh $(sort $(wildcard sql/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/migrations.o: $(BUILD)/migrations.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-overlength-strings -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# The binaries live in cgi-bin/ and bin/ but are built per flavour; the last
+# build (normal or sanitized) is the one installed there.
+cgi-bin/%: $(BUILD)/main_%.o $(LIB) FORCE
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+
+bin/%: $(BUILD)/main_%.o $(LIB) FORCE
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(shell pkg-config --libs cmocka) $(LDFLAGS_ALL) -o $@
+
+unit: $(UNIT_BIN)
+	sh tests/unit/run.sh $(UNIT_BIN)
+
+integration: $(BINS)
+	python3 tests/integration/run.py
+
+test: all
+	sh tests/run-all.sh $(if $(filter 1,$(SANITIZE)),SANITIZE=1)
+
+# ---- fuzzing (clang + libFuzzer) ----
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_SRC := $(filter-out src/db.c src/web.c,$(LIB_SRC))
+FUZZ_TIME ?= 60
+fuzz: $(FUZZ_BIN)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
+	@mkdir -p $(@D)
+	clang -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -o $@
+fuzz-run: fuzz
+	sh tests/fuzz/run.sh $(FUZZ_TIME)
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src
+
+clean:
+	rm -rf build build-san build-fuzz $(BINS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/llm-relay/cgi-bin $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(PREFIX)/share/llm-relay/sql $(DESTDIR)$(PREFIX)/share/llm-relay/templates \
+	  $(DESTDIR)$(PREFIX)/share/llm-relay/examples
+	install -m 0755 $(WEB_BINS) $(DESTDIR)$(PREFIX)/lib/llm-relay/cgi-bin/
+	install -m 0755 $(CLI_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/llm-relay/sql/
+	-install -m 0644 templates/* $(DESTDIR)$(PREFIX)/share/llm-relay/templates/
+	install -m 0600 relay.conf.example $(DESTDIR)$(PREFIX)/share/llm-relay/examples/relay.conf
+	-install -m 0644 apache.conf lighttpd.conf cron/llm-relay $(DESTDIR)$(PREFIX)/share/llm-relay/examples/
+
+run:
+	sh tools/run.sh start
+stop:
+	sh tools/run.sh stop
+bench:
+	sh bench/run
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

@@ -1,0 +1,70 @@
+/* auth.c - API key lookup. */
+#include <stdio.h>
+#include <string.h>
+#include "auth.h"
+#include "db.h"
+#include "sha256.h"
+
+const char *auth_message(enum auth_status st)
+{
+	switch (st) {
+	case AUTH_EXPIRED:  return "API Key已过期";
+	case AUTH_DISABLED: return "用户已被禁用";
+	default:            return "API Key无效或缺失";
+	}
+}
+
+enum relay_err auth_check(struct db *db, const char *key, const char *today,
+			  struct auth_user *u, enum auth_status *st)
+{
+	static const char q[] =
+		"SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL,"
+		" (k.expires_at IS NOT NULL AND k.expires_at < ?),"
+		" u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority"
+		" FROM api_keys k JOIN users u ON u.id = k.user_id"
+		" WHERE k.key_hash = ?";
+	char hex[65];
+	struct db_res res;
+	enum relay_err rc;
+	size_t n;
+
+	memset(u, 0, sizeof(*u));
+	*st = AUTH_MISSING;
+	if (!key)
+		return RE_OK;
+	n = strlen(key);
+	if (n == 0)
+		return RE_OK;
+	*st = AUTH_INVALID;
+	if (n > AUTH_KEY_MAX)
+		return RE_OK;
+	sha256_hex(key, n, hex);
+	rc = DBX(db, q, &res, DBS(today), DBB(hex, 64));
+	if (rc)
+		return rc;
+	/* The index finds the row; the compare below is constant-time so the
+	 * answer's timing says nothing about how much of the hash matched. */
+	if (res.nrows != 1 || db_res_len(&res, 0, 1) != 64 ||
+	    !ct_equal(db_res_str(&res, 0, 1), hex, 64))
+		goto out;
+	if (db_res_int(&res, 0, 2, 1))
+		goto out;
+	if (db_res_int(&res, 0, 3, 0)) {
+		*st = AUTH_EXPIRED;
+		goto out;
+	}
+	if (!db_res_int(&res, 0, 6, 0)) {
+		*st = AUTH_DISABLED;
+		goto out;
+	}
+	u->key_id = db_res_int(&res, 0, 0, 0);
+	u->user_id = db_res_int(&res, 0, 4, 0);
+	snprintf(u->name, sizeof(u->name), "%s", db_res_str(&res, 0, 5) ? db_res_str(&res, 0, 5) : "");
+	u->daily_requests = db_res_int(&res, 0, 7, 0);
+	u->daily_tokens = db_res_int(&res, 0, 8, 0);
+	u->priority = (int)db_res_int(&res, 0, 9, 0);
+	*st = AUTH_OK;
+out:
+	db_res_free(&res);
+	return RE_OK;
+}

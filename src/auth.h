@@ -1,0 +1,38 @@
+/* auth.h - API key authentication (SHA-256 lookup, constant-time compare). */
+#ifndef RELAY_AUTH_H
+#define RELAY_AUTH_H
+
+#include "err.h"
+
+struct db;
+
+/* The authenticated caller. */
+struct auth_user {
+	long long user_id;
+	long long key_id;
+	char name[65];
+	long long daily_requests;   /* 0 = unlimited */
+	long long daily_tokens;     /* 0 = unlimited */
+	int priority;
+};
+
+enum auth_status {
+	AUTH_OK = 0,
+	AUTH_MISSING,     /* no key given */
+	AUTH_INVALID,     /* unknown or revoked */
+	AUTH_EXPIRED,
+	AUTH_DISABLED     /* the user is disabled */
+};
+
+/* Longest key accepted; longer input is rejected without hashing. */
+#define AUTH_KEY_MAX 256
+
+/* Looks up `key` (may be NULL). Returns RE_OK with *st set (and *u filled on
+ * AUTH_OK), or RE_EDB when the database failed. `today` is YYYY-MM-DD. */
+enum relay_err auth_check(struct db *db, const char *key, const char *today,
+			  struct auth_user *u, enum auth_status *st);
+
+/* The 401 message for a status. */
+const char *auth_message(enum auth_status st);
+
+#endif

@@ -1,0 +1,57 @@
+/* cfg.h - configuration: INI file + RELAY_* environment overrides.
+ *
+ * Read once per process, before the accept loop. A table of settings
+ * {name, type, min, max, default} drives parsing; an unknown key, a bad value
+ * or a value out of range is an error naming the key and file:line. */
+#ifndef RELAY_CFG_H
+#define RELAY_CFG_H
+
+#include <stddef.h>
+
+#define CFG_DEFAULT_PATH "/etc/llm-relay/relay.conf"
+
+struct cfg {
+	char db_host[256];
+	int db_port;
+	char db_socket[512];
+	char db_user[128];
+	char db_password[256];
+	char db_name[128];
+	char openai_url[2048];      /* full endpoint URL, "" = not configured */
+	char anthropic_url[2048];   /* full endpoint URL, "" = not configured */
+	char upstream_api_key[1024];
+	int ssl_verify;             /* bool */
+	int request_timeout;        /* seconds */
+	int connect_timeout;        /* seconds */
+	int upstream_slots;
+	int queue_max;
+	long long max_body_bytes;
+	char timezone[128];         /* "" = system zone */
+	int result_retention_hours;
+	char lock_prefix[64];
+	char disk_path[512];        /* folder whose disk status.php reports */
+	char path[512];             /* the file read ("" if none) */
+};
+
+/* Fills *c with defaults, then the file, then the environment.
+ * The file is $RELAY_CONFIG, else CFG_DEFAULT_PATH; a missing file is an
+ * error only when RELAY_CONFIG names it explicitly.
+ * Returns 0, or -1 with a one-line message in err (e.g.
+ * "relay.conf:12: request_timeout: 0 out of range 1..86400").
+ * Applies the timezone (TZ + tzset) so localtime() follows it. */
+int cfg_load(struct cfg *c, char *err, size_t errlen);
+
+/* Same, from an explicit path (NULL = no file) and an environment lookup
+ * function (NULL = getenv); for tests and fuzzing. */
+int cfg_load_from(struct cfg *c, const char *path,
+		  const char *(*env)(const char *name), char *err, size_t errlen);
+
+/* Parses INI text (the file's content) into *c without defaults/env. `name`
+ * is used in messages. Returns 0 or -1 with err set. */
+int cfg_parse_text(struct cfg *c, const char *name, const char *text,
+		   size_t len, char *err, size_t errlen);
+
+/* Sets every field to its default. */
+void cfg_defaults(struct cfg *c);
+
+#endif

@@ -1,0 +1,599 @@
+/* ctl.c - relayctl commands. Output is for people; the new key is alone on
+ * the last line of `key create` so scripts can take it with tail -n 1. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "app.h"
+#include "ctl.h"
+#include "db.h"
+#include "migrations.h"
+#include "secret.h"
+#include "sha256.h"
+#include "slot.h"
+
+#define EX_FAIL 1
+#define EX_USAGE 2
+
+static const char ctl_usage_text[] =
+	"usage: relayctl COMMAND ...\n"
+	"  migrate\n"
+	"  user add NAME [--daily-requests N] [--daily-tokens N] [--priority P]\n"
+	"  user set NAME [--daily-requests N] [--daily-tokens N] [--priority P] [--enable|--disable]\n"
+	"  user list\n"
+	"  user del NAME\n"
+	"  key create NAME [--expires YYYY-MM-DD]\n"
+	"  key list [NAME]\n"
+	"  key revoke KEYPREFIX\n"
+	"  usage [--day YYYY-MM-DD]\n"
+	"  queue list [--all]\n"
+	"  queue cancel ID\n"
+	"  queue retry ID\n"
+	"(0 = unlimited for limits; configuration from $RELAY_CONFIG and RELAY_* variables)\n";
+
+static int ctl_usage(const char *why)
+{
+	if (why)
+		fprintf(stderr, "relayctl: %s\n", why);
+	fputs(ctl_usage_text, stderr);
+	return EX_USAGE;
+}
+
+static int ctl_fail_db(struct app *a, const char *what)
+{
+	fprintf(stderr, "relayctl: %s failed: %s\n", what, db_error(a->db));
+	return EX_FAIL;
+}
+
+/* Parses a whole decimal number in [lo, hi]; 0 on success. */
+static int ctl_num(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Accepts only a real calendar date YYYY-MM-DD. */
+static int ctl_date(const char *s)
+{
+	struct tm tm;
+	long long y, m, d;
+	char part[5];
+
+	if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return -1;
+	memcpy(part, s, 4); part[4] = '\0';
+	if (ctl_num(part, 1970, 9999, &y)) return -1;
+	memcpy(part, s + 5, 2); part[2] = '\0';
+	if (ctl_num(part, 1, 12, &m)) return -1;
+	memcpy(part, s + 8, 2); part[2] = '\0';
+	if (ctl_num(part, 1, 31, &d)) return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = (int)y - 1900;
+	tm.tm_mon = (int)m - 1;
+	tm.tm_mday = (int)d;
+	tm.tm_hour = 12;
+	tm.tm_isdst = -1;
+	if (mktime(&tm) == (time_t)-1 || tm.tm_mday != (int)d)
+		return -1;
+	return 0;
+}
+
+/* A user name: 1..64 printable characters without spaces or controls. */
+static int ctl_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* ---- migrate ---- */
+
+/* Runs the statements of one migration file (split at ';' ending a line). */
+static int ctl_apply(struct app *a, const struct migration *m)
+{
+	const char *p = m->sql;
+	char *stmt = malloc(strlen(m->sql) + 1);
+	size_t len = 0;
+
+	if (!stmt)
+		return -1;
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+		const char *t = p;
+		size_t tl = ll;
+
+		while (tl && (*t == ' ' || *t == '\t')) { t++; tl--; }
+		while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t' || t[tl - 1] == '\r'))
+			tl--;
+		if (tl && !(tl >= 2 && t[0] == '-' && t[1] == '-')) {
+			memcpy(stmt + len, p, ll);
+			len += ll;
+			stmt[len++] = '\n';
+			if (t[tl - 1] == ';') {
+				if (db_exec_plain(a->db, stmt, len)) {
+					fprintf(stderr, "relayctl: %s: %s\n", m->name, db_error(a->db));
+					free(stmt);
+					return -1;
+				}
+				len = 0;
+			}
+		}
+		p += ll + (eol ? 1 : 0);
+	}
+	free(stmt);
+	return 0;
+}
+
+static int ctl_migrate(struct app *a)
+{
+	static const char create[] =
+		"CREATE TABLE IF NOT EXISTS schema_migrations ("
+		" version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL,"
+		" applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	char lk[96];
+	int got, applied = 0, rc = EX_FAIL;
+
+	snprintf(lk, sizeof(lk), "%s:migrate", a->cfg.lock_prefix);
+	if (lock_get(a->db, lk, 60, &got) || !got)
+		return ctl_fail_db(a, "taking the migration lock");
+	if (db_exec_plain(a->db, create, sizeof(create) - 1)) {
+		ctl_fail_db(a, "creating schema_migrations");
+		goto out;
+	}
+	for (int i = 0; i < migration_count; i++) {
+		const struct migration *m = &migrations[i];
+		struct db_res res;
+		long long have;
+
+		if (DBX(a->db, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?",
+			&res, DBI(m->version))) {
+			ctl_fail_db(a, "reading schema_migrations");
+			goto out;
+		}
+		have = db_res_int(&res, 0, 0, 0);
+		db_res_free(&res);
+		if (have)
+			continue;
+		/* DDL commits implicitly in MariaDB, so a migration is not
+		 * atomic: every statement is written to be re-runnable
+		 * (IF NOT EXISTS), and the version is recorded last. */
+		if (ctl_apply(a, m))
+			goto out;
+		if (DBX(a->db, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+			NULL, DBI(m->version), DBS(m->name))) {
+			ctl_fail_db(a, "recording the migration");
+			goto out;
+		}
+		printf("applied %s\n", m->name);
+		applied++;
+	}
+	printf("schema up to date (%d migration(s) applied now, %d known)\n",
+	       applied, migration_count);
+	rc = 0;
+out:
+	lock_release(a->db, lk);
+	return rc;
+}
+
+/* ---- users ---- */
+
+struct ctl_user_flags {
+	long long requests, tokens, priority;
+	int has_requests, has_tokens, has_priority, enable; /* enable: -1 keep */
+};
+
+static int ctl_user_flags(int argc, char **argv, int allow_enable,
+			  struct ctl_user_flags *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->enable = -1;
+	for (int i = 0; i < argc; i++) {
+		const char *o = argv[i];
+		if (strcmp(o, "--daily-requests") == 0 && i + 1 < argc) {
+			if (ctl_num(argv[++i], 0, 4294967295LL, &f->requests))
+				return ctl_usage("--daily-requests takes a number 0..4294967295");
+			f->has_requests = 1;
+		} else if (strcmp(o, "--daily-tokens") == 0 && i + 1 < argc) {
+			if (ctl_num(argv[++i], 0, 9000000000000000000LL, &f->tokens))
+				return ctl_usage("--daily-tokens takes a number >= 0");
+			f->has_tokens = 1;
+		} else if (strcmp(o, "--priority") == 0 && i + 1 < argc) {
+			if (ctl_num(argv[++i], -1000000, 1000000, &f->priority))
+				return ctl_usage("--priority takes a number -1000000..1000000");
+			f->has_priority = 1;
+		} else if (allow_enable && strcmp(o, "--enable") == 0) {
+			f->enable = 1;
+		} else if (allow_enable && strcmp(o, "--disable") == 0) {
+			f->enable = 0;
+		} else {
+			fprintf(stderr, "relayctl: unknown or incomplete option '%s'\n", o);
+			return ctl_usage(NULL);
+		}
+	}
+	return 0;
+}
+
+/* The id of a user by name; 0 if there is none, -1 on a database error. */
+static long long ctl_user_id(struct app *a, const char *name)
+{
+	struct db_res res;
+	long long id;
+
+	if (DBX(a->db, "SELECT id FROM users WHERE name = ?", &res, DBS(name)))
+		return -1;
+	id = db_res_int(&res, 0, 0, 0);
+	db_res_free(&res);
+	return id;
+}
+
+static int ctl_user(struct app *a, int argc, char **argv)
+{
+	struct ctl_user_flags f;
+	const char *name;
+	long long id;
+	int rc;
+
+	if (argc < 1)
+		return ctl_usage("user needs a subcommand");
+	if (strcmp(argv[0], "list") == 0) {
+		struct db_res res;
+		if (argc != 1)
+			return ctl_usage("user list takes no arguments");
+		if (db_exec(a->db, "SELECT name, enabled, daily_requests, daily_tokens,"
+			    " priority, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id"
+			    " AND k.revoked_at IS NULL), DATE_FORMAT(created_at, '%Y-%m-%d')"
+			    " FROM users u ORDER BY name", NULL, 0, &res))
+			return ctl_fail_db(a, "user list");
+		printf("%-24s %-8s %14s %16s %8s %5s %s\n", "NAME", "ENABLED",
+		       "DAILY_REQUESTS", "DAILY_TOKENS", "PRIORITY", "KEYS", "CREATED");
+		for (unsigned i = 0; i < res.nrows; i++)
+			printf("%-24s %-8s %14s %16s %8s %5s %s\n", db_res_str(&res, i, 0),
+			       db_res_int(&res, i, 1, 0) ? "yes" : "no",
+			       db_res_int(&res, i, 2, 0) ? db_res_str(&res, i, 2) : "unlimited",
+			       db_res_int(&res, i, 3, 0) ? db_res_str(&res, i, 3) : "unlimited",
+			       db_res_str(&res, i, 4), db_res_str(&res, i, 5),
+			       db_res_str(&res, i, 6));
+		db_res_free(&res);
+		return 0;
+	}
+	if (argc < 2)
+		return ctl_usage("missing user NAME");
+	name = argv[1];
+	if (!ctl_name_ok(name))
+		return ctl_usage("NAME must be 1..64 characters without spaces");
+	if (strcmp(argv[0], "add") == 0) {
+		if ((rc = ctl_user_flags(argc - 2, argv + 2, 0, &f)))
+			return rc;
+		id = ctl_user_id(a, name);
+		if (id < 0)
+			return ctl_fail_db(a, "user add");
+		if (id > 0) {
+			fprintf(stderr, "relayctl: user '%s' already exists\n", name);
+			return EX_FAIL;
+		}
+		if (DBX(a->db, "INSERT INTO users (name, daily_requests, daily_tokens, priority)"
+			" VALUES (?, ?, ?, ?)", NULL, DBS(name),
+			DBI(f.has_requests ? f.requests : 1000),
+			DBI(f.has_tokens ? f.tokens : 100000),
+			DBI(f.has_priority ? f.priority : 0)))
+			return ctl_fail_db(a, "user add");
+		printf("user '%s' added\n", name);
+		return 0;
+	}
+	id = ctl_user_id(a, name);
+	if (id < 0)
+		return ctl_fail_db(a, "user lookup");
+	if (strcmp(argv[0], "set") == 0) {
+		if ((rc = ctl_user_flags(argc - 2, argv + 2, 1, &f)))
+			return rc;
+		if (!id) {
+			fprintf(stderr, "relayctl: no user '%s'\n", name);
+			return EX_FAIL;
+		}
+		if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0)
+			return ctl_usage("user set needs at least one option");
+		if (DBX(a->db, "UPDATE users SET"
+			" daily_requests = IF(?, ?, daily_requests),"
+			" daily_tokens = IF(?, ?, daily_tokens),"
+			" priority = IF(?, ?, priority),"
+			" enabled = IF(? >= 0, ?, enabled) WHERE id = ?", NULL,
+			DBI(f.has_requests), DBI(f.requests), DBI(f.has_tokens),
+			DBI(f.tokens), DBI(f.has_priority), DBI(f.priority),
+			DBI(f.enable), DBI(f.enable), DBI(id)))
+			return ctl_fail_db(a, "user set");
+		printf("user '%s' updated\n", name);
+		return 0;
+	}
+	if (strcmp(argv[0], "del") == 0) {
+		if (argc != 2)
+			return ctl_usage("user del takes only NAME");
+		if (!id) {
+			fprintf(stderr, "relayctl: no user '%s'\n", name);
+			return EX_FAIL;
+		}
+		/* Keys and usage go with the user (ON DELETE CASCADE); the
+		 * request log is kept for accounting. */
+		if (DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
+			return ctl_fail_db(a, "user del");
+		printf("user '%s' deleted\n", name);
+		return 0;
+	}
+	return ctl_usage("unknown user subcommand");
+}
+
+/* ---- keys ---- */
+
+static int ctl_key(struct app *a, int argc, char **argv)
+{
+	if (argc < 1)
+		return ctl_usage("key needs a subcommand");
+	if (strcmp(argv[0], "create") == 0) {
+		const char *expires = NULL;
+		char key[64], hex[65], prefix[13];
+		long long id;
+
+		if (argc < 2)
+			return ctl_usage("missing user NAME");
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
+				expires = argv[++i];
+				if (ctl_date(expires))
+					return ctl_usage("--expires takes a date YYYY-MM-DD");
+			} else {
+				return ctl_usage("unknown option for key create");
+			}
+		}
+		if (!ctl_name_ok(argv[1]))
+			return ctl_usage("NAME must be 1..64 characters without spaces");
+		id = ctl_user_id(a, argv[1]);
+		if (id < 0)
+			return ctl_fail_db(a, "key create");
+		if (!id) {
+			fprintf(stderr, "relayctl: no user '%s'\n", argv[1]);
+			return EX_FAIL;
+		}
+		if (secret_random_key(key, sizeof(key))) {
+			fprintf(stderr, "relayctl: no randomness available\n");
+			return EX_FAIL;
+		}
+		sha256_hex(key, strlen(key), hex);
+		snprintf(prefix, sizeof(prefix), "%.12s", key);
+		if (DBX(a->db, "INSERT INTO api_keys (user_id, key_hash, key_prefix, expires_at)"
+			" VALUES (?, ?, ?, ?)", NULL, DBI(id), DBS(hex), DBS(prefix),
+			DBS(expires)))
+			return ctl_fail_db(a, "key create");
+		printf("key %s... created for '%s'%s%s; it is shown only once:\n",
+		       prefix, argv[1], expires ? ", valid through " : "",
+		       expires ? expires : "");
+		printf("%s\n", key);
+		memset(key, 0, sizeof(key));
+		return 0;
+	}
+	if (strcmp(argv[0], "list") == 0) {
+		struct db_res res;
+		enum relay_err rc;
+		static const char q[] =
+			"SELECT k.key_prefix, u.name, DATE_FORMAT(k.created_at, '%Y-%m-%d %H:%i'),"
+			" k.expires_at, DATE_FORMAT(k.revoked_at, '%Y-%m-%d %H:%i')"
+			" FROM api_keys k JOIN users u ON u.id = k.user_id"
+			" WHERE (? IS NULL OR u.name = ?) ORDER BY u.name, k.id";
+		const char *name = argc > 1 ? argv[1] : NULL;
+
+		if (argc > 2)
+			return ctl_usage("key list takes at most NAME");
+		rc = DBX(a->db, q, &res, DBS(name), DBS(name));
+		if (rc)
+			return ctl_fail_db(a, "key list");
+		printf("%-15s %-24s %-16s %-10s %s\n", "PREFIX", "USER", "CREATED",
+		       "EXPIRES", "STATE");
+		for (unsigned i = 0; i < res.nrows; i++)
+			printf("%-15s %-24s %-16s %-10s %s%s\n", db_res_str(&res, i, 0),
+			       db_res_str(&res, i, 1), db_res_str(&res, i, 2),
+			       db_res_str(&res, i, 3) ? db_res_str(&res, i, 3) : "never",
+			       db_res_str(&res, i, 4) ? "revoked " : "active",
+			       db_res_str(&res, i, 4) ? db_res_str(&res, i, 4) : "");
+		db_res_free(&res);
+		return 0;
+	}
+	if (strcmp(argv[0], "revoke") == 0) {
+		struct db_res res;
+		const char *p = argc == 2 ? argv[1] : NULL;
+		char hex[65];
+		long long id;
+
+		if (!p || strlen(p) < 6)
+			return ctl_usage("key revoke takes a key prefix of 6+ characters (see key list)");
+		/* A full key is matched by its hash, a prefix by the visible part. */
+		sha256_hex(p, strlen(p), hex);
+		if (DBX(a->db, "SELECT id FROM api_keys WHERE revoked_at IS NULL AND"
+			" (key_hash = ? OR (CHAR_LENGTH(?) <= 12 AND LEFT(key_prefix, CHAR_LENGTH(?)) = ?))",
+			&res, DBS(hex), DBS(p), DBS(p), DBS(p)))
+			return ctl_fail_db(a, "key revoke");
+		if (res.nrows != 1) {
+			fprintf(stderr, "relayctl: %s active key matches '%s'\n",
+				res.nrows ? "more than one" : "no", p);
+			db_res_free(&res);
+			return EX_FAIL;
+		}
+		id = db_res_int(&res, 0, 0, 0);
+		db_res_free(&res);
+		if (DBX(a->db, "UPDATE api_keys SET revoked_at = NOW() WHERE id = ?",
+			NULL, DBI(id)))
+			return ctl_fail_db(a, "key revoke");
+		printf("key revoked\n");
+		return 0;
+	}
+	return ctl_usage("unknown key subcommand");
+}
+
+/* ---- usage ---- */
+
+static int ctl_usage_report(struct app *a, int argc, char **argv)
+{
+	static const char q[] =
+		"SELECT u.name, COALESCE(d.requests, 0), u.daily_requests,"
+		" COALESCE(d.tokens, 0), u.daily_tokens, COALESCE(d.errors, 0),"
+		" u.priority, u.enabled"
+		" FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?"
+		" ORDER BY u.name";
+	struct db_res res;
+	char day[11];
+	long long treq = 0, ttok = 0, terr = 0;
+
+	db_today(day);
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--day") == 0 && i + 1 < argc) {
+			if (ctl_date(argv[++i]))
+				return ctl_usage("--day takes a date YYYY-MM-DD");
+			snprintf(day, sizeof(day), "%s", argv[i]);
+		} else {
+			return ctl_usage("usage takes only --day YYYY-MM-DD");
+		}
+	}
+	if (DBX(a->db, q, &res, DBS(day)))
+		return ctl_fail_db(a, "usage");
+	printf("usage for %s\n", day);
+	printf("%-24s %21s %27s %7s %8s %s\n", "USER", "REQUESTS/LIMIT",
+	       "TOKENS/LIMIT", "ERRORS", "PRIORITY", "ENABLED");
+	for (unsigned i = 0; i < res.nrows; i++) {
+		char rq[64], tk[64];
+		snprintf(rq, sizeof(rq), "%s/%s", db_res_str(&res, i, 1),
+			 db_res_int(&res, i, 2, 0) ? db_res_str(&res, i, 2) : "unlimited");
+		snprintf(tk, sizeof(tk), "%s/%s", db_res_str(&res, i, 3),
+			 db_res_int(&res, i, 4, 0) ? db_res_str(&res, i, 4) : "unlimited");
+		printf("%-24s %21s %27s %7s %8s %s\n", db_res_str(&res, i, 0), rq, tk,
+		       db_res_str(&res, i, 5), db_res_str(&res, i, 6),
+		       db_res_int(&res, i, 7, 0) ? "yes" : "no");
+		treq += db_res_int(&res, i, 1, 0);
+		ttok += db_res_int(&res, i, 3, 0);
+		terr += db_res_int(&res, i, 5, 0);
+	}
+	printf("%-24s %21lld %27lld %7lld\n", "TOTAL", treq, ttok, terr);
+	db_res_free(&res);
+	return 0;
+}
+
+/* ---- queue ---- */
+
+static int ctl_queue(struct app *a, int argc, char **argv)
+{
+	long long id;
+
+	if (argc < 1)
+		return ctl_usage("queue needs a subcommand");
+	if (strcmp(argv[0], "list") == 0) {
+		struct db_res res;
+		int all = argc == 2 && strcmp(argv[1], "--all") == 0;
+		if (argc > 2 || (argc == 2 && !all))
+			return ctl_usage("queue list takes only --all");
+		if (DBX(a->db, "SELECT q.id, u.name, q.priority, q.status, q.format, q.model,"
+			" q.stream, q.attempts, DATE_FORMAT(q.added_at, '%Y-%m-%d %H:%i:%s'),"
+			" COALESCE(q.error_message, '')"
+			" FROM queue q LEFT JOIN users u ON u.id = q.user_id"
+			" WHERE ? OR q.status IN ('waiting', 'processing')"
+			" ORDER BY q.status = 'processing' DESC, q.priority DESC, q.id LIMIT 1000",
+			&res, DBI(all)))
+			return ctl_fail_db(a, "queue list");
+		printf("%-8s %-16s %8s %-10s %-9s %-20s %6s %8s %-19s %s\n", "ID", "USER",
+		       "PRIORITY", "STATUS", "FORMAT", "MODEL", "STREAM", "ATTEMPTS",
+		       "ADDED", "ERROR");
+		for (unsigned i = 0; i < res.nrows; i++)
+			printf("%-8s %-16s %8s %-10s %-9s %-20.20s %6s %8s %-19s %s\n",
+			       db_res_str(&res, i, 0),
+			       db_res_str(&res, i, 1) ? db_res_str(&res, i, 1) : "(deleted)",
+			       db_res_str(&res, i, 2), db_res_str(&res, i, 3),
+			       db_res_str(&res, i, 4), db_res_str(&res, i, 5),
+			       db_res_int(&res, i, 6, 0) ? "yes" : "no",
+			       db_res_str(&res, i, 7), db_res_str(&res, i, 8),
+			       db_res_str(&res, i, 9));
+		db_res_free(&res);
+		return 0;
+	}
+	if (argc != 2 || ctl_num(argv[1], 1, 9000000000000000000LL, &id))
+		return ctl_usage("queue cancel/retry take one numeric ID");
+	if (strcmp(argv[0], "cancel") == 0) {
+		/* Only waiting items: a processing one is already upstream. The
+		 * cancelled request stays counted (it was reserved) as an error. */
+		if (DBX(a->db, "UPDATE queue SET status = 'failed', completed_at = NOW(),"
+			" error_message = 'cancelled by administrator'"
+			" WHERE id = ? AND status = 'waiting'", NULL, DBI(id)))
+			return ctl_fail_db(a, "queue cancel");
+		if (db_affected(a->db) != 1) {
+			fprintf(stderr, "relayctl: no waiting queue item %lld\n", id);
+			return EX_FAIL;
+		}
+		printf("queue item %lld cancelled\n", id);
+		return 0;
+	}
+	if (strcmp(argv[0], "retry") == 0) {
+		/* A failed item that was never metered goes back to waiting;
+		 * one that reached the upstream keeps its metering row, so a
+		 * retry is a new attempt without a new request_log row. */
+		if (DBX(a->db, "UPDATE queue SET status = 'waiting', attempts = 0,"
+			" started_at = NULL, completed_at = NULL, error_message = NULL,"
+			" response = NULL, http_status = NULL, worker = NULL"
+			" WHERE id = ? AND status = 'failed'", NULL, DBI(id)))
+			return ctl_fail_db(a, "queue retry");
+		if (db_affected(a->db) != 1) {
+			fprintf(stderr, "relayctl: no failed queue item %lld\n", id);
+			return EX_FAIL;
+		}
+		printf("queue item %lld will be retried\n", id);
+		return 0;
+	}
+	return ctl_usage("unknown queue subcommand");
+}
+
+int ctl_main(int argc, char **argv)
+{
+	static struct app a;
+	const char *cmd;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		return ctl_usage(argc < 2 ? "missing command" : NULL);
+	cmd = argv[1];
+	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
+	    strcmp(cmd, "usage") && strcmp(cmd, "queue"))
+		return ctl_usage("unknown command");
+	app_init(&a, "relayctl");
+	if (!a.cfg_ok) {
+		fprintf(stderr, "relayctl: %s\n", a.cfg_err);
+		return EX_USAGE;
+	}
+	if (db_connect(a.db)) {
+		fprintf(stderr, "relayctl: cannot connect to the database: %s\n",
+			db_error(a.db));
+		app_free(&a);
+		return EX_FAIL;
+	}
+	if (strcmp(cmd, "migrate") == 0)
+		rc = argc == 2 ? ctl_migrate(&a) : ctl_usage("migrate takes no arguments");
+	else if (strcmp(cmd, "user") == 0)
+		rc = ctl_user(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "key") == 0)
+		rc = ctl_key(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "usage") == 0)
+		rc = ctl_usage_report(&a, argc - 2, argv + 2);
+	else
+		rc = ctl_queue(&a, argc - 2, argv + 2);
+	app_free(&a);
+	return rc;
+}

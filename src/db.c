@@ -1,0 +1,510 @@
+/* db.c - MariaDB connection, statement cache and result fetching. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <mysql.h>
+#include <errmsg.h>
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+
+#define DB_CACHE 64
+#define DB_FETCH_INLINE 256       /* bytes fetched per cell before a second read */
+
+struct db_stmt {
+	const char *sql;          /* the caller's string literal (not owned) */
+	MYSQL_STMT *st;
+};
+
+struct db {
+	const struct cfg *cfg;
+	MYSQL *my;                /* NULL when not connected */
+	struct db_stmt cache[DB_CACHE];
+	unsigned cache_next;      /* round-robin victim when full */
+	int in_txn;
+	long tz_applied;          /* UTC offset (s) set as the session zone */
+	time_t tz_checked;
+	unsigned long long affected, insert_id;
+	unsigned errnum;
+	char err[512];
+};
+
+struct db *db_new(const struct cfg *c)
+{
+	struct db *db = calloc(1, sizeof(*db));
+
+	if (db)
+		db->cfg = c;
+	return db;
+}
+
+/* Records an error from the connection or a statement. */
+static void db_set_err(struct db *db, unsigned num, const char *msg)
+{
+	db->errnum = num;
+	snprintf(db->err, sizeof(db->err), "%s", msg ? msg : "unknown error");
+}
+
+static void db_cache_clear(struct db *db)
+{
+	for (unsigned i = 0; i < DB_CACHE; i++) {
+		if (db->cache[i].st)
+			mysql_stmt_close(db->cache[i].st);
+		db->cache[i].st = NULL;
+		db->cache[i].sql = NULL;
+	}
+	db->cache_next = 0;
+}
+
+void db_disconnect(struct db *db)
+{
+	if (!db || !db->my)
+		return;
+	db_cache_clear(db);
+	mysql_close(db->my);
+	db->my = NULL;
+	db->in_txn = 0;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	db_disconnect(db);
+	free(db);
+}
+
+/* The current UTC offset of the local zone (RELAY_TIMEZONE), in seconds. */
+static long db_local_offset(time_t now)
+{
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	return tm.tm_gmtoff;
+}
+
+/* Makes the session zone follow the local zone, so NOW() and TIMESTAMP
+ * columns read as local time. Checked at most once a second so a DST change
+ * is picked up by long-lived processes. */
+static enum relay_err db_sync_tz(struct db *db, int force)
+{
+	time_t now = time(NULL);
+	long off;
+	char q[64];
+	int n;
+
+	if (!force && now == db->tz_checked)
+		return RE_OK;
+	db->tz_checked = now;
+	off = db_local_offset(now);
+	if (!force && off == db->tz_applied)
+		return RE_OK;
+	n = snprintf(q, sizeof(q), "SET time_zone = '%c%02ld:%02ld'",
+		     off < 0 ? '-' : '+', labs(off) / 3600, (labs(off) % 3600) / 60);
+	if (mysql_real_query(db->my, q, (unsigned long)n)) {
+		db_set_err(db, mysql_errno(db->my), mysql_error(db->my));
+		return RE_EDB;
+	}
+	db->tz_applied = off;
+	return RE_OK;
+}
+
+enum relay_err db_connect(struct db *db)
+{
+	const struct cfg *c = db->cfg;
+	unsigned timeout = 5;
+	my_bool off = 0;
+	const char *host = c->db_host[0] ? c->db_host : "localhost";
+	const char *sock = c->db_socket[0] ? c->db_socket : NULL;
+
+	if (db->my)
+		return RE_OK;
+	db->my = mysql_init(NULL);
+	if (!db->my) {
+		db_set_err(db, 0, "out of memory");
+		return RE_ENOMEM;
+	}
+	mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(db->my, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(db->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (!mysql_real_connect(db->my, host, c->db_user, c->db_password,
+				c->db_name, (unsigned)c->db_port, sock, 0)) {
+		db_set_err(db, mysql_errno(db->my), mysql_error(db->my));
+		mysql_close(db->my);
+		db->my = NULL;
+		return RE_EDB;
+	}
+	db->in_txn = 0;
+	if (db_sync_tz(db, 1)) {
+		db_disconnect(db);
+		return RE_EDB;
+	}
+	return RE_OK;
+}
+
+/* 1 if the error means the connection is gone and a reconnect may help. */
+static int db_conn_lost(unsigned e)
+{
+	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST ||
+	       e == CR_CONNECTION_ERROR || e == 1927 /* ER_CONNECTION_KILLED */ ||
+	       e == 4031 /* ER_CLIENT_INTERACTION_TIMEOUT */ ||
+	       e == 1053 /* ER_SERVER_SHUTDOWN */ || e == CR_COMMANDS_OUT_OF_SYNC;
+}
+
+/* Finds or prepares the cached statement for sql. */
+static MYSQL_STMT *db_prepare(struct db *db, const char *sql)
+{
+	struct db_stmt *slot = NULL;
+	MYSQL_STMT *st;
+
+	for (unsigned i = 0; i < DB_CACHE; i++) {
+		if (db->cache[i].sql == sql ||
+		    (db->cache[i].sql && strcmp(db->cache[i].sql, sql) == 0))
+			return db->cache[i].st;
+		if (!slot && !db->cache[i].sql)
+			slot = &db->cache[i];
+	}
+	if (!slot) {
+		slot = &db->cache[db->cache_next];
+		db->cache_next = (db->cache_next + 1) % DB_CACHE;
+		mysql_stmt_close(slot->st);
+		slot->st = NULL;
+		slot->sql = NULL;
+	}
+	st = mysql_stmt_init(db->my);
+	if (!st) {
+		db_set_err(db, mysql_errno(db->my), mysql_error(db->my));
+		return NULL;
+	}
+	if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql))) {
+		db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		mysql_stmt_close(st);
+		return NULL;
+	}
+	slot->sql = sql;
+	slot->st = st;
+	return st;
+}
+
+void db_res_free(struct db_res *r)
+{
+	if (!r)
+		return;
+	if (r->cell)
+		for (size_t i = 0; i < (size_t)r->nrows * r->ncols; i++)
+			free(r->cell[i]);
+	free(r->cell);
+	free(r->len);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Reads every row of an executed statement into res (all cells as strings). */
+static enum relay_err db_fetch(struct db *db, MYSQL_STMT *st, struct db_res *res)
+{
+	MYSQL_RES *meta = mysql_stmt_result_metadata(st);
+	MYSQL_BIND *b = NULL;
+	char (*inl)[DB_FETCH_INLINE] = NULL;
+	unsigned long *lens = NULL;
+	my_bool *nulls = NULL, *errs = NULL;
+	enum relay_err rc = RE_OK;
+	unsigned nc, cap = 0;
+	int f;
+
+	if (!meta)
+		return RE_OK;
+	nc = mysql_num_fields(meta);
+	mysql_free_result(meta);
+	res->ncols = nc;
+	b = calloc(nc, sizeof(*b));
+	inl = calloc(nc, sizeof(*inl));
+	lens = calloc(nc, sizeof(*lens));
+	nulls = calloc(nc, sizeof(*nulls));
+	errs = calloc(nc, sizeof(*errs));
+	if (!b || !inl || !lens || !nulls || !errs) {
+		rc = RE_ENOMEM;
+		goto out;
+	}
+	for (unsigned c = 0; c < nc; c++) {
+		b[c].buffer_type = MYSQL_TYPE_STRING;
+		b[c].buffer = inl[c];
+		b[c].buffer_length = DB_FETCH_INLINE;
+		b[c].length = &lens[c];
+		b[c].is_null = &nulls[c];
+		b[c].error = &errs[c];
+	}
+	if (mysql_stmt_bind_result(st, b) || mysql_stmt_store_result(st)) {
+		db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		rc = RE_EDB;
+		goto out;
+	}
+	while ((f = mysql_stmt_fetch(st)) == 0 || f == MYSQL_DATA_TRUNCATED) {
+		size_t base;
+		if (res->nrows == cap) {
+			unsigned ncap = cap ? cap * 2 : 8;
+			char **ncell = realloc(res->cell, (size_t)ncap * nc * sizeof(char *));
+			unsigned long *nlen;
+			if (!ncell) { rc = RE_ENOMEM; goto out; }
+			res->cell = ncell;
+			nlen = realloc(res->len, (size_t)ncap * nc * sizeof(unsigned long));
+			if (!nlen) { rc = RE_ENOMEM; goto out; }
+			res->len = nlen;
+			cap = ncap;
+		}
+		base = (size_t)res->nrows * nc;
+		for (unsigned c = 0; c < nc; c++) {
+			res->cell[base + c] = NULL;
+			res->len[base + c] = 0;
+		}
+		res->nrows++;
+		for (unsigned c = 0; c < nc; c++) {
+			char *v;
+			if (nulls[c])
+				continue;
+			v = malloc(lens[c] + 1);
+			if (!v) { rc = RE_ENOMEM; goto out; }
+			if (lens[c] <= DB_FETCH_INLINE) {
+				memcpy(v, inl[c], lens[c]);
+			} else {
+				MYSQL_BIND big;
+				memset(&big, 0, sizeof(big));
+				big.buffer_type = MYSQL_TYPE_STRING;
+				big.buffer = v;
+				big.buffer_length = lens[c];
+				if (mysql_stmt_fetch_column(st, &big, c, 0)) {
+					free(v);
+					db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+					rc = RE_EDB;
+					goto out;
+				}
+			}
+			v[lens[c]] = '\0';
+			res->cell[base + c] = v;
+			res->len[base + c] = lens[c];
+		}
+	}
+	if (f == 1) {
+		db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		rc = RE_EDB;
+	}
+out:
+	mysql_stmt_free_result(st);
+	free(b);
+	free(inl);
+	free(lens);
+	free(nulls);
+	free(errs);
+	return rc;
+}
+
+/* One attempt at running a statement; *lost is set if the connection died. */
+static enum relay_err db_try(struct db *db, const char *sql,
+			     const struct db_val *args, unsigned nargs,
+			     struct db_res *res, int *lost)
+{
+	MYSQL_BIND pb[32];
+	MYSQL_STMT *st;
+	enum relay_err rc;
+
+	*lost = 0;
+	rc = db_connect(db);
+	if (rc) {
+		*lost = 1;
+		return rc;
+	}
+	if (!db->in_txn && db_sync_tz(db, 0))
+		goto fail_conn;
+	st = db_prepare(db, sql);
+	if (!st)
+		goto fail_conn;
+	if (nargs > sizeof(pb) / sizeof(pb[0]) ||
+	    nargs != mysql_stmt_param_count(st)) {
+		db_set_err(db, 0, "parameter count mismatch");
+		return RE_EDB;
+	}
+	memset(pb, 0, sizeof(pb[0]) * (nargs ? nargs : 1));
+	for (unsigned i = 0; i < nargs; i++) {
+		switch (args[i].type) {
+		case DB_V_INT:
+			pb[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			pb[i].buffer = (void *)&args[i].i;
+			break;
+		case DB_V_STR:
+			pb[i].buffer_type = MYSQL_TYPE_STRING;
+			pb[i].buffer = (void *)(args[i].s ? args[i].s : "");
+			pb[i].buffer_length = (unsigned long)args[i].len;
+			break;
+		default:
+			pb[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		}
+	}
+	if ((nargs && mysql_stmt_bind_param(st, pb)) || mysql_stmt_execute(st)) {
+		db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		if (db_conn_lost(db->errnum))
+			goto fail_conn;
+		return RE_EDB;
+	}
+	db->affected = mysql_stmt_affected_rows(st);
+	db->insert_id = mysql_stmt_insert_id(st);
+	if (res) {
+		rc = db_fetch(db, st, res);
+		if (rc && db_conn_lost(db->errnum))
+			goto fail_conn;
+		return rc;
+	}
+	/* Drain a result nobody asked for so the statement stays usable. */
+	mysql_stmt_free_result(st);
+	return RE_OK;
+fail_conn:
+	if (!db->errnum || db_conn_lost(db->errnum) || !db->my ||
+	    mysql_errno(db->my) == 0 || db_conn_lost(mysql_errno(db->my))) {
+		*lost = 1;
+		db_disconnect(db);
+	}
+	return RE_EDB;
+}
+
+enum relay_err db_exec(struct db *db, const char *sql,
+		       const struct db_val *args, unsigned nargs,
+		       struct db_res *res)
+{
+	enum relay_err rc;
+	int lost, was_txn = db->in_txn;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
+	db->errnum = 0;
+	db->err[0] = '\0';
+	rc = db_try(db, sql, args, nargs, res, &lost);
+	/* Reconnect once, but never inside a transaction: its earlier
+	 * statements died with the connection, so the caller must start over. */
+	if (rc && lost && !was_txn) {
+		if (res)
+			db_res_free(res);
+		log_warn("database connection lost (%s), reconnecting", db->err);
+		rc = db_try(db, sql, args, nargs, res, &lost);
+	}
+	if (rc) {
+		if (res)
+			db_res_free(res);
+		log_error("sql failed: %s", db->err);
+	}
+	return rc;
+}
+
+enum relay_err db_exec_plain(struct db *db, const char *sql, size_t len)
+{
+	enum relay_err rc = db_connect(db);
+
+	if (rc)
+		return rc;
+	if (mysql_real_query(db->my, sql, (unsigned long)len)) {
+		db_set_err(db, mysql_errno(db->my), mysql_error(db->my));
+		if (db_conn_lost(db->errnum))
+			db_disconnect(db);
+		return RE_EDB;
+	}
+	db->affected = mysql_affected_rows(db->my);
+	do {
+		MYSQL_RES *r = mysql_store_result(db->my);
+		if (r)
+			mysql_free_result(r);
+	} while (mysql_next_result(db->my) == 0);
+	return RE_OK;
+}
+
+unsigned long long db_affected(const struct db *db) { return db->affected; }
+unsigned long long db_insert_id(const struct db *db) { return db->insert_id; }
+const char *db_error(const struct db *db) { return db->err; }
+unsigned db_errno(const struct db *db) { return db->errnum; }
+
+int db_in_txn(const struct db *db) { return db->in_txn; }
+
+enum relay_err db_begin(struct db *db)
+{
+	static const char q[] = "START TRANSACTION";
+	enum relay_err rc;
+
+	if (db->in_txn)
+		return RE_OK;
+	/* Reconnects here if needed: nothing of the transaction exists yet. */
+	rc = db_connect(db);
+	if (!rc && db_sync_tz(db, 0))
+		rc = RE_EDB;
+	if (rc == RE_EDB && !db->my)
+		rc = db_connect(db);
+	if (rc)
+		return rc;
+	rc = db_exec_plain(db, q, sizeof(q) - 1);
+	if (rc == RE_EDB && !db->my) {
+		log_warn("database connection lost (%s), reconnecting", db->err);
+		rc = db_exec_plain(db, q, sizeof(q) - 1);
+	}
+	if (!rc)
+		db->in_txn = 1;
+	return rc;
+}
+
+enum relay_err db_commit(struct db *db)
+{
+	if (!db->my)
+		return RE_EDB;
+	db->in_txn = 0;
+	if (mysql_commit(db->my)) {
+		db_set_err(db, mysql_errno(db->my), mysql_error(db->my));
+		if (db_conn_lost(db->errnum))
+			db_disconnect(db);
+		return RE_EDB;
+	}
+	return RE_OK;
+}
+
+void db_rollback(struct db *db)
+{
+	db->in_txn = 0;
+	if (db->my && mysql_rollback(db->my)) {
+		if (db_conn_lost(mysql_errno(db->my)))
+			db_disconnect(db);
+	}
+}
+
+const char *db_res_str(const struct db_res *r, unsigned row, unsigned col)
+{
+	if (!r->cell || row >= r->nrows || col >= r->ncols)
+		return NULL;
+	return r->cell[(size_t)row * r->ncols + col];
+}
+
+unsigned long db_res_len(const struct db_res *r, unsigned row, unsigned col)
+{
+	if (!r->cell || row >= r->nrows || col >= r->ncols)
+		return 0;
+	return r->len[(size_t)row * r->ncols + col];
+}
+
+long long db_res_int(const struct db_res *r, unsigned row, unsigned col,
+		     long long dflt)
+{
+	const char *s = db_res_str(r, row, col);
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return dflt;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || (*end && *end != '.'))
+		return dflt;
+	return v;
+}
+
+void db_today(char out[11])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}

@@ -1,0 +1,35 @@
+/* meter.h - usage metering shared by call.php and the queue worker:
+ * one request_log row plus today's token/error counters. */
+#ifndef RELAY_METER_H
+#define RELAY_METER_H
+
+#include "err.h"
+#include "fmt.h"
+#include "sse.h"
+
+struct db;
+
+struct meter_rec {
+	long long user_id, key_id;
+	long long queue_id;        /* 0 = forwarded directly */
+	enum fmt_kind fmt;
+	const char *model;
+	int stream;
+	int http_status;           /* what the client got (502 on failure) */
+	struct usage usage;
+	long latency_ms;
+	const char *error;         /* NULL when the exchange succeeded */
+};
+
+/* Counts as an error: an error text or an HTTP status >= 400. */
+int meter_is_error(const struct meter_rec *m);
+
+/* Writes the log row and adds tokens (and an error) to the user's usage for
+ * `day`. Runs in its own transaction, or joins the caller's if one is open
+ * (the queue worker commits the item's completion with it). A queued item
+ * can be metered only once: request_log.queue_id is unique, and a second
+ * attempt returns RE_EINVAL without touching the counters. */
+enum relay_err meter_record(struct db *db, const char *day,
+			    const struct meter_rec *m);
+
+#endif

@@ -1,0 +1,362 @@
+/* queue.c - enqueue, claim, finish, recover, purge. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "auth.h"
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "meter.h"
+#include "queue.h"
+#include "relay.h"
+#include "slot.h"
+
+enum relay_err queue_push(struct db *db, const struct cfg *c,
+			  const struct auth_user *u, enum fmt_kind fmt,
+			  const char *model, int stream, const char *headers_json,
+			  const char *body, size_t len, long long *id, int *full)
+{
+	static const char cnt[] = "SELECT COUNT(*) FROM queue WHERE status = 'waiting'";
+	static const char ins[] =
+		"INSERT INTO queue (user_id, key_id, priority, format, model, stream,"
+		" headers, body) VALUES (?,?,?,?,?,?,?,?)";
+	char lk[96];
+	struct db_res res;
+	enum relay_err rc;
+	int got;
+
+	*id = 0;
+	*full = 0;
+	if (c->queue_max <= 0) {
+		*full = 1;
+		return RE_OK;
+	}
+	snprintf(lk, sizeof(lk), "%s:enqueue", c->lock_prefix);
+	rc = lock_get(db, lk, 10, &got);
+	if (rc)
+		return rc;
+	if (!got)
+		return RE_EBUSY;
+	rc = db_exec(db, cnt, NULL, 0, &res);
+	if (rc)
+		goto out;
+	*full = db_res_int(&res, 0, 0, 0) >= c->queue_max;
+	db_res_free(&res);
+	if (*full)
+		goto out;
+	rc = DBX(db, ins, NULL, DBI(u->user_id), DBI(u->key_id), DBI(u->priority),
+		 DBS(fmt_name(fmt)), DBB(model, strnlen(model, 255)),
+		 DBI(stream ? 1 : 0), DBS(headers_json), DBB(body, len));
+	if (!rc)
+		*id = (long long)db_insert_id(db);
+out:
+	lock_release(db, lk);
+	return rc;
+}
+
+enum relay_err queue_position(struct db *db, long long id, int priority,
+			      long long *pos, long long *total)
+{
+	static const char q[] =
+		"SELECT (SELECT COUNT(*) FROM queue WHERE status = 'waiting' AND"
+		" (priority > ? OR (priority = ? AND id < ?))),"
+		" (SELECT COUNT(*) FROM queue WHERE status = 'waiting')";
+	struct db_res res;
+	enum relay_err rc = DBX(db, q, &res, DBI(priority), DBI(priority), DBI(id));
+
+	if (rc)
+		return rc;
+	*pos = db_res_int(&res, 0, 0, 0) + 1;
+	*total = db_res_int(&res, 0, 1, 0);
+	db_res_free(&res);
+	return RE_OK;
+}
+
+enum relay_err queue_waiting(struct db *db, int *yes)
+{
+	struct db_res res;
+	enum relay_err rc = db_exec(db,
+		"SELECT EXISTS(SELECT 1 FROM queue WHERE status = 'waiting')",
+		NULL, 0, &res);
+
+	*yes = 0;
+	if (rc)
+		return rc;
+	*yes = db_res_int(&res, 0, 0, 0) == 1;
+	db_res_free(&res);
+	return RE_OK;
+}
+
+void queue_item_free(struct queue_item *it)
+{
+	free(it->headers);
+	free(it->body);
+	it->headers = it->body = NULL;
+}
+
+/* Takes ownership of a result cell (so big bodies are not copied). */
+static char *queue_take(struct db_res *r, unsigned row, unsigned col)
+{
+	char *s;
+
+	if (!r->cell || row >= r->nrows || col >= r->ncols)
+		return NULL;
+	s = r->cell[(size_t)row * r->ncols + col];
+	r->cell[(size_t)row * r->ncols + col] = NULL;
+	return s;
+}
+
+enum relay_err queue_claim(struct db *db, const struct cfg *c,
+			   struct queue_item *it, int *got)
+{
+	static const char sel[] =
+		"SELECT id, user_id, key_id, priority, format, model, stream,"
+		" headers, body, attempts FROM queue WHERE status = 'waiting'"
+		" ORDER BY priority DESC, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED";
+	static const char upd[] =
+		"UPDATE queue SET status = 'processing', started_at = NOW(),"
+		" attempts = attempts + 1, worker = ? WHERE id = ?";
+	struct db_res res;
+	enum relay_err rc;
+	int locked = 0;
+
+	memset(it, 0, sizeof(*it));
+	*got = 0;
+	rc = db_begin(db);
+	if (rc)
+		return rc;
+	rc = db_exec(db, sel, NULL, 0, &res);
+	if (rc)
+		goto fail;
+	if (res.nrows == 0) {
+		db_res_free(&res);
+		db_rollback(db);
+		return RE_OK;
+	}
+	it->id = db_res_int(&res, 0, 0, 0);
+	it->user_id = db_res_int(&res, 0, 1, 0);
+	it->key_id = db_res_int(&res, 0, 2, 0);
+	it->priority = (int)db_res_int(&res, 0, 3, 0);
+	it->fmt = strcmp(db_res_str(&res, 0, 4) ? db_res_str(&res, 0, 4) : "",
+			 "anthropic") == 0 ? FMT_ANTHROPIC : FMT_OPENAI;
+	snprintf(it->model, sizeof(it->model), "%s",
+		 db_res_str(&res, 0, 5) ? db_res_str(&res, 0, 5) : "");
+	it->stream = (int)db_res_int(&res, 0, 6, 0);
+	it->headers = queue_take(&res, 0, 7);
+	it->body_len = db_res_len(&res, 0, 8);
+	it->body = queue_take(&res, 0, 8);
+	it->attempts = (int)db_res_int(&res, 0, 9, 0) + 1;
+	db_res_free(&res);
+	/* Take the item lock before the row becomes visible as processing,
+	 * so a recoverer never sees a live item without its lock. */
+	snprintf(it->lock, sizeof(it->lock), "%s:item:%lld", c->lock_prefix, it->id);
+	rc = lock_get(db, it->lock, 0, &locked);
+	if (rc)
+		goto fail;
+	if (!locked) {
+		/* A previous worker of this item is still alive somewhere. */
+		db_rollback(db);
+		queue_item_free(it);
+		return RE_OK;
+	}
+	rc = DBX(db, upd, NULL, DBS(it->lock), DBI(it->id));
+	if (rc)
+		goto fail;
+	rc = db_commit(db);
+	if (rc)
+		goto fail;
+	*got = 1;
+	return RE_OK;
+fail:
+	db_rollback(db);
+	if (locked)
+		lock_release(db, it->lock);
+	queue_item_free(it);
+	return rc;
+}
+
+/* Marks a claimed item finished and meters it in one transaction. */
+static enum relay_err queue_close(struct db *db, struct queue_item *it,
+				  const char *status, int http_status,
+				  const char *content_type, const char *resp,
+				  size_t resp_len, const char *err,
+				  const struct meter_rec *m)
+{
+	static const char upd[] =
+		"UPDATE queue SET status = ?, http_status = ?, content_type = ?,"
+		" response = ?, error_message = ?, completed_at = NOW(), metered = 1"
+		" WHERE id = ? AND status = 'processing' AND attempts = ?";
+	char day[11];
+	enum relay_err rc;
+
+	db_today(day);
+	rc = db_begin(db);
+	if (rc)
+		goto out;
+	rc = DBX(db, upd, NULL, DBS(status), DBI(http_status), DBS(content_type),
+		 resp ? DBB(resp, resp_len) : DBNULL,
+		 err ? DBB(err, strnlen(err, 1000)) : DBNULL,
+		 DBI(it->id), DBI(it->attempts));
+	if (rc)
+		goto fail;
+	if (db_affected(db) != 1) {
+		/* Recovered and re-claimed meanwhile: that claim owns it now. */
+		log_warn("queue item %lld no longer ours; result dropped", it->id);
+		rc = RE_ENOTFOUND;
+		goto fail;
+	}
+	rc = meter_record(db, day, m);
+	if (rc)
+		goto fail;
+	rc = db_commit(db);
+	goto out;
+fail:
+	db_rollback(db);
+out:
+	lock_release(db, it->lock);
+	return rc;
+}
+
+enum relay_err queue_finish(struct db *db, struct queue_item *it,
+			    const struct relay_outcome *oc,
+			    const char *content_type,
+			    const char *response, size_t response_len)
+{
+	struct meter_rec m;
+	char why[320];
+	int failed = oc->err != RE_OK || oc->status >= 400;
+
+	if (oc->error[0])
+		snprintf(why, sizeof(why), "%s", oc->error);
+	else if (failed)
+		snprintf(why, sizeof(why), "上游返回HTTP %d", oc->status);
+	else
+		why[0] = '\0';
+	memset(&m, 0, sizeof(m));
+	m.user_id = it->user_id;
+	m.key_id = it->key_id;
+	m.queue_id = it->id;
+	m.fmt = it->fmt;
+	m.model = it->model;
+	m.stream = it->stream;
+	m.http_status = oc->status;
+	m.usage = oc->usage;
+	m.latency_ms = oc->latency_ms;
+	m.error = why[0] ? why : NULL;
+	/* An upstream 4xx/5xx ends the item as failed, but its body is kept:
+	 * queue_status shows it next to the error message. */
+	return queue_close(db, it, failed ? "failed" : "completed", oc->status,
+			   content_type, response_len ? response : NULL,
+			   response_len, m.error, &m);
+}
+
+enum relay_err queue_fail(struct db *db, struct queue_item *it, int http_status,
+			  const char *why)
+{
+	struct meter_rec m;
+
+	memset(&m, 0, sizeof(m));
+	m.user_id = it->user_id;
+	m.key_id = it->key_id;
+	m.queue_id = it->id;
+	m.fmt = it->fmt;
+	m.model = it->model;
+	m.stream = it->stream;
+	m.http_status = http_status;
+	m.error = why;
+	return queue_close(db, it, "failed", http_status, NULL, NULL, 0, why, &m);
+}
+
+enum relay_err queue_recover(struct db *db, const struct cfg *c, int *n)
+{
+	/* A grace of a few seconds covers the instant between a claim's
+	 * commit and nothing else: the lock is taken before the commit. */
+	static const char sel[] =
+		"SELECT id, worker, attempts, user_id, key_id, format, model, stream"
+		" FROM queue WHERE status = 'processing' ORDER BY id LIMIT 100";
+	static const char lock_row[] =
+		"SELECT status, attempts FROM queue WHERE id = ? FOR UPDATE";
+	static const char requeue[] =
+		"UPDATE queue SET status = 'waiting', started_at = NULL, worker = NULL"
+		" WHERE id = ? AND status = 'processing' AND attempts = ?";
+	struct db_res res;
+	enum relay_err rc;
+
+	(void)c;
+	*n = 0;
+	rc = db_exec(db, sel, NULL, 0, &res);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < res.nrows; i++) {
+		struct queue_item it;
+		struct db_res row;
+		const char *worker = db_res_str(&res, i, 1);
+		int free_ = 1;
+		long long attempts = db_res_int(&res, i, 2, 0);
+
+		if (worker && lock_is_free(db, worker, &free_))
+			continue;
+		if (!free_)
+			continue;  /* its worker is alive */
+		memset(&it, 0, sizeof(it));
+		it.id = db_res_int(&res, i, 0, 0);
+		it.attempts = (int)attempts;
+		it.user_id = db_res_int(&res, i, 3, 0);
+		it.key_id = db_res_int(&res, i, 4, 0);
+		it.fmt = strcmp(db_res_str(&res, i, 5) ? db_res_str(&res, i, 5) : "",
+				"anthropic") == 0 ? FMT_ANTHROPIC : FMT_OPENAI;
+		snprintf(it.model, sizeof(it.model), "%s",
+			 db_res_str(&res, i, 6) ? db_res_str(&res, i, 6) : "");
+		it.stream = (int)db_res_int(&res, i, 7, 0);
+		if (attempts >= QUEUE_MAX_ATTEMPTS) {
+			/* Take the dead worker's lock so queue_close's
+			 * release is balanced; fail it for good. */
+			int got = 0;
+			snprintf(it.lock, sizeof(it.lock), "%s", worker ? worker : "");
+			if (worker && (lock_get(db, worker, 0, &got) || !got))
+				continue;
+			if (!queue_fail(db, &it, 500, "worker died while processing (3 attempts)"))
+				(*n)++;
+			continue;
+		}
+		if (db_begin(db))
+			break;
+		if (DBX(db, lock_row, &row, DBI(it.id))) {
+			db_rollback(db);
+			continue;
+		}
+		if (row.nrows == 1 && db_res_str(&row, 0, 0) &&
+		    strcmp(db_res_str(&row, 0, 0), "processing") == 0 &&
+		    db_res_int(&row, 0, 1, -1) == attempts &&
+		    !DBX(db, requeue, NULL, DBI(it.id), DBI(attempts)) &&
+		    !db_commit(db)) {
+			log_warn("queue item %lld recovered from a dead worker (attempt %lld)",
+				 it.id, attempts);
+			(*n)++;
+		} else {
+			db_rollback(db);
+		}
+		db_res_free(&row);
+	}
+	db_res_free(&res);
+	return RE_OK;
+}
+
+enum relay_err queue_purge(struct db *db, const struct cfg *c, int *n)
+{
+	static const char del[] =
+		"DELETE FROM queue WHERE status IN ('completed', 'failed')"
+		" AND completed_at < NOW() - INTERVAL ? HOUR LIMIT 500";
+	enum relay_err rc;
+
+	*n = 0;
+	for (int round = 0; round < 20; round++) {
+		rc = DBX(db, del, NULL, DBI(c->result_retention_hours));
+		if (rc)
+			return rc;
+		*n += (int)db_affected(db);
+		if (db_affected(db) < 500)
+			break;
+	}
+	return RE_OK;
+}

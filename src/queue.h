@@ -1,0 +1,78 @@
+/* queue.h - the MariaDB request queue (SPEC §4).
+ *
+ * Order: priority DESC, id ASC. An item is claimed atomically
+ * (SELECT ... FOR UPDATE SKIP LOCKED) and, while processed, its worker holds
+ * the named lock '<prefix>:item:<id>'; a `processing` item whose lock is
+ * free has lost its worker and is recovered. Completion and metering commit
+ * in one transaction, guarded by the claim's attempt number, so an item is
+ * completed and metered at most once. */
+#ifndef RELAY_QUEUE_H
+#define RELAY_QUEUE_H
+
+#include <stddef.h>
+#include "err.h"
+#include "fmt.h"
+
+struct db;
+struct cfg;
+struct auth_user;
+struct relay_outcome;
+
+/* Attempts after which an item whose worker keeps dying is failed. */
+#define QUEUE_MAX_ATTEMPTS 3
+
+/* Inserts a waiting item unless `queue_max` items already wait. The count
+ * and the insert are serialised by a named lock so concurrent callers never
+ * overshoot. *id = new id, or 0 with *full = 1. */
+enum relay_err queue_push(struct db *db, const struct cfg *c,
+			  const struct auth_user *u, enum fmt_kind fmt,
+			  const char *model, int stream, const char *headers_json,
+			  const char *body, size_t len, long long *id, int *full);
+
+/* 1-based place of a waiting item among waiting items in processing order,
+ * and how many wait in total. */
+enum relay_err queue_position(struct db *db, long long id, int priority,
+			      long long *pos, long long *total);
+
+/* 1 if any item waits. */
+enum relay_err queue_waiting(struct db *db, int *yes);
+
+/* A claimed item; the struct owns headers and body (queue_item_free). */
+struct queue_item {
+	long long id, user_id, key_id;
+	int priority, stream, attempts;
+	enum fmt_kind fmt;
+	char model[256];
+	char *headers;      /* JSON object text, may be NULL */
+	char *body;
+	size_t body_len;
+	char lock[96];      /* '<prefix>:item:<id>', held while processing */
+};
+
+/* Claims the next waiting item. *got = 0 when none is available. */
+enum relay_err queue_claim(struct db *db, const struct cfg *c,
+			   struct queue_item *it, int *got);
+
+/* Stores the result of a claimed item and meters it, in one transaction;
+ * then releases the item lock. `response` is what the client would have
+ * received (for streams the full event-stream text). */
+enum relay_err queue_finish(struct db *db, struct queue_item *it,
+			    const struct relay_outcome *oc,
+			    const char *content_type,
+			    const char *response, size_t response_len);
+
+/* Fails a claimed item without an upstream exchange (e.g. endpoint not
+ * configured), metering it as an error. */
+enum relay_err queue_fail(struct db *db, struct queue_item *it, int http_status,
+			  const char *why);
+
+void queue_item_free(struct queue_item *it);
+
+/* Puts items whose worker died back to waiting (or fails them after
+ * QUEUE_MAX_ATTEMPTS claims). *n = items recovered. */
+enum relay_err queue_recover(struct db *db, const struct cfg *c, int *n);
+
+/* Deletes finished items older than result_retention_hours, in batches. */
+enum relay_err queue_purge(struct db *db, const struct cfg *c, int *n);
+
+#endif

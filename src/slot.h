@@ -1,0 +1,49 @@
+/* slot.h - upstream concurrency slots as MariaDB named locks.
+ *
+ * Slot i is GET_LOCK('<lock_prefix>:slot:<i>'). Holding the lock = holding
+ * one upstream connection. MariaDB frees it if the process dies. */
+#ifndef RELAY_SLOT_H
+#define RELAY_SLOT_H
+
+#include "err.h"
+
+struct db;
+struct cfg;
+
+struct slot {
+	char name[96];
+	int held;
+};
+
+enum slot_outcome {
+	SLOT_GOT = 0,      /* a slot is held: forward now */
+	SLOT_BUSY,         /* every slot is taken */
+	SLOT_QUEUE_AHEAD   /* waiting work of equal or higher priority exists */
+};
+
+/* The lock name of slot i (1-based). */
+void slot_name(const struct cfg *c, int i, char *out, size_t outlen);
+
+/* For call.php: takes a free slot without waiting, unless waiting queue
+ * items have priority >= `priority` (they go first). Slots are tried from a
+ * random index so processes do not all hammer slot 1. */
+enum relay_err slot_try_direct(struct db *db, const struct cfg *c, int priority,
+			       struct slot *s, enum slot_outcome *out);
+
+/* For the worker: takes any free slot, else blocks in GET_LOCK on one of
+ * them for up to timeout_s seconds, waking the moment it is released.
+ * *got = 1 when a slot is held. */
+enum relay_err slot_wait(struct db *db, const struct cfg *c, int timeout_s,
+			 struct slot *s, int *got);
+
+/* Releases a held slot (no-op otherwise). */
+void slot_release(struct db *db, struct slot *s);
+
+/* Named-lock primitives also used for queue items and enqueue ordering:
+ * *got = 1 if taken within timeout_s (0 = do not wait). */
+enum relay_err lock_get(struct db *db, const char *name, int timeout_s, int *got);
+void lock_release(struct db *db, const char *name);
+/* *free_ = 1 if nobody holds the lock. */
+enum relay_err lock_is_free(struct db *db, const char *name, int *free_);
+
+#endif

@@ -1,0 +1,232 @@
+/* up.c - libcurl exchange with the upstream. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+#include "cfg.h"
+#include "log.h"
+#include "up.h"
+
+struct up {
+	const struct cfg *cfg;
+	CURL *h;
+};
+
+/* State of one transfer, shared with the curl callbacks. */
+struct up_xfer {
+	struct up *u;
+	const struct up_sink *sink;
+	struct up_result *res;
+	int stream;
+	double t0, last_byte;
+	int stalled;
+};
+
+static double up_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct up *up_new(const struct cfg *c)
+{
+	static int inited;
+	struct up *u;
+
+	if (!inited) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT))
+			return NULL;
+		inited = 1;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->cfg = c;
+	u->h = curl_easy_init();
+	if (!u->h) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+void up_free(struct up *u)
+{
+	if (!u)
+		return;
+	curl_easy_cleanup(u->h);
+	free(u);
+}
+
+const char *up_url(const struct cfg *c, enum fmt_kind fmt)
+{
+	const char *url = fmt == FMT_ANTHROPIC ? c->anthropic_url : c->openai_url;
+
+	return url[0] ? url : NULL;
+}
+
+/* Calls the sink's start() once, with the upstream status and type. */
+static int up_start(struct up_xfer *x)
+{
+	char *ct = NULL;
+	long code = 0;
+
+	if (x->res->started)
+		return 0;
+	x->res->started = 1;
+	curl_easy_getinfo(x->u->h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(x->u->h, CURLINFO_CONTENT_TYPE, &ct);
+	x->res->status = code;
+	snprintf(x->res->content_type, sizeof(x->res->content_type), "%s",
+		 ct ? ct : "");
+	x->res->ttfb_ms = (up_now() - x->t0) * 1000.0;
+	return x->sink->start(x->sink->ctx, code, x->res->content_type);
+}
+
+static size_t up_on_data(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct up_xfer *x = ud;
+	size_t n = size * nmemb;
+
+	x->last_byte = up_now();
+	if (up_start(x) || x->sink->data(x->sink->ctx, p, n)) {
+		x->res->sink_abort = 1;
+		return n ? 0 : 1;  /* any value != n aborts */
+	}
+	x->res->bytes += n;
+	return n;
+}
+
+/* Enforces "no byte for request_timeout seconds" for streams. */
+static int up_on_progress(void *ud, curl_off_t dt, curl_off_t dn,
+			  curl_off_t ut, curl_off_t un)
+{
+	struct up_xfer *x = ud;
+	(void)dt; (void)dn; (void)ut; (void)un;
+
+	if (x->stream &&
+	    up_now() - x->last_byte > (double)x->u->cfg->request_timeout) {
+		x->stalled = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Appends "Name: value" to a curl header list; refuses CR/LF so a client
+ * value can never inject a header line upstream. */
+static int up_header(struct curl_slist **l, const char *name, const char *val)
+{
+	char line[1200];
+	struct curl_slist *n;
+	int len;
+
+	if (strpbrk(val, "\r\n"))
+		return -1;
+	len = snprintf(line, sizeof(line), "%s: %s", name, val);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return -1;
+	n = curl_slist_append(*l, line);
+	if (!n)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+enum relay_err up_forward(struct up *u, const struct up_req *rq,
+			  const struct up_sink *sink, struct up_result *res)
+{
+	const struct cfg *c = u->cfg;
+	struct curl_slist *hdr = NULL;
+	struct up_xfer x;
+	const char *url = up_url(c, rq->fmt);
+	CURLcode cc;
+	CURL *h = u->h;
+
+	memset(res, 0, sizeof(*res));
+	memset(&x, 0, sizeof(x));
+	x.u = u;
+	x.sink = sink;
+	x.res = res;
+	x.stream = rq->stream;
+	if (!url) {
+		res->err = RE_ECONFIG;
+		snprintf(res->error, sizeof(res->error), "endpoint not configured");
+		return RE_ECONFIG;
+	}
+	if (up_header(&hdr, "Content-Type", "application/json") ||
+	    up_header(&hdr, "Expect", "") ||
+	    up_header(&hdr, "Accept", rq->stream ? "text/event-stream" : "application/json"))
+		goto bad_header;
+	if (rq->fmt == FMT_ANTHROPIC) {
+		const char *ver = rq->anthropic_version && *rq->anthropic_version ?
+			rq->anthropic_version : "2023-06-01";
+		if (up_header(&hdr, "x-api-key", c->upstream_api_key) ||
+		    up_header(&hdr, "anthropic-version", ver))
+			goto bad_header;
+		if (rq->anthropic_beta && *rq->anthropic_beta &&
+		    up_header(&hdr, "anthropic-beta", rq->anthropic_beta))
+			goto bad_header;
+	} else {
+		char bearer[1100];
+		snprintf(bearer, sizeof(bearer), "Bearer %s", c->upstream_api_key);
+		if (up_header(&hdr, "Authorization", bearer))
+			goto bad_header;
+	}
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "llm-relay/1.0");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout);
+	if (!rq->stream)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->request_timeout);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
+	/* Pass through what the upstream sent: no decoding, no redirects. */
+	curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, up_on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, up_on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 64L * 1024);
+
+	x.t0 = x.last_byte = up_now();
+	cc = curl_easy_perform(h);
+	curl_slist_free_all(hdr);
+	if (cc == CURLE_OK) {
+		if (up_start(&x)) {
+			res->sink_abort = 1;
+			return res->err = RE_ECLIENT;
+		}
+		return RE_OK;
+	}
+	if (res->sink_abort)
+		return res->err = RE_ECLIENT;
+	res->err = RE_EUPSTREAM;
+	if (x.stalled)
+		snprintf(res->error, sizeof(res->error),
+			 "upstream sent nothing for %d s", c->request_timeout);
+	else if (cc == CURLE_OPERATION_TIMEDOUT)
+		snprintf(res->error, sizeof(res->error), "upstream timed out: %s",
+			 curl_easy_strerror(cc));
+	else
+		snprintf(res->error, sizeof(res->error), "%s",
+			 curl_easy_strerror(cc));
+	return RE_EUPSTREAM;
+bad_header:
+	curl_slist_free_all(hdr);
+	res->err = RE_EINVAL;
+	snprintf(res->error, sizeof(res->error), "invalid header value");
+	return RE_EINVAL;
+}

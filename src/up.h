@@ -1,0 +1,63 @@
+/* up.h - the upstream exchange over libcurl.
+ *
+ * This is the only module that calls curl_*. One handle per process is
+ * reused across requests so the connection to the upstream stays alive.
+ * The request body is sent unchanged; the response is handed to a sink as
+ * it arrives (nothing is buffered here). */
+#ifndef RELAY_UP_H
+#define RELAY_UP_H
+
+#include <stddef.h>
+#include "err.h"
+#include "fmt.h"
+
+struct cfg;
+struct up;
+
+struct up_req {
+	enum fmt_kind fmt;
+	const char *body;             /* sent byte for byte */
+	size_t body_len;
+	int stream;                   /* the client asked for stream: true */
+	const char *anthropic_version;/* client's header or NULL (default used) */
+	const char *anthropic_beta;   /* client's header or NULL */
+};
+
+/* Where the response goes. start() is called once, before the first data
+ * (or at the end for an empty body); a non-zero return from either
+ * callback aborts the transfer (the client went away). */
+struct up_sink {
+	int (*start)(void *ctx, long status, const char *content_type);
+	int (*data)(void *ctx, const char *p, size_t n);
+	void *ctx;
+};
+
+struct up_result {
+	long status;                  /* upstream HTTP status, 0 if none */
+	char content_type[256];
+	int started;                  /* sink start() was called */
+	int sink_abort;               /* the sink stopped the transfer */
+	enum relay_err err;           /* RE_EUPSTREAM on transport failure */
+	char error[256];              /* reason, never containing the key */
+	unsigned long long bytes;     /* response body bytes received */
+	double ttfb_ms;               /* time to the first body byte */
+};
+
+/* Creates the per-process handle (curl_global_init is done here once).
+ * Caller owns; up_free() releases. `c` must outlive it. */
+struct up *up_new(const struct cfg *c);
+void up_free(struct up *u);
+
+/* The configured endpoint URL for a format, or NULL if not configured. */
+const char *up_url(const struct cfg *c, enum fmt_kind fmt);
+
+/* Performs one exchange. Returns RE_OK when the upstream answered (whatever
+ * its status) and the whole body reached the sink; RE_EUPSTREAM with
+ * res->error on a transport failure or timeout (also mid-body); RE_ECLIENT
+ * when the sink aborted. Timeouts: connect_timeout to connect; for streams
+ * request_timeout without a byte (before the first or between two), for
+ * plain responses request_timeout in total. */
+enum relay_err up_forward(struct up *u, const struct up_req *rq,
+			  const struct up_sink *sink, struct up_result *res);
+
+#endif

@@ -1,0 +1,174 @@
+/* web.c - FastCGI accept loop with a plain-CGI fallback. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcgiapp.h>
+#include "log.h"
+#include "web.h"
+
+static volatile sig_atomic_t web_stop;
+
+static void web_on_term(int sig)
+{
+	(void)sig;
+	web_stop = 1;
+}
+
+int web_stopping(void)
+{
+	return web_stop != 0;
+}
+
+const char *web_param(const struct web_req *r, const char *name)
+{
+	if (r->fcgx)
+		return FCGX_GetParam(name, ((FCGX_Request *)r->fcgx)->envp);
+	return getenv(name);
+}
+
+const char *web_header(const struct web_req *r, const char *name)
+{
+	char var[128];
+	size_t i, n = strlen(name);
+
+	if (n + 6 > sizeof(var))
+		return NULL;
+	memcpy(var, "HTTP_", 5);
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		var[5 + i] = c == '-' ? '_' :
+			(c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+	}
+	var[5 + n] = '\0';
+	return web_param(r, var);
+}
+
+long web_read(struct web_req *r, char *p, size_t n)
+{
+	if (r->fcgx) {
+		int want = n > 1 << 20 ? 1 << 20 : (int)n;
+		int got = FCGX_GetStr(p, want, ((FCGX_Request *)r->fcgx)->in);
+		return got;
+	}
+	for (;;) {
+		ssize_t got = read(STDIN_FILENO, p, n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		return got;
+	}
+}
+
+int web_write(struct web_req *r, const void *p, size_t n)
+{
+	const char *s = p;
+
+	if (r->client_gone)
+		return -1;
+	if (r->fcgx) {
+		FCGX_Stream *out = ((FCGX_Request *)r->fcgx)->out;
+		while (n) {
+			int chunk = n > 1 << 20 ? 1 << 20 : (int)n;
+			if (FCGX_PutStr(s, chunk, out) != chunk)
+				goto gone;
+			s += chunk;
+			n -= (size_t)chunk;
+			r->bytes_out += (unsigned)chunk;
+		}
+		return 0;
+	}
+	/* CGI: unbuffered write(2) so streamed events leave at once. */
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto gone;
+		s += w;
+		n -= (size_t)w;
+		r->bytes_out += (unsigned long long)w;
+	}
+	return 0;
+gone:
+	r->client_gone = 1;
+	return -1;
+}
+
+int web_flush(struct web_req *r)
+{
+	if (r->client_gone)
+		return -1;
+	if (r->fcgx && FCGX_FFlush(((FCGX_Request *)r->fcgx)->out) < 0) {
+		r->client_gone = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Fills the fields every handler reads and makes a request id. */
+static void web_prepare(struct web_req *r, void *fcgx)
+{
+	static unsigned long seq;
+	const char *cl;
+	char *end;
+	struct timespec ts;
+
+	memset(r, 0, sizeof(*r));
+	r->fcgx = fcgx;
+	r->method = web_param(r, "REQUEST_METHOD");
+	if (!r->method)
+		r->method = "";
+	r->query = web_param(r, "QUERY_STRING");
+	if (!r->query)
+		r->query = "";
+	r->content_length = -1;
+	cl = web_param(r, "CONTENT_LENGTH");
+	if (cl && *cl) {
+		long long v;
+		errno = 0;
+		v = strtoll(cl, &end, 10);
+		if (!errno && *end == '\0' && v >= 0)
+			r->content_length = v;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(r->id, sizeof(r->id), "%lx%05lx",
+		 (unsigned long)getpid() & 0xfffff,
+		 (unsigned long)((ts.tv_nsec / 1000) ^ (++seq << 10)) & 0xfffff);
+	log_set_request(r->id);
+}
+
+int web_run(web_handler h, void *ctx)
+{
+	struct sigaction sa;
+	FCGX_Request fr;
+	struct web_req r;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = web_on_term;
+	/* No SA_RESTART: a blocked accept() returns so an idle process exits. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	if (FCGX_Init() != 0)
+		return 1;
+	if (FCGX_IsCGI()) {
+		web_prepare(&r, NULL);
+		h(&r, ctx);
+		log_set_request("");
+		return 0;
+	}
+	if (FCGX_InitRequest(&fr, 0, 0) != 0)
+		return 1;
+	while (!web_stop && FCGX_Accept_r(&fr) >= 0) {
+		web_prepare(&r, &fr);
+		h(&r, ctx);
+		FCGX_Finish_r(&fr);
+		log_set_request("");
+	}
+	FCGX_Free(&fr, 1);
+	return 0;
+}

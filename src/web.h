@@ -1,0 +1,49 @@
+/* web.h - the request/response transport: FastCGI (libfcgi) or plain CGI.
+ *
+ * This is the only module that calls FCGX_*. Handlers get a struct web_req
+ * and answer through resp.h; they never see libfcgi, so tests can drive them
+ * through CGI mode with nothing but environment variables and pipes. */
+#ifndef RELAY_WEB_H
+#define RELAY_WEB_H
+
+#include <stddef.h>
+
+struct web_req {
+	/* CGI meta-variables of this request; owned by libfcgi or the
+	 * environment and valid only until the request ends. */
+	const char *method;        /* REQUEST_METHOD, "" if absent */
+	const char *query;         /* QUERY_STRING, "" if absent */
+	long long content_length;  /* CONTENT_LENGTH, -1 if absent */
+	char id[17];               /* request id for the logs */
+	int headers_sent;          /* resp_start() was called */
+	int client_gone;           /* a write to the client failed */
+	unsigned long long bytes_out;
+	/* private */
+	void *fcgx;                /* FCGX_Request *, NULL in CGI mode */
+};
+
+/* Handles one request; everything it allocates is freed before it returns. */
+typedef void (*web_handler)(struct web_req *r, void *ctx);
+
+/* Runs the accept loop (FastCGI) or serves exactly one request (CGI).
+ * Returns the process exit status. SIGPIPE is ignored; SIGTERM lets the
+ * current request finish, then the loop ends. */
+int web_run(web_handler h, void *ctx);
+
+/* A CGI meta-variable ("HTTP_X_API_KEY", "CONTENT_TYPE", ...) or NULL. */
+const char *web_param(const struct web_req *r, const char *name);
+/* A request header by its HTTP name ("X-API-Key"), or NULL. */
+const char *web_header(const struct web_req *r, const char *name);
+
+/* Reads up to n body bytes. Returns the count, 0 at the end, -1 on error. */
+long web_read(struct web_req *r, char *p, size_t n);
+/* Writes n bytes to the client. Returns 0, or -1 once the client is gone
+ * (then r->client_gone is set and later writes are dropped). */
+int web_write(struct web_req *r, const void *p, size_t n);
+/* Pushes buffered output to the web server now (used after every SSE event). */
+int web_flush(struct web_req *r);
+
+/* 1 when a SIGTERM asked the process to stop after this request. */
+int web_stopping(void);
+
+#endif

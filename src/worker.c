@@ -1,0 +1,178 @@
+/* worker.c - drains the queue through free upstream slots (SPEC §4). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "app.h"
+#include "buf.h"
+#include "db.h"
+#include "log.h"
+#include "queue.h"
+#include "relay.h"
+#include "slot.h"
+#include "up.h"
+#include "worker.h"
+
+static volatile sig_atomic_t worker_stop;
+
+static void worker_on_term(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+/* relay_dest that collects the response into a capped buffer. */
+struct worker_sink {
+	struct buf body;
+	char content_type[256];
+};
+
+static int ws_start(void *ctx, int status, const char *ct, int sse)
+{
+	struct worker_sink *w = ctx;
+
+	(void)status;
+	(void)sse;
+	snprintf(w->content_type, sizeof(w->content_type), "%s", ct);
+	return 0;
+}
+
+static int ws_write(void *ctx, const char *p, size_t n)
+{
+	struct worker_sink *w = ctx;
+
+	return buf_append(&w->body, p, n) ? -1 : 0;
+}
+
+static int ws_flush(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static double worker_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void worker_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Copies a header value stored with the item (NULL if absent). The result
+ * points into *holder, which the caller releases. */
+static const char *worker_header(struct json_object *holder, const char *name)
+{
+	struct json_object *v;
+
+	if (!holder || !json_object_object_get_ex(holder, name, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* Processes one claimed item while holding a slot. */
+static void worker_process(struct app *a, struct queue_item *it)
+{
+	struct relay_dest d = { ws_start, ws_write, ws_flush, NULL };
+	struct json_object *hdr = it->headers ? json_tokener_parse(it->headers) : NULL;
+	struct worker_sink w;
+	struct relay_outcome oc;
+	struct up_req rq;
+	enum relay_err rc;
+
+	memset(&w, 0, sizeof(w));
+	buf_init(&w.body, WORKER_RESPONSE_MAX);
+	d.ctx = &w;
+	if (!up_url(&a->cfg, it->fmt)) {
+		rc = queue_fail(a->db, it, 500, it->fmt == FMT_ANTHROPIC ?
+				"anthropic_url not configured" : "openai_url not configured");
+		goto out;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.fmt = it->fmt;
+	rq.body = it->body ? it->body : "";
+	rq.body_len = it->body_len;
+	rq.stream = it->stream;
+	rq.anthropic_version = worker_header(hdr, "anthropic-version");
+	rq.anthropic_beta = worker_header(hdr, "anthropic-beta");
+	relay_exchange(a->up, &rq, &d, &oc);
+	if (oc.err == RE_ECLIENT)
+		snprintf(oc.error, sizeof(oc.error), "response larger than %u bytes",
+			 WORKER_RESPONSE_MAX);
+	rc = queue_finish(a->db, it, &oc, w.content_type, w.body.data, w.body.len);
+	log_info("item %lld: status=%d tokens=%lld/%lld latency=%ldms%s%s", it->id,
+		 oc.status, usage_prompt(&oc.usage), usage_completion(&oc.usage),
+		 oc.latency_ms, oc.error[0] ? " error=" : "", oc.error);
+out:
+	if (rc && rc != RE_ENOTFOUND)
+		log_error("item %lld: storing the result failed: %s", it->id,
+			  db_error(a->db));
+	json_object_put(hdr);
+	buf_free(&w.body);
+}
+
+int worker_run(struct app *a, const struct worker_opts *o)
+{
+	double start = worker_now(), last_recover = 0, last_purge = 0;
+	struct sigaction sa;
+	unsigned long done = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	while (!worker_stop) {
+		double now = worker_now();
+		struct queue_item it;
+		struct slot s;
+		int waiting = 0, got = 0, n;
+		double left = o->loop ? 3600.0 : o->max_seconds - (now - start);
+
+		if (left <= 0)
+			break;
+		if (now - last_recover >= 5.0) {
+			if (!queue_recover(a->db, &a->cfg, &n) && n)
+				log_info("recovered %d item(s) from dead workers", n);
+			last_recover = now;
+		}
+		if (now - last_purge >= 60.0) {
+			if (!queue_purge(a->db, &a->cfg, &n) && n)
+				log_info("purged %d finished item(s)", n);
+			last_purge = now;
+		}
+		if (queue_waiting(a->db, &waiting)) {
+			worker_sleep_ms(1000);  /* database down: retry gently */
+			continue;
+		}
+		if (!waiting) {
+			if (o->once)
+				break;
+			worker_sleep_ms(200);
+			continue;
+		}
+		/* Blocks in GET_LOCK: wakes the moment a slot is released. */
+		if (slot_wait(a->db, &a->cfg, left < 2 ? 1 : 2, &s, &got) || !got)
+			continue;
+		if (queue_claim(a->db, &a->cfg, &it, &got) || !got) {
+			slot_release(a->db, &s);
+			continue;
+		}
+		worker_process(a, &it);
+		slot_release(a->db, &s);
+		queue_item_free(&it);
+		done++;
+	}
+	if (o->verbose || done)
+		log_info("worker exiting after %lu item(s)", done);
+	return 0;
+}

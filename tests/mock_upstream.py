@@ -1,0 +1,622 @@
+#!/usr/bin/env python3
+"""Mock upstream LLM API server for llm-relay integration tests.
+
+Standard library only.  Usage:
+
+    python3 tests/mock_upstream.py [--host 127.0.0.1] [--port 0]
+                                   [--port-file FILE] [--quiet]
+
+Behaviour is driven by a top-level "mock" object in the JSON request body
+(see the README-style notes at the bottom of this file, or the lead's
+report).  Control endpoints:
+
+    GET  /__requests  -> JSON array of recorded requests
+    POST /__reset     -> clear the record, {"ok":true}
+    GET  /__health    -> {"ok":true}
+"""
+
+import argparse
+import base64
+import http.server
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+CANNED_TEXT = "你好!我是模拟上游。"
+CREATED = 1700000000
+DEFAULT_MODEL = "mock-model"
+
+OPENAI_USAGE = {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33}
+ANTHROPIC_USAGE = {"input_tokens": 10, "output_tokens": 20,
+                   "cache_creation_input_tokens": 3, "cache_read_input_tokens": 4}
+
+GARBAGE = [
+    b"\x00\x01\x02garbage\xff\xfe not sse at all {{{ \x7f\n",
+    b"<html><body><h1>502 Bad Gateway</h1></body></html>\r\n",
+    b"\x89PNG\r\n\x1a\n\x80\x81\xc3\x28 binary junk ]]]\n\n",
+]
+
+CLIENT_GONE_ERRORS = (BrokenPipeError, ConnectionResetError,
+                      ConnectionAbortedError)
+
+QUIET = False
+
+
+def dumps(obj):
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------
+# Request recording
+# --------------------------------------------------------------------------
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.records = []
+        self.seq = 0
+
+    def add(self, method, path, headers, body):
+        with self.lock:
+            self.seq += 1
+            rec = {
+                "seq": self.seq,
+                "time": time.time(),
+                "method": method,
+                "path": path,
+                "headers": [[k, v] for k, v in headers],
+                "body_b64": base64.b64encode(body).decode("ascii"),
+                "client_gone": False,
+            }
+            self.records.append(rec)
+            return rec
+
+    def update(self, rec, key, value):
+        with self.lock:
+            rec[key] = value
+
+    def append_to(self, rec, key, value):
+        with self.lock:
+            rec.setdefault(key, []).append(value)
+
+    def dump(self):
+        with self.lock:
+            return dumps(self.records).encode("utf-8")
+
+    def reset(self):
+        with self.lock:
+            self.records = []
+            self.seq = 0
+
+
+RECORDER = Recorder()
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+def to_float(v, default=0.0):
+    try:
+        if v is None or isinstance(v, bool):
+            return default
+        return float(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def to_int(v, default=None):
+    try:
+        if v is None or isinstance(v, bool):
+            return default
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def crlfify(b):
+    """Turn bare LF line ends into CRLF (leave existing CRLF alone)."""
+    return b.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def sse(data_obj, event=None):
+    s = ""
+    if event is not None:
+        s += "event: %s\n" % event
+    s += "data: %s\n\n" % (data_obj if isinstance(data_obj, str) else dumps(data_obj))
+    return s.encode("utf-8")
+
+
+def grow(i, n, final):
+    """Monotone growing token count for step i (1..n) out of n, < final."""
+    return max(1, (final * i) // (n + 1))
+
+
+# --------------------------------------------------------------------------
+# Event generators (lazy)
+# --------------------------------------------------------------------------
+
+def openai_chunk(model, choices, usage=None):
+    obj = {"id": "chatcmpl-mock", "object": "chat.completion.chunk",
+           "created": CREATED, "model": model, "choices": choices}
+    if usage is not None:
+        obj["usage"] = usage
+    return obj
+
+
+def gen_openai(model, n, style):
+    for i in range(1, n + 1):
+        usage = None
+        if style == "cumulative":
+            c = grow(i, n, 22)
+            usage = {"prompt_tokens": 11, "completion_tokens": c,
+                     "total_tokens": 11 + c}
+        yield sse(openai_chunk(model, [{"index": 0, "delta": {"content": "词%d" % i},
+                                        "finish_reason": None}], usage))
+    if style == "none":
+        yield sse(openai_chunk(model, [{"index": 0, "delta": {},
+                                        "finish_reason": "stop"}]))
+    else:
+        yield sse(openai_chunk(model, [], dict(OPENAI_USAGE)))
+    yield sse("[DONE]")
+
+
+def gen_anthropic(model, n, style):
+    msg = {"id": "msg_mock", "type": "message", "role": "assistant",
+           "model": model, "content": []}
+    if style != "none":
+        msg["usage"] = {"input_tokens": 10, "output_tokens": 1,
+                        "cache_creation_input_tokens": 3,
+                        "cache_read_input_tokens": 4}
+    yield sse({"type": "message_start", "message": msg}, "message_start")
+    yield sse({"type": "content_block_start", "index": 0,
+               "content_block": {"type": "text", "text": ""}},
+              "content_block_start")
+    for i in range(1, n + 1):
+        ev = {"type": "content_block_delta", "index": 0,
+              "delta": {"type": "text_delta", "text": "词%d" % i}}
+        if style == "cumulative":
+            ev["usage"] = {"output_tokens": 1 + grow(i, n, 19)}
+        yield sse(ev, "content_block_delta")
+    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    md = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
+    if style != "none":
+        md["usage"] = {"output_tokens": 20}
+    yield sse(md, "message_delta")
+    yield sse({"type": "message_stop"}, "message_stop")
+
+
+def gen_huge(model, fmt, mb, style):
+    limit = int(mb * 1024 * 1024)
+    sent = 0
+    pad = ("abcdefghijklmnopqrstuvwxyz0123456789" * 30)
+    i = 0
+    if fmt == "anthropic":
+        msg = {"id": "msg_mock", "type": "message", "role": "assistant",
+               "model": model, "content": []}
+        if style != "none":
+            msg["usage"] = {"input_tokens": 10, "output_tokens": 1,
+                            "cache_creation_input_tokens": 3,
+                            "cache_read_input_tokens": 4}
+        for ev in (sse({"type": "message_start", "message": msg}, "message_start"),
+                   sse({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "text", "text": ""}},
+                       "content_block_start")):
+            sent += len(ev)
+            yield ev
+        while sent < limit:
+            i += 1
+            text = ("[%d]" % i) + pad[: 1024 - 160]
+            ev = sse({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "text_delta", "text": text}},
+                     "content_block_delta")
+            sent += len(ev)
+            yield ev
+        yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        md = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
+        if style != "none":
+            md["usage"] = {"output_tokens": 20}
+        yield sse(md, "message_delta")
+        yield sse({"type": "message_stop"}, "message_stop")
+        return
+    while sent < limit:
+        i += 1
+        text = ("[%d]" % i) + pad[: 1024 - 180]
+        ev = sse(openai_chunk(model, [{"index": 0, "delta": {"content": text},
+                                       "finish_reason": None}]))
+        sent += len(ev)
+        yield ev
+    if style == "none":
+        yield sse(openai_chunk(model, [{"index": 0, "delta": {},
+                                        "finish_reason": "stop"}]))
+    else:
+        yield sse(openai_chunk(model, [], dict(OPENAI_USAGE)))
+    yield sse("[DONE]")
+
+
+# --------------------------------------------------------------------------
+# HTTP handler
+# --------------------------------------------------------------------------
+
+class ClientGone(Exception):
+    pass
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mock-upstream/1.0"
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    # ---- logging ---------------------------------------------------------
+    def log_message(self, fmt, *args):
+        if not QUIET:
+            sys.stderr.write("[mock %s] %s\n" % (time.strftime("%H:%M:%S"), fmt % args))
+            sys.stderr.flush()
+
+    # ---- body reading ----------------------------------------------------
+    def read_body(self):
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            parts = []
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise ClientGone()
+                size_s = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_s, 16)
+                except ValueError:
+                    raise ClientGone()
+                if size == 0:
+                    # trailers until empty line
+                    while True:
+                        t = self.rfile.readline(65537)
+                        if not t or t in (b"\r\n", b"\n"):
+                            break
+                    break
+                data = self.rfile.read(size)
+                if len(data) != size:
+                    raise ClientGone()
+                parts.append(data)
+                self.rfile.readline(65537)  # CRLF after chunk data
+            return b"".join(parts)
+        cl = self.headers.get("Content-Length")
+        if cl:
+            try:
+                n = int(cl)
+            except ValueError:
+                n = 0
+            if n > 0:
+                data = self.rfile.read(n)
+                if len(data) != n:
+                    raise ClientGone()
+                return data
+        return b""
+
+    # ---- low level responses ----------------------------------------------
+    def send_simple(self, status, body, content_type="application/json",
+                    extra_headers=None):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra_headers or {}).items():
+            self.send_header(str(k), str(v))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def write_chunk(self, data):
+        if not data:
+            return
+        self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+        self.wfile.flush()
+
+    def abort_connection(self, rst=False):
+        self.close_connection = True
+        if rst:
+            try:
+                # linger 0 + close without shutdown(SHUT_WR) => TCP RST
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.connection.close()
+            except OSError:
+                pass
+
+    # ---- dispatch ---------------------------------------------------------
+    def handle_any(self):
+        try:
+            body = self.read_body()
+        except (ClientGone,) + CLIENT_GONE_ERRORS:
+            self.close_connection = True
+            return
+        path = self.path.split("?", 1)[0]
+        try:
+            if path.startswith("/__"):
+                self.control(path, body)
+                return
+            rec = RECORDER.add(self.command, self.path, self.headers.items(), body)
+            try:
+                self.behave(path, body, rec)
+            except CLIENT_GONE_ERRORS:
+                RECORDER.update(rec, "client_gone", True)
+                self.close_connection = True
+        except CLIENT_GONE_ERRORS:
+            self.close_connection = True
+
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = handle_any
+
+    def control(self, path, body):
+        if path == "/__requests" and self.command == "GET":
+            self.send_simple(200, RECORDER.dump())
+        elif path == "/__reset" and self.command in ("POST", "GET"):
+            RECORDER.reset()
+            self.send_simple(200, b'{"ok":true}')
+        elif path == "/__health":
+            self.send_simple(200, b'{"ok":true}')
+        else:
+            self.send_simple(404, dumps({"error": {"message": "unknown control endpoint",
+                                                   "type": "not_found", "code": 404}}))
+
+    def behave(self, path, body, rec):
+        if self.command == "GET":
+            if path == "/v1/models":
+                self.send_simple(200, dumps({"object": "list", "data": [
+                    {"id": "mock-model", "object": "model", "created": CREATED,
+                     "owned_by": "mock"},
+                    {"id": "gpt-4o-mini", "object": "model", "created": CREATED,
+                     "owned_by": "mock"},
+                    {"id": "claude-3-5-sonnet-20241022", "object": "model",
+                     "created": CREATED, "owned_by": "mock"},
+                ]}))
+            else:
+                self.send_simple(404, dumps({"error": {"message": "not found: " + path,
+                                                       "type": "not_found",
+                                                       "code": 404}}))
+            return
+
+        req = None
+        try:
+            req = json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            req = None
+        if not isinstance(req, dict):
+            req = {}
+        mock = req.get("mock")
+        if not isinstance(mock, dict):
+            mock = {}
+        model = req.get("model")
+        if not isinstance(model, str):
+            model = DEFAULT_MODEL
+
+        fmt = mock.get("format")
+        if fmt not in ("openai", "anthropic"):
+            fmt = "anthropic" if path.rstrip("/").endswith("/messages") else "openai"
+
+        stall = to_float(mock.get("stall"), 0.0)
+        if stall > 0:
+            time.sleep(stall)
+
+        status = to_int(mock.get("status"), 200) or 200
+        extra = mock.get("headers") if isinstance(mock.get("headers"), dict) else {}
+        mode = mock.get("mode") or "json"
+        rst = bool(mock.get("rst"))
+
+        if mode == "close":
+            self.abort_connection(rst)
+            return
+
+        if mode == "echo":
+            self.send_simple(status, body,
+                             mock.get("content_type") or "application/json", extra)
+            return
+
+        if mode == "stream":
+            self.stream(mock, fmt, model, status, extra, rec, rst)
+            return
+
+        # json mode (default)
+        ctype = mock.get("content_type") or "application/json"
+        if "body" in mock and mock["body"] is not None:
+            b = mock["body"]
+            out = b if isinstance(b, str) else dumps(b)
+        elif status >= 400:
+            out = dumps({"error": {"message": "mock error", "type": "server_error",
+                                   "code": status}})
+        elif fmt == "anthropic":
+            obj = {"id": "msg_mock", "type": "message", "role": "assistant",
+                   "model": model,
+                   "content": [{"type": "text", "text": CANNED_TEXT}],
+                   "stop_reason": "end_turn", "usage": dict(ANTHROPIC_USAGE)}
+            if mock.get("usage") is False:
+                del obj["usage"]
+            out = dumps(obj)
+        else:
+            obj = {"id": "chatcmpl-mock", "object": "chat.completion",
+                   "created": CREATED, "model": model,
+                   "choices": [{"index": 0,
+                                "message": {"role": "assistant", "content": CANNED_TEXT},
+                                "finish_reason": "stop"}],
+                   "usage": dict(OPENAI_USAGE)}
+            if mock.get("usage") is False:
+                del obj["usage"]
+            out = dumps(obj)
+        self.send_simple(status, out, ctype, extra)
+
+    # ---- streaming --------------------------------------------------------
+    def stream(self, mock, fmt, model, status, extra, rec, rst):
+        crlf = bool(mock.get("crlf"))
+        comments = bool(mock.get("comments"))
+        delay = to_float(mock.get("delay"), 0.0)
+        chunk_n = to_int(mock.get("chunk"), None)
+        if chunk_n is not None and chunk_n <= 0:
+            chunk_n = None
+        chunk_delay = to_float(mock.get("chunk_delay"), 0.0)
+        split_mid = bool(mock.get("split_mid_line"))
+        close_after = to_int(mock.get("close_after"), None)
+        stall_after = to_int(mock.get("stall_after"), None)
+        stall_for = to_float(mock.get("stall_for"), 0.0)
+        record_times = bool(mock.get("record_send_times"))
+        n = to_int(mock.get("n"), 3)
+        if n is None or n < 0:
+            n = 3
+        style = mock.get("usage_style") or "final"
+        if style not in ("final", "cumulative", "none"):
+            style = "final"
+
+        if isinstance(mock.get("events"), list):
+            # strings are sent as-is; any other JSON value becomes "data: JSON\n\n"
+            events = (e.encode("utf-8") if isinstance(e, str) else sse(e)
+                      for e in mock["events"])
+        elif mock.get("garbage"):
+            events = iter(GARBAGE)
+        elif mock.get("huge_mb") is not None:
+            events = gen_huge(model, fmt, to_float(mock.get("huge_mb"), 1.0), style)
+        elif fmt == "anthropic":
+            events = gen_anthropic(model, n, style)
+        else:
+            events = gen_openai(model, n, style)
+
+        if record_times:
+            RECORDER.update(rec, "send_times", [])
+
+        self.send_response(status)
+        self.send_header("Content-Type", mock.get("content_type") or "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in extra.items():
+            self.send_header(str(k), str(v))
+        self.end_headers()
+        self.wfile.flush()
+
+        ping = b": ping\n\n"
+        if crlf:
+            ping = crlfify(ping)
+
+        count = 0
+        for ev in events:
+            if close_after is not None and count >= close_after:
+                self.abort_connection(rst)
+                return
+            if stall_after is not None and count == stall_after and stall_for > 0:
+                time.sleep(stall_for)
+            if count > 0 and delay > 0:
+                time.sleep(delay)
+            if crlf:
+                ev = crlfify(ev)
+            if comments:
+                self.write_chunk(ping)
+            self.send_event(ev, chunk_n, chunk_delay, split_mid)
+            count += 1
+            if record_times:
+                RECORDER.append_to(rec, "send_times", time.time())
+        if close_after is not None and count >= close_after:
+            self.abort_connection(rst)
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def send_event(self, ev, chunk_n, chunk_delay, split_mid):
+        if chunk_n:
+            first = True
+            for off in range(0, len(ev), chunk_n):
+                if not first and chunk_delay > 0:
+                    time.sleep(chunk_delay)
+                first = False
+                self.write_chunk(ev[off:off + chunk_n])
+            return
+        if split_mid and len(ev) > 1:
+            cut = None
+            pos = ev.find(b"data:")
+            if pos >= 0:
+                end = ev.find(b"\n", pos)
+                if end < 0:
+                    end = len(ev)
+                cut = pos + max(1, (end - pos) // 2)
+            if cut is None or cut <= 0 or cut >= len(ev):
+                cut = len(ev) // 2
+            self.write_chunk(ev[:cut])
+            if chunk_delay > 0:
+                time.sleep(chunk_delay)
+            self.write_chunk(ev[cut:])
+            return
+        self.write_chunk(ev)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, CLIENT_GONE_ERRORS) or QUIET:
+            return
+        super().handle_error(request, client_address)
+
+
+class _Stop(Exception):
+    pass
+
+
+def main():
+    global QUIET
+    ap = argparse.ArgumentParser(description="mock LLM upstream for llm-relay tests")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    QUIET = args.quiet
+
+    srv = Server((args.host, args.port), Handler)
+    port = srv.server_address[1]
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.port_file)
+    print("listening on %d" % port, flush=True)
+
+    def on_signal(signum, frame):
+        raise _Stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except (_Stop, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            srv.server_close()
+        except Exception:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+# mock keys (top-level "mock" object of the request JSON body):
+#   format: "openai"|"anthropic"   mode: "json"|"echo"|"close"|"stream"
+#   stall, status, content_type, body, headers, usage(false), rst(true=RST close)
+#   stream: events, n, usage_style(final|cumulative|none), delay, crlf, comments,
+#           chunk, chunk_delay, split_mid_line, close_after, stall_after, stall_for,
+#           garbage, huge_mb, record_send_times

@@ -1,0 +1,32 @@
+#!/bin/sh
+# The one test command behind `make test`: unit tests (cmocka) then the
+# integration suite (real mariadbd, mock upstream, CGI/FastCGI/web servers).
+# Ends with one summary line "N passed, N failed".
+#   sh tests/run-all.sh [SANITIZE=1]
+set -u
+cd "$(dirname "$0")/.."
+mk="make --no-print-directory"
+if [ "${1:-}" = "SANITIZE=1" ]; then
+	mk="$mk SANITIZE=1"
+	# Sanitizer reports make a binary fail loudly; the harness scans stderr.
+	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
+	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86"
+fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+$mk all >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+$mk unit 2>&1 | tee "$log"
+up=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n 1)
+uf=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
+[ -n "$up" ] || { up=0; uf=1; }
+
+python3 tests/integration/run.py 2>&1 | tee "$log"
+ip=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\1/p' "$log" | tail -n 1)
+if_=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\2/p' "$log" | tail -n 1)
+[ -n "$ip" ] || { ip=0; if_=1; }
+
+echo "unit: $up passed, $uf failed; integration: $ip passed, $if_ failed"
+echo "$((up + ip)) passed, $((uf + if_)) failed"
+[ $((uf + if_)) -eq 0 ]

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages llm-relay needs to build, test and run.
+# Safe to re-run: apt-get only installs what is missing.
+set -eu
+PKGS="build-essential pkg-config clang libfcgi-dev libfcgi-bin libjson-c-dev
+libmariadb-dev libmariadb-dev-compat libcurl4-openssl-dev libcmocka-dev
+mariadb-server mariadb-client apache2 libapache2-mod-fcgid lighttpd spawn-fcgi
+python3 python3-requests curl nginx-light wrk valgrind cppcheck nodejs"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Debian's policy-rc.d may forbid starting services; we start our own.
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
