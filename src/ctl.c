@@ -35,8 +35,9 @@ static const char ctl_usage_text[] =
 static int ctl_usage(const char *why)
 {
 	if (why)
-		fprintf(stderr, "relayctl: %s\n", why);
-	fputs(ctl_usage_text, stderr);
+		fprintf(stderr, "relayctl: %s (see relayctl --help)\n", why);
+	else
+		fputs(ctl_usage_text, stderr);
 	return EX_USAGE;
 }
 
@@ -224,7 +225,7 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 			f->enable = 0;
 		} else {
 			fprintf(stderr, "relayctl: unknown or incomplete option '%s'\n", o);
-			return ctl_usage(NULL);
+			return EX_USAGE;
 		}
 	}
 	return 0;
@@ -567,8 +568,12 @@ int ctl_main(int argc, char **argv)
 	const char *cmd;
 	int rc;
 
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-		return ctl_usage(argc < 2 ? "missing command" : NULL);
+	if (argc < 2)
+		return ctl_usage("missing command");
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		fputs(ctl_usage_text, stdout);
+		return 0;
+	}
 	cmd = argv[1];
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
 	    strcmp(cmd, "usage") && strcmp(cmd, "queue"))

@@ -28,6 +28,8 @@ static int is_json_ws(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Validates len bytes of body (borrowed, not NUL-terminated). On success the
+ * caller owns *out; *why is a static string, never to be freed. */
 int fmt_parse_request(const char *body, size_t len, struct json_object **out,
 		      const char **why)
 {
@@ -167,6 +169,8 @@ static int messages_are_anthropic(struct json_object *body)
 	return 0;
 }
 
+/* Picks the format from the headers, then the borrowed body (see fmt.h for
+ * the order). Returns -1 only for an unknown X-API-Format value. */
 int fmt_detect(struct json_object *body, const char *x_api_format,
 	       const char *anthropic_version, enum fmt_kind *out)
 {
@@ -190,6 +194,7 @@ int fmt_detect(struct json_object *body, const char *x_api_format,
 	return 0;
 }
 
+/* 1 for "stream": true in the borrowed body. */
 int fmt_is_stream(struct json_object *body)
 {
 	struct json_object *v;
@@ -202,6 +207,7 @@ int fmt_is_stream(struct json_object *body)
 	       json_object_get_boolean(v);
 }
 
+/* Static lower-case name, as logged and stored in the queue. */
 const char *fmt_name(enum fmt_kind k)
 {
 	return k == FMT_ANTHROPIC ? "anthropic" : "openai";

@@ -21,8 +21,8 @@
  * limit only has to be generous enough not to lose a whole response body. */
 #define SSE_JSON_DEPTH 128
 
-/* a + b, saturating at LLONG_MAX; both are >= 0 (merge() only stores
- * non-negative counts), so only overflow upwards is possible. */
+/* a + b, saturating at LLONG_MAX; both are >= 0 (merge_usage() only
+ * stores non-negative counts), so only overflow upwards is possible. */
 static long long sat_add(long long a, long long b)
 {
 	if (b > 0 && a > LLONG_MAX - b)
@@ -30,16 +30,21 @@ static long long sat_add(long long a, long long b)
 	return a + b;
 }
 
+/* prompt = input + cache_creation + cache_read (Anthropic reports cache
+ * tokens apart from input_tokens; OpenAI has them inside prompt_tokens). */
 long long usage_prompt(const struct usage *u)
 {
 	return sat_add(sat_add(u->input, u->cache_creation), u->cache_read);
 }
 
+/* completion = output. */
 long long usage_completion(const struct usage *u)
 {
 	return u->output;
 }
 
+/* The reported total when it is larger (it may count tokens the parts do
+ * not name), else prompt + completion. */
 long long usage_total(const struct usage *u)
 {
 	long long sum = sat_add(usage_prompt(u), usage_completion(u));
@@ -169,6 +174,8 @@ out:
 	return obj;
 }
 
+/* Reads exactly len bytes of json (borrowed, not NUL-terminated) and merges
+ * its usage into the caller's *u. */
 int usage_from_json(const char *json, size_t len, struct usage *u)
 {
 	struct json_object *obj = parse_json(json, len);
@@ -181,6 +188,7 @@ int usage_from_json(const char *json, size_t len, struct usage *u)
 	return found;
 }
 
+/* Zeroes the caller's parser; both buffers are capped at SSE_MAX_EVENT. */
 void sse_init(struct sse_parser *p)
 {
 	memset(p, 0, sizeof *p);
@@ -188,6 +196,7 @@ void sse_init(struct sse_parser *p)
 	buf_init(&p->data, SSE_MAX_EVENT);
 }
 
+/* Frees the buffers the parser owns; the results fields stay readable. */
 void sse_free(struct sse_parser *p)
 {
 	buf_free(&p->line);
@@ -366,6 +375,8 @@ static void line_carry(struct sse_parser *p, const char *s, size_t len)
 	}
 }
 
+/* Scans the borrowed chunk line by line; a CR that ended the previous chunk
+ * is remembered so the LF of a split CRLF is not taken for a blank line. */
 void sse_feed(struct sse_parser *p, const char *data, size_t n)
 {
 	unsigned long long base = p->fed;
@@ -376,9 +387,10 @@ void sse_feed(struct sse_parser *p, const char *data, size_t n)
 			p->last_cr = 0;
 			if (data[i] == '\n') {
 				/* the LF of a CRLF whose CR already ended the
-				 * line; if that line dispatched an event,
-				 * event_end moves past the whole CRLF so it
-				 * does not depend on where the chunk was cut */
+				 * line (the CR cannot wait: the LF may never
+				 * come). If that line dispatched an event,
+				 * event_end moves past the whole CRLF, so the
+				 * bytes after it start a fresh line. */
 				if (p->event_end == base + i)
 					p->event_end++;
 				i++;

@@ -1,0 +1,216 @@
+"""POST /api/call.php (issue 3): validation, auth, limits, detection,
+byte-exact pass-through, failures and metering."""
+import json
+import os
+import time
+
+from common import (ANTHROPIC_REQ, OPENAI_REQ, assert_error, call, header, jbody,
+                    last_log, parallel, req, upstream_bodies, usage)
+
+
+def test_openai_roundtrip_metered(env):
+    key = env.add_user("alice")
+    r = call(env, req(), key)
+    assert r.status == 200, r.body
+    assert r.headers["content-type"] == "application/json"
+    j = r.json()
+    assert j["object"] == "chat.completion" and j["usage"]["total_tokens"] == 33
+    recs = env.mock_requests()
+    assert len(recs) == 1 and recs[0]["path"] == "/v1/chat/completions"
+    assert recs[0]["body"] == jbody(req())
+    assert header(recs[0], "Authorization") == "Bearer upstream-secret-key-123"
+    assert header(recs[0], "Content-Type") == "application/json"
+    assert header(recs[0], "X-API-Key") is None and header(recs[0], "x-api-key") is None
+    for k, v in recs[0]["headers"]:
+        assert key not in v
+    log = last_log(env)
+    assert log["format"] == "openai" and log["model"] == "gpt-test" and log["http_status"] == "200"
+    assert (log["prompt_tokens"], log["completion_tokens"], log["total_tokens"]) == ("11", "22", "33")
+    assert log["usage_known"] == "1" and log["error"] is None
+    assert usage(env, "alice") == (1, 33, 0)
+
+
+def test_anthropic_roundtrip_headers(env):
+    key = env.add_user("alice")
+    r = call(env, ANTHROPIC_REQ, key, headers={"anthropic-beta": "tools-2024-04-04"})
+    assert r.status == 200 and r.json()["type"] == "message"
+    rec = env.mock_requests()[0]
+    assert rec["path"] == "/v1/messages"
+    assert header(rec, "x-api-key") == "upstream-secret-key-123"
+    assert header(rec, "anthropic-version") == "2023-06-01"
+    assert header(rec, "anthropic-beta") == "tools-2024-04-04"
+    assert header(rec, "Authorization") is None
+    log = last_log(env)
+    # input 10 + cache_creation 3 + cache_read 4; output 20
+    assert (log["format"], log["prompt_tokens"], log["completion_tokens"], log["total_tokens"]) == \
+        ("anthropic", "17", "20", "37")
+    call(env, ANTHROPIC_REQ, key, headers={"anthropic-version": "2024-01-01"})
+    assert header(env.mock_requests()[-1], "anthropic-version") == "2024-01-01"
+
+
+def test_format_detection_rules(env):
+    key = env.add_user("alice")
+    msg = [{"role": "user", "content": "hi"}]
+    cases = [
+        ({"model": "m", "messages": msg}, {}, "/v1/chat/completions"),
+        ({"model": "m", "messages": msg, "system": "s"}, {}, "/v1/messages"),
+        ({"model": "m", "messages": msg}, {"anthropic-version": "2023-06-01"}, "/v1/messages"),
+        ({"model": "m", "messages": [{"role": "assistant", "content": [
+            {"type": "tool_use", "id": "t", "name": "f", "input": {}}]}]}, {}, "/v1/messages"),
+        ({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}]}, {}, "/v1/messages"),
+        ({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]},
+         {}, "/v1/messages"),
+        ({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]},
+         {}, "/v1/chat/completions"),
+        ({"model": "m", "messages": msg, "system": "s"}, {"X-API-Format": "openai"}, "/v1/chat/completions"),
+        ({"model": "m", "messages": msg}, {"X-API-Format": "Anthropic"}, "/v1/messages"),
+        # a "system" role message is OpenAI, not a top-level system field
+        ({"model": "m", "messages": [{"role": "system", "content": "s"}] + msg}, {}, "/v1/chat/completions"),
+    ]
+    for body, hdrs, path in cases:
+        env.mock_reset()
+        r = call(env, body, key, headers=hdrs)
+        assert r.status == 200, (body, r.body)
+        assert env.mock_requests()[0]["path"] == path, (body, hdrs)
+    assert_error(call(env, req(), key, headers={"X-API-Format": "gemini"}), 400)
+
+
+def test_byte_identical_unicode_and_5mb(env):
+    key = env.add_user("alice", daily_tokens=0)
+    # odd spacing, escapes, unicode, key order: all must survive untouched
+    raw = ('{ "messages" : [ {"role":"user","content":"你好 \\u4f60 😀 \\"q\\" \\/"} ],\n'
+           '  "model":"gpt-test", "mock": {"mode": "echo"}, "temperature": 0.70 }').encode()
+    r = call(env, raw, key)
+    assert r.status == 200 and r.body == raw
+    assert env.mock_requests()[0]["body"] == raw
+    big = jbody(req(mock={"mode": "echo"}, pad="字" * (5 * 1024 * 1024 // 3)))
+    assert len(big) > 5 * 1024 * 1024
+    r = call(env, big, key, timeout=120)
+    assert r.status == 200 and r.body == big
+    assert env.mock_requests()[-1]["body"] == big
+
+
+def test_bad_requests(env):
+    key = env.add_user("alice")
+    assert_error(env.cgi("call", method="GET"), 405)
+    assert_error(call(env, b"", key), 400)
+    assert_error(call(env, b"not json", key), 400)
+    assert_error(call(env, b"[1,2]", key), 400)
+    assert_error(call(env, b'{"model":"m","messages":[]} trailing', key), 400)
+    assert_error(call(env, {"messages": []}, key), 400, "model")
+    assert_error(call(env, {"model": 5, "messages": []}, key), 400, "model")
+    assert_error(call(env, {"model": "m"}, key), 400, "messages")
+    assert_error(call(env, {"model": "m", "messages": {}}, key), 400, "messages")
+    deep = b'{"model":"m","messages":[],"x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert_error(call(env, deep, key), 400)
+    assert_error(call(env, b'{"model":"\xff\xfe","messages":[]}', key), 400)
+    # declared too large: refused before reading
+    e = env.relay_env(RELAY_MAX_BODY_BYTES="2048")
+    assert_error(call(env, req(pad="x" * 4096), key, env_over=e), 413)
+    assert env.mock_requests() == []
+    assert usage(env, "alice") == (0, 0, 0)      # nothing reserved for bad input
+
+
+def test_auth_failures(env):
+    key = env.add_user("alice")
+    assert_error(call(env, req()), 401, "API Key无效或缺失")
+    assert_error(call(env, req(), ""), 401)
+    assert_error(call(env, req(), "sk-unknown"), 401, "API Key无效或缺失")
+    assert_error(call(env, req(), "' OR '1'='1"), 401)
+    assert_error(call(env, req(), "x" * 5000), 401)
+    assert_error(call(env, req(), key + " "), 401)
+    env.relayctl("user", "set", "alice", "--disable")
+    assert_error(call(env, req(), key), 401)
+    env.relayctl("user", "set", "alice", "--enable")
+    assert call(env, req(), key).status == 200
+    k2 = env.relayctl("key", "create", "alice", "--expires", "2020-01-01").stdout.strip().splitlines()[-1]
+    assert_error(call(env, req(), k2), 401, "过期")
+    env.relayctl("key", "revoke", key[:12])
+    assert_error(call(env, req(), key), 401)
+    assert len(env.mock_requests()) == 1
+
+
+def test_request_limit_atomic_under_concurrency(env):
+    key = env.add_user("alice", daily_requests=10, daily_tokens=0)
+    e = env.relay_env(RELAY_UPSTREAM_SLOTS="50")     # no queueing: all admitted go upstream
+    results = parallel(50, lambda i: call(env, req(), key, env_over=e))
+    codes = sorted(r.status for r in results)
+    assert codes.count(200) == 10 and codes.count(429) == 40, codes
+    for r in results:
+        if r.status == 429:
+            j = assert_error(r, 429, "今日请求次数已达上限")
+            assert j["data"]["request_limit"] == 10 and j["data"]["request_used"] == 10, j
+    assert len(env.mock_requests()) == 10
+    assert usage(env, "alice")[0] == 10
+    assert env.sql_value("SELECT COUNT(*) FROM request_log") == "10"
+
+
+def test_token_limit(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=50)
+    assert call(env, req(), key).status == 200      # 33 tokens
+    assert call(env, req(), key).status == 200      # 66 >= 50 now
+    j = assert_error(call(env, req(), key), 429, "今日Token用量已达上限")
+    assert j["data"] == {"token_limit": 50, "token_used": 66}, j
+    assert usage(env, "alice") == (2, 66, 0)
+
+
+def test_endpoint_not_configured(env):
+    key = env.add_user("alice")
+    e = env.relay_env(RELAY_ANTHROPIC_URL="")
+    j = assert_error(call(env, ANTHROPIC_REQ, key, env_over=e), 500)
+    assert "anthropic_url" in j["message"], j
+    assert call(env, req(), key, env_over=e).status == 200
+    assert last_log(env)["http_status"] == "200"
+    assert usage(env, "alice")[2] == 1     # the refused one is an error
+
+
+def test_upstream_errors_pass_through(env):
+    key = env.add_user("alice")
+    body = '{"error":{"message":"rate limited 限流","type":"rate_limit_error"}}'
+    r = call(env, req(mock={"status": 429, "body": body}), key)
+    assert r.status == 429 and r.body == body.encode()
+    r = call(env, req(mock={"status": 503, "body": "upstream down", "content_type": "text/plain"}), key)
+    assert r.status == 503 and r.body == b"upstream down" and r.headers["content-type"] == "text/plain"
+    assert last_log(env)["http_status"] == "503"
+    assert usage(env, "alice")[2] == 2
+
+
+def test_upstream_down_and_timeouts(env):
+    key = env.add_user("alice")
+    from harness import free_port
+    e = env.relay_env(RELAY_OPENAI_URL="http://127.0.0.1:%d/v1/chat/completions" % free_port())
+    j = assert_error(call(env, req(), key, env_over=e), 502, "大模型API调用失败")
+    log = last_log(env)
+    assert log["http_status"] == "502" and log["error"], log
+    # stalls before the first byte: 502 once the request timeout passes
+    e = env.relay_env(RELAY_REQUEST_TIMEOUT="2")
+    t0 = time.time()
+    assert_error(call(env, req(mock={"stall": 8}), key, env_over=e), 502)
+    took = time.time() - t0
+    assert took < 7, took            # ended by the relay's timeout, not the mock
+    # closes without answering
+    assert_error(call(env, req(mock={"mode": "close"}), key), 502)
+    assert usage(env, "alice") == (3, 0, 3)
+    # the slot was released every time: a normal call still goes straight through
+    assert call(env, req(), key).status == 200
+
+
+def test_no_usage_is_flagged(env):
+    key = env.add_user("alice")
+    r = call(env, req(mock={"usage": False}), key)
+    assert r.status == 200
+    log = last_log(env)
+    assert log["usage_known"] == "0" and log["total_tokens"] == "0"
+
+
+def test_fastcgi_mode(env):
+    key = env.add_user("alice")
+    for i in range(3):       # one process serves several requests
+        r = call(env, req(), key, via="fcgi")
+        assert r.status == 200 and r.json()["usage"]["total_tokens"] == 33, r.body
+    assert_error(call(env, req(), "bad", via="fcgi"), 401)
+    r = env.fcgi("status")
+    assert r.status == 200 and r.json()["stats"]["today_requests"] == 3

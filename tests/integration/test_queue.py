@@ -1,0 +1,237 @@
+"""The queue (issue 4): slots, 202, positions, priorities, queue_status,
+the worker, crash recovery."""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from common import (ANTHROPIC_REQ, assert_error, call, jbody, last_log, parallel, queue_status,
+                    req, sse_events, usage, wait_until)
+
+
+def _hold_slot(env, key, seconds):
+    """Starts a direct call that keeps the (single) slot for `seconds`."""
+    box = {}
+
+    def run():
+        box["resp"] = call(env, req(mock={"stall": seconds}), key, timeout=seconds + 30)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: len(env.mock_requests()) >= 1, what="the slot holder to reach the upstream")
+    return t, box
+
+
+def _enqueue(env, key, body=None):
+    r = call(env, body or req(), key)
+    assert r.status == 202, (r.status, r.body)
+    j = r.json()
+    assert j == {"success": True, "queued": True, "queue_id": j["queue_id"],
+                 "message": "请求已进入队列,请通过 /api/queue_status.php 查询处理状态"}, j
+    return j["queue_id"]
+
+
+def test_busy_slot_queues_with_positions_and_priorities(env):
+    low = env.add_user("low", priority=0)
+    high = env.add_user("high", priority=10)
+    t, box = _hold_slot(env, low, 3)
+    a = _enqueue(env, low)
+    b = _enqueue(env, low)
+    c = _enqueue(env, high)          # later, but higher priority
+    assert a < b < c
+    pos = {q: queue_status(env, q, k).json() for q, k in ((a, low), (b, low), (c, high))}
+    assert pos[c]["position"] == 1 and pos[a]["position"] == 2 and pos[b]["position"] == 3, pos
+    for j in pos.values():
+        assert j["status"] == "waiting" and j["total_waiting"] == 3 and j["added_at"]
+    t.join()
+    assert box["resp"].status == 200
+    r = env.queue_worker("--once")
+    assert r.returncode == 0, r.stderr
+    # served in priority order, FIFO within a priority
+    models_order = [json.loads(x["body"])["model"] for x in env.mock_requests()[1:]]
+    assert len(models_order) == 3
+    ids = [int(x) for (x,) in env.sql("SELECT id FROM queue ORDER BY completed_at, id")]
+    logs = [int(x) for (x,) in env.sql("SELECT queue_id FROM request_log WHERE queue_id IS NOT NULL ORDER BY id")]
+    assert logs == [c, a, b], logs
+    for q, k in ((a, low), (b, low), (c, high)):
+        j = queue_status(env, q, k).json()
+        assert j["status"] == "completed" and j["http_status"] == 200, j
+        assert j["response"]["usage"]["total_tokens"] == 33
+        assert j["completed_at"] >= j["added_at"]
+    # counted once each: 1 direct + 2 queued for low, 1 for high
+    assert usage(env, "low") == (3, 99, 0) and usage(env, "high") == (1, 33, 0)
+
+
+def test_equal_priority_never_overtakes_waiting_work(env):
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 2)
+    q1 = _enqueue(env, k)
+    t.join()
+    # the slot is free now, but an equal-priority item waits: queue behind it
+    q2 = _enqueue(env, k)
+    assert q2 > q1
+    # a strictly higher priority may go straight through
+    vip = env.add_user("vip", priority=5)
+    assert call(env, req(), vip).status == 200
+
+
+def test_queue_full_and_no_overshoot(env):
+    k = env.add_user("u", daily_requests=0)
+    e = env.relay_env(RELAY_QUEUE_MAX="5")
+    t, _ = _hold_slot(env, k, 4)
+    res = parallel(12, lambda i: call(env, req(), k, env_over=e))
+    codes = sorted(r.status for r in res)
+    assert codes.count(202) == 5 and codes.count(503) == 7, codes
+    for r in res:
+        if r.status == 503:
+            assert_error(r, 503, "队列已满")
+    assert env.sql_value("SELECT COUNT(*) FROM queue") == "5"
+    t.join()
+
+
+def test_stream_item_and_failures(env):
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 2)
+    qs = _enqueue(env, k, req(stream=True, mock={"mode": "stream", "n": 2}))
+    qa = _enqueue(env, k, dict(ANTHROPIC_REQ, stream=True, mock={"mode": "stream"}))
+    q5 = _enqueue(env, k, req(mock={"status": 500, "body": '{"error":"boom"}'}))
+    qt = _enqueue(env, k, req(mock={"stall": 6}))
+    t.join()
+    r = env.queue_worker("--once", env=env.relay_env(RELAY_REQUEST_TIMEOUT="2"))
+    assert r.returncode == 0, r.stderr
+    j = queue_status(env, qs, k).json()
+    assert j["status"] == "completed" and j["response_format"] == "sse", j
+    assert sse_events(j["response"])[-1] == "data: [DONE]"
+    j = queue_status(env, qa, k).json()
+    assert j["status"] == "completed" and "message_stop" in j["response"], j
+    j = queue_status(env, q5, k).json()
+    assert j["status"] == "failed" and "500" in j["error_message"] and j["http_status"] == 500, j
+    assert j["response"] == {"error": "boom"}
+    j = queue_status(env, qt, k).json()
+    assert j["status"] == "failed" and j["error_message"] and j["completed_at"], j
+    rows = env.sql("SELECT queue_id, prompt_tokens, completion_tokens FROM request_log WHERE queue_id IS NOT NULL ORDER BY queue_id")
+    assert [r[0] for r in rows] == [str(qs), str(qa), str(q5), str(qt)]
+    assert rows[0][1:] == ["11", "22"] and rows[1][1:] == ["17", "20"]
+    assert usage(env, "u")[2] == 2
+
+
+def test_queue_status_access(env):
+    k = env.add_user("owner")
+    other = env.add_user("other")
+    t, _ = _hold_slot(env, k, 2)
+    q = _enqueue(env, k)
+    t.join()
+    assert queue_status(env, q, k).status == 200
+    assert_error(queue_status(env, q, other), 404, "队列记录不存在")
+    assert_error(queue_status(env, q + 1000, k), 404, "队列记录不存在")
+    assert_error(queue_status(env, q), 401)
+    assert_error(queue_status(env, q, "sk-nope"), 401)
+    for bad in ("abc", "-1", "0", "1.5", "1%20OR%201=1", "99999999999999999999999", ""):
+        assert_error(queue_status(env, bad, k), 400)
+    assert_error(env.cgi("queue_status", headers={"X-API-Key": k}), 400)
+    assert_error(env.cgi("queue_status", method="POST", query="queue_id=1"), 405)
+
+
+def test_two_workers_two_slots_exactly_once(env):
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    e = env.relay_env(RELAY_UPSTREAM_SLOTS="2")
+    # fill the queue directly: the web path is tested elsewhere
+    uid = env.sql_value("SELECT id FROM users WHERE name='u'")
+    kid = env.sql_value("SELECT id FROM api_keys LIMIT 1")
+    for i in range(20):
+        body = jbody(req(model="m%d" % i, mock={"stall": 0.05})).decode().replace("'", "''")
+        env.sql("INSERT INTO queue (user_id, key_id, priority, format, model, stream, body) VALUES "
+                "(%s, %s, 0, 'openai', 'm%d', 0, '%s')" % (uid, kid, i, body))
+    procs = [subprocess.Popen([os.path.join(env.bin_dir, "queue_worker"), "--once"], env=e,
+                              stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        p.wait(timeout=60)
+    models = sorted(json.loads(x["body"])["model"] for x in env.mock_requests())
+    assert models == sorted("m%d" % i for i in range(20)), models
+    assert env.sql_value("SELECT COUNT(*) FROM queue WHERE status='completed'") == "20"
+    assert env.sql_value("SELECT COUNT(*) FROM request_log") == "20"
+    assert env.sql_value("SELECT COUNT(DISTINCT queue_id) FROM request_log") == "20"
+
+
+def test_worker_killed_mid_item_recovers_once(env):
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 1)
+    q = _enqueue(env, k, req(mock={"stall": 3}))
+    t.join()
+    for attempt in (1, 2):
+        env.mock_reset()
+        w = subprocess.Popen([os.path.join(env.bin_dir, "queue_worker"), "--once"],
+                             env=env.relay_env(), stderr=subprocess.DEVNULL)
+        wait_until(lambda: len(env.mock_requests()) >= 1, what="the worker to reach the upstream")
+        assert env.sql_value("SELECT status FROM queue WHERE id=%d" % q) == "processing"
+        w.send_signal(signal.SIGKILL)
+        w.wait()
+    assert env.sql_value("SELECT attempts FROM queue WHERE id=%d" % q) == "2"
+    # next run recovers the item (its worker's lock vanished) and completes it
+    env.sql("UPDATE queue SET body = REPLACE(body, '\"stall\": 3', '\"stall\": 0') WHERE id=%d" % q)
+    r = env.queue_worker("--once")
+    assert r.returncode == 0, r.stderr
+    j = queue_status(env, q, k).json()
+    assert j["status"] == "completed", j
+    assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE queue_id=%d" % q) == "1"
+    assert env.sql_value("SELECT attempts FROM queue WHERE id=%d" % q) == "3"
+    assert usage(env, "u") == (2, 66, 0)     # the slot holder + the queued item
+
+
+def test_worker_gives_up_after_three_deaths(env):
+    k = env.add_user("u")
+    uid = env.sql_value("SELECT id FROM users WHERE name='u'")
+    kid = env.sql_value("SELECT id FROM api_keys LIMIT 1")
+    env.sql("INSERT INTO queue (user_id, key_id, format, model, body, status, attempts, worker, started_at)"
+            " VALUES (%s, %s, 'openai', 'm', '{}', 'processing', 3, 'gone:item:1', NOW())" % (uid, kid))
+    r = env.queue_worker("--once")
+    assert r.returncode == 0, r.stderr
+    row = env.sql("SELECT status, error_message FROM queue")[0]
+    assert row[0] == "failed" and "3" in row[1], row
+    assert env.sql_value("SELECT COUNT(*) FROM request_log") == "1"
+
+
+def test_worker_wakes_when_slot_frees(env):
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 2)
+    q = _enqueue(env, k)
+    w = subprocess.Popen([os.path.join(env.bin_dir, "queue_worker"), "--once"],
+                         env=env.relay_env(), stderr=subprocess.DEVNULL)
+    t.join()
+    released = time.time()
+    wait_until(lambda: len(env.mock_requests()) >= 2, what="the queued item to reach the upstream")
+    reached = env.mock_requests()[1]["time"]
+    w.wait(timeout=30)
+    print("wake-up latency: %.1f ms" % ((reached - released) * 1000))
+    assert queue_status(env, q, k).json()["status"] == "completed"
+
+
+def test_relayctl_queue_commands(env):
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 1)
+    q1 = _enqueue(env, k)
+    q2 = _enqueue(env, k)
+    t.join()
+    r = env.relayctl("queue", "list")
+    assert r.returncode == 0 and str(q1) in r.stdout and "waiting" in r.stdout
+    assert env.relayctl("queue", "cancel", str(q1)).returncode == 0
+    j = queue_status(env, q1, k).json()
+    assert j["status"] == "failed" and "cancel" in j["error_message"]
+    assert env.relayctl("queue", "cancel", str(q1)).returncode == 1
+    assert env.relayctl("queue", "retry", str(q1)).returncode == 0
+    assert queue_status(env, q1, k).json()["status"] == "waiting"
+    assert env.relayctl("queue", "retry", str(q2)).returncode == 1   # not failed
+    env.queue_worker("--once")
+    assert queue_status(env, q1, k).json()["status"] == "completed"
+
+
+def test_retention_purges_old_results(env):
+    k = env.add_user("u")
+    uid = env.sql_value("SELECT id FROM users WHERE name='u'")
+    kid = env.sql_value("SELECT id FROM api_keys LIMIT 1")
+    env.sql("INSERT INTO queue (user_id, key_id, format, body, status, completed_at) VALUES "
+            "(%s, %s, 'openai', '{}', 'completed', NOW() - INTERVAL 30 HOUR),"
+            "(%s, %s, 'openai', '{}', 'completed', NOW() - INTERVAL 1 HOUR)" % (uid, kid, uid, kid))
+    env.queue_worker("--once")
+    assert env.sql_value("SELECT COUNT(*) FROM queue") == "1"

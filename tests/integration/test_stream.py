@@ -1,0 +1,137 @@
+"""SSE pass-through (issue 3): real-time delivery, framing, usage of every
+stream shape, mid-stream failures and client disconnects."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from common import ANTHROPIC_REQ, assert_error, call, last_log, req, sse_events, usage
+
+
+def _stream(env, body, key, **kw):
+    r = call(env, body, key, stream=True, **kw)
+    return r, b"".join(c for _, c in r.chunks)
+
+
+def test_stream_arrives_incrementally(env):
+    key = env.add_user("alice")
+    delay = 0.4
+    r, data = _stream(env, req(stream=True, mock={"mode": "stream", "n": 3, "delay": delay,
+                                                 "record_send_times": True}), key)
+    assert r.status == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers.get("cache-control") == "no-cache"
+    assert r.headers.get("x-accel-buffering") == "no"
+    sent = env.mock_requests()[0]["send_times"]
+    # wall clock of each client chunk (harness chunks carry monotonic time)
+    off = time.time() - time.monotonic()
+    arrivals = [t + off for t, c in r.chunks if c.strip()]
+    assert len(sent) >= 5 and len(arrivals) >= 4, (sent, arrivals)
+    # causality, not speed: the first event reached the client while the
+    # upstream had not yet sent its last one
+    assert arrivals[0] < sent[-1], (arrivals[0], sent[-1])
+    events = sse_events(data)
+    assert events[-1] == "data: [DONE]"
+    log = last_log(env)
+    assert (log["stream"], log["prompt_tokens"], log["completion_tokens"], log["usage_known"]) == \
+        ("1", "11", "22", "1")
+
+
+def test_stream_bytes_identical_across_framings(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    ref = None
+    for opts in ({}, {"chunk": 1}, {"chunk": 7}, {"split_mid_line": True}):
+        env.mock_reset()
+        m = {"mode": "stream", "n": 4}
+        m.update(opts)
+        r, data = _stream(env, req(stream=True, mock=m), key)
+        assert r.status == 200
+        if ref is None:
+            ref = data
+        assert data == ref, opts
+        log = last_log(env)
+        assert (log["prompt_tokens"], log["completion_tokens"]) == ("11", "22"), (opts, log)
+
+
+def test_stream_usage_shapes(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    cases = [
+        (req(stream=True, mock={"mode": "stream", "usage_style": "cumulative", "n": 5}), ("11", "22", "33", "1")),
+        (req(stream=True, mock={"mode": "stream", "crlf": True, "comments": True}), ("11", "22", "33", "1")),
+        (req(stream=True, mock={"mode": "stream", "usage_style": "none"}), ("0", "0", "0", "0")),
+        (dict(ANTHROPIC_REQ, stream=True, mock={"mode": "stream"}), ("17", "20", "37", "1")),
+        (dict(ANTHROPIC_REQ, stream=True, mock={"mode": "stream", "usage_style": "cumulative", "chunk": 3}),
+         ("17", "20", "37", "1")),
+        (dict(ANTHROPIC_REQ, stream=True, mock={"mode": "stream", "crlf": True}), ("17", "20", "37", "1")),
+    ]
+    for body, want in cases:
+        r, data = _stream(env, body, key)
+        assert r.status == 200, body
+        log = last_log(env)
+        assert (log["prompt_tokens"], log["completion_tokens"], log["total_tokens"], log["usage_known"]) == want, \
+            (body["mock"], log)
+    # multi-line data and an event name, supplied verbatim
+    ev = ['event: message_start\ndata: {"type":"message_start","message":\ndata: {"usage":{"input_tokens":5}}}\n\n',
+          'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":9}}\n\n']
+    r, data = _stream(env, dict(ANTHROPIC_REQ, stream=True, mock={"mode": "stream", "events": ev}), key)
+    assert data == "".join(ev).encode()
+    log = last_log(env)
+    assert (log["prompt_tokens"], log["completion_tokens"]) == ("5", "9"), log
+
+
+def test_stream_upstream_dies_midway(env):
+    key = env.add_user("alice")
+    r, data = _stream(env, req(stream=True, mock={"mode": "stream", "n": 6, "close_after": 3,
+                                                 "split_mid_line": True}), key)
+    assert r.status == 200
+    events = sse_events(data)
+    # every event is whole, and the last one says what went wrong
+    for e in events[:-1]:
+        assert e.startswith("data: {") and json.loads(e[6:]), e
+    assert events[-1].startswith("event: error\ndata: "), events[-1]
+    assert json.loads(events[-1].split("data: ", 1)[1])["type"] == "error"
+    assert data.endswith(b"\n\n")
+    log = last_log(env)
+    assert log["http_status"] == "200" and log["error"], log
+    assert usage(env, "alice")[2] == 1
+
+
+def test_stream_stall_mid_stream_times_out(env):
+    key = env.add_user("alice")
+    e = env.relay_env(RELAY_REQUEST_TIMEOUT="2")
+    t0 = time.time()
+    r, data = _stream(env, req(stream=True, mock={"mode": "stream", "stall_after": 2, "stall_for": 10}),
+                      key, env_over=e)
+    assert time.time() - t0 < 9
+    assert sse_events(data)[-1].startswith("event: error")
+    assert "nothing" in last_log(env)["error"]
+
+
+def test_stream_garbage_passes_through(env):
+    key = env.add_user("alice")
+    r, data = _stream(env, req(stream=True, mock={"mode": "stream", "garbage": True}), key)
+    assert r.status == 200 and len(data) > 0
+    assert last_log(env)["usage_known"] == "0"
+
+
+def test_client_disconnect_mid_stream(env):
+    key = env.add_user("alice")
+    body = json.dumps(req(stream=True, mock={"mode": "stream", "n": 200, "delay": 0.05})).encode()
+    cenv = env.relay_env()
+    cenv.update({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
+                 "CONTENT_TYPE": "application/json", "HTTP_X_API_KEY": key})
+    p = subprocess.Popen([os.path.join(env.cgi_bin_dir, "call")], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=cenv)
+    p.stdin.write(body)
+    p.stdin.close()
+    p.stdout.read(600)          # a few events, then hang up
+    p.stdout.close()
+    rc = p.wait(timeout=20)     # the relay notices and stops reading upstream
+    assert rc == 0, rc
+    rec = env.mock_requests()[0]
+    assert rec.get("client_gone") or len(rec.get("send_times", [])) < 200
+    log = last_log(env)
+    assert log["error"] == "client disconnected", log
+    # the slot is free again
+    assert call(env, req(), key).status == 200
