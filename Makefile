@@ -1,5 +1,5 @@
 # llm-relay - GNU make build.
-#   make               binaries: cgi-bin/{call,status,queue_status}, bin/{queue_worker,relayctl}
+#   make               binaries: cgi-bin/{call,status,queue_status,docs}, bin/{queue_worker,relayctl}
 #   make test          unit (cmocka) + integration tests, ends with a summary line
 #   make SANITIZE=1    ASan+UBSan build (objects in build-san/)
 #   make WERROR=1      warnings are errors (CI)
@@ -36,10 +36,10 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
 MAINS    := $(wildcard src/main_*.c)
 LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/templates.o
 LIB      := $(BUILD)/librelay.a
 
-WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status
+WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs
 CLI_BINS := bin/queue_worker bin/relayctl
 BINS     := $(WEB_BINS) $(CLI_BINS)
 
@@ -60,6 +60,14 @@ $(BUILD)/migrations.c: $(sort $(wildcard sql/*.sql)) tools/embed-sql.sh
 
 $(BUILD)/migrations.o: $(BUILD)/migrations.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-overlength-strings -c $< -o $@
+
+# Templates are compiled in too; $RELAY_TEMPLATES overrides them at run time.
+$(BUILD)/templates.c: $(sort $(wildcard templates/*.html)) tools/embed-templates.sh
+	@mkdir -p $(@D)
+	sh tools/embed-templates.sh $(sort $(wildcard templates/*.html)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/templates.o: $(BUILD)/templates.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@
@@ -99,7 +107,7 @@ FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p $(@D)
-	clang -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -o $@
+	clang -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -o $@
 fuzz-run: fuzz
 	sh tests/fuzz/run.sh $(FUZZ_TIME)
 

@@ -38,5 +38,6 @@ int app_read_body(struct app *a, struct web_req *r, struct buf *b,
 void call_handle(struct web_req *r, void *ctx);
 void status_handle(struct web_req *r, void *ctx);
 void queue_status_handle(struct web_req *r, void *ctx);
+void docs_handle(struct web_req *r, void *ctx);      /* h_docs.c: /api/ page */
 
 #endif

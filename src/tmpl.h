@@ -52,4 +52,16 @@ enum relay_err tmpl_escape_html(const char *s, size_t n, struct buf *out);
  * \uXXXX escape, so a value can end neither the string nor the script. */
 enum relay_err tmpl_escape_js(const char *s, size_t n, struct buf *out);
 
+/* The templates/ files compiled into every binary (tools/embed-templates.sh
+ * writes them to build/templates.c). tmpl_files[tmpl_file_count] is a
+ * {NULL, NULL, 0} terminator. The bytes are static and NUL-terminated
+ * (the NUL is not counted in len). */
+struct tmpl_file {
+	const char *name;            /* file name without folder: "docs.html" */
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct tmpl_file tmpl_files[];
+extern const size_t tmpl_file_count;
+
 #endif
