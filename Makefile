@@ -73,13 +73,18 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-# The binaries live in cgi-bin/ and bin/ but are built per flavour; the last
-# build (normal or sanitized) is the one installed there.
-cgi-bin/%: $(BUILD)/main_%.o $(LIB) FORCE
+# The binaries live in cgi-bin/ and bin/ whatever the flavour (normal or
+# sanitized): .flavour records which one was linked there last, so switching
+# relinks and a repeated `make` does nothing.
+FLAVOUR := .flavour
+$(FLAVOUR): FORCE
+	@echo $(BUILD) | cmp -s - $@ || echo $(BUILD) > $@
+
+cgi-bin/%: $(BUILD)/main_%.o $(LIB) $(FLAVOUR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
 
-bin/%: $(BUILD)/main_%.o $(LIB) FORCE
+bin/%: $(BUILD)/main_%.o $(LIB) $(FLAVOUR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
 
@@ -115,7 +120,7 @@ cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src
 
 clean:
-	rm -rf build build-san build-fuzz $(BINS)
+	rm -rf build build-san build-fuzz $(BINS) $(FLAVOUR)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/llm-relay/cgi-bin $(DESTDIR)$(PREFIX)/bin \

@@ -16,6 +16,8 @@ static void web_on_term(int sig)
 {
 	(void)sig;
 	web_stop = 1;
+	/* libfcgi retries accept() on EINTR unless told to shut down. */
+	FCGX_ShutdownPending();
 }
 
 int web_stopping(void)

@@ -40,6 +40,8 @@ do_stop() {
 	[ -d "$RUN" ] || { say "nothing to stop"; return 0; }
 	stop_pid "$RUN/worker.pid"
 	stop_pid "$RUN/web.pid"
+	# FastCGI processes the web server started end with it; make sure.
+	pkill -f "^$RUN/cgi-bin/" 2>/dev/null || true
 	stop_pid "$RUN/mock.pid"
 	stop_pid "$RUN/db.pid"
 	say "llm-relay demo stopped"
@@ -111,7 +113,8 @@ write_config() {
 install_bins() {
 	mkdir -p "$RUN/cgi-bin" "$RUN/www" "$RUN/web"
 	for b in "$ROOT"/cgi-bin/*; do
-		[ -x "$b" ] && cp "$b" "$RUN/cgi-bin/"
+		# copy then rename: a binary still running is never overwritten
+		[ -x "$b" ] && cp "$b" "$RUN/cgi-bin/.new" && mv -f "$RUN/cgi-bin/.new" "$RUN/cgi-bin/${b##*/}"
 	done
 	chmod 755 "$RUN/cgi-bin" "$RUN/cgi-bin"/* "$RUN/www"
 	chown "$WEB_USER:$WEB_USER" "$RUN/web"
@@ -176,8 +179,10 @@ CONF
 do_start() {
 	[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and starts services)"
 	case "$SERVER" in lighttpd|apache) ;; *) die "SERVER must be lighttpd or apache" ;; esac
-	sh "$ROOT/tools/deps.sh"
-	make -s -C "$ROOT" >/dev/null
+	if [ -z "${RELAY_NO_BUILD:-}" ]; then    # the test suite runs it on its own build
+		sh "$ROOT/tools/deps.sh"
+		make -s -C "$ROOT" >/dev/null
+	fi
 	do_stop >/dev/null
 	start_db
 

@@ -962,7 +962,8 @@ class Env:
     def start_fcgi_app(self, prog, env=None):
         """spawn-fcgi the app on tmp/<prog>.sock (restarted if env changed); returns the socket."""
         env = env if env is not None else self.relay_env()
-        key = json.dumps(sorted(env.items()))
+        app_argv = self._cgi_argv(prog)
+        key = json.dumps([app_argv, sorted(env.items())])
         cur = self._fcgi.get(prog)
         if cur and cur["proc"].poll() is None and cur["key"] == key:
             return cur["sock"]
@@ -974,7 +975,7 @@ class Env:
         log = os.path.join(self.tmp, "fcgi-%s.stderr.log" % prog)
         # -n: spawn-fcgi binds the socket and execs the app in the same process,
         # so we know its PID and capture its stderr.
-        argv = ["spawn-fcgi", "-n", "-s", sock, "-M", "0666", "--"] + self._cgi_argv(prog)
+        argv = ["spawn-fcgi", "-n", "-s", sock, "-M", "0666", "--"] + app_argv
         proc = self._popen(argv, log=log, env=env)
         with open(pidfile, "w") as f:
             f.write("%d\n" % proc.pid)

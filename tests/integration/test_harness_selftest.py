@@ -293,8 +293,10 @@ def test_fcgi_spawn(env):
         f = _fields(r.body)
         assert f["key"] == "k9" and f["script"] == "/api/status.php", f
         assert f["config"] == ""     # settings come from RELAY_* in the process env
-        r = env.fcgi_stream("status", method="POST", body=b"x" * 100000)
-        assert _fields(r.body)["body"] == "100000"
+        r = env.fcgi("status", method="POST", body=b"x" * 100000)
+        assert _fields(r.body)["body"] == "100000", r
+        r = env.fcgi_stream("call", method="POST", body=b"{}")
+        assert r.body.endswith(b"data: 2\n\n"), r
         times = [t for t, _ in r.chunks]
         assert times[-1] - times[0] >= 0.5, r.chunks
     finally:

@@ -1,0 +1,134 @@
+"""End to end through the real web servers (issue 5): Apache + mod_fcgid and
+lighttpd with the shipped configs."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+from common import (ANTHROPIC_REQ, assert_error, call, jbody, last_log, queue_status, req,
+                    sse_events, usage, wait_until)
+
+SERVERS = ("lighttpd", "apache")
+
+
+def _base(env, server):
+    port = env.start_lighttpd() if server == "lighttpd" else env.start_apache()
+    return "http://127.0.0.1:%d" % port
+
+
+def _slot_free(env):
+    return env.sql_value("SELECT IS_FREE_LOCK('%s:slot:1')" % env.lock_prefix) == "1"
+
+
+def test_non_stream_both_formats_byte_identical(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    raw = ('{"model":"gpt-test","messages":[{"role":"user","content":"你好 😀 \\"x\\""}],'
+           '"mock":{"mode":"echo"}}').encode()
+    for server in SERVERS:
+        base = _base(env, server)
+        env.mock_reset()
+        r = call(env, raw, key, via=base)
+        assert r.status == 200 and r.body == raw, (server, r.status, r.body[:200])
+        assert env.mock_requests()[0]["body"] == raw
+        r = call(env, ANTHROPIC_REQ, key, via=base)
+        assert r.status == 200 and r.json()["type"] == "message", server
+        assert env.mock_requests()[-1]["path"] == "/v1/messages"
+        assert_error(call(env, req(), "sk-wrong", via=base), 401)
+        assert_error(call(env, b"{", key, via=base), 400)
+        r = env.http(base + "/api/status.php")
+        assert r.status == 200 and r.json()["status"] == "healthy", (server, r.body)
+        assert_error(env.http(base + "/api/call.php"), 405)
+
+
+def test_sse_is_not_buffered_by_the_server(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    for server in SERVERS:
+        base = _base(env, server)
+        env.mock_reset()
+        r = call(env, req(stream=True, mock={"mode": "stream", "n": 3, "delay": 0.4,
+                                             "record_send_times": True}), key, via=base, stream=True)
+        assert r.status == 200 and r.headers["content-type"].startswith("text/event-stream"), server
+        sent = env.mock_requests()[0]["send_times"]
+        off = time.time() - time.monotonic()
+        arrivals = [t + off for t, c in r.chunks if c.strip()]
+        # the first event is at the client before the upstream sent the last
+        assert arrivals and arrivals[0] < sent[-1], (server, arrivals[:3], sent)
+        data = b"".join(c for _, c in r.chunks)
+        assert sse_events(data)[-1] == "data: [DONE]", server
+        log = last_log(env)
+        assert (log["prompt_tokens"], log["completion_tokens"]) == ("11", "22"), (server, log)
+
+
+def test_queued_flow_end_to_end(env):
+    key = env.add_user("alice", daily_requests=0)
+    for server in SERVERS:
+        base = _base(env, server)
+        env.mock_reset()
+        import threading
+        box = {}
+        t = threading.Thread(target=lambda: box.setdefault("r", call(env, req(mock={"stall": 2}), key, via=base)))
+        t.start()
+        wait_until(lambda: env.mock_requests(), what="slot holder upstream")
+        r = call(env, req(), key, via=base)
+        assert r.status == 202, (server, r.status, r.body)
+        qid = r.json()["queue_id"]
+        j = queue_status(env, qid, key, via=base).json()
+        assert j["status"] == "waiting" and j["position"] == 1, j
+        t.join()
+        assert box["r"].status == 200
+        env.queue_worker("--once")
+        j = queue_status(env, qid, key, via=base).json()
+        assert j["status"] == "completed" and j["response"]["usage"]["total_tokens"] == 33, j
+        assert_error(queue_status(env, qid, None, via=base), 401)
+
+
+def test_seed_examples_work_as_written(env):
+    key = env.add_user("alice")
+    base = _base(env, "lighttpd")
+    url = base + "/api/call.php"
+    body = '{\n    "model": "MiniMax-M2.7",\n    "messages": [\n      {"role": "user", "content": "Hello!"}\n    ]\n  }'
+    r = subprocess.run(["curl", "-sS", "-X", "POST", url, "-H", "Content-Type: application/json",
+                        "-H", "X-API-Key: " + key, "-d", body], capture_output=True, timeout=30)
+    assert r.returncode == 0 and json.loads(r.stdout)["choices"], r
+    py = ('import requests\n\nurl = "%s"\nheaders = {\n    "Content-Type": "application/json",\n'
+          '    "X-API-Key": "%s"\n}\ndata = {\n    "model": "MiniMax-M2.7",\n    "messages": [\n'
+          '        {"role": "user", "content": "Hello!"}\n    ]\n}\n\n'
+          'response = requests.post(url, headers=headers, json=data)\nprint(response.json())\n') % (url, key)
+    r = subprocess.run(["/usr/bin/python3", "-c", py], capture_output=True, timeout=30, text=True)
+    assert r.returncode == 0 and "chat.completion" in r.stdout, (r.stdout, r.stderr)
+    js = ("const response = await fetch('%s', {\n  method: 'POST',\n  headers: {\n"
+          "    'Content-Type': 'application/json',\n    'X-API-Key': '%s'\n  },\n"
+          "  body: JSON.stringify({\n    model: 'MiniMax-M2.7',\n    messages: [\n"
+          "      {role: 'user', content: 'Hello!'}\n    ]\n  })\n});\n\n"
+          "const data = await response.json();\nconsole.log(data);\n") % (url, key)
+    r = subprocess.run(["node", "--input-type=module", "-e", js], capture_output=True, timeout=30, text=True)
+    assert r.returncode == 0 and "chat.completion" in r.stdout, (r.stdout, r.stderr)
+    assert usage(env, "alice")[0] == 3
+
+
+def test_big_body_and_disconnect_leave_nothing_stuck(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    for server in SERVERS:
+        base = _base(env, server)
+        env.mock_reset()
+        big = jbody(req(mock={"mode": "echo"}, pad="x" * (5 * 1024 * 1024)))
+        r = call(env, big, key, via=base, timeout=120)
+        assert r.status == 200 and r.body == big, (server, r.status, len(r.body))
+        # a streaming client that hangs up after the first bytes
+        body = jbody(req(stream=True, mock={"mode": "stream", "n": 300, "delay": 0.02}))
+        port = int(base.rsplit(":", 1)[1])
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /api/call.php HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"X-API-Key: " + key.encode() + b"\r\nContent-Length: " + str(len(body)).encode() +
+                  b"\r\nConnection: close\r\n\r\n" + body)
+        got = s.recv(2000)
+        assert b"200" in got.split(b"\r\n", 1)[0], got[:100]
+        s.close()
+        # the relay notices, stops reading upstream, releases the slot, logs it
+        wait_until(lambda: env.sql_value("SELECT COUNT(*) FROM request_log WHERE error = 'client disconnected'")
+                   == "1" if server == "lighttpd" else
+                   env.sql_value("SELECT COUNT(*) FROM request_log WHERE error = 'client disconnected'") == "2",
+                   timeout=30, what="%s: the disconnect to be logged" % server)
+        wait_until(lambda: _slot_free(env), timeout=10, what="the slot to be released")
+        assert call(env, req(), key, via=base).status == 200
