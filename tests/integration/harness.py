@@ -174,66 +174,69 @@ def _kill_tree(proc_or_pid, timeout=10.0, sig=signal.SIGTERM):
 
     The processes are found by PID: the leader, its descendants, and any
     process whose session id is the leader's PID (we always start with
-    start_new_session=True, so that session is ours).  TERM first, KILL
-    after timeout."""
+    start_new_session=True, so that session is ours).  Phase 1: `sig` to the
+    leader only (servers stop their own children cleanly); phase 2, after
+    half the timeout: `sig` to every process left; phase 3, after the
+    timeout: SIGKILL.  Start times guard against PID reuse."""
     if proc_or_pid is None:
         return
     if isinstance(proc_or_pid, int):
         pid, proc = proc_or_pid, None
     else:
         pid, proc = proc_or_pid.pid, proc_or_pid
-    table = _proc_table()
-    victims = {p for p, (_pp, sid, _st) in table.items() if sid == pid}
-    victims |= _descendants(pid, table)
-    if pid in table or (proc is not None and proc.poll() is None):
-        victims.add(pid)
-    starts = {p: table[p][2] for p in victims if p in table}
+    starts = {}
 
-    def same(p):
-        # guard against PID reuse: the start time must not have changed
-        t = _proc_table().get(p)
-        return t is not None and (p not in starts or t[2] == starts[p])
+    def refresh():
+        table = _proc_table()
+        found = {p for p, (_pp, sid, _st) in table.items() if sid == pid}
+        if pid in table:
+            found |= _descendants(pid, table)
+            found.add(pid)
+        for p in found:
+            starts.setdefault(p, table[p][2])
+        return table
 
-    def signal_all(s):
-        for p in list(victims):
-            if p == pid and proc is not None and proc.poll() is not None:
-                continue
-            if same(p):
-                try:
-                    os.kill(p, s)
-                except OSError:
-                    pass
+    def living():
+        table = refresh()
+        return [p for p, st in starts.items()
+                if p in table and table[p][2] == st and _alive(p)]
+
+    def send(pids, s):
+        for p in pids:
+            try:
+                os.kill(p, s)
+            except OSError:
+                pass
 
     def reap():
         if proc is not None:
             proc.poll()
 
-    if not victims:
-        reap()
-        return
-    # the leader first (servers stop their own children cleanly) ...
-    if pid in victims:
-        try:
-            if proc is None or proc.poll() is None:
-                os.kill(pid, sig)
-        except OSError:
-            pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        reap()
-        if not any(_alive(p) and same(p) for p in victims):
-            break
-        # ... then whatever is left of the session/tree
-        if time.monotonic() > deadline - timeout / 2:
-            signal_all(sig)
-        time.sleep(0.05)
     reap()
-    if any(_alive(p) and same(p) for p in victims):
-        signal_all(signal.SIGKILL)
+    left = living()
+    if not left:
+        return
+    send([pid] if pid in left else left, sig)
+    t_end = time.monotonic() + timeout
+    t_mid = time.monotonic() + timeout / 2
+    phase2 = False
+    while left:
+        time.sleep(0.03)
+        reap()
+        left = living()
+        now = time.monotonic()
+        if not phase2 and now > t_mid:
+            send(left, sig)
+            phase2 = True
+        if now > t_end:
+            break
+    if left:
+        send(left, signal.SIGKILL)
         end = time.monotonic() + 5
-        while time.monotonic() < end and any(_alive(p) and same(p) for p in victims):
+        while left and time.monotonic() < end:
+            time.sleep(0.03)
             reap()
-            time.sleep(0.05)
+            left = living()
     if proc is not None:
         try:
             proc.wait(timeout=2)
@@ -980,7 +983,7 @@ class Env:
         with open(pidfile, "w") as f:
             f.write("%d\n" % proc.pid)
         self._fcgi[prog] = {"proc": proc, "sock": sock, "key": key, "pidfile": pidfile}
-        _wait_for(lambda: os.path.exists(sock) and _unix_open(sock), 15,
+        _wait_for(lambda: os.path.exists(sock) and _unix_open(sock), 15 * self.timeout_factor,
                   "FastCGI app %s" % prog, proc=proc, log=log)
         return sock
 
@@ -1150,7 +1153,7 @@ class Env:
             proc = self._popen(["lighttpd", "-D", "-f", main_path], log=out_log, env=self._server_env())
             self._lighttpd = {"proc": proc, "port": port, "key": key}
             try:
-                _wait_for(lambda: _port_open(port), 20, "lighttpd", proc=proc, log=log)
+                _wait_for(lambda: _port_open(port), 20 * self.timeout_factor, "lighttpd", proc=proc, log=log)
                 break
             except HarnessError as e:
                 last = e
@@ -1244,7 +1247,7 @@ class Env:
                                env=self._server_env())
             self._apache = {"proc": proc, "port": port, "key": key}
             try:
-                _wait_for(lambda: _port_open(port), 20, "apache2", proc=proc, log=log)
+                _wait_for(lambda: _port_open(port), 20 * self.timeout_factor, "apache2", proc=proc, log=log)
                 break
             except HarnessError as e:
                 last = e

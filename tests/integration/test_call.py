@@ -214,3 +214,54 @@ def test_fastcgi_mode(env):
     assert_error(call(env, req(), "bad", via="fcgi"), 401)
     r = env.fcgi("status")
     assert r.status == 200 and r.json()["stats"]["today_requests"] == 3
+
+
+def _tls_upstream(tmp):
+    """A tiny HTTPS upstream with a self-signed certificate, in a thread."""
+    import http.server
+    import ssl
+    import subprocess as sp
+    import threading
+    cert, keyf = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+    if not os.path.exists(cert):
+        sp.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", "/CN=127.0.0.1", "-keyout", keyf, "-out", cert],
+               check=True, capture_output=True, timeout=60)
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            b = b'{"id":"tls","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, keyf)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_tls_verify_and_tls_failure(env):
+    key = env.add_user("alice")
+    srv = _tls_upstream(env.tmp)
+    try:
+        url = "https://127.0.0.1:%d/v1/chat/completions" % srv.server_address[1]
+        # verification on (the default): a self-signed upstream is refused
+        j = assert_error(call(env, req(), key, env_over=env.relay_env(RELAY_OPENAI_URL=url,
+                                                                     RELAY_SSL_VERIFY="1")), 502)
+        assert "SSL" in j["message"] or "certificate" in j["message"], j
+        # verification off: it goes through
+        r = call(env, req(), key, env_over=env.relay_env(RELAY_OPENAI_URL=url, RELAY_SSL_VERIFY="0"))
+        assert r.status == 200 and r.json()["id"] == "tls", r.body
+        # TLS spoken to a plain HTTP server: a TLS failure, 502
+        plain = env.mock_url.replace("http://", "https://") + "/v1/chat/completions"
+        assert_error(call(env, req(), key, env_over=env.relay_env(RELAY_OPENAI_URL=plain)), 502)
+    finally:
+        srv.shutdown()
