@@ -543,7 +543,9 @@ class Env:
     def _vg_prefix(self):
         if not self.valgrind:
             return []
-        return VALGRIND_CMD + ["--log-file=%s/%%p.log" % self.valgrind_dir]
+        # absolute path: spawn-fcgi execs without a PATH search
+        vg = shutil.which("valgrind") or "/usr/bin/valgrind"
+        return [vg] + VALGRIND_CMD[1:] + ["--log-file=%s/%%p.log" % self.valgrind_dir]
 
     def _note_rc(self, argv, rc):
         if self.valgrind and rc == 99:
