@@ -107,7 +107,7 @@ test: all
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := $(filter-out src/db.c src/web.c,$(LIB_SRC))
+FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)

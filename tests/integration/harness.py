@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-WEB_PROGS = ("call", "status", "queue_status")
+WEB_PROGS = ("call", "status", "queue_status", "docs")
 WEB_USER = "www-data"
 VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                 "--errors-for-leak-kinds=definite", "-q"]
@@ -602,7 +602,8 @@ class Env:
             self._running.discard(p)
         self._note_rc(argv, p.returncode)
         errtxt = err if text else (err or b"").decode("utf-8", "replace")
-        self._append_log(logname, "%s (rc=%s)" % (" ".join(argv[-6:]), p.returncode), errtxt)
+        shown = argv[len(self._vg_prefix()):] if argv[:1] == self._vg_prefix()[:1] else argv
+        self._append_log(logname, "%s (rc=%s)" % (" ".join(shown)[:300], p.returncode), errtxt)
         return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
     # ------------------------------------------------------------------ MariaDB

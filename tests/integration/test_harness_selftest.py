@@ -217,7 +217,7 @@ def _build_fake_fcgi(env):
     if flags.returncode != 0:
         raise harness.Skip("libfcgi-dev not installed")
     d = os.path.join(env.tmp, "selftest-fcgi-bin")
-    if os.path.exists(os.path.join(d, "queue_status")):
+    if all(os.path.exists(os.path.join(d, p)) for p in harness.WEB_PROGS):
         return d
     os.makedirs(d, exist_ok=True)
     os.chmod(d, 0o755)
@@ -227,8 +227,9 @@ def _build_fake_fcgi(env):
     out = os.path.join(d, "call")
     r = subprocess.run([cc, "-O1", "-o", out, src] + flags.stdout.split(), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    for p in ("status", "queue_status"):
-        shutil.copy2(out, os.path.join(d, p))
+    for p in harness.WEB_PROGS:
+        if p != "call":
+            shutil.copy2(out, os.path.join(d, p))
     return d
 
 

@@ -132,3 +132,28 @@ def test_big_body_and_disconnect_leave_nothing_stuck(env):
                    timeout=30, what="%s: the disconnect to be logged" % server)
         wait_until(lambda: _slot_free(env), timeout=10, what="the slot to be released")
         assert call(env, req(), key, via=base).status == 200
+
+
+def test_docs_page_through_both_servers(env):
+    key = env.add_user("alice")
+    # a user-controlled value that could reach the page: the Host header
+    for server in SERVERS:
+        base = _base(env, server)
+        for path in ("/api/", "/"):
+            r = env.http(base + path)
+            assert r.status == 200, (server, path, r.status, r.body[:200])
+            assert r.headers["content-type"].startswith("text/html"), r.headers
+            html = r.body.decode()
+            assert "大模型 API 中转平台" in html or "API" in html
+            assert base + "/api/call.php" in html, (server, path)
+            assert "upstream-secret-key-123" not in html and "/v1/chat" not in html
+        r = env.http(base + "/api/", headers={"Host": '127.0.0.1"><script>alert(1)</script>'})
+        assert r.status in (200, 400), r.status
+        assert b"<script>alert(1)" not in r.body
+    # the live status on the page comes from the same code as status.php
+    env.stop_db()
+    try:
+        r = env.http(base + "/api/")
+        assert r.status == 200 and ("unhealthy" in r.text or "不可用" in r.text), r.text[:500]
+    finally:
+        env.start_db()
