@@ -26,6 +26,17 @@ void app_init(struct app *a, const char *prog)
 	a->cfg_ok = 1;
 }
 
+int app_web_main(const char *prog, web_handler h)
+{
+	static struct app a;
+	int rc;
+
+	app_init(&a, prog);
+	rc = web_run(h, &a);
+	app_free(&a);
+	return rc;
+}
+
 void app_free(struct app *a)
 {
 	db_close(a->db);

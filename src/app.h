@@ -20,6 +20,9 @@ struct app {
 	struct up *up;      /* NULL when the config is bad */
 };
 
+/* The whole main() of a web binary: init, serve until told to stop, free. */
+int app_web_main(const char *prog, web_handler h);
+
 /* Loads the config and creates the handles. A bad config is remembered
  * (not fatal) so web binaries can answer it as a 500 JSON error. */
 void app_init(struct app *a, const char *prog);

@@ -35,6 +35,31 @@ static int call_flush(void *ctx)
 	return web_flush(ctx);
 }
 
+/* Meters a request that was admitted (its request counted) and ended here;
+ * oc is the exchange's outcome or NULL when it never went upstream. */
+static void call_meter(struct app *a, const struct auth_user *u,
+		       const struct up_req *rq, const char *model,
+		       const char *day, int status, const char *error,
+		       const struct relay_outcome *oc)
+{
+	struct meter_rec m;
+
+	memset(&m, 0, sizeof(m));
+	m.user_id = u->user_id;
+	m.key_id = u->key_id;
+	m.fmt = rq->fmt;
+	m.model = model;
+	m.stream = rq->stream;
+	m.http_status = status;
+	m.error = error;
+	if (oc) {
+		m.usage = oc->usage;
+		m.latency_ms = oc->latency_ms;
+	}
+	if (meter_record(a->db, day, &m))
+		log_error("metering failed for user %s: %s", u->name, db_error(a->db));
+}
+
 /* The headers a queued item needs upstream, as a JSON object text. The
  * caller owns the result (json_object_put on *holder). */
 static const char *call_headers_json(const struct up_req *rq,
@@ -67,10 +92,7 @@ static void call_enqueue(struct app *a, struct web_req *r,
 			&id, &full);
 	json_object_put(hold);
 	if (rc == RE_EBUSY || (!rc && full)) {
-		struct meter_rec m = { .user_id = u->user_id, .key_id = u->key_id,
-			.fmt = rq->fmt, .model = model, .stream = rq->stream,
-			.http_status = 503, .error = "queue full" };
-		meter_record(a->db, day, &m);
+		call_meter(a, u, rq, model, day, 503, "queue full", NULL);
 		resp_error(r, 503, "队列已满,请稍后重试", NULL);
 		return;
 	}
@@ -96,7 +118,6 @@ static void call_forward(struct app *a, struct web_req *r,
 {
 	struct relay_dest d = { call_start, call_write, call_flush, r };
 	struct relay_outcome oc;
-	struct meter_rec m;
 
 	relay_exchange(a->up, rq, &d, &oc);
 	slot_release(a->db, s);
@@ -107,22 +128,11 @@ static void call_forward(struct app *a, struct web_req *r,
 		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc.error);
 		resp_error(r, 502, msg, NULL);
 	}
-	memset(&m, 0, sizeof(m));
-	m.user_id = u->user_id;
-	m.key_id = u->key_id;
-	m.fmt = rq->fmt;
-	m.model = model;
-	m.stream = rq->stream;
-	m.http_status = oc.status;
-	m.usage = oc.usage;
-	m.latency_ms = oc.latency_ms;
-	m.error = oc.error[0] ? oc.error : NULL;
-	if (meter_record(a->db, day, &m))
-		log_error("metering failed for user %s: %s", u->name, db_error(a->db));
+	call_meter(a, u, rq, model, day, oc.status, oc.error[0] ? oc.error : NULL, &oc);
 	log_info("user=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
 		 u->name, fmt_name(rq->fmt), model, rq->stream, oc.status,
 		 usage_prompt(&oc.usage), usage_completion(&oc.usage),
-		 oc.latency_ms, m.error ? " error=" : "", m.error ? m.error : "");
+		 oc.latency_ms, oc.error[0] ? " error=" : "", oc.error);
 }
 
 void call_handle(struct web_req *r, void *ctx)
@@ -219,12 +229,7 @@ void call_handle(struct web_req *r, void *ctx)
 
 refuse:
 	/* The request was reserved: log it as an error so nothing vanishes. */
-	{
-		struct meter_rec m = { .user_id = u.user_id, .key_id = u.key_id,
-			.fmt = rq.fmt, .model = model, .stream = rq.stream,
-			.http_status = code, .error = why };
-		meter_record(a->db, day, &m);
-	}
+	call_meter(a, &u, &rq, model, day, code, why, NULL);
 	resp_error(r, code, why, NULL);
 out:
 	json_object_put(req);

@@ -1,13 +1,7 @@
-/* main_call.c - cgi-bin/call: FastCGI (or CGI) entry point. */
+/* main_call.c - cgi-bin/call: FastCGI (or plain CGI) entry point. */
 #include "app.h"
 
 int main(void)
 {
-	static struct app a;
-	int rc;
-
-	app_init(&a, "call");
-	rc = web_run(call_handle, &a);
-	app_free(&a);
-	return rc;
+	return app_web_main("call", call_handle);
 }

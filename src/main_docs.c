@@ -1,14 +1,7 @@
-/* main_docs.c - cgi-bin/docs: FastCGI (or CGI) entry point of the HTML
- * documentation and status page served at /api/ and /. */
+/* main_docs.c - cgi-bin/docs: FastCGI (or plain CGI) entry point. */
 #include "app.h"
 
 int main(void)
 {
-	static struct app a;
-	int rc;
-
-	app_init(&a, "docs");
-	rc = web_run(docs_handle, &a);
-	app_free(&a);
-	return rc;
+	return app_web_main("docs", docs_handle);
 }

@@ -1,13 +1,7 @@
-/* main_queue_status.c - cgi-bin/queue_status: FastCGI (or CGI) entry point. */
+/* main_queue_status.c - cgi-bin/queue_status: FastCGI (or plain CGI) entry point. */
 #include "app.h"
 
 int main(void)
 {
-	static struct app a;
-	int rc;
-
-	app_init(&a, "queue_status");
-	rc = web_run(queue_status_handle, &a);
-	app_free(&a);
-	return rc;
+	return app_web_main("queue_status", queue_status_handle);
 }

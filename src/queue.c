@@ -175,20 +175,35 @@ fail:
 	return rc;
 }
 
-/* Marks a claimed item finished and meters it in one transaction. */
+/* Marks a claimed item finished and meters it in one transaction; oc is the
+ * exchange's outcome, or NULL when the item never reached the upstream. */
 static enum relay_err queue_close(struct db *db, struct queue_item *it,
 				  const char *status, int http_status,
 				  const char *content_type, const char *resp,
 				  size_t resp_len, const char *err,
-				  const struct meter_rec *m)
+				  const struct relay_outcome *oc)
 {
 	static const char upd[] =
 		"UPDATE queue SET status = ?, http_status = ?, content_type = ?,"
 		" response = ?, error_message = ?, completed_at = NOW(), metered = 1"
 		" WHERE id = ? AND status = 'processing' AND attempts = ?";
+	struct meter_rec m;
 	char day[11];
 	enum relay_err rc;
 
+	memset(&m, 0, sizeof(m));
+	m.user_id = it->user_id;
+	m.key_id = it->key_id;
+	m.queue_id = it->id;
+	m.fmt = it->fmt;
+	m.model = it->model;
+	m.stream = it->stream;
+	m.http_status = http_status;
+	m.error = err;
+	if (oc) {
+		m.usage = oc->usage;
+		m.latency_ms = oc->latency_ms;
+	}
 	db_today(day);
 	rc = db_begin(db);
 	if (rc)
@@ -205,7 +220,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		rc = RE_ENOTFOUND;
 		goto fail;
 	}
-	rc = meter_record(db, day, m);
+	rc = meter_record(db, day, &m);
 	if (rc)
 		goto fail;
 	rc = db_commit(db);
@@ -222,7 +237,6 @@ enum relay_err queue_finish(struct db *db, struct queue_item *it,
 			    const char *content_type,
 			    const char *response, size_t response_len)
 {
-	struct meter_rec m;
 	char why[320];
 	int failed = oc->err != RE_OK || oc->status >= 400;
 
@@ -232,39 +246,17 @@ enum relay_err queue_finish(struct db *db, struct queue_item *it,
 		snprintf(why, sizeof(why), "上游返回HTTP %d", oc->status);
 	else
 		why[0] = '\0';
-	memset(&m, 0, sizeof(m));
-	m.user_id = it->user_id;
-	m.key_id = it->key_id;
-	m.queue_id = it->id;
-	m.fmt = it->fmt;
-	m.model = it->model;
-	m.stream = it->stream;
-	m.http_status = oc->status;
-	m.usage = oc->usage;
-	m.latency_ms = oc->latency_ms;
-	m.error = why[0] ? why : NULL;
 	/* An upstream 4xx/5xx ends the item as failed, but its body is kept:
 	 * queue_status shows it next to the error message. */
 	return queue_close(db, it, failed ? "failed" : "completed", oc->status,
 			   content_type, response_len ? response : NULL,
-			   response_len, m.error, &m);
+			   response_len, why[0] ? why : NULL, oc);
 }
 
 enum relay_err queue_fail(struct db *db, struct queue_item *it, int http_status,
 			  const char *why)
 {
-	struct meter_rec m;
-
-	memset(&m, 0, sizeof(m));
-	m.user_id = it->user_id;
-	m.key_id = it->key_id;
-	m.queue_id = it->id;
-	m.fmt = it->fmt;
-	m.model = it->model;
-	m.stream = it->stream;
-	m.http_status = http_status;
-	m.error = why;
-	return queue_close(db, it, "failed", http_status, NULL, NULL, 0, why, &m);
+	return queue_close(db, it, "failed", http_status, NULL, NULL, 0, why, NULL);
 }
 
 enum relay_err queue_recover(struct db *db, const struct cfg *c, int *n)

@@ -1161,7 +1161,8 @@ class Env:
             except HarnessError as e:
                 last = e
                 self.stop_lighttpd()
-                if "Address already in use" in _tail_file(log, 20):
+                # bind errors come before the error log is open: on stderr
+                if "Address already in use" in _tail_file(log, 20) + _tail_file(out_log, 20):
                     continue
                 raise
         else:

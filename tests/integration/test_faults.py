@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from common import ANTHROPIC_REQ, assert_error, call, jbody, last_log, req, usage, wait_until
+from common import call_popen, ANTHROPIC_REQ, assert_error, call, jbody, last_log, req, usage, wait_until
 
 
 def test_database_restart_under_load(env):
@@ -73,13 +73,7 @@ def test_upstream_accepts_and_never_answers(env):
 def test_huge_stream_bounded_memory(env):
     key = env.add_user("alice", daily_tokens=0)
     body = jbody(req(stream=True, mock={"mode": "stream", "huge_mb": 200}))
-    cenv = env.relay_env()
-    cenv.update({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
-                 "CONTENT_TYPE": "application/json", "HTTP_X_API_KEY": key})
-    p = subprocess.Popen([os.path.join(env.cgi_bin_dir, "call")], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=cenv)
-    p.stdin.write(body)
-    p.stdin.close()
+    p = call_popen(env, body, key)
     total, peak = 0, 0
     while True:
         b = p.stdout.read(1 << 20)

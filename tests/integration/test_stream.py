@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from common import ANTHROPIC_REQ, assert_error, call, last_log, req, sse_events, usage
+from common import call_popen, ANTHROPIC_REQ, assert_error, call, last_log, req, sse_events, usage
 
 
 def _stream(env, body, key, **kw):
@@ -118,13 +118,7 @@ def test_stream_garbage_passes_through(env):
 def test_client_disconnect_mid_stream(env):
     key = env.add_user("alice")
     body = json.dumps(req(stream=True, mock={"mode": "stream", "n": 200, "delay": 0.05})).encode()
-    cenv = env.relay_env()
-    cenv.update({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
-                 "CONTENT_TYPE": "application/json", "HTTP_X_API_KEY": key})
-    p = subprocess.Popen([os.path.join(env.cgi_bin_dir, "call")], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=cenv)
-    p.stdin.write(body)
-    p.stdin.close()
+    p = call_popen(env, body, key)
     p.stdout.read(600)          # a few events, then hang up
     p.stdout.close()
     rc = p.wait(timeout=20)     # the relay notices and stops reading upstream
