@@ -1157,6 +1157,11 @@ class Env:
             self._lighttpd = {"proc": proc, "port": port, "key": key}
             try:
                 _wait_for(lambda: _port_open(port), 20 * self.timeout_factor, "lighttpd", proc=proc, log=log)
+                # the port may belong to someone else who took it meanwhile:
+                # a server that failed to bind exits at once
+                time.sleep(0.2)
+                if proc.poll() is not None:
+                    raise HarnessError("lighttpd: exited with %s" % proc.returncode)
                 break
             except HarnessError as e:
                 last = e
@@ -1252,6 +1257,11 @@ class Env:
             self._apache = {"proc": proc, "port": port, "key": key}
             try:
                 _wait_for(lambda: _port_open(port), 20 * self.timeout_factor, "apache2", proc=proc, log=log)
+                # the port may belong to someone else who took it meanwhile:
+                # a server that failed to bind exits at once
+                time.sleep(0.2)
+                if proc.poll() is not None:
+                    raise HarnessError("apache2: exited with %s" % proc.returncode)
                 break
             except HarnessError as e:
                 last = e
@@ -1374,7 +1384,7 @@ class Env:
             except Exception as e:
                 errors.append(e)
         self._running.clear()
-        for fn in (self.stop_mock, self.stop_db):
+        for fn in (self.stop_mock, self.stop_db, self._sweep_leftovers):
             try:
                 fn()
             except Exception as e:
@@ -1387,6 +1397,35 @@ class Env:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if errors:
             raise HarnessError("close: %r" % errors)
+
+    def _leftover_pids(self):
+        """Processes that run a program from, or name a path in, our tmp
+        folder (e.g. servers a test daemonized into a session of their own)."""
+        me = os.getpid()
+        needle = (self.tmp + "/").encode()
+        out = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            try:
+                exe = os.readlink("/proc/%s/exe" % name).encode()
+            except OSError:
+                exe = b""
+            if needle in cmd or exe.startswith(needle):
+                out.append((int(name), cmd.replace(b"\0", b" ").decode("utf-8", "replace").strip()))
+        return out
+
+    def _sweep_leftovers(self):
+        """Last resort in close(): end (by PID) whatever still runs from tmp."""
+        left = self._leftover_pids()
+        for pid, cmd in left:
+            sys.stderr.write("harness: killing leftover process %d: %s\n" % (pid, cmd[:200]))
+            _kill_tree(pid, timeout=5)
 
     def __enter__(self):
         return self

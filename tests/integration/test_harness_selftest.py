@@ -262,6 +262,11 @@ def _check_server(env, base, cfg_path, d):
         r = env.http(base + "/api/%s.php?queue_id=1" % prog)
         assert r.status == 200, r
         assert _fields(r.body)["exe"].endswith("/" + prog), r.body
+    if "docs" in harness.WEB_PROGS:
+        for path in ("/api/", "/"):
+            r = env.http(base + path)
+            assert r.status == 200, (path, r)
+            assert _fields(r.body)["exe"].endswith("/docs"), (path, r.body)
     r = env.http(base + "/api/call.php", method="POST", headers=hdrs, body=b"x" * (10 * 1024 * 1024))
     assert r.status == 200, r
     assert _fields(r.body)["body"] == str(10 * 1024 * 1024)
