@@ -46,7 +46,7 @@ BINS     := $(WEB_BINS) $(CLI_BINS)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck
+.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck valgrind
 all: $(BINS)
 
 $(BUILD)/%.o: src/%.c
@@ -117,7 +117,13 @@ fuzz-run: fuzz
 	sh tests/fuzz/run.sh $(FUZZ_TIME)
 
 cppcheck:
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src
+
+# The integration tests of the request paths with every binary under
+# valgrind (definite leaks and memory errors fail the test).
+VALGRIND_TESTS ?= test_admin,test_status,test_call.py,test_stream,test_queue.py::test_stream_item,test_queue.py::test_queue_status,test_queue.py::test_two_workers,test_queue.py::test_worker_killed
+valgrind: all
+	VALGRIND=1 python3 tests/integration/run.py -k $(VALGRIND_TESTS)
 
 clean:
 	rm -rf build build-san build-fuzz $(BINS) $(FLAVOUR)

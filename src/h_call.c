@@ -39,7 +39,7 @@ static int call_flush(void *ctx)
  * oc is the exchange's outcome or NULL when it never went upstream. */
 static void call_meter(struct app *a, const struct auth_user *u,
 		       const struct up_req *rq, const char *model,
-		       const char *day, int status, const char *error,
+		       int status, const char *error,
 		       const struct relay_outcome *oc)
 {
 	struct meter_rec m;
@@ -56,7 +56,7 @@ static void call_meter(struct app *a, const struct auth_user *u,
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
 	}
-	if (meter_record(a->db, day, &m))
+	if (meter_record(a->db, &m))
 		log_error("metering failed for user %s: %s", u->name, db_error(a->db));
 }
 
@@ -80,7 +80,7 @@ static const char *call_headers_json(const struct up_req *rq,
 /* Answers 202 with the queue id, or 503 when the queue is full. */
 static void call_enqueue(struct app *a, struct web_req *r,
 			 const struct auth_user *u, const struct up_req *rq,
-			 const char *model, const char *day)
+			 const char *model)
 {
 	struct json_object *hold = NULL, *o;
 	long long id;
@@ -92,7 +92,7 @@ static void call_enqueue(struct app *a, struct web_req *r,
 			&id, &full);
 	json_object_put(hold);
 	if (rc == RE_EBUSY || (!rc && full)) {
-		call_meter(a, u, rq, model, day, 503, "queue full", NULL);
+		call_meter(a, u, rq, model, 503, "queue full", NULL);
 		resp_error(r, 503, "队列已满,请稍后重试", NULL);
 		return;
 	}
@@ -114,7 +114,7 @@ static void call_enqueue(struct app *a, struct web_req *r,
 /* Forwards while holding a slot, then meters. */
 static void call_forward(struct app *a, struct web_req *r,
 			 const struct auth_user *u, const struct up_req *rq,
-			 const char *model, const char *day, struct slot *s)
+			 const char *model, struct slot *s)
 {
 	struct relay_dest d = { call_start, call_write, call_flush, r };
 	struct relay_outcome oc;
@@ -128,7 +128,7 @@ static void call_forward(struct app *a, struct web_req *r,
 		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc.error);
 		resp_error(r, 502, msg, NULL);
 	}
-	call_meter(a, u, rq, model, day, oc.status, oc.error[0] ? oc.error : NULL, &oc);
+	call_meter(a, u, rq, model, oc.status, oc.error[0] ? oc.error : NULL, &oc);
 	log_info("user=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
 		 u->name, fmt_name(rq->fmt), model, rq->stream, oc.status,
 		 usage_prompt(&oc.usage), usage_completion(&oc.usage),
@@ -222,14 +222,14 @@ void call_handle(struct web_req *r, void *ctx)
 		goto out;
 	}
 	if (so == SLOT_GOT)
-		call_forward(a, r, &u, &rq, model, day, &s);
+		call_forward(a, r, &u, &rq, model, &s);
 	else
-		call_enqueue(a, r, &u, &rq, model, day);
+		call_enqueue(a, r, &u, &rq, model);
 	goto out;
 
 refuse:
 	/* The request was reserved: log it as an error so nothing vanishes. */
-	call_meter(a, &u, &rq, model, day, code, why, NULL);
+	call_meter(a, &u, &rq, model, code, why, NULL);
 	resp_error(r, code, why, NULL);
 out:
 	json_object_put(req);

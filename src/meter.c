@@ -23,50 +23,28 @@ static size_t meter_clip(const char *s, size_t n)
 	return n;
 }
 
-enum relay_err meter_record(struct db *db, const char *day,
-			    const struct meter_rec *m)
+enum relay_err meter_record(struct db *db, const struct meter_rec *m)
 {
 	static const char ins[] =
 		"INSERT INTO request_log (user_id, key_id, queue_id, format, model,"
 		" stream, http_status, prompt_tokens, completion_tokens, total_tokens,"
 		" usage_known, latency_ms, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
-	static const char upd[] =
-		"INSERT INTO daily_usage (user_id, day, tokens, errors) VALUES (?,?,?,?)"
-		" ON DUPLICATE KEY UPDATE tokens = tokens + VALUES(tokens),"
-		" errors = errors + VALUES(errors)";
 	const char *model = m->model ? m->model : "";
-	long long total = usage_total(&m->usage);
-	int own = !db_in_txn(db), err = meter_is_error(m);
 	enum relay_err rc;
 
-	if (own && (rc = db_begin(db)))
-		return rc;
 	rc = DBX(db, ins, NULL, DBI(m->user_id), DBI(m->key_id),
 		 m->queue_id ? DBI(m->queue_id) : DBNULL,
 		 DBS(fmt_name(m->fmt)), DBB(model, meter_clip(model, 255)),
 		 DBI(m->stream ? 1 : 0), DBI(m->http_status),
 		 DBI(usage_prompt(&m->usage)), DBI(usage_completion(&m->usage)),
-		 DBI(total), DBI(m->usage.found ? 1 : 0),
+		 DBI(usage_total(&m->usage)), DBI(m->usage.found ? 1 : 0),
 		 DBI(m->latency_ms < 0 ? 0 : m->latency_ms),
 		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL);
-	if (rc) {
-		if (db_errno(db) == ER_DUP_ENTRY) {
-			log_warn("queue item %lld already metered", m->queue_id);
-			rc = RE_EINVAL;
-		}
-		goto out;
+	if (rc && db_errno(db) == ER_DUP_ENTRY) {
+		log_warn("queue item %lld already metered", m->queue_id);
+		rc = RE_EINVAL;
 	}
-	if (total > 0 || err)
-		rc = DBX(db, upd, NULL, DBI(m->user_id), DBS(day), DBI(total),
-			 DBI(err ? 1 : 0));
-out:
-	if (own) {
-		if (rc)
-			db_rollback(db);
-		else
-			rc = db_commit(db);
-	}
-	if (!m->usage.found && !err)
+	if (!m->usage.found && !meter_is_error(m))
 		log_warn("no usage reported by the upstream (model %s): tokens logged as 0, flagged usage_known=0",
 			 model);
 	return rc;

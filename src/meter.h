@@ -24,12 +24,12 @@ struct meter_rec {
 /* Counts as an error: an error text or an HTTP status >= 400. */
 int meter_is_error(const struct meter_rec *m);
 
-/* Writes the log row and adds tokens (and an error) to the user's usage for
- * `day`. Runs in its own transaction, or joins the caller's if one is open
- * (the queue worker commits the item's completion with it). A queued item
- * can be metered only once: request_log.queue_id is unique, and a second
- * attempt returns RE_EINVAL without touching the counters. */
-enum relay_err meter_record(struct db *db, const char *day,
-			    const struct meter_rec *m);
+/* Writes the log row; the request_log_usage trigger (sql/002) adds its
+ * tokens and error to the user's daily usage within the same statement, so
+ * metering is one atomic round trip. Joins the caller's transaction if one
+ * is open (the queue worker commits the item's completion with it). A queued
+ * item can be metered only once: request_log.queue_id is unique, and a
+ * second attempt returns RE_EINVAL. */
+enum relay_err meter_record(struct db *db, const struct meter_rec *m);
 
 #endif

@@ -188,7 +188,6 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		" response = ?, error_message = ?, completed_at = NOW(), metered = 1"
 		" WHERE id = ? AND status = 'processing' AND attempts = ?";
 	struct meter_rec m;
-	char day[11];
 	enum relay_err rc;
 
 	memset(&m, 0, sizeof(m));
@@ -204,7 +203,6 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
 	}
-	db_today(day);
 	rc = db_begin(db);
 	if (rc)
 		goto out;
@@ -220,7 +218,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		rc = RE_ENOTFOUND;
 		goto fail;
 	}
-	rc = meter_record(db, day, &m);
+	rc = meter_record(db, &m);
 	if (rc)
 		goto fail;
 	rc = db_commit(db);

@@ -8,12 +8,16 @@ cd "$(dirname "$0")/.."
 mk="make --no-print-directory"
 if [ "${1:-}" = "SANITIZE=1" ]; then
 	mk="$mk SANITIZE=1"
-	# Sanitizer reports make a binary fail loudly; the harness scans stderr.
-	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
-	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86"
+	# Every report lands in a file of SANITIZER_LOG_DIR (whoever reads the
+	# process's stderr); the harness fails the test during which one appears.
+	SANITIZER_LOG_DIR=$(mktemp -d /tmp/llm-relay-san.XXXXXX)
+	chmod 1777 "$SANITIZER_LOG_DIR"
+	export SANITIZER_LOG_DIR
+	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86:log_path=$SANITIZER_LOG_DIR/asan"
+	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86:log_path=$SANITIZER_LOG_DIR/ubsan"
 fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; [ -n "${SANITIZER_LOG_DIR:-}" ] && rm -rf "$SANITIZER_LOG_DIR"' EXIT
 
 $mk all >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 

@@ -1356,6 +1356,45 @@ class Env:
             except OSError:
                 pass
 
+    SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                         "runtime error:", "UndefinedBehaviorSanitizer")
+
+    def sanitizer_reports(self):
+        """ASan/UBSan reports since the last log_mark(): from every log the
+        harness keeps, and from the files of $SANITIZER_LOG_DIR (set as
+        log_path in ASAN_OPTIONS/UBSAN_OPTIONS by tests/run-all.sh, so even
+        processes whose stderr nobody reads are covered)."""
+        out = []
+        for p in self._log_files():
+            try:
+                with open(p, "rb") as f:
+                    f.seek(self._log_marks.get(p, 0))
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            for m in self.SANITIZER_MARKERS:
+                i = text.find(m)
+                if i >= 0:
+                    out.append("%s:\n%s" % (os.path.relpath(p, self.tmp), text[max(0, i - 200):i + 3000]))
+                    break
+        d = os.environ.get("SANITIZER_LOG_DIR")
+        if d and os.path.isdir(d):
+            seen = getattr(self, "_san_seen", set())
+            for n in sorted(os.listdir(d)):
+                p = os.path.join(d, n)
+                if p in seen:
+                    continue
+                seen.add(p)
+                try:
+                    with open(p, "rb") as f:
+                        text = f.read(6000).decode("utf-8", "replace")
+                except OSError:
+                    continue
+                if text.strip():
+                    out.append("%s:\n%s" % (p, text))
+            self._san_seen = seen
+        return out
+
     def logs(self, lines=40, since_mark=False):
         """Tail of every log file the harness wrote, for failure reports."""
         parts = []

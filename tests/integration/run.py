@@ -101,7 +101,8 @@ def indent(text, prefix="    "):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="llm-relay integration tests")
-    ap.add_argument("-k", dest="substr", help="run only tests whose 'file::test' contains SUBSTR")
+    ap.add_argument("-k", dest="substr", help="run only tests whose 'file::test' contains SUBSTR"
+                    " (several SUBSTRs separated by commas: any of them)")
     ap.add_argument("-x", dest="exitfirst", action="store_true", help="stop at the first failure")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     ap.add_argument("--timeout", type=float,
@@ -114,11 +115,11 @@ def main(argv=None):
     import_failures = []
     for base, mod, err in modules:
         if mod is None:
-            if not args.substr or args.substr in base:
+            if not args.substr or any(k in base for k in args.substr.split(",")):
                 import_failures.append((base, err))
             continue
         tests = [(n, f) for n, f in collect(mod)
-                 if not args.substr or args.substr in "%s::%s" % (base, n)]
+                 if not args.substr or any(k in "%s::%s" % (base, n) for k in args.substr.split(","))]
         if tests:
             plan.append((base, mod, tests))
 
@@ -226,11 +227,15 @@ def main(argv=None):
                     vg = env.valgrind_failures()
                 except Exception:
                     pass
+                try:
+                    vg += ["sanitizer report:\n" + x for x in env.sanitizer_reports()]
+                except Exception:
+                    pass
                 if vg and outcome != "FAIL":
                     outcome = "FAIL"
-                    detail = "valgrind reported errors:\n" + "\n".join(vg)
+                    detail = "valgrind/sanitizer reported errors:\n" + "\n".join(vg)
                 elif vg:
-                    detail += "\nvalgrind reported errors:\n" + "\n".join(vg)
+                    detail += "\nvalgrind/sanitizer reported errors:\n" + "\n".join(vg)
                 dt = time.monotonic() - start
                 if outcome == "ok":
                     passed += 1
