@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "app.h"
 #include "ctl.h"
@@ -104,12 +105,16 @@ static int ctl_name_ok(const char *s)
 
 /* ---- migrate ---- */
 
-/* Runs the statements of one migration file (split at ';' ending a line). */
+/* Runs the statements of one migration file. A statement ends with the
+ * current delimiter at the end of a line: ';' unless a "DELIMITER x" line
+ * (as in the mysql client) changes it, which routines with BEGIN ... END
+ * bodies need. Lines starting with "--" are comments. */
 static int ctl_apply(struct app *a, const struct migration *m)
 {
 	const char *p = m->sql;
 	char *stmt = malloc(strlen(m->sql) + 1);
-	size_t len = 0;
+	char delim[16] = ";";
+	size_t len = 0, dl = 1;
 
 	if (!stmt)
 		return -1;
@@ -122,11 +127,17 @@ static int ctl_apply(struct app *a, const struct migration *m)
 		while (tl && (*t == ' ' || *t == '\t')) { t++; tl--; }
 		while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t' || t[tl - 1] == '\r'))
 			tl--;
-		if (tl && !(tl >= 2 && t[0] == '-' && t[1] == '-')) {
+		if (len == 0 && tl > 10 && strncasecmp(t, "DELIMITER ", 10) == 0) {
+			dl = tl - 10 < sizeof(delim) ? tl - 10 : sizeof(delim) - 1;
+			memcpy(delim, t + 10, dl);
+			delim[dl] = '\0';
+		} else if (tl && !(len == 0 && tl >= 2 && t[0] == '-' && t[1] == '-')) {
 			memcpy(stmt + len, p, ll);
 			len += ll;
 			stmt[len++] = '\n';
-			if (t[tl - 1] == ';') {
+			if (tl >= dl && memcmp(t + tl - dl, delim, dl) == 0) {
+				/* Drop the delimiter itself, as the mysql client does. */
+				len = (size_t)((t + tl - dl) - p) + (len - ll - 1);
 				if (db_exec_plain(a->db, stmt, len)) {
 					fprintf(stderr, "relayctl: %s: %s\n", m->name, db_error(a->db));
 					free(stmt);

@@ -348,15 +348,27 @@ static enum relay_err db_try(struct db *db, const char *sql,
 	}
 	db->affected = mysql_stmt_affected_rows(st);
 	db->insert_id = mysql_stmt_insert_id(st);
-	if (res) {
+	rc = RE_OK;
+	if (res)
 		rc = db_fetch(db, st, res);
-		if (rc && db_conn_lost(db->errnum))
-			goto fail_conn;
-		return rc;
+	else
+		mysql_stmt_free_result(st);  /* a result nobody asked for */
+	/* A CALL answers with its result set(s) and a final status: drain
+	 * them all, or the next statement fails with "out of sync". */
+	while (!rc && mysql_more_results(db->my)) {
+		int nr = mysql_stmt_next_result(st);
+		if (nr < 0)
+			break;
+		if (nr > 0) {
+			db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+			rc = RE_EDB;
+			break;
+		}
+		mysql_stmt_free_result(st);
 	}
-	/* Drain a result nobody asked for so the statement stays usable. */
-	mysql_stmt_free_result(st);
-	return RE_OK;
+	if (rc && db_conn_lost(db->errnum))
+		goto fail_conn;
+	return rc;
 fail_conn:
 	if (!db->errnum || db_conn_lost(db->errnum) || !db->my ||
 	    mysql_errno(db->my) == 0 || db_conn_lost(mysql_errno(db->my))) {

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "admit.h"
 #include "app.h"
 #include "auth.h"
 #include "db.h"
 #include "fmt.h"
-#include "limit.h"
 #include "log.h"
 #include "meter.h"
 #include "queue.h"
@@ -40,7 +40,7 @@ static int call_flush(void *ctx)
 static void call_meter(struct app *a, const struct auth_user *u,
 		       const struct up_req *rq, const char *model,
 		       int status, const char *error,
-		       const struct relay_outcome *oc)
+		       const struct relay_outcome *oc, struct slot *s)
 {
 	struct meter_rec m;
 
@@ -56,8 +56,10 @@ static void call_meter(struct app *a, const struct auth_user *u,
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
 	}
-	if (meter_record(a->db, &m))
+	if (meter_record(a->db, &m, s && s->held ? s->name : NULL))
 		log_error("metering failed for user %s: %s", u->name, db_error(a->db));
+	if (s)
+		s->held = 0;   /* released by relay_finish (or with the connection) */
 }
 
 /* The headers a queued item needs upstream, as a JSON object text. The
@@ -92,7 +94,7 @@ static void call_enqueue(struct app *a, struct web_req *r,
 			&id, &full);
 	json_object_put(hold);
 	if (rc == RE_EBUSY || (!rc && full)) {
-		call_meter(a, u, rq, model, 503, "queue full", NULL);
+		call_meter(a, u, rq, model, 503, "queue full", NULL, NULL);
 		resp_error(r, 503, "队列已满,请稍后重试", NULL);
 		return;
 	}
@@ -120,7 +122,6 @@ static void call_forward(struct app *a, struct web_req *r,
 	struct relay_outcome oc;
 
 	relay_exchange(a->up, rq, &d, &oc);
-	slot_release(a->db, s);
 	if (oc.err == RE_EINVAL && !oc.started)
 		resp_error(r, 400, "请求头包含非法字符", NULL);
 	else if (oc.err != RE_OK && !oc.started) {
@@ -128,7 +129,9 @@ static void call_forward(struct app *a, struct web_req *r,
 		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc.error);
 		resp_error(r, 502, msg, NULL);
 	}
-	call_meter(a, u, rq, model, oc.status, oc.error[0] ? oc.error : NULL, &oc);
+	/* The client has its answer: release the slot and meter after. */
+	web_finish(r);
+	call_meter(a, u, rq, model, oc.status, oc.error[0] ? oc.error : NULL, &oc, s);
 	log_info("user=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
 		 u->name, fmt_name(rq->fmt), model, rq->stream, oc.status,
 		 usage_prompt(&oc.usage), usage_completion(&oc.usage),
@@ -139,12 +142,7 @@ void call_handle(struct web_req *r, void *ctx)
 {
 	struct app *a = ctx;
 	struct json_object *req = NULL, *data;
-	struct auth_user u;
-	enum auth_status ast;
-	enum limit_status lst;
-	struct limit_info li;
-	enum slot_outcome so;
-	struct slot s;
+	struct admit ad;
 	struct up_req rq;
 	struct buf body;
 	const char *why = NULL, *model;
@@ -168,29 +166,25 @@ void call_handle(struct web_req *r, void *ctx)
 		goto out;
 	}
 	db_today(day);
-	if (auth_check(a->db, web_header(r, "X-API-Key"), day, &u, &ast)) {
+	if (admit_request(a->db, &a->cfg, web_header(r, "X-API-Key"), day, &ad)) {
 		resp_error(r, 500, MSG_DB, NULL);
 		goto out;
 	}
-	if (ast != AUTH_OK) {
-		resp_error(r, 401, auth_message(ast), NULL);
+	if (ad.auth != AUTH_OK) {
+		resp_error(r, 401, auth_message(ad.auth), NULL);
 		goto out;
 	}
-	if (limit_reserve(a->db, &u, day, &lst, &li)) {
-		resp_error(r, 500, MSG_DB, NULL);
-		goto out;
-	}
-	if (lst == LIMIT_REQUESTS) {
+	if (ad.limit == LIMIT_REQUESTS) {
 		data = json_object_new_object();
-		json_object_object_add(data, "request_limit", json_object_new_int64(u.daily_requests));
-		json_object_object_add(data, "request_used", json_object_new_int64(li.requests_used));
+		json_object_object_add(data, "request_limit", json_object_new_int64(ad.u.daily_requests));
+		json_object_object_add(data, "request_used", json_object_new_int64(ad.requests_used));
 		resp_error(r, 429, "今日请求次数已达上限", data);
 		goto out;
 	}
-	if (lst == LIMIT_TOKENS) {
+	if (ad.limit == LIMIT_TOKENS) {
 		data = json_object_new_object();
-		json_object_object_add(data, "token_limit", json_object_new_int64(u.daily_tokens));
-		json_object_object_add(data, "token_used", json_object_new_int64(li.tokens_used));
+		json_object_object_add(data, "token_limit", json_object_new_int64(ad.u.daily_tokens));
+		json_object_object_add(data, "token_used", json_object_new_int64(ad.tokens_used));
 		resp_error(r, 429, "今日Token用量已达上限", data);
 		goto out;
 	}
@@ -217,20 +211,17 @@ void call_handle(struct web_req *r, void *ctx)
 		goto refuse;
 	}
 
-	if (slot_try_direct(a->db, &a->cfg, u.priority, &s, &so)) {
-		resp_error(r, 500, MSG_DB, NULL);
-		goto out;
-	}
-	if (so == SLOT_GOT)
-		call_forward(a, r, &u, &rq, model, &s);
+	if (ad.slot == SLOT_GOT)
+		call_forward(a, r, &ad.u, &rq, model, &ad.s);
 	else
-		call_enqueue(a, r, &u, &rq, model);
+		call_enqueue(a, r, &ad.u, &rq, model);
 	goto out;
 
 refuse:
-	/* The request was reserved: log it as an error so nothing vanishes. */
-	call_meter(a, &u, &rq, model, code, why, NULL);
+	/* The request was reserved: log it as an error so nothing vanishes,
+	 * and give back the slot the admission may have taken. */
 	resp_error(r, code, why, NULL);
+	call_meter(a, &ad.u, &rq, model, code, why, NULL, &ad.s);
 out:
 	json_object_put(req);
 	buf_free(&body);

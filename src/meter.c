@@ -23,16 +23,15 @@ static size_t meter_clip(const char *s, size_t n)
 	return n;
 }
 
-enum relay_err meter_record(struct db *db, const struct meter_rec *m)
+enum relay_err meter_record(struct db *db, const struct meter_rec *m,
+			    const char *release)
 {
 	static const char ins[] =
-		"INSERT INTO request_log (user_id, key_id, queue_id, format, model,"
-		" stream, http_status, prompt_tokens, completion_tokens, total_tokens,"
-		" usage_known, latency_ms, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	const char *model = m->model ? m->model : "";
 	enum relay_err rc;
 
-	rc = DBX(db, ins, NULL, DBI(m->user_id), DBI(m->key_id),
+	rc = DBX(db, ins, NULL, DBS(release), DBI(m->user_id), DBI(m->key_id),
 		 m->queue_id ? DBI(m->queue_id) : DBNULL,
 		 DBS(fmt_name(m->fmt)), DBB(model, meter_clip(model, 255)),
 		 DBI(m->stream ? 1 : 0), DBI(m->http_status),

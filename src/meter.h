@@ -24,12 +24,15 @@ struct meter_rec {
 /* Counts as an error: an error text or an HTTP status >= 400. */
 int meter_is_error(const struct meter_rec *m);
 
-/* Writes the log row; the request_log_usage trigger (sql/002) adds its
- * tokens and error to the user's daily usage within the same statement, so
- * metering is one atomic round trip. Joins the caller's transaction if one
- * is open (the queue worker commits the item's completion with it). A queued
- * item can be metered only once: request_log.queue_id is unique, and a
- * second attempt returns RE_EINVAL. */
-enum relay_err meter_record(struct db *db, const struct meter_rec *m);
+/* Writes the log row through relay_finish (sql/003), releasing the named
+ * lock `release` first when it is not NULL (call.php's upstream slot: the
+ * release and the metering share one round trip). The request_log_usage
+ * trigger (sql/002) adds the tokens and the error to the user's daily usage
+ * within the same statement. Joins the caller's transaction if one is open
+ * (the queue worker commits the item's completion with it). A queued item
+ * can be metered only once: request_log.queue_id is unique, and a second
+ * attempt returns RE_EINVAL. */
+enum relay_err meter_record(struct db *db, const struct meter_rec *m,
+			    const char *release);
 
 #endif

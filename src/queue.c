@@ -218,7 +218,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		rc = RE_ENOTFOUND;
 		goto fail;
 	}
-	rc = meter_record(db, &m);
+	rc = meter_record(db, &m, NULL);
 	if (rc)
 		goto fail;
 	rc = db_commit(db);

@@ -59,49 +59,6 @@ enum relay_err lock_is_free(struct db *db, const char *name, int *free_)
 	return RE_OK;
 }
 
-enum relay_err slot_try_direct(struct db *db, const struct cfg *c, int priority,
-			       struct slot *s, enum slot_outcome *out)
-{
-	/* One round trip for the common case: the queue check and the first
-	 * lock attempt together. */
-	static const char q[] =
-		"SELECT IF(EXISTS(SELECT 1 FROM queue WHERE status = 'waiting'"
-		" AND priority >= ?), -1, GET_LOCK(?, 0))";
-	int n = c->upstream_slots, first = slot_start(n);
-	struct db_res res;
-	enum relay_err rc;
-	long long v;
-
-	s->held = 0;
-	*out = SLOT_BUSY;
-	slot_name(c, first, s->name, sizeof(s->name));
-	rc = DBX(db, q, &res, DBI(priority), DBS(s->name));
-	if (rc)
-		return rc;
-	v = db_res_int(&res, 0, 0, 0);
-	db_res_free(&res);
-	if (v == -1) {
-		*out = SLOT_QUEUE_AHEAD;
-		return RE_OK;
-	}
-	if (v == 1)
-		goto got;
-	for (int k = 1; k < n; k++) {
-		int got;
-		slot_name(c, (first - 1 + k) % n + 1, s->name, sizeof(s->name));
-		rc = lock_get(db, s->name, 0, &got);
-		if (rc)
-			return rc;
-		if (got)
-			goto got;
-	}
-	return RE_OK;
-got:
-	s->held = 1;
-	*out = SLOT_GOT;
-	return RE_OK;
-}
-
 enum relay_err slot_wait(struct db *db, const struct cfg *c, int timeout_s,
 			 struct slot *s, int *got)
 {

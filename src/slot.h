@@ -15,6 +15,7 @@ struct slot {
 	int held;
 };
 
+/* What call.php's admission found (see admit.h). */
 enum slot_outcome {
 	SLOT_GOT = 0,      /* a slot is held: forward now */
 	SLOT_BUSY,         /* every slot is taken */
@@ -23,12 +24,6 @@ enum slot_outcome {
 
 /* The lock name of slot i (1-based). */
 void slot_name(const struct cfg *c, int i, char *out, size_t outlen);
-
-/* For call.php: takes a free slot without waiting, unless waiting queue
- * items have priority >= `priority` (they go first). Slots are tried from a
- * random index so processes do not all hammer slot 1. */
-enum relay_err slot_try_direct(struct db *db, const struct cfg *c, int priority,
-			       struct slot *s, enum slot_outcome *out);
 
 /* For the worker: takes any free slot, else blocks in GET_LOCK on one of
  * them for up to timeout_s seconds, waking the moment it is released.

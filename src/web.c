@@ -27,6 +27,8 @@ int web_stopping(void)
 
 const char *web_param(const struct web_req *r, const char *name)
 {
+	if (r->finished)
+		return NULL;
 	if (r->fcgx)
 		return FCGX_GetParam(name, ((FCGX_Request *)r->fcgx)->envp);
 	return getenv(name);
@@ -110,6 +112,19 @@ int web_flush(struct web_req *r)
 	return 0;
 }
 
+void web_finish(struct web_req *r)
+{
+	if (r->finished)
+		return;
+	r->finished = 1;
+	r->client_gone = 1;      /* later writes are dropped */
+	if (r->fcgx)
+		FCGX_Finish_r(r->fcgx);
+	else
+		close(STDOUT_FILENO);
+	r->method = r->query = "";
+}
+
 /* Fills the fields every handler reads and makes a request id. */
 static void web_prepare(struct web_req *r, void *fcgx)
 {
@@ -168,7 +183,8 @@ int web_run(web_handler h, void *ctx)
 	while (!web_stop && FCGX_Accept_r(&fr) >= 0) {
 		web_prepare(&r, &fr);
 		h(&r, ctx);
-		FCGX_Finish_r(&fr);
+		if (!r.finished)
+			FCGX_Finish_r(&fr);
 		log_set_request("");
 	}
 	FCGX_Free(&fr, 1);

@@ -17,6 +17,7 @@ struct web_req {
 	char id[17];               /* request id for the logs */
 	int headers_sent;          /* resp_start() was called */
 	int client_gone;           /* a write to the client failed */
+	int finished;              /* web_finish() was called */
 	unsigned long long bytes_out;
 	/* private */
 	void *fcgx;                /* FCGX_Request *, NULL in CGI mode */
@@ -42,6 +43,13 @@ long web_read(struct web_req *r, char *p, size_t n);
 int web_write(struct web_req *r, const void *p, size_t n);
 /* Pushes buffered output to the web server now (used after every SSE event). */
 int web_flush(struct web_req *r);
+
+/* Ends the response now: the client has everything and the web server
+ * can complete it, while the handler goes on with its bookkeeping (the
+ * metering round trip then adds nothing to the client's latency). After
+ * this the request's parameters and streams are gone: no web_* call may
+ * use r again except to read r->id. */
+void web_finish(struct web_req *r);
 
 /* 1 when a SIGTERM asked the process to stop after this request. */
 int web_stopping(void);

@@ -1,0 +1,91 @@
+/* admit.c - one-round-trip admission through relay_admit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "admit.h"
+#include "cfg.h"
+#include "db.h"
+#include "sha256.h"
+
+/* A random first slot in 1..n so processes do not all hammer slot 1. */
+static int admit_first_slot(int n)
+{
+	static int seeded;
+
+	if (!seeded) {
+		srand((unsigned)time(NULL) ^ (unsigned)getpid());
+		seeded = 1;
+	}
+	return n > 1 ? 1 + rand() % n : 1;
+}
+
+enum relay_err admit_request(struct db *db, const struct cfg *c,
+			     const char *key, const char *today, struct admit *ad)
+{
+	struct db_res res;
+	enum relay_err rc;
+	char hex[65];
+	const char *h;
+	size_t n;
+	long long slot;
+
+	memset(ad, 0, sizeof(*ad));
+	ad->auth = AUTH_MISSING;
+	if (!key || !*key)
+		return RE_OK;
+	ad->auth = AUTH_INVALID;
+	n = strlen(key);
+	if (n > AUTH_KEY_MAX)
+		return RE_OK;
+	sha256_hex(key, n, hex);
+	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?)", &res, DBB(hex, 64),
+		 DBS(today), DBS(c->lock_prefix), DBI(c->upstream_slots),
+		 DBI(admit_first_slot(c->upstream_slots)));
+	if (rc)
+		return rc;
+	h = db_res_str(&res, 0, 1);
+	/* The index found the row; this compare is constant-time so timing
+	 * says nothing about how much of a hash matched. */
+	if (res.nrows != 1 || !db_res_str(&res, 0, 0) || !h ||
+	    db_res_len(&res, 0, 1) != 64 || !ct_equal(h, hex, 64))
+		goto out;
+	if (db_res_int(&res, 0, 2, 1))
+		goto out;                       /* revoked */
+	if (db_res_int(&res, 0, 3, 0)) {
+		ad->auth = AUTH_EXPIRED;
+		goto out;
+	}
+	if (!db_res_int(&res, 0, 6, 0)) {
+		ad->auth = AUTH_DISABLED;
+		goto out;
+	}
+	ad->auth = AUTH_OK;
+	ad->u.key_id = db_res_int(&res, 0, 0, 0);
+	ad->u.user_id = db_res_int(&res, 0, 4, 0);
+	snprintf(ad->u.name, sizeof(ad->u.name), "%s",
+		 db_res_str(&res, 0, 5) ? db_res_str(&res, 0, 5) : "");
+	ad->u.daily_requests = db_res_int(&res, 0, 7, 0);
+	ad->u.daily_tokens = db_res_int(&res, 0, 8, 0);
+	ad->u.priority = (int)db_res_int(&res, 0, 9, 0);
+	if (!db_res_int(&res, 0, 10, 0)) {
+		ad->requests_used = db_res_int(&res, 0, 11, 0);
+		ad->tokens_used = db_res_int(&res, 0, 12, 0);
+		ad->limit = ad->u.daily_requests > 0 &&
+			ad->requests_used >= ad->u.daily_requests ?
+			LIMIT_REQUESTS : LIMIT_TOKENS;
+		goto out;
+	}
+	slot = db_res_int(&res, 0, 13, 0);
+	if (slot > 0) {
+		ad->slot = SLOT_GOT;
+		slot_name(c, (int)slot, ad->s.name, sizeof(ad->s.name));
+		ad->s.held = 1;
+	} else {
+		ad->slot = slot < 0 ? SLOT_QUEUE_AHEAD : SLOT_BUSY;
+	}
+out:
+	db_res_free(&res);
+	return RE_OK;
+}
