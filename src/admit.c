@@ -1,25 +1,10 @@
 /* admit.c - one-round-trip admission through relay_admit. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include "admit.h"
 #include "cfg.h"
 #include "db.h"
 #include "sha256.h"
-
-/* A random first slot in 1..n so processes do not all hammer slot 1. */
-static int admit_first_slot(int n)
-{
-	static int seeded;
-
-	if (!seeded) {
-		srand((unsigned)time(NULL) ^ (unsigned)getpid());
-		seeded = 1;
-	}
-	return n > 1 ? 1 + rand() % n : 1;
-}
 
 enum relay_err admit_request(struct db *db, const struct cfg *c,
 			     const char *key, const char *today, struct admit *ad)
@@ -42,7 +27,7 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 	sha256_hex(key, n, hex);
 	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?)", &res, DBB(hex, 64),
 		 DBS(today), DBS(c->lock_prefix), DBI(c->upstream_slots),
-		 DBI(admit_first_slot(c->upstream_slots)));
+		 DBI(slot_first(c->upstream_slots)));
 	if (rc)
 		return rc;
 	h = db_res_str(&res, 0, 1);

@@ -12,8 +12,7 @@ void slot_name(const struct cfg *c, int i, char *out, size_t outlen)
 	snprintf(out, outlen, "%s:slot:%d", c->lock_prefix, i);
 }
 
-/* A random start index in 1..n. */
-static int slot_start(int n)
+int slot_first(int n)
 {
 	static int seeded;
 
@@ -62,7 +61,7 @@ enum relay_err lock_is_free(struct db *db, const char *name, int *free_)
 enum relay_err slot_wait(struct db *db, const struct cfg *c, int timeout_s,
 			 struct slot *s, int *got)
 {
-	int n = c->upstream_slots, first = slot_start(n);
+	int n = c->upstream_slots, first = slot_first(n);
 	enum relay_err rc;
 
 	*got = 0;

@@ -22,6 +22,10 @@ enum slot_outcome {
 	SLOT_QUEUE_AHEAD   /* waiting work of equal or higher priority exists */
 };
 
+/* A random slot index in 1..n, where a process starts trying, so that
+ * processes do not all hammer slot 1. */
+int slot_first(int n);
+
 /* The lock name of slot i (1-based). */
 void slot_name(const struct cfg *c, int i, char *out, size_t outlen);
 

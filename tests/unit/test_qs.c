@@ -11,22 +11,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "guard.h"
 #include "qs.h"
 
-static char *guard_mem;   /* two pages: readable, then PROT_NONE */
-static size_t page;
-
-/* Copies s so that its NUL ends right at the guard page; the copy lives
- * until the next call. */
+/* Copies s with its NUL so that it ends right at the guard page. */
 static const char *guarded(const char *s)
 {
-	size_t n = strlen(s) + 1;
-	char *p;
-
-	assert_true(n <= page);
-	p = guard_mem + page - n;
-	memcpy(p, s, n);
-	return p;
+	return guarded_n(s, strlen(s) + 1);
 }
 
 /* qs_get on a guarded copy of qs with a 64-byte output buffer. */
@@ -146,29 +137,6 @@ static void test_sizes(void **state)
 	assert_int_equal(qs_get(guarded("v=1"), "w", NULL, 0), -1);
 }
 
-/* Makes the guarded pages. */
-static int setup(void **state)
-{
-	long ps = sysconf(_SC_PAGESIZE);
-
-	(void)state;
-	if (ps <= 0)
-		return -1;
-	page = (size_t)ps;
-	guard_mem = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_mem == MAP_FAILED)
-		return -1;
-	return mprotect(guard_mem + page, page, PROT_NONE);
-}
-
-/* Releases the guarded pages. */
-static int teardown(void **state)
-{
-	(void)state;
-	return munmap(guard_mem, 2 * page);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,5 +147,5 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }

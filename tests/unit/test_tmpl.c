@@ -13,23 +13,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "guard.h"
 #include "tmpl.h"
 
-static char *guard_mem;   /* two pages: readable, then PROT_NONE */
-static size_t page;
-
-/* Copies n bytes of s so that they end right at the guard page; the copy
- * lives until the next call. */
-static const char *guarded(const char *s, size_t n)
-{
-	char *p;
-
-	assert_true(n <= page);
-	p = guard_mem + page - n;
-	if (n)
-		memcpy(p, s, n);
-	return p;
-}
+#define guarded(s, n) guarded_n((s), (n))
 
 static const struct tmpl_var vars[] = {
 	{ "name", "World", TMPL_HTML },
@@ -326,24 +313,6 @@ static void test_compiled_in(void **state)
 	assert_null(tmpl_files[tmpl_file_count].name);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	page = (size_t)sysconf(_SC_PAGESIZE);
-	guard_mem = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_mem == MAP_FAILED)
-		return -1;
-	return mprotect(guard_mem + page, page, PROT_NONE);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	munmap(guard_mem, 2 * page);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,5 +329,5 @@ int main(void)
 		cmocka_unit_test(test_compiled_in),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, guard_setup, guard_teardown);
 }
