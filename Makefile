@@ -101,7 +101,7 @@ unit: $(UNIT_BIN)
 integration: $(BINS)
 	python3 tests/integration/run.py
 
-test: all
+test:
 	sh tests/run-all.sh $(if $(filter 1,$(SANITIZE)),SANITIZE=1)
 
 # ---- fuzzing (clang + libFuzzer) ----

@@ -16,6 +16,9 @@ if [ "${1:-}" = "SANITIZE=1" ]; then
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86:log_path=$SANITIZER_LOG_DIR/asan"
 	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86:log_path=$SANITIZER_LOG_DIR/ubsan"
 fi
+# The test command installs what it needs (a no-op once installed).
+sh tools/deps.sh || { echo "installing the packages failed (tools/deps.sh needs root)"; echo "0 passed, 1 failed"; exit 1; }
+
 log=$(mktemp)
 trap 'rm -f "$log"; [ -n "${SANITIZER_LOG_DIR:-}" ] && rm -rf "$SANITIZER_LOG_DIR"' EXIT
 
