@@ -53,6 +53,8 @@ const char *web_header(const struct web_req *r, const char *name)
 
 long web_read(struct web_req *r, char *p, size_t n)
 {
+	if (r->finished)
+		return -1;
 	if (r->fcgx) {
 		int want = n > 1 << 20 ? 1 << 20 : (int)n;
 		int got = FCGX_GetStr(p, want, ((FCGX_Request *)r->fcgx)->in);
