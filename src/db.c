@@ -432,8 +432,6 @@ unsigned long long db_insert_id(const struct db *db) { return db->insert_id; }
 const char *db_error(const struct db *db) { return db->err; }
 unsigned db_errno(const struct db *db) { return db->errnum; }
 
-int db_in_txn(const struct db *db) { return db->in_txn; }
-
 enum relay_err db_begin(struct db *db)
 {
 	static const char q[] = "START TRANSACTION";

@@ -82,8 +82,6 @@ unsigned db_errno(const struct db *db);
 enum relay_err db_begin(struct db *db);
 enum relay_err db_commit(struct db *db);
 void db_rollback(struct db *db);
-/* 1 inside db_begin() .. db_commit()/db_rollback(). */
-int db_in_txn(const struct db *db);
 
 /* Cell accessors: NULL / dflt for SQL NULL or out of range. */
 const char *db_res_str(const struct db_res *r, unsigned row, unsigned col);

@@ -257,7 +257,7 @@ enum relay_err queue_fail(struct db *db, struct queue_item *it, int http_status,
 	return queue_close(db, it, "failed", http_status, NULL, NULL, 0, why, NULL);
 }
 
-enum relay_err queue_recover(struct db *db, const struct cfg *c, int *n)
+enum relay_err queue_recover(struct db *db, int *n)
 {
 	/* A grace of a few seconds covers the instant between a claim's
 	 * commit and nothing else: the lock is taken before the commit. */
@@ -272,7 +272,6 @@ enum relay_err queue_recover(struct db *db, const struct cfg *c, int *n)
 	struct db_res res;
 	enum relay_err rc;
 
-	(void)c;
 	*n = 0;
 	rc = db_exec(db, sel, NULL, 0, &res);
 	if (rc)

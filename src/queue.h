@@ -70,7 +70,7 @@ void queue_item_free(struct queue_item *it);
 
 /* Puts items whose worker died back to waiting (or fails them after
  * QUEUE_MAX_ATTEMPTS claims). *n = items recovered. */
-enum relay_err queue_recover(struct db *db, const struct cfg *c, int *n);
+enum relay_err queue_recover(struct db *db, int *n);
 
 /* Deletes finished items older than result_retention_hours, in batches. */
 enum relay_err queue_purge(struct db *db, const struct cfg *c, int *n);

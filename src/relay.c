@@ -85,9 +85,6 @@ static int relay_on_data(void *ctx, const char *p, size_t n)
 		return 0;
 	}
 	sse_feed(&x->sse, p, n);
-	/* hold has no cap of its own: the parser skips oversize events, and
-	 * anything past event_end is less than one event. */
-	x->hold.max = (size_t)-2;
 	if (buf_append(&x->hold, p, n))
 		return -1;
 	if (x->hold.len > SSE_MAX_EVENT + 65536) {
@@ -141,6 +138,8 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 	x.rq = rq;
 	x.oc = oc;
 	sse_init(&x.sse);
+	/* hold has no cap of its own: the parser skips oversize events, and
+	 * relay_on_data passes through anything longer than one event. */
 	buf_init(&x.hold, (size_t)-2);
 	buf_init(&x.copy, RELAY_USAGE_COPY_MAX);
 	sink.ctx = &x;

@@ -20,11 +20,6 @@ static void web_on_term(int sig)
 	FCGX_ShutdownPending();
 }
 
-int web_stopping(void)
-{
-	return web_stop != 0;
-}
-
 const char *web_param(const struct web_req *r, const char *name)
 {
 	if (r->finished)

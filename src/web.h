@@ -51,7 +51,4 @@ int web_flush(struct web_req *r);
  * use r again except to read r->id. */
 void web_finish(struct web_req *r);
 
-/* 1 when a SIGTERM asked the process to stop after this request. */
-int web_stopping(void);
-
 #endif

@@ -141,7 +141,7 @@ int worker_run(struct app *a, const struct worker_opts *o)
 		if (left <= 0)
 			break;
 		if (now - last_recover >= 5.0) {
-			if (!queue_recover(a->db, &a->cfg, &n) && n)
+			if (!queue_recover(a->db, &n) && n)
 				log_info("recovered %d item(s) from dead workers", n);
 			last_recover = now;
 		}
