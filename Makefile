@@ -128,7 +128,7 @@ fuzz-run: fuzz
 	sh tests/fuzz/run.sh $(FUZZ_TIME)
 
 cppcheck:
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src bench
 
 # The integration tests of the request paths with every binary under
 # valgrind, through CGI, FastCGI and both web servers (definite leaks and
