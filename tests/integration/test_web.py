@@ -67,7 +67,11 @@ def test_queued_flow_end_to_end(env):
         env.mock_reset()
         import threading
         box = {}
-        t = threading.Thread(target=lambda: box.setdefault("r", call(env, req(mock={"stall": 2}), key, via=base)))
+        # the holder must still hold the slot when the second call is admitted;
+        # under valgrind a second FastCGI process can take seconds to start
+        stall = 12 if env.valgrind else 2
+        t = threading.Thread(target=lambda: box.setdefault(
+            "r", call(env, req(mock={"stall": stall}), key, via=base, timeout=stall + 30)))
         t.start()
         wait_until(lambda: env.mock_requests(), what="slot holder upstream")
         r = call(env, req(), key, via=base)
