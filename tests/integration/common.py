@@ -42,13 +42,12 @@ def call(env, payload, key=None, headers=None, via="cgi", stream=False, timeout=
 def call_popen(env, body, key, content_length=None):
     """Starts cgi-bin/call as plain CGI with the body already written and
     stdin closed; the caller reads p.stdout at its own pace (and waits)."""
-    import os
     import subprocess
     cenv = env.relay_env()
     cenv.update({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/json",
                  "CONTENT_LENGTH": str(len(body) if content_length is None else content_length),
                  "HTTP_X_API_KEY": key})
-    p = subprocess.Popen([os.path.join(env.cgi_bin_dir, "call")], stdin=subprocess.PIPE,
+    p = subprocess.Popen(env.cgi_argv("call"), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=cenv)
     p.stdin.write(body)
     p.stdin.close()

@@ -874,7 +874,8 @@ class Env:
             env["HTTP_HOST"] = "127.0.0.1"
         return env
 
-    def _cgi_argv(self, prog):
+    def cgi_argv(self, prog):
+        """argv that runs cgi-bin/<prog> (under valgrind when VALGRIND=1)."""
         path = os.path.join(self.cgi_bin_dir, prog)
         if not os.path.exists(path):
             raise HarnessError("%s does not exist (run make first)" % path)
@@ -886,7 +887,7 @@ class Env:
         body = _body_bytes(body)
         cenv = self._cgi_env(prog, method, query, headers, body,
                              env if env is not None else self.relay_env())
-        argv = self._cgi_argv(prog)
+        argv = self.cgi_argv(prog)
         t0 = time.monotonic()
         r = self._run(argv, cenv, input=body, timeout=timeout, text=False, logname="cgi-stderr.log")
         err = (r.stderr or b"").decode("utf-8", "replace")
@@ -900,7 +901,7 @@ class Env:
         body = _body_bytes(body)
         cenv = self._cgi_env(prog, method, query, headers, body,
                              env if env is not None else self.relay_env())
-        return self._stream_proc(self._cgi_argv(prog), cenv, body, timeout, "cgi " + prog)
+        return self._stream_proc(self.cgi_argv(prog), cenv, body, timeout, "cgi " + prog)
 
     def _stream_proc(self, argv, env, body, timeout, what):
         timeout = timeout * self.timeout_factor
@@ -968,7 +969,7 @@ class Env:
     def start_fcgi_app(self, prog, env=None):
         """spawn-fcgi the app on tmp/<prog>.sock (restarted if env changed); returns the socket."""
         env = env if env is not None else self.relay_env()
-        app_argv = self._cgi_argv(prog)
+        app_argv = self.cgi_argv(prog)
         key = json.dumps([app_argv, sorted(env.items())])
         cur = self._fcgi.get(prog)
         if cur and cur["proc"].poll() is None and cur["key"] == key:
