@@ -563,6 +563,7 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 		 * one that reached the upstream keeps its metering row, so a
 		 * retry is a new attempt without a new request_log row. */
 		if (DBX(a->db, "UPDATE queue SET status = 'waiting', attempts = 0,"
+			" retries = 0, not_before = NULL,"
 			" started_at = NULL, completed_at = NULL, error_message = NULL,"
 			" response = NULL, http_status = NULL, worker = NULL"
 			" WHERE id = ? AND status = 'failed'", NULL, DBI(id)))

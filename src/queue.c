@@ -76,7 +76,8 @@ enum relay_err queue_waiting(struct db *db, int *yes)
 {
 	struct db_res res;
 	enum relay_err rc = db_exec(db,
-		"SELECT EXISTS(SELECT 1 FROM queue WHERE status = 'waiting')",
+		"SELECT EXISTS(SELECT 1 FROM queue WHERE status = 'waiting'"
+		" AND (not_before IS NULL OR not_before <= NOW()))",
 		NULL, 0, &res);
 
 	*yes = 0;
@@ -111,7 +112,8 @@ enum relay_err queue_claim(struct db *db, const struct cfg *c,
 {
 	static const char sel[] =
 		"SELECT id, user_id, key_id, priority, format, model, stream,"
-		" headers, body, attempts FROM queue WHERE status = 'waiting'"
+		" headers, body, attempts, retries, metered FROM queue"
+		" WHERE status = 'waiting' AND (not_before IS NULL OR not_before <= NOW())"
 		" ORDER BY priority DESC, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED";
 	static const char upd[] =
 		"UPDATE queue SET status = 'processing', started_at = NOW(),"
@@ -146,6 +148,8 @@ enum relay_err queue_claim(struct db *db, const struct cfg *c,
 	it->body_len = db_res_len(&res, 0, 8);
 	it->body = queue_take(&res, 0, 8);
 	it->attempts = (int)db_res_int(&res, 0, 9, 0) + 1;
+	it->retries = (int)db_res_int(&res, 0, 10, 0);
+	it->metered = db_res_int(&res, 0, 11, 0) != 0;
 	db_res_free(&res);
 	/* Take the item lock before the row becomes visible as processing,
 	 * so a recoverer never sees a live item without its lock. */
@@ -218,9 +222,13 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		rc = RE_ENOTFOUND;
 		goto fail;
 	}
-	rc = meter_record(db, &m, NULL);
-	if (rc)
-		goto fail;
+	/* An item put back by `relayctl queue retry` after it reached the
+	 * upstream keeps its one request_log row (unique queue_id). */
+	if (!it->metered) {
+		rc = meter_record(db, &m, NULL);
+		if (rc)
+			goto fail;
+	}
 	rc = db_commit(db);
 	goto out;
 fail:
@@ -257,12 +265,41 @@ enum relay_err queue_fail(struct db *db, struct queue_item *it, int http_status,
 	return queue_close(db, it, "failed", http_status, NULL, NULL, 0, why, NULL);
 }
 
+int queue_busy_delay(int retries, int retry_after)
+{
+	int d = retry_after;
+
+	if (d < 0)
+		d = retries >= 0 && retries < 9 ? 1 << retries : QUEUE_BUSY_MAX_DELAY;
+	if (d < 1)
+		d = 1;
+	return d > QUEUE_BUSY_MAX_DELAY ? QUEUE_BUSY_MAX_DELAY : d;
+}
+
+enum relay_err queue_retry(struct db *db, struct queue_item *it, int delay_s)
+{
+	static const char upd[] =
+		"UPDATE queue SET status = 'waiting', started_at = NULL, worker = NULL,"
+		" retries = retries + 1, not_before = NOW() + INTERVAL ? SECOND"
+		" WHERE id = ? AND status = 'processing' AND attempts = ?";
+	enum relay_err rc;
+
+	rc = DBX(db, upd, NULL, DBI(delay_s), DBI(it->id), DBI(it->attempts));
+	if (!rc && db_affected(db) != 1) {
+		log_warn("queue item %lld no longer ours; retry dropped", it->id);
+		rc = RE_ENOTFOUND;
+	}
+	lock_release(db, it->lock);
+	return rc;
+}
+
 enum relay_err queue_recover(struct db *db, int *n)
 {
 	/* A grace of a few seconds covers the instant between a claim's
 	 * commit and nothing else: the lock is taken before the commit. */
 	static const char sel[] =
-		"SELECT id, worker, attempts, user_id, key_id, format, model, stream"
+		"SELECT id, worker, attempts, user_id, key_id, format, model, stream,"
+		" metered, CAST(attempts AS SIGNED) - CAST(retries AS SIGNED)"
 		" FROM queue WHERE status = 'processing' ORDER BY id LIMIT 100";
 	static const char lock_row[] =
 		"SELECT status, attempts FROM queue WHERE id = ? FOR UPDATE";
@@ -297,7 +334,9 @@ enum relay_err queue_recover(struct db *db, int *n)
 		snprintf(it.model, sizeof(it.model), "%s",
 			 db_res_str(&res, i, 6) ? db_res_str(&res, i, 6) : "");
 		it.stream = (int)db_res_int(&res, i, 7, 0);
-		if (attempts >= QUEUE_MAX_ATTEMPTS) {
+		it.metered = db_res_int(&res, i, 8, 0) != 0;
+		/* claims that ended in a busy retry are not deaths */
+		if (db_res_int(&res, i, 9, attempts) >= QUEUE_MAX_ATTEMPTS) {
 			/* Take the dead worker's lock so queue_close's
 			 * release is balanced; fail it for good. */
 			int got = 0;

@@ -20,6 +20,11 @@ struct relay_outcome;
 
 /* Attempts after which an item whose worker keeps dying is failed. */
 #define QUEUE_MAX_ATTEMPTS 3
+/* Busy answers (429/503) of the upstream after which an item's refusal is
+ * stored as its result instead of being retried. */
+#define QUEUE_BUSY_RETRIES 5
+/* Longest wait before retrying a busy answer, in seconds. */
+#define QUEUE_BUSY_MAX_DELAY 300
 
 /* Inserts a waiting item unless `queue_max` items already wait. The count
  * and the insert are serialised by a named lock so concurrent callers never
@@ -34,13 +39,15 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 enum relay_err queue_position(struct db *db, long long id, int priority,
 			      long long *pos, long long *total);
 
-/* 1 if any item waits. */
+/* 1 if any item waits and is due (not held back by a busy retry). */
 enum relay_err queue_waiting(struct db *db, int *yes);
 
 /* A claimed item; the struct owns headers and body (queue_item_free). */
 struct queue_item {
 	long long id, user_id, key_id;
 	int priority, stream, attempts;
+	int retries;        /* busy answers so far (queue_retry) */
+	int metered;        /* already has its request_log row (relayctl retry) */
 	enum fmt_kind fmt;
 	char model[256];
 	char *headers;      /* JSON object text, may be NULL */
@@ -61,6 +68,14 @@ enum relay_err queue_finish(struct db *db, struct queue_item *it,
 			    const char *content_type,
 			    const char *response, size_t response_len);
 
+/* Seconds to wait before retry number retries+1 of a busy answer: the
+ * upstream's Retry-After if it sent one (-1 if not), else 1, 2, 4, 8, ...;
+ * between 1 and QUEUE_BUSY_MAX_DELAY. */
+int queue_busy_delay(int retries, int retry_after);
+/* Puts a claimed item that the upstream refused as busy back to waiting,
+ * due in delay_s seconds, without metering it (nothing was served); then
+ * releases the item lock. RE_ENOTFOUND if the claim is no longer ours. */
+enum relay_err queue_retry(struct db *db, struct queue_item *it, int delay_s);
 /* Fails a claimed item without an upstream exchange (e.g. endpoint not
  * configured), metering it as an error. */
 enum relay_err queue_fail(struct db *db, struct queue_item *it, int http_status,

@@ -148,6 +148,7 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 	oc->err = rc;
 	oc->ttfb_ms = ur.ttfb_ms;
 	oc->bytes = ur.bytes;
+	oc->retry_after = ur.retry_after;
 	if (rc == RE_OK) {
 		if (oc->sse && x.hold.len) {
 			/* The upstream ended without a final blank line:

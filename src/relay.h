@@ -34,6 +34,7 @@ struct relay_outcome {
 	long latency_ms;
 	double ttfb_ms;
 	unsigned long long bytes;
+	int retry_after;       /* upstream's Retry-After seconds, -1 if none */
 };
 
 /* Largest non-stream body kept in memory to read its usage; bigger bodies

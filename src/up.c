@@ -68,6 +68,28 @@ const char *up_url(const struct cfg *c, enum fmt_kind fmt)
 	return url[0] ? url : NULL;
 }
 
+int up_retry_after(const char *value)
+{
+	long long v = 0;
+	const char *p = value;
+
+	if (!p)
+		return -1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v < 86400)
+			v = v * 10 + (*p - '0');
+	}
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p)
+		return -1;
+	return v > 86400 ? 86400 : (int)v;
+}
+
 /* Calls the sink's start() once, with the upstream status and type. */
 static int up_start(struct up_xfer *x)
 {
@@ -80,6 +102,12 @@ static int up_start(struct up_xfer *x)
 	curl_easy_getinfo(x->u->h, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(x->u->h, CURLINFO_CONTENT_TYPE, &ct);
 	x->res->status = code;
+	if (code == 429 || code == 503) {
+		struct curl_header *ra = NULL;
+		if (curl_easy_header(x->u->h, "Retry-After", 0, CURLH_HEADER, -1,
+				     &ra) == CURLHE_OK && ra)
+			x->res->retry_after = up_retry_after(ra->value);
+	}
 	snprintf(x->res->content_type, sizeof(x->res->content_type), "%s",
 		 ct ? ct : "");
 	x->res->ttfb_ms = (up_now() - x->t0) * 1000.0;
@@ -146,6 +174,7 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	CURL *h = u->h;
 
 	memset(res, 0, sizeof(*res));
+	res->retry_after = -1;
 	memset(&x, 0, sizeof(x));
 	x.u = u;
 	x.sink = sink;

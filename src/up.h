@@ -41,7 +41,13 @@ struct up_result {
 	char error[256];              /* reason, never containing the key */
 	unsigned long long bytes;     /* response body bytes received */
 	double ttfb_ms;               /* time to the first body byte */
+	int retry_after;              /* the answer's Retry-After in seconds,
+					 -1 when absent or not a number */
 };
+
+/* Retry-After as delta-seconds (RFC 9110 10.2.3), capped at one day; -1 for
+ * NULL, an HTTP-date or anything else. */
+int up_retry_after(const char *value);
 
 /* Creates the per-process handle (curl_global_init is done here once).
  * Caller owns; up_free() releases. `c` must outlive it. */

@@ -104,6 +104,17 @@ static void worker_process(struct app *a, struct queue_item *it)
 	rq.anthropic_version = worker_header(hdr, "anthropic-version");
 	rq.anthropic_beta = worker_header(hdr, "anthropic-beta");
 	relay_exchange(a->up, &rq, &d, &oc);
+	if (oc.err == RE_OK && (oc.status == 429 || oc.status == 503) &&
+	    it->retries < QUEUE_BUSY_RETRIES) {
+		/* The upstream is overloaded right now: that is what the queue
+		 * is for. The item waits again instead of ending with the
+		 * refusal; nothing was served, so nothing is metered. */
+		int delay = queue_busy_delay(it->retries, oc.retry_after);
+		rc = queue_retry(a->db, it, delay);
+		log_info("item %lld: upstream busy (HTTP %d), retry %d/%d in %d s",
+			 it->id, oc.status, it->retries + 1, QUEUE_BUSY_RETRIES, delay);
+		goto out;
+	}
 	if (oc.err == RE_ECLIENT)
 		snprintf(oc.error, sizeof(oc.error), "response larger than %u bytes",
 			 WORKER_RESPONSE_MAX);

@@ -11,7 +11,7 @@ Behaviour is driven by a top-level "mock" object in the JSON request body
 report).  Control endpoints:
 
     GET  /__requests  -> JSON array of recorded requests
-    POST /__reset     -> clear the record, {"ok":true}
+    POST /__reset     -> clear the record and the busy counters, {"ok":true}
     GET  /__health    -> {"ok":true}
 """
 
@@ -367,6 +367,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_simple(200, RECORDER.dump())
         elif path == "/__reset" and self.command in ("POST", "GET"):
             RECORDER.reset()
+            with _BUSY_LOCK:
+                _BUSY.clear()
             self.send_simple(200, b'{"ok":true}')
         elif path == "/__health":
             self.send_simple(200, b'{"ok":true}')
@@ -415,6 +417,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         status = to_int(mock.get("status"), 200) or 200
         extra = mock.get("headers") if isinstance(mock.get("headers"), dict) else {}
+        busy_key = mock.get("busy_key")
+        if isinstance(busy_key, str) and busy_times_left(busy_key, to_int(mock.get("busy_times"), 0)):
+            # an overloaded upstream: refuse the first busy_times requests of this key
+            hdrs = {}
+            if mock.get("retry_after") is not None:
+                hdrs["Retry-After"] = str(mock.get("retry_after"))
+            self.send_simple(to_int(mock.get("busy_status"), 429) or 429,
+                             dumps({"error": {"message": "mock upstream busy",
+                                              "type": "rate_limit_error", "code": 429}}),
+                             "application/json", hdrs)
+            return
         mode = mock.get("mode") or "json"
         rst = bool(mock.get("rst"))
 
@@ -559,6 +572,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.write_chunk(ev)
 
 
+_BUSY = {}                 # busy_key -> requests refused so far
+_BUSY_LOCK = threading.Lock()
+
+
+def busy_times_left(key, times):
+    """True while fewer than `times` requests of `key` have been refused."""
+    with _BUSY_LOCK:
+        n = _BUSY.get(key, 0)
+        if n >= times:
+            return False
+        _BUSY[key] = n + 1
+        return True
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -617,6 +644,8 @@ if __name__ == "__main__":
 # mock keys (top-level "mock" object of the request JSON body):
 #   format: "openai"|"anthropic"   mode: "json"|"echo"|"close"|"stream"
 #   stall, status, content_type, body, headers, usage(false), rst(true=RST close)
+#   busy_key, busy_times, busy_status(429), retry_after: the first busy_times
+#           requests carrying busy_key are refused (429 + Retry-After), later ones served
 #   stream: events, n, usage_style(final|cumulative|none), delay, crlf, comments,
 #           chunk, chunk_delay, split_mid_line, close_after, stall_after, stall_for,
 #           garbage, huge_mb, record_send_times

@@ -117,6 +117,92 @@ def test_stream_item_and_failures(env):
     assert usage(env, "u")[2] == 2
 
 
+def _busy_keys(env):
+    """The mock busy_key of every request the upstream received, in order."""
+    out = []
+    for m in env.mock_requests():
+        try:
+            out.append(json.loads(m["body"]).get("mock", {}).get("busy_key"))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def _work_until_done(env, q, key, limit=40):
+    """Runs `queue_worker --once` (as cron would, again and again) until
+    item q has ended; returns its queue_status."""
+    t_end = time.time() + limit
+    while True:
+        r = env.queue_worker("--once")
+        assert r.returncode == 0, r.stderr
+        j = queue_status(env, q, key).json()
+        if j["status"] in ("completed", "failed") or time.time() > t_end:
+            return j
+        time.sleep(0.3)
+
+
+def test_busy_upstream_is_retried_not_stored(env):
+    """A 429/503 from the upstream to a queued item puts it back to waiting
+    (after Retry-After, else 1, 2, 4 ... s): it completes once the upstream
+    serves it, and is metered exactly once, with the served answer."""
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 1)
+    q = _enqueue(env, k, req(mock={"busy_key": "b1", "busy_times": 2, "retry_after": 1}))
+    q2 = _enqueue(env, k, req(mock={"busy_key": "b2", "busy_times": 1, "busy_status": 503}))
+    t.join()
+    r = env.queue_worker("--once")
+    assert r.returncode == 0, r.stderr
+    assert "upstream busy (HTTP 429), retry 1/5 in 1 s" in r.stderr, r.stderr
+    assert "upstream busy (HTTP 503), retry 1/5 in 1 s" in r.stderr, r.stderr
+    j = queue_status(env, q, k).json()
+    assert j["status"] == "waiting", j          # held back, not failed
+    assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE queue_id IS NOT NULL") == "0"
+    j = _work_until_done(env, q, k)
+    assert j["status"] == "completed" and j["http_status"] == 200, j
+    assert j["response"]["usage"]["total_tokens"] == 33, j
+    assert _work_until_done(env, q2, k)["status"] == "completed"
+    row = env.sql("SELECT attempts, retries FROM queue WHERE id = %d" % q)[0]
+    assert row == ["3", "2"], row
+    rows = env.sql("SELECT queue_id, http_status, total_tokens FROM request_log"
+                   " WHERE queue_id IS NOT NULL ORDER BY queue_id")
+    assert rows == [[str(q), "200", "33"], [str(q2), "200", "33"]], rows
+    assert _busy_keys(env).count("b1") == 3 and _busy_keys(env).count("b2") == 2
+    assert usage(env, "u")[:2] == (3, 99), usage(env, "u")
+
+
+def test_busy_upstream_gives_up_after_retries(env):
+    """After QUEUE_BUSY_RETRIES busy answers the last one is the item's
+    result (stored and metered once), and a crash budget is untouched."""
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 1)
+    q = _enqueue(env, k, req(mock={"busy_key": "always", "busy_times": 99, "retry_after": 0}))
+    t.join()
+    j = _work_until_done(env, q, k)
+    assert j["status"] == "failed" and j["http_status"] == 429, j
+    assert j["response"]["error"]["message"] == "mock upstream busy", j
+    assert env.sql("SELECT attempts, retries FROM queue WHERE id = %d" % q)[0] == ["6", "5"]
+    rows = env.sql("SELECT http_status, error FROM request_log WHERE queue_id = %d" % q)
+    assert len(rows) == 1 and rows[0][0] == "429", rows
+    assert _busy_keys(env).count("always") == 6
+
+
+def test_relayctl_retry_of_a_metered_item_completes(env):
+    """An item that failed at the upstream has its request_log row; after
+    `relayctl queue retry` it completes without a second row."""
+    k = env.add_user("u")
+    t, _ = _hold_slot(env, k, 1)
+    q = _enqueue(env, k, req(mock={"busy_key": "once500", "busy_times": 1, "busy_status": 500}))
+    t.join()
+    assert env.queue_worker("--once").returncode == 0
+    j = queue_status(env, q, k).json()
+    assert j["status"] == "failed" and j["http_status"] == 500, j
+    assert env.relayctl("queue", "retry", str(q)).returncode == 0
+    j = _work_until_done(env, q, k)
+    assert j["status"] == "completed" and j["http_status"] == 200, j
+    rows = env.sql("SELECT http_status FROM request_log WHERE queue_id = %d" % q)
+    assert rows == [["500"]], rows
+
+
 def test_queue_status_access(env):
     k = env.add_user("owner")
     other = env.add_user("other")
