@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "db.h"
 #include "migrations.h"
+#include "queue.h"
 #include "secret.h"
 #include "sha256.h"
 #include "slot.h"
@@ -521,15 +522,17 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 			return ctl_usage("queue list takes only --all");
 		if (DBX(a->db, "SELECT q.id, u.name, q.priority, q.status, q.format, q.model,"
 			" q.stream, q.attempts, DATE_FORMAT(q.added_at, '%Y-%m-%d %H:%i:%s'),"
-			" COALESCE(q.error_message, '')"
+			" COALESCE(q.error_message, IF(q.status = 'waiting' AND q.not_before > NOW(),"
+			"   CONCAT('upstream busy: retry ', q.retries, '/', ?, ' due ',"
+			"          DATE_FORMAT(q.not_before, '%H:%i:%s')), ''))"
 			" FROM queue q LEFT JOIN users u ON u.id = q.user_id"
 			" WHERE ? OR q.status IN ('waiting', 'processing')"
 			" ORDER BY q.status = 'processing' DESC, q.priority DESC, q.id LIMIT 1000",
-			&res, DBI(all)))
+			&res, DBI(QUEUE_BUSY_RETRIES), DBI(all)))
 			return ctl_fail_db(a, "queue list");
 		printf("%-8s %-16s %8s %-10s %-9s %-20s %6s %8s %-19s %s\n", "ID", "USER",
 		       "PRIORITY", "STATUS", "FORMAT", "MODEL", "STREAM", "ATTEMPTS",
-		       "ADDED", "ERROR");
+		       "ADDED", "ERROR / NOTE");
 		for (unsigned i = 0; i < res.nrows; i++)
 			printf("%-8s %-16s %8s %-10s %-9s %-20.20s %6s %8s %-19s %s\n",
 			       db_res_str(&res, i, 0),

@@ -156,6 +156,8 @@ def test_busy_upstream_is_retried_not_stored(env):
     assert "upstream busy (HTTP 503), retry 1/5 in 1 s" in r.stderr, r.stderr
     j = queue_status(env, q, k).json()
     assert j["status"] == "waiting", j          # held back, not failed
+    r = env.relayctl("queue", "list")
+    assert "upstream busy: retry 1/5 due " in r.stdout, r.stdout
     assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE queue_id IS NOT NULL") == "0"
     j = _work_until_done(env, q, k)
     assert j["status"] == "completed" and j["http_status"] == 200, j
