@@ -149,15 +149,18 @@ def test_busy_upstream_is_retried_not_stored(env):
     t, _ = _hold_slot(env, k, 1)
     q = _enqueue(env, k, req(mock={"busy_key": "b1", "busy_times": 2, "retry_after": 1}))
     q2 = _enqueue(env, k, req(mock={"busy_key": "b2", "busy_times": 1, "busy_status": 503}))
+    # told to come back in an hour: waits (capped at 300 s) until cancelled
+    q3 = _enqueue(env, k, req(mock={"busy_key": "b3", "busy_times": 1, "retry_after": 3600}))
     t.join()
     r = env.queue_worker("--once")
     assert r.returncode == 0, r.stderr
     assert "upstream busy (HTTP 429), retry 1/5 in 1 s" in r.stderr, r.stderr
     assert "upstream busy (HTTP 503), retry 1/5 in 1 s" in r.stderr, r.stderr
+    assert "item %d: upstream busy (HTTP 429), retry 1/5 in 300 s" % q3 in r.stderr, r.stderr
     j = queue_status(env, q, k).json()
     assert j["status"] == "waiting", j          # held back, not failed
-    r = env.relayctl("queue", "list")
-    assert "upstream busy: retry 1/5 due " in r.stdout, r.stdout
+    line = [x for x in env.relayctl("queue", "list").stdout.splitlines() if x.startswith("%d " % q3)]
+    assert line and "upstream busy: retry 1/5 due " in line[0], line
     assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE queue_id IS NOT NULL") == "0"
     j = _work_until_done(env, q, k)
     assert j["status"] == "completed" and j["http_status"] == 200, j
@@ -169,7 +172,10 @@ def test_busy_upstream_is_retried_not_stored(env):
                    " WHERE queue_id IS NOT NULL ORDER BY queue_id")
     assert rows == [[str(q), "200", "33"], [str(q2), "200", "33"]], rows
     assert _busy_keys(env).count("b1") == 3 and _busy_keys(env).count("b2") == 2
-    assert usage(env, "u")[:2] == (3, 99), usage(env, "u")
+    assert _busy_keys(env).count("b3") == 1                 # not due: never re-sent
+    assert queue_status(env, q3, k).json()["status"] == "waiting"
+    assert env.relayctl("queue", "cancel", str(q3)).returncode == 0
+    assert usage(env, "u")[:2] == (4, 99), usage(env, "u")  # 4 reserved, 3 served
 
 
 def test_busy_upstream_gives_up_after_retries(env):
