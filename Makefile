@@ -132,7 +132,7 @@ cppcheck:
 
 # The integration tests of the request paths and the faults with every
 # binary under valgrind, through CGI, FastCGI and both web servers (definite
-# leaks and memory errors fail the test): 53 tests, about 7 minutes. Left
+# leaks and memory errors fail the test): 56 tests, about 8 minutes. Left
 # out: test_deploy (make install, and the demo script, which starts its own
 # copies of the binaries) and the harness's self-tests.
 VALGRIND_TESTS ?= test_admin,test_status,test_call.py,test_stream,test_queue.py,test_web.py,test_faults.py
