@@ -54,6 +54,10 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 	ad->u.daily_requests = db_res_int(&res, 0, 7, 0);
 	ad->u.daily_tokens = db_res_int(&res, 0, 8, 0);
 	ad->u.priority = (int)db_res_int(&res, 0, 9, 0);
+	if (db_res_int(&res, 0, 15, 0)) {
+		ad->limit = LIMIT_CONCURRENT;   /* nothing was reserved */
+		goto out;
+	}
 	if (!db_res_int(&res, 0, 10, 0)) {
 		ad->requests_used = db_res_int(&res, 0, 11, 0);
 		ad->tokens_used = db_res_int(&res, 0, 12, 0);
@@ -63,9 +67,11 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 		goto out;
 	}
 	slot = db_res_int(&res, 0, 13, 0);
-	if (slot > 0) {
+	if (slot > 0 && db_res_str(&res, 0, 14)) {
+		/* The procedure names the lock it took: the name's format
+		 * lives in SQL only. */
 		ad->slot = SLOT_GOT;
-		slot_name(c, (int)slot, ad->s.name, sizeof(ad->s.name));
+		snprintf(ad->s.name, sizeof(ad->s.name), "%s", db_res_str(&res, 0, 14));
 		ad->s.held = 1;
 	} else {
 		ad->slot = slot < 0 ? SLOT_QUEUE_AHEAD : SLOT_BUSY;

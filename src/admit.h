@@ -14,7 +14,9 @@ struct cfg;
 enum limit_status {
 	LIMIT_OK = 0,         /* one request reserved for today */
 	LIMIT_REQUESTS,       /* daily request limit reached */
-	LIMIT_TOKENS          /* daily token limit reached */
+	LIMIT_TOKENS,         /* daily token limit reached */
+	LIMIT_CONCURRENT      /* the user's max_concurrent requests in flight
+				 (nothing reserved) */
 };
 
 struct admit {

@@ -28,6 +28,7 @@ struct cfg {
 	long long max_body_bytes;
 	char timezone[128];         /* "" = system zone */
 	int result_retention_hours;
+	int queue_wait_max;         /* seconds an inline waiter may wait */
 	char lock_prefix[64];
 	char disk_path[512];        /* folder whose disk status.php reports */
 	char path[512];             /* the file read ("" if none) */

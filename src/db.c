@@ -1,5 +1,6 @@
 /* db.c - MariaDB connection, statement cache and result fetching. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,9 @@ enum relay_err db_connect(struct db *db)
 	mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(db->my, MYSQL_OPT_RECONNECT, &off);
 	mysql_options(db->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	/* Lets db_exec_watch() wait on the server and a client socket at
+	 * once; the blocking calls work as before. */
+	mysql_options(db->my, MYSQL_OPT_NONBLOCK, 0);
 	if (!mysql_real_connect(db->my, host, c->db_user, c->db_password,
 				c->db_name, (unsigned)c->db_port, sock, 0)) {
 		db_set_err(db, mysql_errno(db->my), mysql_error(db->my));
@@ -298,6 +302,28 @@ out:
 	return rc;
 }
 
+/* Fills the bind array for args (pb has room for nargs, at least 1). */
+static void db_bind(MYSQL_BIND *pb, const struct db_val *args, unsigned nargs)
+{
+	memset(pb, 0, sizeof(pb[0]) * (nargs ? nargs : 1));
+	for (unsigned i = 0; i < nargs; i++) {
+		switch (args[i].type) {
+		case DB_V_INT:
+			pb[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			pb[i].buffer = (void *)&args[i].i;
+			break;
+		case DB_V_STR:
+			pb[i].buffer_type = MYSQL_TYPE_STRING;
+			pb[i].buffer = (void *)(args[i].s ? args[i].s : "");
+			pb[i].buffer_length = (unsigned long)args[i].len;
+			break;
+		default:
+			pb[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		}
+	}
+}
+
 /* One attempt at running a statement; *lost is set if the connection died. */
 static enum relay_err db_try(struct db *db, const char *sql,
 			     const struct db_val *args, unsigned nargs,
@@ -323,23 +349,7 @@ static enum relay_err db_try(struct db *db, const char *sql,
 		db_set_err(db, 0, "parameter count mismatch");
 		return RE_EDB;
 	}
-	memset(pb, 0, sizeof(pb[0]) * (nargs ? nargs : 1));
-	for (unsigned i = 0; i < nargs; i++) {
-		switch (args[i].type) {
-		case DB_V_INT:
-			pb[i].buffer_type = MYSQL_TYPE_LONGLONG;
-			pb[i].buffer = (void *)&args[i].i;
-			break;
-		case DB_V_STR:
-			pb[i].buffer_type = MYSQL_TYPE_STRING;
-			pb[i].buffer = (void *)(args[i].s ? args[i].s : "");
-			pb[i].buffer_length = (unsigned long)args[i].len;
-			break;
-		default:
-			pb[i].buffer_type = MYSQL_TYPE_NULL;
-			break;
-		}
-	}
+	db_bind(pb, args, nargs);
 	if ((nargs && mysql_stmt_bind_param(st, pb)) || mysql_stmt_execute(st)) {
 		db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
 		if (db_conn_lost(db->errnum))
@@ -517,4 +527,124 @@ void db_today(char out[11])
 
 	localtime_r(&now, &tm);
 	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+const struct cfg *db_cfg(const struct db *db) { return db->cfg; }
+
+unsigned long db_thread_id(const struct db *db)
+{
+	return db->my ? mysql_thread_id(db->my) : 0;
+}
+
+/* Runs mysql_stmt_execute through the non-blocking API, polling the
+ * server's socket and watch_fd together. Returns 0 when the statement
+ * finished (*ret its result), 1 when watch_fd fired first. */
+static int db_execute_watching(struct db *db, MYSQL_STMT *st, int *ret,
+			       int watch_fd, short watch_events)
+{
+	int status = mysql_stmt_execute_start(ret, st);
+
+	while (status) {
+		struct pollfd p[2];
+		int timeout = -1, n;
+
+		p[0].fd = mysql_get_socket(db->my);
+		p[0].events = (short)((status & MYSQL_WAIT_READ ? POLLIN : 0) |
+			(status & MYSQL_WAIT_WRITE ? POLLOUT : 0) |
+			(status & MYSQL_WAIT_EXCEPT ? POLLPRI : 0));
+		p[0].revents = 0;
+		p[1].fd = watch_fd;
+		p[1].events = watch_events;
+		p[1].revents = 0;
+		if (status & MYSQL_WAIT_TIMEOUT)
+			timeout = (int)mysql_get_timeout_value_ms(db->my);
+		n = poll(p, watch_fd >= 0 ? 2 : 1, timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0 && watch_fd >= 0 && p[1].revents)
+			return 1;
+		status = 0;
+		if (n == 0)
+			status |= MYSQL_WAIT_TIMEOUT;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+			status |= MYSQL_WAIT_READ;
+		if (p[0].revents & POLLOUT)
+			status |= MYSQL_WAIT_WRITE;
+		if (p[0].revents & POLLPRI)
+			status |= MYSQL_WAIT_EXCEPT;
+		status = mysql_stmt_execute_cont(ret, st, status);
+	}
+	return 0;
+}
+
+enum relay_err db_exec_watch(struct db *db, const char *sql,
+			     const struct db_val *args, unsigned nargs,
+			     struct db_res *res, int watch_fd, short watch_events,
+			     int *hit)
+{
+	MYSQL_BIND pb[32];
+	MYSQL_STMT *st;
+	enum relay_err rc;
+	int ret = 0;
+
+	*hit = 0;
+	memset(res, 0, sizeof(*res));
+	db->errnum = 0;
+	db->err[0] = '\0';
+	rc = db_connect(db);
+	if (rc)
+		return rc;
+	if (db_sync_tz(db, 0))
+		goto lost;
+	st = db_prepare(db, sql);
+	if (!st)
+		goto lost;
+	if (nargs > sizeof(pb) / sizeof(pb[0]) ||
+	    nargs != mysql_stmt_param_count(st)) {
+		db_set_err(db, 0, "parameter count mismatch");
+		return RE_EDB;
+	}
+	db_bind(pb, args, nargs);
+	if (nargs && mysql_stmt_bind_param(st, pb))
+		goto stmt_err;
+	if (db_execute_watching(db, st, &ret, watch_fd, watch_events)) {
+		/* The client left mid-statement: the statement cannot be
+		 * abandoned on a live connection, so the connection goes (and
+		 * with it every named lock this process held). */
+		*hit = 1;
+		db_set_err(db, 0, "client went away during the statement");
+		db_disconnect(db);
+		return RE_ECLIENT;
+	}
+	if (ret)
+		goto stmt_err;
+	rc = db_fetch(db, st, res);
+	while (!rc && mysql_more_results(db->my)) {
+		int nr = mysql_stmt_next_result(st);
+		if (nr < 0)
+			break;
+		if (nr > 0) {
+			db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+			rc = RE_EDB;
+			break;
+		}
+		mysql_stmt_free_result(st);
+	}
+	if (rc) {
+		db_res_free(res);
+		if (db_conn_lost(db->errnum))
+			db_disconnect(db);
+	}
+	return rc;
+stmt_err:
+	db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+	if (db_conn_lost(db->errnum))
+		db_disconnect(db);
+	log_error("sql failed: %s", db->err);
+	return RE_EDB;
+lost:
+	if (!db->errnum || db_conn_lost(db->errnum))
+		db_disconnect(db);
+	log_error("sql failed: %s", db->err);
+	return RE_EDB;
 }

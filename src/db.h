@@ -90,6 +90,25 @@ long long db_res_int(const struct db_res *r, unsigned row, unsigned col,
 		     long long dflt);
 void db_res_free(struct db_res *r);
 
+/* db_exec for a statement that may block for a while (the dispatcher's
+ * wait), watching watch_fd (a client socket, -1 for none) with
+ * watch_events as well: if it fires first, the connection is dropped (the
+ * statement cannot be abandoned otherwise; every named lock goes with it),
+ * *hit = 1 and RE_ECLIENT is returned. Never retried. */
+enum relay_err db_exec_watch(struct db *db, const char *sql,
+			     const struct db_val *args, unsigned nargs,
+			     struct db_res *res, int watch_fd, short watch_events,
+			     int *hit);
+#define DBXW(db, sql, res, fd, ev, hit, ...) \
+	db_exec_watch((db), (sql), (const struct db_val[]){ __VA_ARGS__ }, \
+		(unsigned)(sizeof((const struct db_val[]){ __VA_ARGS__ }) / \
+			   sizeof(struct db_val)), (res), (fd), (ev), (hit))
+
+/* The configuration the handle was made with. */
+const struct cfg *db_cfg(const struct db *db);
+/* The server's id of the current connection (CONNECTION_ID()), 0 if none. */
+unsigned long db_thread_id(const struct db *db);
+
 /* The local calendar day (RELAY_TIMEZONE) as "YYYY-MM-DD". */
 void db_today(char out[11]);
 

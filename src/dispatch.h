@@ -18,6 +18,8 @@
 struct app;
 struct web_req;
 struct auth_user;
+struct db;
+struct cfg;
 
 /* What waits. All pointers must outlive dispatch_wait(). */
 struct dispatch_req {
@@ -58,5 +60,9 @@ enum dispatch_result dispatch_wait(struct app *a, struct web_req *r,
 				   const struct dispatch_req *q, int max_wait_s,
 				   dispatch_tick_fn tick, void *tick_ctx,
 				   struct slot *s, long long *id);
+
+/* Wakes whoever is first in line if a slot is free (after a 202 enqueue,
+ * a cancel, or anything else that may let the line move). */
+enum relay_err dispatch_wake(struct db *db, const struct cfg *c);
 
 #endif

@@ -7,6 +7,7 @@
 #include "app.h"
 #include "auth.h"
 #include "db.h"
+#include "dispatch.h"
 #include "fmt.h"
 #include "log.h"
 #include "meter.h"
@@ -15,36 +16,23 @@
 #include "resp.h"
 #include "slot.h"
 #include "up.h"
+#include "waitout.h"
 
 #define MSG_DB "数据库错误,请稍后重试"
-
-/* relay_dest callbacks writing straight to the client. */
-static int call_start(void *ctx, int status, const char *ct, int sse)
-{
-	return resp_start(ctx, status, ct, sse ?
-		"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n" : NULL);
-}
-
-static int call_write(void *ctx, const char *p, size_t n)
-{
-	return web_write(ctx, p, n);
-}
-
-static int call_flush(void *ctx)
-{
-	return web_flush(ctx);
-}
 
 /* Meters a request that was admitted (its request counted) and ended here;
  * oc is the exchange's outcome or NULL when it never went upstream. */
 static void call_meter(struct app *a, const struct auth_user *u,
 		       const struct up_req *rq, const char *model,
 		       int status, const char *error,
-		       const struct relay_outcome *oc, struct slot *s)
+		       const struct relay_outcome *oc, struct slot *s,
+		       long long queue_id)
 {
 	struct meter_rec m;
 
 	memset(&m, 0, sizeof(m));
+	m.queue_id = queue_id;
+	m.route = "call";
 	m.user_id = u->user_id;
 	m.key_id = u->key_id;
 	m.fmt = rq->fmt;
@@ -86,22 +74,39 @@ static void call_enqueue(struct app *a, struct web_req *r,
 {
 	struct json_object *hold = NULL, *o;
 	long long id;
-	int full;
 	enum relay_err rc;
 
-	rc = queue_push(a->db, &a->cfg, u, rq->fmt, model, rq->stream,
-			call_headers_json(rq, &hold), rq->body, rq->body_len,
-			&id, &full);
+	struct queue_new n;
+	enum queue_refusal why;
+
+	memset(&n, 0, sizeof(n));
+	n.u = u;
+	n.fmt = rq->fmt;
+	n.model = model;
+	n.stream = rq->stream;
+	n.route = "call";
+	n.headers_json = call_headers_json(rq, &hold);
+	n.body = rq->body;
+	n.body_len = rq->body_len;
+	rc = queue_push(a->db, &a->cfg, &n, &id, &why);
 	json_object_put(hold);
-	if (rc == RE_EBUSY || (!rc && full)) {
-		call_meter(a, u, rq, model, 503, "queue full", NULL, NULL);
+	if (rc == RE_EBUSY || (!rc && why == QUEUE_FULL)) {
+		call_meter(a, u, rq, model, 503, "queue full", NULL, NULL, 0);
 		resp_error(r, 503, "队列已满,请稍后重试", NULL);
+		return;
+	}
+	if (!rc && why == QUEUE_USER_FULL) {
+		call_meter(a, u, rq, model, 429, "user queue limit", NULL, NULL, 0);
+		resp_error(r, 429, "您的排队请求数已达上限,请稍后重试", NULL);
 		return;
 	}
 	if (rc) {
 		resp_error(r, 500, MSG_DB, NULL);
 		return;
 	}
+	/* A slot may have freed since the admission looked: let a worker
+	 * know at once instead of at the end of its nap. */
+	dispatch_wake(a->db, &a->cfg);
 	log_info("queued as %lld (user %s, priority %d)", id, u->name, u->priority);
 	o = json_object_new_object();
 	json_object_object_add(o, "success", json_object_new_boolean(1));
@@ -113,16 +118,26 @@ static void call_enqueue(struct app *a, struct web_req *r,
 	json_object_put(o);
 }
 
-/* Forwards while holding a slot, then meters. */
+static void call_sse_error(struct web_req *r, int status, const char *message)
+{
+	resp_sse_error(r, status, message);
+}
+
+/* Forwards while holding a slot, then meters (queue_id: the inline
+ * waiter's row, 0 for a direct call). */
 static void call_forward(struct app *a, struct web_req *r,
 			 const struct auth_user *u, const struct up_req *rq,
-			 const char *model, struct slot *s)
+			 const char *model, struct slot *s, long long queue_id,
+			 struct waitout *w)
 {
-	struct relay_dest d = { call_start, call_write, call_flush, r };
+	struct relay_dest d;
 	struct relay_outcome oc;
 
+	waitout_dest(w, &d);
 	relay_exchange(a->up, rq, &d, &oc);
-	if (oc.err == RE_EINVAL && !oc.started)
+	if (waitout_finish(w, &oc))
+		;   /* the open event stream got its end */
+	else if (oc.err == RE_EINVAL && !oc.started)
 		resp_error(r, 400, "请求头包含非法字符", NULL);
 	else if (oc.err != RE_OK && !oc.started) {
 		char msg[400];
@@ -131,11 +146,92 @@ static void call_forward(struct app *a, struct web_req *r,
 	}
 	/* The client has its answer: release the slot and meter after. */
 	web_finish(r);
-	call_meter(a, u, rq, model, oc.status, oc.error[0] ? oc.error : NULL, &oc, s);
+	call_meter(a, u, rq, model, oc.status, oc.error[0] ? oc.error : NULL, &oc, s,
+		   queue_id);
 	log_info("user=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
 		 u->name, fmt_name(rq->fmt), model, rq->stream, oc.status,
 		 usage_prompt(&oc.usage), usage_completion(&oc.usage),
 		 oc.latency_ms, oc.error[0] ? " error=" : "", oc.error);
+}
+
+/* X-Relay-Wait: seconds (1..86400), or 0 when absent; -1 when invalid. */
+static int call_wait_header(struct web_req *r)
+{
+	const char *v = web_header(r, "X-Relay-Wait");
+	long n = 0;
+
+	if (!v || !*v)
+		return 0;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' || n > 86400)
+			return -1;
+		n = n * 10 + (*v - '0');
+	}
+	return n >= 1 && n <= 86400 ? (int)n : -1;
+}
+
+/* Answers a waiter that did not get a slot, and meters it once. */
+static void call_wait_refused(struct app *a, struct web_req *r,
+			      const struct auth_user *u, const struct up_req *rq,
+			      const char *model, enum dispatch_result dr,
+			      long long id)
+{
+	const char *msg = "队列已满,请稍后重试", *log = "queue full";
+	int code = 503;
+
+	switch (dr) {
+	case DISPATCH_USER_FULL:
+		code = 429;
+		msg = "您的排队请求数已达上限,请稍后重试";
+		log = "user queue limit";
+		break;
+	case DISPATCH_TIMEOUT:
+		msg = "排队等待超时,请稍后重试";
+		log = "queue wait timeout";
+		break;
+	case DISPATCH_CANCELLED:
+		msg = "请求已被管理员取消";
+		log = "cancelled by administrator";
+		break;
+	case DISPATCH_GONE:
+		code = 499;
+		log = "client disconnected while queued";
+		break;
+	case DISPATCH_EDB:
+		msg = MSG_DB;
+		log = "database error while queued";
+		break;
+	default:
+		break;
+	}
+	if (dr != DISPATCH_GONE) {
+		if (r->headers_sent)
+			resp_sse_error(r, code, msg);
+		else
+			resp_error_h(r, code, msg, NULL,
+				     "Retry-After: 10\r\nCache-Control: no-store\r\n");
+	}
+	web_finish(r);
+	call_meter(a, u, rq, model, code, log, NULL, NULL, id);
+}
+
+/* Waits in line on this connection (X-Relay-Wait), then forwards. */
+static void call_wait(struct app *a, struct web_req *r, const struct auth_user *u,
+		      const struct up_req *rq, const char *model, int seconds)
+{
+	struct dispatch_req q = { u, rq->fmt, model, rq->stream, "call" };
+	struct waitout w;
+	struct slot s;
+	long long id = 0;
+	enum dispatch_result dr;
+
+	waitout_init(&w, r, rq->stream, call_sse_error);
+	dr = dispatch_wait(a, r, &q, seconds, waitout_tick, &w, &s, &id);
+	if (dr == DISPATCH_GOT)
+		call_forward(a, r, u, rq, model, &s, id, &w);
+	else
+		call_wait_refused(a, r, u, rq, model, dr, id);
+	waitout_free(&w);
 }
 
 void call_handle(struct web_req *r, void *ctx)
@@ -147,7 +243,7 @@ void call_handle(struct web_req *r, void *ctx)
 	struct buf body;
 	const char *why = NULL, *model;
 	char day[11], msg[200];
-	int code;
+	int code, wait_s;
 
 	buf_init(&body, 0);
 	if (strcmp(r->method, "POST") != 0) {
@@ -156,6 +252,11 @@ void call_handle(struct web_req *r, void *ctx)
 	}
 	if (!app_ready(a, r))
 		goto out;
+	wait_s = call_wait_header(r);
+	if (wait_s < 0) {
+		resp_error(r, 400, "X-Relay-Wait 必须是 1 到 86400 之间的秒数", NULL);
+		goto out;
+	}
 	code = app_read_body(a, r, &body, &why);
 	if (code) {
 		resp_error(r, code, why, NULL);
@@ -172,6 +273,11 @@ void call_handle(struct web_req *r, void *ctx)
 	}
 	if (ad.auth != AUTH_OK) {
 		resp_error(r, 401, auth_message(ad.auth), NULL);
+		goto out;
+	}
+	if (ad.limit == LIMIT_CONCURRENT) {
+		resp_error_h(r, 429, "您的并发请求数已达上限,请稍后重试", NULL,
+			     "Retry-After: 5\r\nCache-Control: no-store\r\n");
 		goto out;
 	}
 	if (ad.limit == LIMIT_REQUESTS) {
@@ -211,17 +317,23 @@ void call_handle(struct web_req *r, void *ctx)
 		goto refuse;
 	}
 
-	if (ad.slot == SLOT_GOT)
-		call_forward(a, r, &ad.u, &rq, model, &ad.s);
-	else
+	if (ad.slot == SLOT_GOT) {
+		struct waitout w;
+		waitout_init(&w, r, rq.stream, call_sse_error);
+		call_forward(a, r, &ad.u, &rq, model, &ad.s, 0, &w);
+		waitout_free(&w);
+	} else if (wait_s) {
+		call_wait(a, r, &ad.u, &rq, model, wait_s);
+	} else {
 		call_enqueue(a, r, &ad.u, &rq, model);
+	}
 	goto out;
 
 refuse:
 	/* The request was reserved: log it as an error so nothing vanishes,
 	 * and give back the slot the admission may have taken. */
 	resp_error(r, code, why, NULL);
-	call_meter(a, &ad.u, &rq, model, code, why, NULL, &ad.s);
+	call_meter(a, &ad.u, &rq, model, code, why, NULL, &ad.s, 0);
 out:
 	json_object_put(req);
 	buf_free(&body);

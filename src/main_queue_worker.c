@@ -1,5 +1,5 @@
 /* main_queue_worker.c - bin/queue_worker: cron job draining the queue.
- *   queue_worker [--max-seconds N] [--once] [--loop] [-v] */
+ *   queue_worker [--max-seconds N] [--workers N] [--once] [--loop] [-v] */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: queue_worker [--max-seconds N] [--once] [--loop] [-v]\n");
+	fprintf(stderr, "usage: queue_worker [--max-seconds N] [--workers N] [--once] [--loop] [-v]\n");
 	return 2;
 }
 
@@ -26,7 +26,15 @@ int main(int argc, char **argv)
 			o.loop = 1;
 		else if (strcmp(argv[i], "-v") == 0)
 			o.verbose = 1;
-		else if (strcmp(argv[i], "--max-seconds") == 0 && i + 1 < argc) {
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+			char *end;
+			long v;
+			errno = 0;
+			v = strtol(argv[++i], &end, 10);
+			if (errno || *end || v < 1 || v > 1000)
+				return usage();
+			o.workers = (int)v;
+		} else if (strcmp(argv[i], "--max-seconds") == 0 && i + 1 < argc) {
 			char *end;
 			long v;
 			errno = 0;

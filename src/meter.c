@@ -1,5 +1,6 @@
 /* meter.c - request log and daily usage. */
 #include <string.h>
+#include "cfg.h"
 #include "db.h"
 #include "log.h"
 #include "meter.h"
@@ -27,8 +28,9 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release)
 {
 	static const char ins[] =
-		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	const char *model = m->model ? m->model : "";
+	const struct cfg *c = db_cfg(db);
 	enum relay_err rc;
 
 	rc = DBX(db, ins, NULL, DBS(release), DBI(m->user_id), DBI(m->key_id),
@@ -38,7 +40,9 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 		 DBI(usage_prompt(&m->usage)), DBI(usage_completion(&m->usage)),
 		 DBI(usage_total(&m->usage)), DBI(m->usage.found ? 1 : 0),
 		 DBI(m->latency_ms < 0 ? 0 : m->latency_ms),
-		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL);
+		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL,
+		 DBS(m->route ? m->route : "call"), DBS(c->lock_prefix),
+		 DBI(c->upstream_slots), DBI(c->queue_wait_max));
 	if (rc && db_errno(db) == ER_DUP_ENTRY) {
 		log_warn("queue item %lld already metered", m->queue_id);
 		rc = RE_EINVAL;

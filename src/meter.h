@@ -11,7 +11,9 @@ struct db;
 
 struct meter_rec {
 	long long user_id, key_id;
-	long long queue_id;        /* 0 = forwarded directly */
+	long long queue_id;        /* 0 = forwarded directly; an inline
+				      waiter's row is closed with it */
+	const char *route;         /* "call", "chat", ...; NULL = "call" */
 	enum fmt_kind fmt;
 	const char *model;
 	int stream;
@@ -31,7 +33,9 @@ int meter_is_error(const struct meter_rec *m);
  * within the same statement. Joins the caller's transaction if one is open
  * (the queue worker commits the item's completion with it). A queued item
  * can be metered only once: request_log.queue_id is unique, and a second
- * attempt returns RE_EINVAL. */
+ * attempt returns RE_EINVAL. Also lets go of the user's concurrency lock
+ * (sql/010), closes an inline waiter's queue row and wakes whoever is next
+ * in line for the freed slot. */
 enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release);
 

@@ -11,46 +11,55 @@
 #include "relay.h"
 #include "slot.h"
 
-enum relay_err queue_push(struct db *db, const struct cfg *c,
-			  const struct auth_user *u, enum fmt_kind fmt,
-			  const char *model, int stream, const char *headers_json,
-			  const char *body, size_t len, long long *id, int *full)
+/* Bytes of s, at most n, without splitting a UTF-8 sequence. */
+static size_t queue_clip(const char *s, size_t n)
 {
-	static const char cnt[] = "SELECT COUNT(*) FROM queue WHERE status = 'waiting'";
-	static const char ins[] =
-		"INSERT INTO queue (user_id, key_id, priority, format, model, stream,"
-		" headers, body) VALUES (?,?,?,?,?,?,?,?)";
-	char lk[96];
+	size_t len = strnlen(s, n + 1);
+
+	if (len <= n)
+		return len;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+enum relay_err queue_push(struct db *db, const struct cfg *c,
+			  const struct queue_new *q, long long *id,
+			  enum queue_refusal *refused)
+{
+	static const char enq[] =
+		"CALL relay_enqueue(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	const char *model = q->model ? q->model : "";
 	struct db_res res;
 	enum relay_err rc;
-	int got;
 
 	*id = 0;
-	*full = 0;
-	if (c->queue_max <= 0) {
-		*full = 1;
-		return RE_OK;
-	}
-	snprintf(lk, sizeof(lk), "%s:enqueue", c->lock_prefix);
-	rc = lock_get(db, lk, 10, &got);
+	*refused = QUEUE_OK;
+	rc = DBX(db, enq, &res, DBS(c->lock_prefix), DBI(q->u->user_id),
+		 DBI(q->u->key_id), DBI(q->u->priority), DBS(fmt_name(q->fmt)),
+		 DBB(model, queue_clip(model, 255)), DBI(q->stream ? 1 : 0),
+		 DBS(q->route ? q->route : "call"), DBS(q->headers_json),
+		 q->body ? DBB(q->body, q->body_len) : DBNULL,
+		 DBI(c->queue_max), DBS(q->waitlock));
 	if (rc)
 		return rc;
-	if (!got)
-		return RE_EBUSY;
-	rc = db_exec(db, cnt, NULL, 0, &res);
-	if (rc)
-		goto out;
-	*full = db_res_int(&res, 0, 0, 0) >= c->queue_max;
+	*id = db_res_int(&res, 0, 0, 0);
+	switch (db_res_int(&res, 0, 1, 3)) {
+	case 0:
+		break;
+	case 1:
+		*refused = QUEUE_FULL;
+		break;
+	case 2:
+		*refused = QUEUE_USER_FULL;
+		break;
+	default:
+		rc = RE_EBUSY;
+		break;
+	}
+	if (*refused || rc)
+		*id = 0;
 	db_res_free(&res);
-	if (*full)
-		goto out;
-	rc = DBX(db, ins, NULL, DBI(u->user_id), DBI(u->key_id), DBI(u->priority),
-		 DBS(fmt_name(fmt)), DBB(model, strnlen(model, 255)),
-		 DBI(stream ? 1 : 0), DBS(headers_json), DBB(body, len));
-	if (!rc)
-		*id = (long long)db_insert_id(db);
-out:
-	lock_release(db, lk);
 	return rc;
 }
 
@@ -77,7 +86,7 @@ enum relay_err queue_waiting(struct db *db, int *yes)
 	struct db_res res;
 	enum relay_err rc = db_exec(db,
 		"SELECT EXISTS(SELECT 1 FROM queue WHERE status = 'waiting'"
-		" AND (not_before IS NULL OR not_before <= NOW()))",
+		" AND inline_wait = 0 AND (not_before IS NULL OR not_before <= NOW()))",
 		NULL, 0, &res);
 
 	*yes = 0;
@@ -107,33 +116,24 @@ static char *queue_take(struct db_res *r, unsigned row, unsigned col)
 	return s;
 }
 
-enum relay_err queue_claim(struct db *db, const struct cfg *c,
-			   struct queue_item *it, int *got)
+enum relay_err queue_load(struct db *db, const struct cfg *c, long long id,
+			  struct queue_item *it)
 {
 	static const char sel[] =
 		"SELECT id, user_id, key_id, priority, format, model, stream,"
 		" headers, body, attempts, retries, metered FROM queue"
-		" WHERE status = 'waiting' AND (not_before IS NULL OR not_before <= NOW())"
-		" ORDER BY priority DESC, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED";
-	static const char upd[] =
-		"UPDATE queue SET status = 'processing', started_at = NOW(),"
-		" attempts = attempts + 1, worker = ? WHERE id = ?";
+		" WHERE id = ? AND status = 'processing'";
 	struct db_res res;
 	enum relay_err rc;
-	int locked = 0;
 
 	memset(it, 0, sizeof(*it));
-	*got = 0;
-	rc = db_begin(db);
+	snprintf(it->lock, sizeof(it->lock), "%s:item:%lld", c->lock_prefix, id);
+	rc = DBX(db, sel, &res, DBI(id));
 	if (rc)
 		return rc;
-	rc = db_exec(db, sel, NULL, 0, &res);
-	if (rc)
-		goto fail;
 	if (res.nrows == 0) {
 		db_res_free(&res);
-		db_rollback(db);
-		return RE_OK;
+		return RE_ENOTFOUND;
 	}
 	it->id = db_res_int(&res, 0, 0, 0);
 	it->user_id = db_res_int(&res, 0, 1, 0);
@@ -147,36 +147,11 @@ enum relay_err queue_claim(struct db *db, const struct cfg *c,
 	it->headers = queue_take(&res, 0, 7);
 	it->body_len = db_res_len(&res, 0, 8);
 	it->body = queue_take(&res, 0, 8);
-	it->attempts = (int)db_res_int(&res, 0, 9, 0) + 1;
+	it->attempts = (int)db_res_int(&res, 0, 9, 0);
 	it->retries = (int)db_res_int(&res, 0, 10, 0);
 	it->metered = db_res_int(&res, 0, 11, 0) != 0;
 	db_res_free(&res);
-	/* Take the item lock before the row becomes visible as processing,
-	 * so a recoverer never sees a live item without its lock. */
-	snprintf(it->lock, sizeof(it->lock), "%s:item:%lld", c->lock_prefix, it->id);
-	rc = lock_get(db, it->lock, 0, &locked);
-	if (rc)
-		goto fail;
-	if (!locked) {
-		/* A previous worker of this item is still alive somewhere. */
-		db_rollback(db);
-		queue_item_free(it);
-		return RE_OK;
-	}
-	rc = DBX(db, upd, NULL, DBS(it->lock), DBI(it->id));
-	if (rc)
-		goto fail;
-	rc = db_commit(db);
-	if (rc)
-		goto fail;
-	*got = 1;
 	return RE_OK;
-fail:
-	db_rollback(db);
-	if (locked)
-		lock_release(db, it->lock);
-	queue_item_free(it);
-	return rc;
 }
 
 /* Marks a claimed item finished and meters it in one transaction; oc is the
@@ -293,6 +268,33 @@ enum relay_err queue_retry(struct db *db, struct queue_item *it, int delay_s)
 	return rc;
 }
 
+/* Inline rows whose client process died: nothing to re-send (the body
+ * went with the process), so each ends failed with its one log row. */
+static enum relay_err queue_recover_inline(struct db *db, int *n)
+{
+	static const char sel[] =
+		"SELECT id, status FROM queue WHERE inline_wait = 1"
+		" AND status IN ('waiting', 'processing')"
+		" AND (worker IS NULL OR IS_USED_LOCK(worker) IS NULL"
+		"      OR IS_USED_LOCK(worker) <> wait_conn) ORDER BY id LIMIT 100";
+	struct db_res res;
+	enum relay_err rc = db_exec(db, sel, NULL, 0, &res);
+
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < res.nrows; i++) {
+		const char *st = db_res_str(&res, i, 1);
+		const char *why = st && strcmp(st, "processing") == 0 ?
+			"relay process died during the upstream exchange" :
+			"client gone while queued";
+		if (!DBX(db, "CALL relay_close_dead(?, ?)", NULL,
+			 DBI(db_res_int(&res, i, 0, 0)), DBS(why)))
+			(*n)++;
+	}
+	db_res_free(&res);
+	return RE_OK;
+}
+
 enum relay_err queue_recover(struct db *db, int *n)
 {
 	/* A grace of a few seconds covers the instant between a claim's
@@ -300,7 +302,8 @@ enum relay_err queue_recover(struct db *db, int *n)
 	static const char sel[] =
 		"SELECT id, worker, attempts, user_id, key_id, format, model, stream,"
 		" metered, CAST(attempts AS SIGNED) - CAST(retries AS SIGNED)"
-		" FROM queue WHERE status = 'processing' ORDER BY id LIMIT 100";
+		" FROM queue WHERE status = 'processing' AND inline_wait = 0"
+		" ORDER BY id LIMIT 100";
 	static const char lock_row[] =
 		"SELECT status, attempts FROM queue WHERE id = ? FOR UPDATE";
 	static const char requeue[] =
@@ -310,6 +313,9 @@ enum relay_err queue_recover(struct db *db, int *n)
 	enum relay_err rc;
 
 	*n = 0;
+	rc = queue_recover_inline(db, n);
+	if (rc)
+		return rc;
 	rc = db_exec(db, sel, NULL, 0, &res);
 	if (rc)
 		return rc;

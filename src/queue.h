@@ -26,20 +26,42 @@ struct relay_outcome;
 /* Longest wait before retrying a busy answer, in seconds. */
 #define QUEUE_BUSY_MAX_DELAY 300
 
-/* Inserts a waiting item unless `queue_max` items already wait. The count
- * and the insert are serialised by a named lock so concurrent callers never
- * overshoot. *id = new id, or 0 with *full = 1. */
+/* A new queue row: a polled item (body stored, run by a worker) or an
+ * inline waiter (waitlock set, body NULL: its client process forwards it). */
+struct queue_new {
+	const struct auth_user *u;
+	enum fmt_kind fmt;
+	const char *model;
+	int stream;
+	const char *route;          /* NULL = "call" */
+	const char *headers_json;   /* headers needed upstream, may be NULL */
+	const char *body;
+	size_t body_len;
+	const char *waitlock;       /* inline: the waiter's liveness lock */
+};
+
+enum queue_refusal {
+	QUEUE_OK = 0,
+	QUEUE_FULL,                 /* queue_max items wait */
+	QUEUE_USER_FULL             /* the user's max_queued items wait */
+};
+
+/* Inserts a waiting item unless queue_max items (or the user's max_queued)
+ * already wait; the counts and the insert are serialised by a named lock
+ * (relay_enqueue, sql/010) so concurrent callers never overshoot. An
+ * inline waiter's liveness lock is taken first. *id = new id, or 0 with
+ * *refused set. RE_EBUSY when the enqueue lock was not had in 10 s. */
 enum relay_err queue_push(struct db *db, const struct cfg *c,
-			  const struct auth_user *u, enum fmt_kind fmt,
-			  const char *model, int stream, const char *headers_json,
-			  const char *body, size_t len, long long *id, int *full);
+			  const struct queue_new *q, long long *id,
+			  enum queue_refusal *refused);
 
 /* 1-based place of a waiting item among waiting items in processing order,
  * and how many wait in total. */
 enum relay_err queue_position(struct db *db, long long id, int priority,
 			      long long *pos, long long *total);
 
-/* 1 if any item waits and is due (not held back by a busy retry). */
+/* 1 if any polled item (one a worker runs) waits and is due (not held
+ * back by a busy retry). */
 enum relay_err queue_waiting(struct db *db, int *yes);
 
 /* A claimed item; the struct owns headers and body (queue_item_free). */
@@ -56,9 +78,10 @@ struct queue_item {
 	char lock[96];      /* '<prefix>:item:<id>', held while processing */
 };
 
-/* Claims the next waiting item. *got = 0 when none is available. */
-enum relay_err queue_claim(struct db *db, const struct cfg *c,
-			   struct queue_item *it, int *got);
+/* Loads item `id`, which this process claimed through relay_wait (sql/010:
+ * it is processing and this connection holds its item lock). */
+enum relay_err queue_load(struct db *db, const struct cfg *c, long long id,
+			  struct queue_item *it);
 
 /* Stores the result of a claimed item and meters it, in one transaction;
  * then releases the item lock. `response` is what the client would have

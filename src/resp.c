@@ -97,7 +97,15 @@ int resp_json(struct web_req *r, int status, struct json_object *obj)
 int resp_error(struct web_req *r, int code, const char *message,
 	       struct json_object *data)
 {
+	return resp_error_h(r, code, message, data, NULL);
+}
+
+int resp_error_h(struct web_req *r, int code, const char *message,
+		 struct json_object *data, const char *extra)
+{
 	struct json_object *o;
+	size_t len;
+	const char *s;
 	int rc;
 
 	if (!message)
@@ -113,7 +121,32 @@ int resp_error(struct web_req *r, int code, const char *message,
 	if (data)
 		json_object_object_add(o, "data", data);
 	json_object_object_add(o, "code", json_object_new_int(code));
-	rc = resp_json(r, code, o);
+	s = json_object_to_json_string_length(o, RESP_JSON_FLAGS, &len);
+	rc = resp_start(r, code, "application/json; charset=utf-8", extra ? extra :
+			"Cache-Control: no-store\r\n");
+	if (!rc && web_write(r, s, len) < 0)
+		rc = -1;
+	if (!rc)
+		rc = web_flush(r);
 	json_object_put(o);
 	return rc;
+}
+
+int resp_sse_error(struct web_req *r, int code, const char *message)
+{
+	struct json_object *o = json_object_new_object();
+	char head[64];
+	const char *s;
+	size_t len;
+	int n, rc;
+
+	json_object_object_add(o, "success", json_object_new_boolean(0));
+	json_object_object_add(o, "message", json_object_new_string(message));
+	json_object_object_add(o, "code", json_object_new_int(code));
+	s = json_object_to_json_string_length(o, RESP_JSON_FLAGS, &len);
+	n = snprintf(head, sizeof(head), "event: error\ndata: ");
+	rc = web_write(r, head, (size_t)n) || web_write(r, s, len) ||
+	     web_write(r, "\n\n", 2) || web_flush(r);
+	json_object_put(o);
+	return rc ? -1 : 0;
 }

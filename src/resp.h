@@ -26,6 +26,17 @@ int resp_json(struct web_req *r, int status, struct json_object *obj);
 int resp_error(struct web_req *r, int code, const char *message,
 	       struct json_object *data);
 
+/* resp_error with extra header lines instead of the default
+ * "Cache-Control: no-store" (e.g. "Retry-After: 10\r\nCache-Control: ...").
+ * extra must end every line with CR LF and come from the code, never from
+ * a client. */
+int resp_error_h(struct web_req *r, int code, const char *message,
+		 struct json_object *data, const char *extra);
+
+/* The same error as one SSE `event: error` on an event stream already
+ * sent (its status line is out): data is the spec's error body. */
+int resp_sse_error(struct web_req *r, int code, const char *message);
+
 /* Default Chinese message for an HTTP error code. */
 const char *resp_default_message(int code);
 

@@ -7,11 +7,6 @@
 #include "db.h"
 #include "slot.h"
 
-void slot_name(const struct cfg *c, int i, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%s:slot:%d", c->lock_prefix, i);
-}
-
 int slot_first(int n)
 {
 	static int seeded;
@@ -55,33 +50,6 @@ enum relay_err lock_is_free(struct db *db, const char *name, int *free_)
 		return rc;
 	*free_ = db_res_int(&res, 0, 0, 0) == 1;
 	db_res_free(&res);
-	return RE_OK;
-}
-
-enum relay_err slot_wait(struct db *db, const struct cfg *c, int timeout_s,
-			 struct slot *s, int *got)
-{
-	int n = c->upstream_slots, first = slot_first(n);
-	enum relay_err rc;
-
-	*got = 0;
-	s->held = 0;
-	for (int k = 0; k < n; k++) {
-		slot_name(c, (first - 1 + k) % n + 1, s->name, sizeof(s->name));
-		rc = lock_get(db, s->name, 0, got);
-		if (rc)
-			return rc;
-		if (*got) {
-			s->held = 1;
-			return RE_OK;
-		}
-	}
-	/* All busy: block on one of them; MariaDB wakes us on its release. */
-	slot_name(c, first, s->name, sizeof(s->name));
-	rc = lock_get(db, s->name, timeout_s, got);
-	if (rc)
-		return rc;
-	s->held = *got;
 	return RE_OK;
 }
 

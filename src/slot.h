@@ -1,6 +1,7 @@
 /* slot.h - upstream concurrency slots as MariaDB named locks.
  *
- * Slot i is GET_LOCK('<lock_prefix>:slot:<i>'). Holding the lock = holding
+ * Slot i is GET_LOCK('<lock_prefix>:slot:<i>'), taken and named by the SQL
+ * procedures (relay_admit, relay_wait: sql/010). Holding the lock = holding
  * one upstream connection. MariaDB frees it if the process dies. */
 #ifndef RELAY_SLOT_H
 #define RELAY_SLOT_H
@@ -25,15 +26,6 @@ enum slot_outcome {
 /* A random slot index in 1..n, where a process starts trying, so that
  * processes do not all hammer slot 1. */
 int slot_first(int n);
-
-/* The lock name of slot i (1-based). */
-void slot_name(const struct cfg *c, int i, char *out, size_t outlen);
-
-/* For the worker: takes any free slot, else blocks in GET_LOCK on one of
- * them for up to timeout_s seconds, waking the moment it is released.
- * *got = 1 when a slot is held. */
-enum relay_err slot_wait(struct db *db, const struct cfg *c, int timeout_s,
-			 struct slot *s, int *got);
 
 /* Releases a held slot (no-op otherwise). */
 void slot_release(struct db *db, struct slot *s);

@@ -1,5 +1,6 @@
 /* web.c - FastCGI accept loop with a plain-CGI fallback. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,42 @@ void web_finish(struct web_req *r)
 	else
 		close(STDOUT_FILENO);
 	r->method = r->query = "";
+}
+
+int web_watch_fd(struct web_req *r, short *events)
+{
+	char sink[4096];
+
+	if (r->finished || r->client_gone)
+		return -1;
+	if (r->fcgx) {
+		/* Consume the rest of the body stream (its closing empty
+		 * record) so that afterwards only an abort or the web server
+		 * closing the connection makes the socket readable. */
+		while (FCGX_GetStr(sink, (int)sizeof(sink), ((FCGX_Request *)r->fcgx)->in) > 0)
+			;
+		*events = POLLIN | POLLRDHUP;
+		return ((FCGX_Request *)r->fcgx)->ipcFd;
+	}
+	/* CGI: the web server reads our stdout; its end closing shows up as
+	 * POLLERR / POLLHUP, which poll() reports whatever was asked. */
+	*events = 0;
+	return STDOUT_FILENO;
+}
+
+int web_gone_now(struct web_req *r)
+{
+	struct pollfd p;
+
+	p.fd = web_watch_fd(r, &p.events);
+	if (p.fd < 0)
+		return r->client_gone;
+	p.revents = 0;
+	if (poll(&p, 1, 0) > 0 && p.revents) {
+		r->client_gone = 1;
+		return 1;
+	}
+	return 0;
 }
 
 /* Fills the fields every handler reads and makes a request id. */

@@ -44,6 +44,14 @@ int web_write(struct web_req *r, const void *p, size_t n);
 /* Pushes buffered output to the web server now (used after every SSE event). */
 int web_flush(struct web_req *r);
 
+/* The socket (or pipe) to the web server and the poll() events that mean
+ * the client is gone, for waiting on it and on the database at once; -1
+ * when there is none. Reads and discards whatever of the request body is
+ * left: call it only after the body was read. */
+int web_watch_fd(struct web_req *r, short *events);
+/* 1 if the client is known or seen (without blocking) to be gone. */
+int web_gone_now(struct web_req *r);
+
 /* Ends the response now: the client has everything and the web server
  * can complete it, while the handler goes on with its bookkeeping (the
  * metering round trip then adds nothing to the client's latency). After

@@ -1,5 +1,7 @@
 /* worker.c - drains the queue through free upstream slots (SPEC §4). */
+#include <errno.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -130,60 +132,166 @@ out:
 	buf_free(&w.body);
 }
 
-int worker_run(struct app *a, const struct worker_opts *o)
+/* Registers this connection as a worker that sleeps in relay_wait, so a
+ * slot holder that frees a slot can wake it (sql/010). Done again after a
+ * reconnect (the id changes); *reg is the id registered. */
+static void worker_register(struct app *a, unsigned long *reg)
+{
+	char host[256];
+
+	if (*reg && *reg == db_thread_id(a->db))
+		return;
+	if (gethostname(host, sizeof(host)) != 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	if (!DBX(a->db, "INSERT INTO queue_workers (conn_id, host, pid)"
+		 " VALUES (CONNECTION_ID(), ?, ?) ON DUPLICATE KEY UPDATE"
+		 " host = VALUES(host), pid = VALUES(pid), started_at = NOW()",
+		 NULL, DBS(host), DBI(getpid())))
+		*reg = db_thread_id(a->db);
+}
+
+/* Housekeeping of the first worker: dead workers' items, old results,
+ * registrations of workers that are gone. */
+static void worker_chores(struct app *a, double now, double *last_recover,
+			  double *last_purge)
+{
+	int n;
+
+	if (now - *last_recover >= 5.0) {
+		if (!queue_recover(a->db, &n) && n)
+			log_info("recovered %d item(s) from dead workers or clients", n);
+		*last_recover = now;
+	}
+	if (now - *last_purge >= 60.0) {
+		if (!queue_purge(a->db, &a->cfg, &n) && n)
+			log_info("purged %d finished item(s)", n);
+		db_exec(a->db, "DELETE FROM queue_workers WHERE conn_id NOT IN"
+			" (SELECT ID FROM information_schema.PROCESSLIST)", NULL, 0, NULL);
+		*last_purge = now;
+	}
+}
+
+/* One wait step: 1 when an item was processed, 0 when none was had. */
+static int worker_step(struct app *a, double nap)
+{
+	const struct cfg *c = &a->cfg;
+	struct queue_item it;
+	struct db_res res;
+	struct slot s;
+	long long id;
+	const char *st;
+
+	if (DBX(a->db, "CALL relay_wait(0, ?, ?, ?, ?, ?)", &res, DBS(c->lock_prefix),
+		DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
+		DBI((long long)(nap * 1000.0)), DBI(c->queue_wait_max))) {
+		worker_sleep_ms(1000);   /* database down: retry gently */
+		return 0;
+	}
+	st = db_res_str(&res, 0, 1);
+	if (!st || strcmp(st, "got") != 0 || !db_res_str(&res, 0, 0)) {
+		db_res_free(&res);
+		return 0;
+	}
+	memset(&s, 0, sizeof(s));
+	snprintf(s.name, sizeof(s.name), "%s", db_res_str(&res, 0, 0));
+	s.held = 1;
+	id = db_res_int(&res, 0, 2, 0);
+	db_res_free(&res);
+	if (queue_load(a->db, c, id, &it) == RE_OK) {
+		worker_process(a, &it);
+		queue_item_free(&it);
+	}
+	/* Free the slot and wake whoever is next, in one round trip. */
+	DBX(a->db, "CALL relay_release(?, ?, ?, ?)", NULL, DBS(s.name),
+	    DBS(c->lock_prefix), DBI(c->upstream_slots), DBI(c->queue_wait_max));
+	return 1;
+}
+
+/* The loop of one worker process; idx 0 also does the chores. */
+static int worker_loop(struct app *a, const struct worker_opts *o, int idx)
 {
 	double start = worker_now(), last_recover = 0, last_purge = 0;
-	struct sigaction sa;
-	unsigned long done = 0;
+	unsigned long reg = 0, done = 0;
 
+	while (!worker_stop) {
+		double now = worker_now();
+		double left = o->loop ? 3600.0 : o->max_seconds - (now - start);
+		int waiting = 0;
+
+		if (left <= 0)
+			break;
+		if (idx == 0)
+			worker_chores(a, now, &last_recover, &last_purge);
+		if (o->once) {
+			if (queue_waiting(a->db, &waiting)) {
+				worker_sleep_ms(1000);
+				continue;
+			}
+			if (!waiting)
+				break;
+		}
+		worker_register(a, &reg);
+		done += (unsigned long)worker_step(a, left < 2.0 ? left : 2.0);
+	}
+	if (reg)
+		db_exec(a->db, "DELETE FROM queue_workers WHERE conn_id = CONNECTION_ID()",
+			NULL, 0, NULL);
+	if (o->verbose || done)
+		log_info("worker exiting after %lu item(s)", done);
+	return 0;
+}
+
+static pid_t worker_kids[1000];
+static int worker_nkids;
+
+static void worker_pass_term(int sig)
+{
+	worker_stop = 1;
+	for (int i = 0; i < worker_nkids; i++)
+		if (worker_kids[i] > 0)
+			kill(worker_kids[i], sig);
+}
+
+int worker_run(struct app *a, const struct worker_opts *o)
+{
+	struct sigaction sa;
+	int n = o->workers ? o->workers : o->once ? 1 : a->cfg.upstream_slots;
+
+	if (n > (int)(sizeof(worker_kids) / sizeof(worker_kids[0])))
+		n = (int)(sizeof(worker_kids) / sizeof(worker_kids[0]));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
-	while (!worker_stop) {
-		double now = worker_now();
-		struct queue_item it;
-		struct slot s;
-		int waiting = 0, got = 0, n;
-		double left = o->loop ? 3600.0 : o->max_seconds - (now - start);
-
-		if (left <= 0)
+	if (n <= 1)
+		return worker_loop(a, o, 0);
+	/* One process per slot, so every slot can drain at once. Nothing has
+	 * connected yet: each child makes its own database connection and
+	 * upstream connection from the handles it inherits unused. */
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			worker_nkids = 0;
+			return worker_loop(a, o, i);
+		}
+		if (pid < 0) {
+			log_error("fork failed; %d worker(s) running", worker_nkids);
 			break;
-		if (now - last_recover >= 5.0) {
-			if (!queue_recover(a->db, &n) && n)
-				log_info("recovered %d item(s) from dead workers", n);
-			last_recover = now;
 		}
-		if (now - last_purge >= 60.0) {
-			if (!queue_purge(a->db, &a->cfg, &n) && n)
-				log_info("purged %d finished item(s)", n);
-			last_purge = now;
-		}
-		if (queue_waiting(a->db, &waiting)) {
-			worker_sleep_ms(1000);  /* database down: retry gently */
-			continue;
-		}
-		if (!waiting) {
-			if (o->once)
-				break;
-			worker_sleep_ms(200);
-			continue;
-		}
-		/* Blocks in GET_LOCK: wakes the moment a slot is released. */
-		if (slot_wait(a->db, &a->cfg, left < 2 ? 1 : 2, &s, &got) || !got)
-			continue;
-		if (queue_claim(a->db, &a->cfg, &it, &got) || !got) {
-			slot_release(a->db, &s);
-			continue;
-		}
-		worker_process(a, &it);
-		slot_release(a->db, &s);
-		queue_item_free(&it);
-		done++;
+		worker_kids[worker_nkids++] = pid;
 	}
-	if (o->verbose || done)
-		log_info("worker exiting after %lu item(s)", done);
+	sa.sa_handler = worker_pass_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (int left = worker_nkids; left > 0;) {
+		pid_t pid = wait(NULL);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0)
+			break;
+		left--;
+	}
 	return 0;
 }
