@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "db.h"
 #include "migrations.h"
+#include "dispatch.h"
 #include "queue.h"
 #include "secret.h"
 #include "sha256.h"
@@ -22,7 +23,9 @@ static const char ctl_usage_text[] =
 	"usage: relayctl COMMAND ...\n"
 	"  migrate\n"
 	"  user add NAME [--daily-requests N] [--daily-tokens N] [--priority P]\n"
-	"  user set NAME [--daily-requests N] [--daily-tokens N] [--priority P] [--enable|--disable]\n"
+	"               [--max-concurrent N] [--max-queued N]\n"
+	"  user set NAME [--daily-requests N] [--daily-tokens N] [--priority P]\n"
+	"               [--max-concurrent N] [--max-queued N] [--enable|--disable]\n"
 	"  user list\n"
 	"  user del NAME\n"
 	"  key create NAME [--expires YYYY-MM-DD]\n"
@@ -208,8 +211,9 @@ out:
 /* ---- users ---- */
 
 struct ctl_user_flags {
-	long long requests, tokens, priority;
+	long long requests, tokens, priority, max_conc, max_queued;
 	int has_requests, has_tokens, has_priority, enable; /* enable: -1 keep */
+	int has_max_conc, has_max_queued;
 };
 
 static int ctl_user_flags(int argc, char **argv, int allow_enable,
@@ -231,6 +235,14 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 			if (ctl_num(argv[++i], -1000000, 1000000, &f->priority))
 				return ctl_usage("--priority takes a number -1000000..1000000");
 			f->has_priority = 1;
+		} else if (strcmp(o, "--max-concurrent") == 0 && i + 1 < argc) {
+			if (ctl_num(argv[++i], 0, 1000000, &f->max_conc))
+				return ctl_usage("--max-concurrent takes a number 0..1000000 (0 = unlimited)");
+			f->has_max_conc = 1;
+		} else if (strcmp(o, "--max-queued") == 0 && i + 1 < argc) {
+			if (ctl_num(argv[++i], 0, 1000000, &f->max_queued))
+				return ctl_usage("--max-queued takes a number 0..1000000 (0 = unlimited)");
+			f->has_max_queued = 1;
 		} else if (allow_enable && strcmp(o, "--enable") == 0) {
 			f->enable = 1;
 		} else if (allow_enable && strcmp(o, "--disable") == 0) {
@@ -301,11 +313,12 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			fprintf(stderr, "relayctl: user '%s' already exists\n", name);
 			return EX_FAIL;
 		}
-		if (DBX(a->db, "INSERT INTO users (name, daily_requests, daily_tokens, priority)"
-			" VALUES (?, ?, ?, ?)", NULL, DBS(name),
+		if (DBX(a->db, "INSERT INTO users (name, daily_requests, daily_tokens, priority,"
+			" max_concurrent, max_queued) VALUES (?, ?, ?, ?, ?, ?)", NULL, DBS(name),
 			DBI(f.has_requests ? f.requests : 1000),
 			DBI(f.has_tokens ? f.tokens : 100000),
-			DBI(f.has_priority ? f.priority : 0)))
+			DBI(f.has_priority ? f.priority : 0), DBI(f.max_conc),
+			DBI(f.max_queued)))
 			return ctl_fail_db(a, "user add");
 		printf("user '%s' added\n", name);
 		return 0;
@@ -320,16 +333,20 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			fprintf(stderr, "relayctl: no user '%s'\n", name);
 			return EX_FAIL;
 		}
-		if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0)
+		if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0 &&
+		    !f.has_max_conc && !f.has_max_queued)
 			return ctl_usage("user set needs at least one option");
 		if (DBX(a->db, "UPDATE users SET"
 			" daily_requests = IF(?, ?, daily_requests),"
 			" daily_tokens = IF(?, ?, daily_tokens),"
 			" priority = IF(?, ?, priority),"
+			" max_concurrent = IF(?, ?, max_concurrent),"
+			" max_queued = IF(?, ?, max_queued),"
 			" enabled = IF(? >= 0, ?, enabled) WHERE id = ?", NULL,
 			DBI(f.has_requests), DBI(f.requests), DBI(f.has_tokens),
 			DBI(f.tokens), DBI(f.has_priority), DBI(f.priority),
-			DBI(f.enable), DBI(f.enable), DBI(id)))
+			DBI(f.has_max_conc), DBI(f.max_conc), DBI(f.has_max_queued),
+			DBI(f.max_queued), DBI(f.enable), DBI(f.enable), DBI(id)))
 			return ctl_fail_db(a, "user set");
 		printf("user '%s' updated\n", name);
 		return 0;
@@ -524,7 +541,8 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 			" q.stream, q.attempts, DATE_FORMAT(q.added_at, '%Y-%m-%d %H:%i:%s'),"
 			" COALESCE(q.error_message, IF(q.status = 'waiting' AND q.not_before > NOW(),"
 			"   CONCAT('upstream busy: retry ', q.retries, '/', ?, ' due ',"
-			"          DATE_FORMAT(q.not_before, '%H:%i:%s')), ''))"
+			"          DATE_FORMAT(q.not_before, '%H:%i:%s')),"
+			"   IF(q.inline_wait = 1, CONCAT('client waits inline (', q.route, ')'), '')))"
 			" FROM queue q LEFT JOIN users u ON u.id = q.user_id"
 			" WHERE ? OR q.status IN ('waiting', 'processing')"
 			" ORDER BY q.status = 'processing' DESC, q.priority DESC, q.id LIMIT 1000",
@@ -558,6 +576,9 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 			fprintf(stderr, "relayctl: no waiting queue item %lld\n", id);
 			return EX_FAIL;
 		}
+		/* An inline waiter notices at its next step; a wake makes
+		 * that now if it is first in line, and lets the line move. */
+		dispatch_wake(a->db, &a->cfg);
 		printf("queue item %lld cancelled\n", id);
 		return 0;
 	}

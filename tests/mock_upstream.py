@@ -414,6 +414,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         stall = to_float(mock.get("stall"), 0.0)
         if stall > 0:
             time.sleep(stall)
+            RECORDER.update(rec, "stall_end", time.time())
 
         status = to_int(mock.get("status"), 200) or 200
         extra = mock.get("headers") if isinstance(mock.get("headers"), dict) else {}

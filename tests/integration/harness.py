@@ -429,6 +429,7 @@ class Env:
         # fcgi apps / web servers
         self._fcgi = {}          # prog -> dict(proc, sock, envkey)
         self._lighttpd = None    # dict(proc, port, key)
+        self._lighttpd_extra = []  # second web nodes (start_second_lighttpd)
         self._apache = None
         self.lighttpd_url = None
         self.apache_url = None
@@ -1095,11 +1096,26 @@ class Env:
         os.chmod(path, 0o750)
         return path
 
-    def start_lighttpd(self, cgi_bin=None):
+    def start_second_lighttpd(self, bind="127.0.0.2", cgi_bin=None):
+        """A second web node: another lighttpd with its own FastCGI pools,
+        bound to another loopback address, sharing the same MariaDB.
+        Returns its base URL; stopped with the first one."""
+        saved = (self._lighttpd, self.lighttpd_url, self.lighttpd_port)
+        self._lighttpd = None
+        try:
+            self.start_lighttpd(cgi_bin, bind=bind, tag="lighttpd2")
+            second = self._lighttpd
+            url = self.lighttpd_url
+        finally:
+            self._lighttpd, self.lighttpd_url, self.lighttpd_port = saved
+        self._lighttpd_extra.append(second)
+        return url
+
+    def start_lighttpd(self, cgi_bin=None, bind="127.0.0.1", tag="lighttpd"):
         """lighttpd -D with ROOT/lighttpd.conf rendered and included; returns the port.
         Reuses a running instance if cgi_bin and the relay config are unchanged."""
         served = self._served_cgi_bin(cgi_bin, "lighttpd")
-        d = os.path.join(self.tmp, "lighttpd")
+        d = os.path.join(self.tmp, tag)
         os.makedirs(d, exist_ok=True)
         os.chmod(d, 0o755)
         cfg = self.write_config(os.path.join(d, "relay.conf"))
@@ -1108,7 +1124,7 @@ class Env:
         if self._lighttpd and self._lighttpd["proc"].poll() is None and self._lighttpd["key"] == key:
             return self._lighttpd["port"]
         self.stop_lighttpd()
-        run_dir = os.path.join(self.tmp, "lighttpd-run")
+        run_dir = os.path.join(self.tmp, tag + "-run")
         if os.path.isdir(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         self._web_owned_dir(run_dir)
@@ -1118,13 +1134,13 @@ class Env:
         snip_path = os.path.join(d, "llm-relay.conf")
         with open(snip_path, "w") as f:
             f.write(snippet)
-        log = os.path.join(self.tmp, "lighttpd-error.log")
+        log = os.path.join(self.tmp, tag + "-error.log")
         # lighttpd opens its error log after dropping to www-data
         if not os.path.exists(log):
             open(log, "a").close()
         pw = pwd.getpwnam(WEB_USER)
         os.chown(log, pw.pw_uid, pw.pw_gid)
-        out_log = os.path.join(self.tmp, "lighttpd-stdout.log")
+        out_log = os.path.join(self.tmp, tag + "-stdout.log")
         pidf = os.path.join(d, "lighttpd.pid")
         last = None
         for _attempt in range(3):
@@ -1138,7 +1154,7 @@ class Env:
                 'server.pid-file = "%s"' % pidf,
                 'server.username = "%s"' % WEB_USER,
                 'server.groupname = "%s"' % WEB_USER,
-                'server.bind = "127.0.0.1"',
+                'server.bind = "%s"' % bind,
                 "server.port = %d" % port,
                 'server.feature-flags += ("server.graceful-shutdown-timeout" => 5)',
                 'mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain" )',
@@ -1157,7 +1173,7 @@ class Env:
             proc = self._popen(["lighttpd", "-D", "-f", main_path], log=out_log, env=self._server_env())
             self._lighttpd = {"proc": proc, "port": port, "key": key}
             try:
-                _wait_for(lambda: _port_open(port), 20 * self.timeout_factor, "lighttpd", proc=proc, log=log)
+                _wait_for(lambda: _port_open(port, bind), 20 * self.timeout_factor, "lighttpd", proc=proc, log=log)
                 # the port may belong to someone else who took it meanwhile:
                 # a server that failed to bind exits at once
                 time.sleep(0.2)
@@ -1174,7 +1190,7 @@ class Env:
         else:
             raise last
         self.lighttpd_port = port
-        self.lighttpd_url = "http://127.0.0.1:%d" % port
+        self.lighttpd_url = "http://%s:%d" % (bind, port)
         return port
 
     @staticmethod
@@ -1184,6 +1200,9 @@ class Env:
                 if not k.startswith("RELAY_") and not k.startswith("APACHE_") and k != "VALGRIND"}
 
     def stop_lighttpd(self):
+        for extra in self._lighttpd_extra:
+            _kill_tree(extra["proc"], timeout=15)
+        self._lighttpd_extra = []
         if self._lighttpd:
             _kill_tree(self._lighttpd["proc"], timeout=15)
             self._lighttpd = None

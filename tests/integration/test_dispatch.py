@@ -1,0 +1,280 @@
+"""The dispatcher (issue 10): every slot busy while work waits, one order
+for polled items and inline waiters (X-Relay-Wait), waiting without a poll,
+and nothing left behind by clients that go away."""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from common import call, call_popen, jbody, req, sse_events, usage, wait_until
+
+
+def _max_overlap(recs):
+    """Most upstream requests in flight at once, from the mock's record of
+    each stalled request's start and end."""
+    ev = []
+    for r in recs:
+        if "stall_end" in r:
+            ev.append((r["time"], 1))
+            ev.append((r["stall_end"], -1))
+    ev.sort(key=lambda e: (e[0], e[1]))
+    cur = best = 0
+    for _t, d in ev:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def _hold(env, key, seconds, n=1, e=None):
+    """n direct calls that each hold a slot for `seconds`."""
+    boxes = []
+    for _ in range(n):
+        box = {}
+
+        def run(b=box):
+            b["resp"] = call(env, req(mock={"stall": seconds}), key, timeout=seconds + 60,
+                             env_over=e)
+        t = threading.Thread(target=run)
+        t.start()
+        boxes.append((t, box))
+    before = len(env.mock_requests())
+    wait_until(lambda: len(env.mock_requests()) >= before + n, what="the holders upstream")
+    return boxes
+
+
+def _inline(env, key, e, body, wait=60, box=None, stream=False):
+    box = box if box is not None else {}
+
+    def run():
+        box["resp"] = call(env, body, key, headers={"X-Relay-Wait": str(wait)},
+                           timeout=wait + 60, env_over=e, stream=stream)
+    t = threading.Thread(target=run)
+    t.start()
+    return t, box
+
+
+def _waiting(env, n):
+    wait_until(lambda: int(env.sql("SELECT COUNT(*) FROM queue WHERE status = 'waiting'")[0][0]) >= n,
+               what="%d waiting rows" % n)
+
+
+def test_four_slots_drain_twelve_items_four_at_a_time(env):
+    e = env.relay_env(RELAY_UPSTREAM_SLOTS="4")
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    holders = _hold(env, k, 1, n=4, e=e)
+    ids = []
+    for i in range(12):
+        r = call(env, req(mock={"stall": 1}, n=i), k, env_over=e)
+        assert r.status == 202, (r.status, r.body)
+        ids.append(r.json()["queue_id"])
+    w = env.start_queue_worker("--max-seconds", "60", env=e)
+    for t, _ in holders:
+        t.join()
+    wait_until(lambda: int(env.sql("SELECT COUNT(*) FROM queue WHERE status = 'completed'")[0][0]) == 12,
+               timeout=60, what="12 completed items")
+    recs = env.mock_requests()
+    assert len(recs) == 16
+    queued = [r for r in recs[4:]]
+    print("drain of 12 x 1 s items over 4 slots: %.2f s" % (
+        max(r["stall_end"] for r in queued) - min(r["time"] for r in queued)))
+    assert _max_overlap(recs) == 4          # all slots used, never a fifth
+    assert _max_overlap(queued) == 4
+    # exactly once each, metered once each
+    assert sorted(int(x) for (x,) in env.sql(
+        "SELECT queue_id FROM request_log WHERE queue_id IS NOT NULL")) == sorted(ids)
+    assert usage(env, "u")[0] == 16
+    w.send_signal(signal.SIGTERM)
+    w.wait(timeout=30)
+
+
+def test_inline_and_polled_waiters_start_in_priority_order(env):
+    low = env.add_user("low", priority=0)
+    mid = env.add_user("mid", priority=5)
+    high = env.add_user("high", priority=9)
+    e = env.relay_env()
+    holder = _hold(env, low, 2, e=e)
+    threads = []
+    t, b1 = _inline(env, low, e, req(model="inline-low"))      # arrival 1, prio 0
+    threads.append((t, b1))
+    _waiting(env, 1)
+    r = call(env, req(model="polled-mid"), mid, env_over=e)      # arrival 2, prio 5
+    assert r.status == 202
+    t, b2 = _inline(env, high, e, req(model="inline-high"))      # arrival 3, prio 9
+    threads.append((t, b2))
+    _waiting(env, 3)
+    t, b3 = _inline(env, mid, e, req(model="inline-mid"))        # arrival 4, prio 5
+    threads.append((t, b3))
+    _waiting(env, 4)
+    # relayctl and status.php see the inline waiters
+    lst = env.relayctl("queue", "list")
+    assert lst.returncode == 0 and lst.stdout.count("waiting") == 4, lst.stdout
+    st = env.cgi("status").json()
+    assert st["stats"]["queue_length"] == 4, st["stats"]
+    w = env.start_queue_worker("--max-seconds", "60", env=e)
+    for t, _ in holder + threads:
+        t.join()
+    wait_until(lambda: len(env.mock_requests()) == 5, what="all five upstream")
+    order = [json.loads(x["body"])["model"] for x in env.mock_requests()[1:]]
+    assert order == ["inline-high", "polled-mid", "inline-mid", "inline-low"], order
+    for _t, b in threads:
+        assert b["resp"].status == 200, b["resp"].body
+    # one log row each, the inline ones tied to their queue rows
+    assert int(env.sql("SELECT COUNT(*) FROM request_log")[0][0]) == 5
+    assert int(env.sql("SELECT COUNT(*) FROM queue WHERE inline_wait = 1 AND status = 'completed'")[0][0]) == 3
+    w.send_signal(signal.SIGTERM)
+    w.wait(timeout=30)
+
+
+def test_direct_call_is_not_held_back_by_a_sleeping_retry(env):
+    k = env.add_user("u")
+    # a waiting item due only in an hour (busy-retry backoff) must not
+    # make an equal-priority caller queue behind it
+    env.sql("INSERT INTO queue (user_id, key_id, priority, format, model, stream, body, not_before)"
+            " SELECT u.id, k.id, 0, 'openai', 'm', 0, '{}', NOW() + INTERVAL 1 HOUR"
+            " FROM users u JOIN api_keys k ON k.user_id = u.id WHERE u.name = 'u'")
+    r = call(env, req(), k)
+    assert r.status == 200, (r.status, r.body)
+
+
+def test_wait_timeout_and_full_queue_answers(env):
+    k = env.add_user("u", daily_requests=0)
+    e = env.relay_env(RELAY_QUEUE_WAIT_MAX="2")
+    holder = _hold(env, k, 5, e=e)
+    t0 = time.time()
+    r = call(env, req(), k, headers={"X-Relay-Wait": "30"}, env_over=e)
+    assert r.status == 503 and r.json()["code"] == 503, (r.status, r.body)
+    assert r.headers.get("retry-after") and int(r.headers["retry-after"]) <= 60
+    assert time.time() - t0 < 20
+    row = env.sql("SELECT status, error_message FROM queue WHERE inline_wait = 1")
+    assert row == [["failed", "queue wait timeout"]], row
+    log = env.sql("SELECT http_status, error FROM request_log WHERE queue_id IS NOT NULL")
+    assert log == [["503", "queue wait timeout"]], log
+    bad = call(env, req(), k, headers={"X-Relay-Wait": "soon"}, env_over=e)
+    assert bad.status == 400
+    full = call(env, req(), k, headers={"X-Relay-Wait": "5"},
+                env_over=env.relay_env(RELAY_QUEUE_MAX="0"))
+    assert full.status == 503
+    for th, _ in holder:
+        th.join()
+
+
+def test_streaming_waiter_gets_comments_then_the_stream(env):
+    k = env.add_user("u")
+    e = env.relay_env()
+    holder = _hold(env, k, 5, e=e)
+    r = call(env, req(stream=True, mock={"mode": "stream"}), k,
+             headers={"X-Relay-Wait": "60"}, env_over=e, stream=True, timeout=90)
+    assert r.status == 200 and r.headers["content-type"].startswith("text/event-stream")
+    evs = sse_events(r.body)
+    assert evs[0].startswith(": queued, position 1"), evs[:2]
+    assert any("[DONE]" in x for x in evs), evs[-2:]
+    assert usage(env, "u")[1] > 0
+    for th, _ in holder:
+        th.join()
+
+
+def test_streaming_waiter_late_upstream_error_is_an_event(env):
+    k = env.add_user("u")
+    e = env.relay_env()
+    holder = _hold(env, k, 4, e=e)
+    r = call(env, req(stream=True, mock={"status": 500}), k,
+             headers={"X-Relay-Wait": "60"}, env_over=e, stream=True, timeout=90)
+    assert r.status == 200
+    evs = sse_events(r.body)
+    assert evs[0].startswith(": queued")
+    err = [x for x in evs if x.startswith("event: error")]
+    assert err and '"code":500' in err[0], evs
+    for th, _ in holder:
+        th.join()
+
+
+def test_disconnect_and_kill_while_waiting_leave_nothing_behind(env):
+    k = env.add_user("u")
+    e = env.relay_env()
+    holder = _hold(env, k, 6, e=e)
+    # 1. the client goes away: its place goes at once, no upstream call
+    cenv = dict(e)
+    cenv.update({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/json",
+                 "HTTP_X_API_KEY": k, "HTTP_X_RELAY_WAIT": "60"})
+    body = jbody(req(model="gone"))
+    cenv["CONTENT_LENGTH"] = str(len(body))
+    p = subprocess.Popen(env.cgi_argv("call"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=cenv)
+    p.stdin.write(body)
+    p.stdin.close()
+    _waiting(env, 1)
+    p.stdout.close()                       # the reader is gone
+    wait_until(lambda: env.sql("SELECT status FROM queue WHERE model = 'gone'") == [["failed"]],
+               timeout=10, what="the abandoned place to close")
+    p.wait(timeout=10)
+    log = env.sql("SELECT http_status, error FROM request_log WHERE model = 'gone'")
+    assert log == [["499", "client disconnected while queued"]], log
+    # 2. kill -9 of a waiting process: the next dispatcher closes its row
+    cenv["CONTENT_LENGTH"] = str(len(jbody(req(model="killed"))))
+    p = subprocess.Popen(env.cgi_argv("call"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=cenv)
+    p.stdin.write(jbody(req(model="killed")))
+    p.stdin.close()
+    wait_until(lambda: env.sql("SELECT status FROM queue WHERE model = 'killed'") == [["waiting"]],
+               what="the second waiter")
+    p.kill()
+    p.wait(timeout=10)
+    t, b = _inline(env, k, e, req(model="after"))
+    t.join()
+    assert b["resp"].status == 200
+    assert env.sql("SELECT status FROM queue WHERE model = 'killed'") == [["failed"]]
+    assert env.sql("SELECT http_status FROM request_log WHERE model = 'killed'") == [["499"]]
+    names = [json.loads(x["body"])["model"] for x in env.mock_requests()]
+    assert "gone" not in names and "killed" not in names and "after" in names
+    assert int(env.sql("SELECT COUNT(*) FROM queue WHERE status IN ('waiting','processing')")[0][0]) == 0
+    for th, _ in holder:
+        th.join()
+    # requests: holder, gone, killed, after = 4; errors: the two that left
+    assert usage(env, "u")[0] == 4 and usage(env, "u")[2] == 2
+
+
+def test_user_max_concurrent_and_max_queued(env):
+    k = env.add_user("u", daily_requests=0)
+    assert env.relayctl("user", "set", "u", "--max-concurrent", "1", "--max-queued", "1").returncode == 0
+    holder = _hold(env, k, 3)
+    r = call(env, req(), k)
+    assert r.status == 429 and r.headers.get("retry-after"), (r.status, r.body)
+    # the refusal reserved nothing of the daily allowance
+    assert usage(env, "u")[0] == 1
+    for th, _ in holder:
+        th.join()
+    env.relayctl("user", "set", "u", "--max-concurrent", "0")
+    other = env.add_user("other")
+    holder = _hold(env, other, 3)
+    assert call(env, req(), k).status == 202
+    r = call(env, req(), k)
+    assert r.status == 429, (r.status, r.body)
+    for th, _ in holder:
+        th.join()
+
+
+def test_two_web_nodes_share_the_slots(env):
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    env.settings["RELAY_UPSTREAM_SLOTS"] = "2"
+    env.start_lighttpd()
+    node_a = env.lighttpd_url
+    node_b = env.start_second_lighttpd("127.0.0.2")
+    out = [None] * 8
+
+    def run(i):
+        via = node_a if i % 2 == 0 else node_b
+        out[i] = call(env, req(mock={"stall": 1}, n=i), k, via=via,
+                      headers={"X-Relay-Wait": "60"}, timeout=90)
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert all(r is not None and r.status == 200 for r in out), [r and r.status for r in out]
+    assert _max_overlap(env.mock_requests()) == 2
+    assert usage(env, "u")[0] == 8 and int(env.sql("SELECT COUNT(*) FROM request_log")[0][0]) == 8
+
+
+test_two_web_nodes_share_the_slots.timeout = 180
