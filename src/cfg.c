@@ -84,6 +84,11 @@ static const struct cfg_opt cfg_opts[] = {
 	S_RANGE(lock_prefix, 1, 48, "llm_relay", check_lock_prefix),
 	/* statvfs("") fails, so an empty disk_path is refused up front. */
 	S_RANGE(disk_path, 1, (long long)FSIZE(disk_path) - 1, "/", NULL),
+	/* SDK routes (issue 11) */
+	S(openai_base_url, "", check_url),
+	S(anthropic_base_url, "", check_url),
+	S(models, "", NULL),
+	I(queue_wait_max, 1, 3600, 240),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

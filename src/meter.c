@@ -27,7 +27,7 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release)
 {
 	static const char ins[] =
-		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	const char *model = m->model ? m->model : "";
 	enum relay_err rc;
 
@@ -38,7 +38,8 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 		 DBI(usage_prompt(&m->usage)), DBI(usage_completion(&m->usage)),
 		 DBI(usage_total(&m->usage)), DBI(m->usage.found ? 1 : 0),
 		 DBI(m->latency_ms < 0 ? 0 : m->latency_ms),
-		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL);
+		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL,
+		 DBS(m->route));
 	if (rc && db_errno(db) == ER_DUP_ENTRY) {
 		log_warn("queue item %lld already metered", m->queue_id);
 		rc = RE_EINVAL;

@@ -19,6 +19,7 @@ struct meter_rec {
 	struct usage usage;
 	long latency_ms;
 	const char *error;         /* NULL when the exchange succeeded */
+	const char *route;         /* request_log.route; NULL = "call" */
 };
 
 /* Counts as an error: an error text or an HTTP status >= 400. */
