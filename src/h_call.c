@@ -7,60 +7,18 @@
 #include "app.h"
 #include "auth.h"
 #include "db.h"
+#include "exchange.h"
 #include "fmt.h"
 #include "log.h"
 #include "meter.h"
 #include "queue.h"
 #include "relay.h"
+#include "route.h"
 #include "resp.h"
 #include "slot.h"
 #include "up.h"
 
 #define MSG_DB "数据库错误,请稍后重试"
-
-/* relay_dest callbacks writing straight to the client. */
-static int call_start(void *ctx, int status, const char *ct, int sse)
-{
-	return resp_start(ctx, status, ct, sse ?
-		"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n" : NULL);
-}
-
-static int call_write(void *ctx, const char *p, size_t n)
-{
-	return web_write(ctx, p, n);
-}
-
-static int call_flush(void *ctx)
-{
-	return web_flush(ctx);
-}
-
-/* Meters a request that was admitted (its request counted) and ended here;
- * oc is the exchange's outcome or NULL when it never went upstream. */
-static void call_meter(struct app *a, const struct auth_user *u,
-		       const struct up_req *rq, const char *model,
-		       int status, const char *error,
-		       const struct relay_outcome *oc, struct slot *s)
-{
-	struct meter_rec m;
-
-	memset(&m, 0, sizeof(m));
-	m.user_id = u->user_id;
-	m.key_id = u->key_id;
-	m.fmt = rq->fmt;
-	m.model = model;
-	m.stream = rq->stream;
-	m.http_status = status;
-	m.error = error;
-	if (oc) {
-		m.usage = oc->usage;
-		m.latency_ms = oc->latency_ms;
-	}
-	if (meter_record(a->db, &m, s && s->held ? s->name : NULL))
-		log_error("metering failed for user %s: %s", u->name, db_error(a->db));
-	if (s)
-		s->held = 0;   /* released by relay_finish (or with the connection) */
-}
 
 /* The headers a queued item needs upstream, as a JSON object text. The
  * caller owns the result (json_object_put on *holder). */
@@ -80,10 +38,13 @@ static const char *call_headers_json(const struct up_req *rq,
 }
 
 /* Answers 202 with the queue id, or 503 when the queue is full. */
-static void call_enqueue(struct app *a, struct web_req *r,
-			 const struct auth_user *u, const struct up_req *rq,
-			 const char *model)
+static void call_enqueue(const struct exch *x)
 {
+	struct app *a = x->a;
+	struct web_req *r = x->r;
+	const struct auth_user *u = x->u;
+	const struct up_req *rq = x->rq;
+	const char *model = x->model;
 	struct json_object *hold = NULL, *o;
 	long long id;
 	int full;
@@ -94,7 +55,7 @@ static void call_enqueue(struct app *a, struct web_req *r,
 			&id, &full);
 	json_object_put(hold);
 	if (rc == RE_EBUSY || (!rc && full)) {
-		call_meter(a, u, rq, model, 503, "queue full", NULL, NULL);
+		exchange_meter(x, 503, "queue full", NULL, NULL);
 		resp_error(r, 503, "队列已满,请稍后重试", NULL);
 		return;
 	}
@@ -113,29 +74,23 @@ static void call_enqueue(struct app *a, struct web_req *r,
 	json_object_put(o);
 }
 
-/* Forwards while holding a slot, then meters. */
-static void call_forward(struct app *a, struct web_req *r,
-			 const struct auth_user *u, const struct up_req *rq,
-			 const char *model, struct slot *s)
+/* 1 when the request names a path below call.php: PATH_INFO, or a
+ * REQUEST_URI that continues SCRIPT_NAME with "/..." (servers that do not
+ * split PATH_INFO off). */
+static int call_has_subpath(struct web_req *r)
 {
-	struct relay_dest d = { call_start, call_write, call_flush, r };
-	struct relay_outcome oc;
+	const char *pi = web_param(r, "PATH_INFO");
+	const char *uri = web_param(r, "REQUEST_URI");
+	const char *sn = web_param(r, "SCRIPT_NAME");
+	size_t n;
 
-	relay_exchange(a->up, rq, &d, &oc);
-	if (oc.err == RE_EINVAL && !oc.started)
-		resp_error(r, 400, "请求头包含非法字符", NULL);
-	else if (oc.err != RE_OK && !oc.started) {
-		char msg[400];
-		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc.error);
-		resp_error(r, 502, msg, NULL);
-	}
-	/* The client has its answer: release the slot and meter after. */
-	web_finish(r);
-	call_meter(a, u, rq, model, oc.status, oc.error[0] ? oc.error : NULL, &oc, s);
-	log_info("user=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
-		 u->name, fmt_name(rq->fmt), model, rq->stream, oc.status,
-		 usage_prompt(&oc.usage), usage_completion(&oc.usage),
-		 oc.latency_ms, oc.error[0] ? " error=" : "", oc.error);
+	if (pi && *pi)
+		return 1;
+	if (!uri || !sn || !*sn)
+		return 0;
+	n = strlen(sn);
+	return strncmp(uri, sn, n) == 0 && uri[n] == '/' && uri[n + 1] &&
+	       uri[n + 1] != '?';
 }
 
 void call_handle(struct web_req *r, void *ctx)
@@ -144,12 +99,19 @@ void call_handle(struct web_req *r, void *ctx)
 	struct json_object *req = NULL, *data;
 	struct admit ad;
 	struct up_req rq;
+	struct exch x;
 	struct buf body;
 	const char *why = NULL, *model;
 	char day[11], msg[200];
 	int code;
 
 	buf_init(&body, 0);
+	/* /api/call.php/v1/... is the SDK routes' table (a base URL of
+	 * http://host/api/call.php works for Claude Code and the SDKs) */
+	if (call_has_subpath(r)) {
+		v1_handle(r, ctx);
+		goto out;
+	}
 	if (strcmp(r->method, "POST") != 0) {
 		resp_error(r, 405, "请使用POST方法", NULL);
 		goto out;
@@ -166,7 +128,7 @@ void call_handle(struct web_req *r, void *ctx)
 		goto out;
 	}
 	db_today(day);
-	if (admit_request(a->db, &a->cfg, web_header(r, "X-API-Key"), day, &ad)) {
+	if (admit_request(a->db, &a->cfg, route_api_key(r), day, &ad)) {
 		resp_error(r, 500, MSG_DB, NULL);
 		goto out;
 	}
@@ -190,12 +152,19 @@ void call_handle(struct web_req *r, void *ctx)
 	}
 
 	memset(&rq, 0, sizeof(rq));
+	memset(&x, 0, sizeof(x));
+	x.a = a;
+	x.r = r;
+	x.u = &ad.u;
+	x.rq = &rq;
+	x.route = "call";
 	rq.body = body.data;
 	rq.body_len = body.len;
 	rq.stream = fmt_is_stream(req);
 	rq.anthropic_version = web_header(r, "Anthropic-Version");
 	rq.anthropic_beta = web_header(r, "Anthropic-Beta");
 	model = json_object_get_string(json_object_object_get(req, "model"));
+	x.model = model;
 	if (fmt_detect(req, web_header(r, "X-API-Format"), rq.anthropic_version,
 		       &rq.fmt)) {
 		why = "X-API-Format 只能是 openai 或 anthropic";
@@ -212,16 +181,16 @@ void call_handle(struct web_req *r, void *ctx)
 	}
 
 	if (ad.slot == SLOT_GOT)
-		call_forward(a, r, &ad.u, &rq, model, &ad.s);
+		exchange_forward(&x, &ad.s);
 	else
-		call_enqueue(a, r, &ad.u, &rq, model);
+		call_enqueue(&x);
 	goto out;
 
 refuse:
 	/* The request was reserved: log it as an error so nothing vanishes,
 	 * and give back the slot the admission may have taken. */
 	resp_error(r, code, why, NULL);
-	call_meter(a, &ad.u, &rq, model, code, why, NULL, &ad.s);
+	exchange_meter(&x, code, why, NULL, &ad.s);
 out:
 	json_object_put(req);
 	buf_free(&body);
