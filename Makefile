@@ -39,7 +39,7 @@ LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/templates.o
 LIB      := $(BUILD)/librelay.a
 
-WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs
+WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1
 CLI_BINS := bin/queue_worker bin/relayctl
 BINS     := $(WEB_BINS) $(CLI_BINS)
 # bench/run's lower bounds (bench/floor.c), built with everything else so

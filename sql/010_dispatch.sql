@@ -341,8 +341,9 @@ END //
 -- item sleeping on Retry-After does not), the user's max_concurrent is a set
 -- of named locks taken before the reservation (so a refusal costs nothing
 -- of the daily allowance), and the slot comes back as its lock name.
--- Columns as 003's, then: slot lock name (NULL if none), user cap refused
--- (1 = max_concurrent reached, nothing reserved).
+-- Columns as 008's (003's plus the model allow-list), then: slot lock name
+-- (NULL if none), user cap refused (1 = max_concurrent reached, nothing
+-- reserved).
 CREATE OR REPLACE PROCEDURE relay_admit(IN p_hash CHAR(64), IN p_day DATE,
     IN p_prefix VARCHAR(64), IN p_slots INT, IN p_first INT)
 BEGIN
@@ -365,6 +366,7 @@ BEGIN
   DECLARE v_slotname VARCHAR(128) DEFAULT NULL;
   DECLARE v_capped TINYINT DEFAULT 0;
   DECLARE v_ulock VARCHAR(128) DEFAULT NULL;
+  DECLARE v_models TEXT DEFAULT NULL;
   DECLARE i INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
 
@@ -374,9 +376,9 @@ BEGIN
   SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL,
          (k.expires_at IS NOT NULL AND k.expires_at < p_day),
          u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority,
-         u.max_concurrent
+         u.max_concurrent, COALESCE(k.models, u.models)
     INTO v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
-         v_dreq, v_dtok, v_prio, v_maxc
+         v_dreq, v_dtok, v_prio, v_maxc, v_models
     FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = p_hash;
   IF v_found = 1 AND v_revoked = 0 AND v_expired = 0 AND v_enabled = 1 THEN
     IF v_maxc > 0 THEN
@@ -396,10 +398,12 @@ BEGIN
           (v_dreq = 0 OR requests < v_dreq) AND (v_dtok = 0 OR tokens < v_dtok),
           requests + 1, requests);
       SET v_admit = IF(ROW_COUNT() > 0, 1, 0);
+      -- read admitted or not: the SDK routes report the caller's remaining
+      -- allowance (x-ratelimit-remaining-*) on success (008)
+      SELECT requests, tokens INTO v_used_r, v_used_t
+        FROM daily_usage WHERE user_id = v_user AND day = p_day;
       IF v_admit = 0 THEN
         IF v_maxc > 0 THEN DO RELEASE_LOCK(v_ulock); END IF;
-        SELECT requests, tokens INTO v_used_r, v_used_t
-          FROM daily_usage WHERE user_id = v_user AND day = p_day;
       ELSEIF EXISTS (SELECT 1 FROM queue WHERE status = 'waiting' AND priority >= v_prio
                      AND (not_before IS NULL OR not_before <= NOW())) THEN
         SET v_slot = -1;
@@ -416,10 +420,10 @@ BEGIN
   END IF;
   SELECT v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
          v_dreq, v_dtok, v_prio, v_admit, v_used_r, v_used_t, v_slot,
-         v_slotname, v_capped;
+         v_models, v_slotname, v_capped;
 END //
 
--- 003's relay_finish, plus: an inline row (p_queue) is closed with the
+-- 008's relay_finish (003's plus p_route), plus: an inline row (p_queue) is closed with the
 -- request's outcome and its liveness lock released, the user's concurrency
 -- lock is released, and the next in line is woken. The INSERT comes last:
 -- if the row was already written (a closer got there first), the duplicate

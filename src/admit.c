@@ -54,24 +54,26 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 	ad->u.daily_requests = db_res_int(&res, 0, 7, 0);
 	ad->u.daily_tokens = db_res_int(&res, 0, 8, 0);
 	ad->u.priority = (int)db_res_int(&res, 0, 9, 0);
-	if (db_res_int(&res, 0, 15, 0)) {
+	auth_set_models(&ad->u, db_res_str(&res, 0, 14), db_res_len(&res, 0, 14));
+	/* today's counters come back admitted or not */
+	ad->requests_used = db_res_int(&res, 0, 11, 0);
+	ad->tokens_used = db_res_int(&res, 0, 12, 0);
+	if (db_res_int(&res, 0, 16, 0)) {
 		ad->limit = LIMIT_CONCURRENT;   /* nothing was reserved */
 		goto out;
 	}
 	if (!db_res_int(&res, 0, 10, 0)) {
-		ad->requests_used = db_res_int(&res, 0, 11, 0);
-		ad->tokens_used = db_res_int(&res, 0, 12, 0);
 		ad->limit = ad->u.daily_requests > 0 &&
 			ad->requests_used >= ad->u.daily_requests ?
 			LIMIT_REQUESTS : LIMIT_TOKENS;
 		goto out;
 	}
 	slot = db_res_int(&res, 0, 13, 0);
-	if (slot > 0 && db_res_str(&res, 0, 14)) {
+	if (slot > 0 && db_res_str(&res, 0, 15)) {
 		/* The procedure names the lock it took: the name's format
 		 * lives in SQL only. */
 		ad->slot = SLOT_GOT;
-		snprintf(ad->s.name, sizeof(ad->s.name), "%s", db_res_str(&res, 0, 14));
+		snprintf(ad->s.name, sizeof(ad->s.name), "%s", db_res_str(&res, 0, 15));
 		ad->s.held = 1;
 	} else {
 		ad->slot = slot < 0 ? SLOT_QUEUE_AHEAD : SLOT_BUSY;

@@ -23,7 +23,8 @@ struct admit {
 	enum auth_status auth;      /* AUTH_OK or why not */
 	struct auth_user u;         /* valid when auth == AUTH_OK */
 	enum limit_status limit;    /* valid when auth == AUTH_OK */
-	long long requests_used;    /* when the limit refused */
+	long long requests_used;    /* today's counters after the reservation
+					   (sql/008: also when admitted) */
 	long long tokens_used;
 	enum slot_outcome slot;     /* valid when limit == LIMIT_OK */
 	struct slot s;              /* held when slot == SLOT_GOT */

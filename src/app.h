@@ -42,5 +42,6 @@ void call_handle(struct web_req *r, void *ctx);
 void status_handle(struct web_req *r, void *ctx);
 void queue_status_handle(struct web_req *r, void *ctx);
 void docs_handle(struct web_req *r, void *ctx);      /* h_docs.c: /api/ page */
+void v1_handle(struct web_req *r, void *ctx);        /* h_v1.c: the SDK routes */
 
 #endif

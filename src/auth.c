@@ -14,13 +14,25 @@ const char *auth_message(enum auth_status st)
 	}
 }
 
+/* The cell is borrowed; u owns its copy. */
+void auth_set_models(struct auth_user *u, const char *cell, unsigned long len)
+{
+	u->models[0] = '\0';
+	u->models_set = cell != NULL;
+	if (cell && len < sizeof(u->models)) {
+		memcpy(u->models, cell, len);
+		u->models[len] = '\0';
+	}
+}
+
 enum relay_err auth_check(struct db *db, const char *key, const char *today,
 			  struct auth_user *u, enum auth_status *st)
 {
 	static const char q[] =
 		"SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL,"
 		" (k.expires_at IS NOT NULL AND k.expires_at < ?),"
-		" u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority"
+		" u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority,"
+		" COALESCE(k.models, u.models)"
 		" FROM api_keys k JOIN users u ON u.id = k.user_id"
 		" WHERE k.key_hash = ?";
 	char hex[65];
@@ -63,6 +75,7 @@ enum relay_err auth_check(struct db *db, const char *key, const char *today,
 	u->daily_requests = db_res_int(&res, 0, 7, 0);
 	u->daily_tokens = db_res_int(&res, 0, 8, 0);
 	u->priority = (int)db_res_int(&res, 0, 9, 0);
+	auth_set_models(u, db_res_str(&res, 0, 10), db_res_len(&res, 0, 10));
 	*st = AUTH_OK;
 out:
 	db_res_free(&res);

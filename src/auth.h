@@ -14,7 +14,16 @@ struct auth_user {
 	long long daily_requests;   /* 0 = unlimited */
 	long long daily_tokens;     /* 0 = unlimited */
 	int priority;
+	/* Model allow-list (api_keys.models, else users.models), comma-
+	 * separated; "" with models_set = 0 means every model. A longer list
+	 * than fits is refused as a whole (models_set = 1, models = ""),
+	 * never cut into a different list. */
+	char models[1024];
+	int models_set;
 };
+
+/* Copies an allow-list cell (NULL = every model) into u. */
+void auth_set_models(struct auth_user *u, const char *cell, unsigned long len);
 
 enum auth_status {
 	AUTH_OK = 0,

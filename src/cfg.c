@@ -79,12 +79,16 @@ static const struct cfg_opt cfg_opts[] = {
 	I64(max_body_bytes, 1024, 1073741824LL, 10485760LL),
 	S(timezone, "", check_timezone),
 	I(result_retention_hours, 0, 87600, 24),
-	I(queue_wait_max, 1, 86400, 300),
+	I(queue_wait_max, 1, 86400, 240),
 	/* 48 leaves room in MariaDB's 64-character GET_LOCK names for the
 	 * slot suffix. */
 	S_RANGE(lock_prefix, 1, 48, "llm_relay", check_lock_prefix),
 	/* statvfs("") fails, so an empty disk_path is refused up front. */
 	S_RANGE(disk_path, 1, (long long)FSIZE(disk_path) - 1, "/", NULL),
+	/* SDK routes (issue 11) */
+	S(openai_base_url, "", check_url),
+	S(anthropic_base_url, "", check_url),
+	S(models, "", NULL),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

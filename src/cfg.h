@@ -31,6 +31,11 @@ struct cfg {
 	int queue_wait_max;         /* seconds an inline waiter may wait */
 	char lock_prefix[64];
 	char disk_path[512];        /* folder whose disk status.php reports */
+	/* SDK routes (issue 11) */
+	char openai_base_url[2048];    /* "" = openai_url minus /chat/completions */
+	char anthropic_base_url[2048]; /* "" = anthropic_url minus /v1/messages */
+	char models[4096];             /* GET /v1/models list, comma-separated;
+					  "" = the upstream's own list */
 	char path[512];             /* the file read ("" if none) */
 };
 

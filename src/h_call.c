@@ -8,47 +8,18 @@
 #include "auth.h"
 #include "db.h"
 #include "dispatch.h"
+#include "exchange.h"
 #include "fmt.h"
 #include "log.h"
 #include "meter.h"
 #include "queue.h"
 #include "relay.h"
+#include "route.h"
 #include "resp.h"
 #include "slot.h"
 #include "up.h"
-#include "waitout.h"
 
 #define MSG_DB "数据库错误,请稍后重试"
-
-/* Meters a request that was admitted (its request counted) and ended here;
- * oc is the exchange's outcome or NULL when it never went upstream. */
-static void call_meter(struct app *a, const struct auth_user *u,
-		       const struct up_req *rq, const char *model,
-		       int status, const char *error,
-		       const struct relay_outcome *oc, struct slot *s,
-		       long long queue_id)
-{
-	struct meter_rec m;
-
-	memset(&m, 0, sizeof(m));
-	m.queue_id = queue_id;
-	m.route = "call";
-	m.user_id = u->user_id;
-	m.key_id = u->key_id;
-	m.fmt = rq->fmt;
-	m.model = model;
-	m.stream = rq->stream;
-	m.http_status = status;
-	m.error = error;
-	if (oc) {
-		m.usage = oc->usage;
-		m.latency_ms = oc->latency_ms;
-	}
-	if (meter_record(a->db, &m, s && s->held ? s->name : NULL))
-		log_error("metering failed for user %s: %s", u->name, db_error(a->db));
-	if (s)
-		s->held = 0;   /* released by relay_finish (or with the connection) */
-}
 
 /* The headers a queued item needs upstream, as a JSON object text. The
  * caller owns the result (json_object_put on *holder). */
@@ -68,14 +39,16 @@ static const char *call_headers_json(const struct up_req *rq,
 }
 
 /* Answers 202 with the queue id, or 503 when the queue is full. */
-static void call_enqueue(struct app *a, struct web_req *r,
-			 const struct auth_user *u, const struct up_req *rq,
-			 const char *model)
+static void call_enqueue(const struct exch *x)
 {
+	struct app *a = x->a;
+	struct web_req *r = x->r;
+	const struct auth_user *u = x->u;
+	const struct up_req *rq = x->rq;
+	const char *model = x->model;
 	struct json_object *hold = NULL, *o;
 	long long id;
 	enum relay_err rc;
-
 	struct queue_new n;
 	enum queue_refusal why;
 
@@ -91,13 +64,14 @@ static void call_enqueue(struct app *a, struct web_req *r,
 	rc = queue_push(a->db, &a->cfg, &n, &id, &why);
 	json_object_put(hold);
 	if (rc == RE_EBUSY || (!rc && why == QUEUE_FULL)) {
-		call_meter(a, u, rq, model, 503, "queue full", NULL, NULL, 0);
+		exchange_meter(x, 503, "queue full", NULL, NULL);
 		resp_error(r, 503, "队列已满,请稍后重试", NULL);
 		return;
 	}
 	if (!rc && why == QUEUE_USER_FULL) {
-		call_meter(a, u, rq, model, 429, "user queue limit", NULL, NULL, 0);
-		resp_error(r, 429, "您的排队请求数已达上限,请稍后重试", NULL);
+		exchange_meter(x, 429, "user queue limit", NULL, NULL);
+		resp_error_h(r, 429, "您的排队请求数已达上限,请稍后重试", NULL,
+			     "Retry-After: 10\r\nCache-Control: no-store\r\n");
 		return;
 	}
 	if (rc) {
@@ -118,42 +92,6 @@ static void call_enqueue(struct app *a, struct web_req *r,
 	json_object_put(o);
 }
 
-static void call_sse_error(struct web_req *r, int status, const char *message)
-{
-	resp_sse_error(r, status, message);
-}
-
-/* Forwards while holding a slot, then meters (queue_id: the inline
- * waiter's row, 0 for a direct call). */
-static void call_forward(struct app *a, struct web_req *r,
-			 const struct auth_user *u, const struct up_req *rq,
-			 const char *model, struct slot *s, long long queue_id,
-			 struct waitout *w)
-{
-	struct relay_dest d;
-	struct relay_outcome oc;
-
-	waitout_dest(w, &d);
-	relay_exchange(a->up, rq, &d, &oc);
-	if (waitout_finish(w, &oc))
-		;   /* the open event stream got its end */
-	else if (oc.err == RE_EINVAL && !oc.started)
-		resp_error(r, 400, "请求头包含非法字符", NULL);
-	else if (oc.err != RE_OK && !oc.started) {
-		char msg[400];
-		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc.error);
-		resp_error(r, 502, msg, NULL);
-	}
-	/* The client has its answer: release the slot and meter after. */
-	web_finish(r);
-	call_meter(a, u, rq, model, oc.status, oc.error[0] ? oc.error : NULL, &oc, s,
-		   queue_id);
-	log_info("user=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
-		 u->name, fmt_name(rq->fmt), model, rq->stream, oc.status,
-		 usage_prompt(&oc.usage), usage_completion(&oc.usage),
-		 oc.latency_ms, oc.error[0] ? " error=" : "", oc.error);
-}
-
 /* X-Relay-Wait: seconds (1..86400), or 0 when absent; -1 when invalid. */
 static int call_wait_header(struct web_req *r)
 {
@@ -170,11 +108,27 @@ static int call_wait_header(struct web_req *r)
 	return n >= 1 && n <= 86400 ? (int)n : -1;
 }
 
+/* dispatch_tick_fn: a streaming waiter's event stream opens with the
+ * first tick and gets a comment line each time; others are only
+ * watched. */
+static int call_tick(void *ctx, long long position)
+{
+	const struct exch *x = ctx;
+	char line[80];
+	int n;
+
+	if (!x->rq->stream)
+		return web_gone_now(x->r);
+	if (!x->r->headers_sent &&
+	    resp_start(x->r, 200, "text/event-stream",
+		       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n") < 0)
+		return 1;
+	n = snprintf(line, sizeof(line), ": queued, position %lld\n\n", position);
+	return web_write(x->r, line, (size_t)n) || web_flush(x->r);
+}
+
 /* Answers a waiter that did not get a slot, and meters it once. */
-static void call_wait_refused(struct app *a, struct web_req *r,
-			      const struct auth_user *u, const struct up_req *rq,
-			      const char *model, enum dispatch_result dr,
-			      long long id)
+static void call_wait_refused(const struct exch *x, enum dispatch_result dr)
 {
 	const char *msg = "队列已满,请稍后重试", *log = "queue full";
 	int code = 503;
@@ -205,33 +159,47 @@ static void call_wait_refused(struct app *a, struct web_req *r,
 		break;
 	}
 	if (dr != DISPATCH_GONE) {
-		if (r->headers_sent)
-			resp_sse_error(r, code, msg);
+		if (x->r->headers_sent)
+			resp_sse_error(x->r, code, msg);
 		else
-			resp_error_h(r, code, msg, NULL,
+			resp_error_h(x->r, code, msg, NULL,
 				     "Retry-After: 10\r\nCache-Control: no-store\r\n");
 	}
-	web_finish(r);
-	call_meter(a, u, rq, model, code, log, NULL, NULL, id);
+	web_finish(x->r);
+	exchange_meter(x, code, log, NULL, NULL);
 }
 
 /* Waits in line on this connection (X-Relay-Wait), then forwards. */
-static void call_wait(struct app *a, struct web_req *r, const struct auth_user *u,
-		      const struct up_req *rq, const char *model, int seconds)
+static void call_wait(struct exch *x, int seconds)
 {
-	struct dispatch_req q = { u, rq->fmt, model, rq->stream, "call" };
-	struct waitout w;
+	struct dispatch_req q = { x->u, x->rq->fmt, x->model, x->rq->stream, "call" };
 	struct slot s;
-	long long id = 0;
 	enum dispatch_result dr;
 
-	waitout_init(&w, r, rq->stream, call_sse_error);
-	dr = dispatch_wait(a, r, &q, seconds, waitout_tick, &w, &s, &id);
+	dr = dispatch_wait(x->a, x->r, &q, seconds, call_tick, x, &s, &x->queue_id);
 	if (dr == DISPATCH_GOT)
-		call_forward(a, r, u, rq, model, &s, id, &w);
+		exchange_forward(x, &s);
 	else
-		call_wait_refused(a, r, u, rq, model, dr, id);
-	waitout_free(&w);
+		call_wait_refused(x, dr);
+}
+
+/* 1 when the request names a path below call.php: PATH_INFO, or a
+ * REQUEST_URI that continues SCRIPT_NAME with "/..." (servers that do not
+ * split PATH_INFO off). */
+static int call_has_subpath(struct web_req *r)
+{
+	const char *pi = web_param(r, "PATH_INFO");
+	const char *uri = web_param(r, "REQUEST_URI");
+	const char *sn = web_param(r, "SCRIPT_NAME");
+	size_t n;
+
+	if (pi && *pi)
+		return 1;
+	if (!uri || !sn || !*sn)
+		return 0;
+	n = strlen(sn);
+	return strncmp(uri, sn, n) == 0 && uri[n] == '/' && uri[n + 1] &&
+	       uri[n + 1] != '?';
 }
 
 void call_handle(struct web_req *r, void *ctx)
@@ -240,12 +208,19 @@ void call_handle(struct web_req *r, void *ctx)
 	struct json_object *req = NULL, *data;
 	struct admit ad;
 	struct up_req rq;
+	struct exch x;
 	struct buf body;
 	const char *why = NULL, *model;
 	char day[11], msg[200];
 	int code, wait_s;
 
 	buf_init(&body, 0);
+	/* /api/call.php/v1/... is the SDK routes' table (a base URL of
+	 * http://host/api/call.php works for Claude Code and the SDKs) */
+	if (call_has_subpath(r)) {
+		v1_handle(r, ctx);
+		goto out;
+	}
 	if (strcmp(r->method, "POST") != 0) {
 		resp_error(r, 405, "请使用POST方法", NULL);
 		goto out;
@@ -267,7 +242,7 @@ void call_handle(struct web_req *r, void *ctx)
 		goto out;
 	}
 	db_today(day);
-	if (admit_request(a->db, &a->cfg, web_header(r, "X-API-Key"), day, &ad)) {
+	if (admit_request(a->db, &a->cfg, route_api_key(r), day, &ad)) {
 		resp_error(r, 500, MSG_DB, NULL);
 		goto out;
 	}
@@ -296,12 +271,19 @@ void call_handle(struct web_req *r, void *ctx)
 	}
 
 	memset(&rq, 0, sizeof(rq));
+	memset(&x, 0, sizeof(x));
+	x.a = a;
+	x.r = r;
+	x.u = &ad.u;
+	x.rq = &rq;
+	x.route = "call";
 	rq.body = body.data;
 	rq.body_len = body.len;
 	rq.stream = fmt_is_stream(req);
 	rq.anthropic_version = web_header(r, "Anthropic-Version");
 	rq.anthropic_beta = web_header(r, "Anthropic-Beta");
 	model = json_object_get_string(json_object_object_get(req, "model"));
+	x.model = model;
 	if (fmt_detect(req, web_header(r, "X-API-Format"), rq.anthropic_version,
 		       &rq.fmt)) {
 		why = "X-API-Format 只能是 openai 或 anthropic";
@@ -317,23 +299,19 @@ void call_handle(struct web_req *r, void *ctx)
 		goto refuse;
 	}
 
-	if (ad.slot == SLOT_GOT) {
-		struct waitout w;
-		waitout_init(&w, r, rq.stream, call_sse_error);
-		call_forward(a, r, &ad.u, &rq, model, &ad.s, 0, &w);
-		waitout_free(&w);
-	} else if (wait_s) {
-		call_wait(a, r, &ad.u, &rq, model, wait_s);
-	} else {
-		call_enqueue(a, r, &ad.u, &rq, model);
-	}
+	if (ad.slot == SLOT_GOT)
+		exchange_forward(&x, &ad.s);
+	else if (wait_s)
+		call_wait(&x, wait_s);
+	else
+		call_enqueue(&x);
 	goto out;
 
 refuse:
 	/* The request was reserved: log it as an error so nothing vanishes,
 	 * and give back the slot the admission may have taken. */
 	resp_error(r, code, why, NULL);
-	call_meter(a, &ad.u, &rq, model, code, why, NULL, &ad.s, 0);
+	exchange_meter(&x, code, why, NULL, &ad.s);
 out:
 	json_object_put(req);
 	buf_free(&body);

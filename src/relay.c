@@ -13,6 +13,7 @@ struct relay_run {
 	const struct relay_dest *d;
 	const struct up_req *rq;
 	struct relay_outcome *oc;
+	const struct up_result *ur;   /* the transfer's headers so far */
 	struct sse_parser sse;
 	struct buf hold;      /* SSE bytes after the last complete event */
 	struct buf copy;      /* non-stream body copy for usage */
@@ -46,7 +47,10 @@ static int relay_on_start(void *ctx, long status, const char *content_type)
 	if (!*ct)
 		ct = "application/json";
 	x->oc->started = 1;
-	if (x->d->start(x->d->ctx, (int)status, ct, x->oc->sse)) {
+	if (x->d->start_hdr ?
+	    x->d->start_hdr(x->d->ctx, (int)status, ct, x->oc->sse,
+			    x->ur->headers) :
+	    x->d->start(x->d->ctx, (int)status, ct, x->oc->sse)) {
 		x->dest_gone = 1;
 		return -1;
 	}
@@ -143,6 +147,7 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 	buf_init(&x.hold, (size_t)-2);
 	buf_init(&x.copy, RELAY_USAGE_COPY_MAX);
 	sink.ctx = &x;
+	x.ur = &ur;
 
 	rc = up_forward(u, rq, &sink, &ur);
 	oc->err = rc;

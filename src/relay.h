@@ -21,6 +21,10 @@ struct relay_dest {
 	int (*write)(void *ctx, const char *p, size_t n);
 	int (*flush)(void *ctx);
 	void *ctx;
+	/* Optional, used instead of start() when set: also gets the upstream's
+	 * allow-listed headers ("name: value\r\n" lines, see hdrpass.h). */
+	int (*start_hdr)(void *ctx, int status, const char *content_type,
+			 int sse, const char *up_headers);
 };
 
 struct relay_outcome {

@@ -27,6 +27,7 @@ const char *resp_reason(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 529: return "Overloaded";
 	default:  return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 	}
 }

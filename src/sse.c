@@ -120,8 +120,8 @@ static int merge_usage(struct json_object *uo, struct usage *u)
 	return any;
 }
 
-/* Merges the usage of a parsed payload (top-level "usage" or Anthropic's
- * "message"."usage") into *u. Returns 1 if any was found. Borrows `obj`. */
+/* Merges the usage of a parsed payload (top-level "usage", Anthropic's
+ * "message"."usage" or the Responses API's "response"."usage") into *u. Returns 1 if any was found. Borrows `obj`. */
 static int usage_from_obj(struct json_object *obj, struct usage *u)
 {
 	struct json_object *uo, *msg;
@@ -133,6 +133,13 @@ static int usage_from_obj(struct json_object *obj, struct usage *u)
 	    json_object_is_type(uo, json_type_object))
 		found |= merge_usage(uo, u);
 	if (json_object_object_get_ex(obj, "message", &msg) &&
+	    json_object_is_type(msg, json_type_object) &&
+	    json_object_object_get_ex(msg, "usage", &uo) &&
+	    json_object_is_type(uo, json_type_object))
+		found |= merge_usage(uo, u);
+	/* OpenAI Responses API streams: response.completed (and
+	 * response.incomplete/failed) carry it under "response" */
+	if (json_object_object_get_ex(obj, "response", &msg) &&
 	    json_object_is_type(msg, json_type_object) &&
 	    json_object_object_get_ex(msg, "usage", &uo) &&
 	    json_object_is_type(uo, json_type_object))

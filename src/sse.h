@@ -7,7 +7,8 @@
  * skipped (and counted in `oversize`), never buffered whole.
  *
  * Usage is taken from any event whose data is JSON carrying a "usage" object
- * at the top level or under "message" (Anthropic message_start). Each field
+ * at the top level, under "message" (Anthropic message_start) or under
+ * "response" (OpenAI Responses API response.completed). Each field
  * keeps the maximum seen, because some upstreams repeat cumulative usage in
  * every chunk: never the sum. */
 #ifndef RELAY_SSE_H

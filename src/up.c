@@ -5,6 +5,7 @@
 #include <time.h>
 #include <curl/curl.h>
 #include "cfg.h"
+#include "hdrpass.h"
 #include "log.h"
 #include "up.h"
 
@@ -128,6 +129,23 @@ static size_t up_on_data(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Keeps the allow-listed headers of the final answer (a 1xx or any earlier
+ * response's headers are forgotten at the next status line). */
+static size_t up_on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct up_xfer *x = ud;
+	size_t n = size * nmemb;
+
+	if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+		x->res->headers_len = 0;
+		x->res->headers[0] = '\0';
+	} else {
+		hdrpass_add(x->res->headers, sizeof(x->res->headers),
+			    &x->res->headers_len, p, n);
+	}
+	return n;
+}
+
 /* Enforces "no byte for request_timeout seconds" for streams. */
 static int up_on_progress(void *ud, curl_off_t dt, curl_off_t dn,
 			  curl_off_t ut, curl_off_t un)
@@ -169,7 +187,7 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	const struct cfg *c = u->cfg;
 	struct curl_slist *hdr = NULL;
 	struct up_xfer x;
-	const char *url = up_url(c, rq->fmt);
+	const char *url = rq->url ? rq->url : up_url(c, rq->fmt);
 	CURLcode cc;
 	CURL *h = u->h;
 
@@ -185,7 +203,7 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 		snprintf(res->error, sizeof(res->error), "endpoint not configured");
 		return RE_ECONFIG;
 	}
-	if (up_header(&hdr, "Content-Type", "application/json") ||
+	if ((!rq->get && up_header(&hdr, "Content-Type", "application/json")) ||
 	    up_header(&hdr, "Expect", "") ||
 	    up_header(&hdr, "Accept", rq->stream ? "text/event-stream" : "application/json"))
 		goto bad_header;
@@ -207,9 +225,14 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	if (rq->get) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)rq->body_len);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "llm-relay/1.0");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -225,6 +248,8 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, up_on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, up_on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, up_on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);

@@ -21,6 +21,9 @@ struct up_req {
 	int stream;                   /* the client asked for stream: true */
 	const char *anthropic_version;/* client's header or NULL (default used) */
 	const char *anthropic_beta;   /* client's header or NULL */
+	const char *url;              /* NULL = up_url(fmt) (call.php, queue);
+					 the SDK routes give the full URL */
+	int get;                      /* 1 = GET without a body (GET /models) */
 };
 
 /* Where the response goes. start() is called once, before the first data
@@ -43,6 +46,10 @@ struct up_result {
 	double ttfb_ms;               /* time to the first body byte */
 	int retry_after;              /* the answer's Retry-After in seconds,
 					 -1 when absent or not a number */
+	/* The answer's headers on the hdrpass.h allow-list, as
+	 * "name: value\r\n" lines (complete before the sink's start()). */
+	char headers[2048];
+	size_t headers_len;
 };
 
 /* Retry-After as delta-seconds (RFC 9110 10.2.3), capped at one day; -1 for

@@ -83,7 +83,7 @@ static const char *worker_header(struct json_object *holder, const char *name)
 /* Processes one claimed item while holding a slot. */
 static void worker_process(struct app *a, struct queue_item *it)
 {
-	struct relay_dest d = { ws_start, ws_write, ws_flush, NULL };
+	struct relay_dest d = { ws_start, ws_write, ws_flush, NULL, NULL };
 	struct json_object *hdr = it->headers ? json_tokener_parse(it->headers) : NULL;
 	struct worker_sink w;
 	struct relay_outcome oc;

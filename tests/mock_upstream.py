@@ -429,7 +429,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                               "type": "rate_limit_error", "code": 429}}),
                              "application/json", hdrs)
             return
-        mode = mock.get("mode") or "json"
+        # a real client's stream: true gets a real event stream
+        mode = mock.get("mode") or ("stream" if req.get("stream") is True else "json")
+        if path.endswith("/messages/count_tokens") and "mode" not in mock:
+            if os.environ.get("MOCK_NO_COUNT_TOKENS") == "1" or mock.get("no_count_tokens"):
+                self.send_simple(404, dumps({"type": "error", "error": {
+                    "type": "not_found_error", "message": "no count_tokens here"}}))
+            else:
+                self.send_simple(200, dumps({"input_tokens": 42}))
+            return
         rst = bool(mock.get("rst"))
 
         if mode == "close":

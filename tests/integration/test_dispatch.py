@@ -184,8 +184,10 @@ def test_streaming_waiter_late_upstream_error_is_an_event(env):
     assert r.status == 200
     evs = sse_events(r.body)
     assert evs[0].startswith(": queued")
-    err = [x for x in evs if x.startswith("event: error")]
-    assert err and '"code":500' in err[0], evs
+    # the request's own (OpenAI) error shape, as an event after the comment
+    err = [x for x in evs[1:] if '"error"' in x]
+    assert err and json.loads(err[0].split("data: ", 1)[1])["error"]["message"], evs
+    assert env.sql("SELECT http_status FROM request_log") [-1] == ["500"]
     for th, _ in holder:
         th.join()
 

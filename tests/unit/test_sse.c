@@ -720,6 +720,33 @@ static void test_reinit_after_free(void **state)
 	sse_free(&p);
 }
 
+/* OpenAI Responses API stream: usage only in response.completed, under
+ * "response"; the earlier events carry none. */
+static void test_responses_usage(void **state)
+{
+	static const char s[] =
+		"event: response.created\n"
+		"data: {\"type\":\"response.created\",\"response\":{\"id\":\"r1\","
+		"\"usage\":null}}\n\n"
+		"event: response.output_text.delta\n"
+		"data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n"
+		"event: response.completed\n"
+		"data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\","
+		"\"usage\":{\"input_tokens\":12,\"input_tokens_details\":"
+		"{\"cached_tokens\":2},\"output_tokens\":7,\"total_tokens\":19}}}\n\n";
+	struct sse_parser p;
+
+	(void)state;
+	sse_init(&p);
+	feed_str(&p, s);
+	assert_int_equal(p.events, 3);
+	assert_int_equal(p.usage.found, 1);
+	assert_int_equal(usage_prompt(&p.usage), 12);
+	assert_int_equal(usage_completion(&p.usage), 7);
+	assert_int_equal(usage_total(&p.usage), 19);
+	sse_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_event_names),
 		cmocka_unit_test(test_done_marker),
 		cmocka_unit_test(test_anthropic_usage),
+		cmocka_unit_test(test_responses_usage),
 		cmocka_unit_test(test_openai_final_usage),
 		cmocka_unit_test(test_cumulative_usage_is_max),
 		cmocka_unit_test(test_no_usage),
