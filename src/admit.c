@@ -67,6 +67,7 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 		ad->slot = SLOT_GOT;
 		slot_name(c, (int)slot, ad->s.name, sizeof(ad->s.name));
 		ad->s.held = 1;
+		ad->s.gen = db_generation(db);
 	} else {
 		ad->slot = slot < 0 ? SLOT_QUEUE_AHEAD : SLOT_BUSY;
 	}

@@ -68,6 +68,10 @@ static const struct cfg_opt cfg_opts[] = {
 	S(db_user, "llm_relay", NULL),
 	S(db_password, "", NULL),
 	S(db_name, "llm_relay", NULL),
+	/* Above every statement that blocks on purpose (GET_LOCK waits,
+	 * the dispatcher's waits of up to ~15 s). */
+	I(db_read_timeout, 1, 86400, 60),
+	I(db_write_timeout, 1, 86400, 60),
 	S(openai_url, "", check_url),
 	S(anthropic_url, "", check_url),
 	S(upstream_api_key, "", NULL),

@@ -56,7 +56,8 @@ static void call_meter(struct app *a, const struct auth_user *u,
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
 	}
-	if (meter_record(a->db, &m, s && s->held ? s->name : NULL))
+	/* A slot lost with its connection is not ours to release. */
+	if (meter_record(a->db, &m, s && lock_held(a->db, s) ? s->name : NULL))
 		log_error("metering failed for user %s: %s", u->name, db_error(a->db));
 	if (s)
 		s->held = 0;   /* released by relay_finish (or with the connection) */
@@ -99,7 +100,14 @@ static void call_enqueue(struct app *a, struct web_req *r,
 		return;
 	}
 	if (rc) {
+		/* The request was reserved: give it its log row. If the insert
+		 * was lost after the server ran it (db_unknown), the item also
+		 * runs and gets a row of its own; the client, told 500, has
+		 * no id for it. */
 		resp_error(r, 500, MSG_DB, NULL);
+		call_meter(a, u, rq, model, 500, db_unknown(a->db) ?
+			   "database connection lost while queueing (item may exist)" :
+			   "database error while queueing", NULL, NULL);
 		return;
 	}
 	log_info("queued as %lld (user %s, priority %d)", id, u->name, u->priority);
@@ -113,14 +121,38 @@ static void call_enqueue(struct app *a, struct web_req *r,
 	json_object_put(o);
 }
 
+struct call_tick {
+	struct app *a;
+	struct slot *s;
+};
+
+/* During the exchange: the slot lives on the database connection; if that
+ * connection dies, take the slot again at once, or stop the exchange so
+ * no more calls than upstream_slots run. */
+static const char *call_tick(void *ctx)
+{
+	struct call_tick *t = ctx;
+
+	if (lock_keep(t->a->db, t->s) == RE_OK)
+		return NULL;
+	log_error("upstream slot %s lost with the database connection; exchange stopped",
+		  t->s->name);
+	return "relay lost its upstream slot (database connection lost)";
+}
+
 /* Forwards while holding a slot, then meters. */
 static void call_forward(struct app *a, struct web_req *r,
-			 const struct auth_user *u, const struct up_req *rq,
+			 const struct auth_user *u, const struct up_req *rq0,
 			 const char *model, struct slot *s)
 {
 	struct relay_dest d = { call_start, call_write, call_flush, r };
+	struct call_tick t = { a, s };
 	struct relay_outcome oc;
+	struct up_req rqt = *rq0;
+	const struct up_req *rq = &rqt;
 
+	rqt.tick = call_tick;
+	rqt.tick_ctx = &t;
 	relay_exchange(a->up, rq, &d, &oc);
 	if (oc.err == RE_EINVAL && !oc.started)
 		resp_error(r, 400, "请求头包含非法字符", NULL);

@@ -37,6 +37,9 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 		return rc;
 	if (!got)
 		return RE_EBUSY;
+	/* The count and the insert are only serialised while the lock is
+	 * held: never let them run on a new connection that lacks it. */
+	db_pin(db);
 	rc = db_exec(db, cnt, NULL, 0, &res);
 	if (rc)
 		goto out;
@@ -50,7 +53,9 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 	if (!rc)
 		*id = (long long)db_insert_id(db);
 out:
-	lock_release(db, lk);
+	db_unpin(db);
+	if (lock_release(db, lk) == RE_ENOTFOUND && !rc)
+		log_warn("enqueue lock was lost while inserting item %lld", *id);
 	return rc;
 }
 
@@ -157,6 +162,7 @@ enum relay_err queue_claim(struct db *db, const struct cfg *c,
 	rc = lock_get(db, it->lock, 0, &locked);
 	if (rc)
 		goto fail;
+	it->lock_gen = db_generation(db);
 	if (!locked) {
 		/* A previous worker of this item is still alive somewhere. */
 		db_rollback(db);

@@ -54,6 +54,7 @@ struct queue_item {
 	char *body;
 	size_t body_len;
 	char lock[96];      /* '<prefix>:item:<id>', held while processing */
+	unsigned long long lock_gen; /* db_generation() the lock lives on */
 };
 
 /* Claims the next waiting item. *got = 0 when none is available. */

@@ -21,6 +21,11 @@ struct up_req {
 	int stream;                   /* the client asked for stream: true */
 	const char *anthropic_version;/* client's header or NULL (default used) */
 	const char *anthropic_beta;   /* client's header or NULL */
+	/* Called about every 200 ms during the transfer (may be NULL). A
+	 * non-NULL return stops the transfer as an upstream failure with
+	 * that reason (e.g. the process lost its upstream slot). */
+	const char *(*tick)(void *ctx);
+	void *tick_ctx;
 };
 
 /* Where the response goes. start() is called once, before the first data
