@@ -48,7 +48,7 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 	if (*full)
 		goto out;
 	rc = DBX(db, ins, NULL, DBI(u->user_id), DBI(u->key_id), DBI(u->priority),
-		 DBS(fmt_name(fmt)), DBB(model, strnlen(model, 255)),
+		 DBS(fmt_name(fmt)), DBB(model, meter_clip(model, 255)),
 		 DBI(stream ? 1 : 0), DBS(headers_json), DBB(body, len));
 	if (!rc)
 		*id = (long long)db_insert_id(db);
@@ -218,7 +218,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		goto out;
 	rc = DBX(db, upd, NULL, DBS(status), DBI(http_status), DBS(content_type),
 		 resp ? DBB(resp, resp_len) : DBNULL,
-		 err ? DBB(err, strnlen(err, 1000)) : DBNULL,
+		 err ? DBB(err, meter_clip(err, 1000)) : DBNULL,
 		 DBI(it->id), DBI(it->attempts));
 	if (rc)
 		goto fail;

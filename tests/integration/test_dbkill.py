@@ -176,3 +176,17 @@ def test_dbkill_worker_mid_item_no_resend(env):
     assert env.sql_value("SELECT COUNT(*) FROM request_log") == "1"
     assert usage(env, "alice") == (1, 33, 0)
     assert _lock_free(env, item) and _lock_free(env, _slot(env))
+
+
+def test_queued_long_model_clipped_on_a_character(env):
+    """A 300-byte model of 3-byte characters, queued: clipped on a character
+    boundary (strict mode refused half a character with a 500)."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    holder = _holder(env, _slot(env), 30)
+    try:
+        r = call(env, req(model="a" + "模" * 100), key)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.status == 202, r.body[:300]
+    assert env.sql_value("SELECT model FROM queue") == "a" + "模" * 84
