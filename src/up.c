@@ -79,8 +79,15 @@ int up_retry_after(const char *value)
 		return -1;
 	while (*p == ' ' || *p == '\t')
 		p++;
-	if (*p < '0' || *p > '9')
-		return -1;
+	if (*p < '0' || *p > '9') {
+		/* An HTTP-date (RFC 9110 10.2.3): seconds from now, 0 if past. */
+		time_t t = *p ? curl_getdate(p, NULL) : -1;
+		long long d;
+		if (t == -1)
+			return -1;
+		d = (long long)t - (long long)time(NULL);
+		return d < 0 ? 0 : d > 86400 ? 86400 : (int)d;
+	}
 	for (; *p >= '0' && *p <= '9'; p++) {
 		if (v < 86400)
 			v = v * 10 + (*p - '0');

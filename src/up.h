@@ -50,8 +50,9 @@ struct up_result {
 					 -1 when absent or not a number */
 };
 
-/* Retry-After as delta-seconds (RFC 9110 10.2.3), capped at one day; -1 for
- * NULL, an HTTP-date or anything else. */
+/* Retry-After as delta-seconds or an HTTP-date (RFC 9110 10.2.3, read by
+ * curl_getdate; a past date is 0), capped at one day; -1 for NULL or
+ * anything else. */
 int up_retry_after(const char *value);
 
 /* Creates the per-process handle (curl_global_init is done here once).
