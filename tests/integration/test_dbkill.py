@@ -4,6 +4,8 @@ statement). Nothing may be counted twice, no slot or item lock may be
 silently lost (no more upstream calls than slots, no re-send of a live
 item), nothing over the limits."""
 import subprocess
+import threading
+import time
 
 from common import call, call_popen, jbody, last_log, req, usage, wait_until
 
@@ -190,3 +192,32 @@ def test_queued_long_model_clipped_on_a_character(env):
         holder.wait()
     assert r.status == 202, r.body[:300]
     assert env.sql_value("SELECT model FROM queue") == "a" + "模" * 84
+
+
+def test_sigterm_mid_stream_finishes_the_request(env):
+    """mod_fcgid/lighttpd send SIGTERM to stop a process: the stream being
+    served ends normally (web.h), then the process exits."""
+    import os
+    import signal
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    env.start_fcgi_app("call")
+    proc = env._fcgi["call"]["proc"]
+    box = {}
+
+    def run():
+        box["r"] = call(env, req(stream=True, mock={"mode": "stream", "n": 6, "delay": 0.3}),
+                        key, via="fcgi", stream=True)
+    th = threading.Thread(target=run)
+    th.start()
+    wait_until(lambda: len(env.mock_requests()) >= 1, what="the stream to start")
+    time.sleep(0.5)       # a few events are out: the signal lands mid-stream
+    os.kill(proc.pid, signal.SIGTERM)
+    th.join(60)
+    r = box["r"]
+    assert r.status == 200, r.body[:300]
+    assert b"[DONE]" in r.body and b"upstream_error" not in r.body, r.body[-300:]
+    proc.wait(timeout=30)
+    wait_until(lambda: env.sql_value("SELECT COUNT(*) FROM request_log") == "1",
+               what="the request to be metered")
+    assert last_log(env)["total_tokens"] == "33"
+    env.stop_fcgi_app("call")
