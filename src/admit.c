@@ -75,6 +75,7 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 		ad->slot = SLOT_GOT;
 		snprintf(ad->s.name, sizeof(ad->s.name), "%s", db_res_str(&res, 0, 15));
 		ad->s.held = 1;
+		ad->s.gen = db_generation(db);
 	} else {
 		ad->slot = slot < 0 ? SLOT_QUEUE_AHEAD : SLOT_BUSY;
 	}

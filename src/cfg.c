@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
+#include <curl/curl.h>
 #include "cfg.h"
 
 #define CFG_MAX_FILE (1024u * 1024u)   /* a config file larger than this is refused */
@@ -68,6 +69,10 @@ static const struct cfg_opt cfg_opts[] = {
 	S(db_user, "llm_relay", NULL),
 	S(db_password, "", NULL),
 	S(db_name, "llm_relay", NULL),
+	/* Above every statement that blocks on purpose (GET_LOCK waits,
+	 * the dispatcher's waits of up to ~15 s). */
+	I(db_read_timeout, 1, 86400, 60),
+	I(db_write_timeout, 1, 86400, 60),
 	S(openai_url, "", check_url),
 	S(anthropic_url, "", check_url),
 	S(upstream_api_key, "", NULL),
@@ -146,10 +151,16 @@ static const struct cfg_opt *find_opt(const char *k, size_t n)
 	return NULL;
 }
 
-/* URLs are checked lightly: the scheme must be http or https and something
- * must follow it. libcurl reports the rest when the URL is used. */
+/* URLs are parsed by libcurl's own URL parser (curl_url), the one that
+ * will use them, so what passes here is what the transfer accepts. Only
+ * parsing happens here (no transfer: that stays in up.c). The scheme must
+ * be http or https and a host must follow it. */
 static const char *check_url(const char *v)
 {
+	static char why[160];
+	CURLU *u;
+	CURLUcode uc;
+	char *host = NULL;
 	size_t n;
 
 	if (!v[0])
@@ -165,7 +176,22 @@ static const char *check_url(const char *v)
 	for (; v[n]; n++)
 		if ((unsigned char)v[n] <= 0x20 || v[n] == 0x7f)
 			return "must not contain spaces or control characters";
-	return NULL;
+	u = curl_url();
+	if (!u)
+		return "could not be checked (out of memory)";
+	uc = curl_url_set(u, CURLUPART_URL, v, 0);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (uc == CURLUE_OK && (!host || !host[0]))
+		uc = CURLUE_NO_HOST;
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (uc == CURLUE_OK)
+		return NULL;
+	if (uc == CURLUE_NO_HOST)
+		return "has no host after the scheme";
+	snprintf(why, sizeof(why), "is not a valid URL (%s)", curl_url_strerror(uc));
+	return why;
 }
 
 /* The prefix goes into MariaDB lock names; keep it to a safe alphabet. */

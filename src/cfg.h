@@ -17,6 +17,8 @@ struct cfg {
 	char db_user[128];
 	char db_password[256];
 	char db_name[128];
+	int db_read_timeout;        /* seconds, MYSQL_OPT_READ_TIMEOUT */
+	int db_write_timeout;       /* seconds, MYSQL_OPT_WRITE_TIMEOUT */
 	char openai_url[2048];      /* full endpoint URL, "" = not configured */
 	char anthropic_url[2048];   /* full endpoint URL, "" = not configured */
 	char upstream_api_key[1024];

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,9 @@ struct db {
 	struct db_stmt cache[DB_CACHE];
 	unsigned cache_next;      /* round-robin victim when full */
 	int in_txn;
+	unsigned long long gen;   /* +1 on every successful connect */
+	unsigned pins;            /* db_pin() depth: no reconnect while > 0 */
+	int unknown;              /* the last failure may have run on the server */
 	long tz_applied;          /* UTC offset (s) set as the session zone */
 	time_t tz_checked;
 	unsigned long long affected, insert_id;
@@ -115,20 +119,33 @@ static enum relay_err db_sync_tz(struct db *db, int force)
 enum relay_err db_connect(struct db *db)
 {
 	const struct cfg *c = db->cfg;
-	unsigned timeout = 5;
+	unsigned timeout = 5, rto = (unsigned)c->db_read_timeout,
+		 wto = (unsigned)c->db_write_timeout;
 	my_bool off = 0;
 	const char *host = c->db_host[0] ? c->db_host : "localhost";
 	const char *sock = c->db_socket[0] ? c->db_socket : NULL;
 
 	if (db->my)
 		return RE_OK;
+	if (db->pins) {
+		/* A new connection would hold none of the named locks the
+		 * caller relies on: refuse rather than carry on without them. */
+		db_set_err(db, CR_SERVER_LOST,
+			   "connection lost while holding a named lock");
+		return RE_EDB;
+	}
 	db->my = mysql_init(NULL);
 	if (!db->my) {
 		db_set_err(db, 0, "out of memory");
 		return RE_ENOMEM;
 	}
 	mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(db->my, MYSQL_OPT_RECONNECT, &off);
+	/* A partitioned server must not hang a process that holds a slot.
+	 * Statements that block on purpose (GET_LOCK with a timeout, the
+	 * dispatcher's waits of up to ~15 s) must stay below the read
+	 * timeout (default 60 s). */
+	mysql_options(db->my, MYSQL_OPT_READ_TIMEOUT, &rto);
+	mysql_options(db->my, MYSQL_OPT_WRITE_TIMEOUT, &wto);	mysql_options(db->my, MYSQL_OPT_RECONNECT, &off);
 	mysql_options(db->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	/* Lets db_exec_watch() wait on the server and a client socket at
 	 * once; the blocking calls work as before. */
@@ -141,11 +158,56 @@ enum relay_err db_connect(struct db *db)
 		return RE_EDB;
 	}
 	db->in_txn = 0;
+	db->gen++;
 	if (db_sync_tz(db, 1)) {
 		db_disconnect(db);
 		return RE_EDB;
 	}
 	return RE_OK;
+}
+
+unsigned long long db_generation(const struct db *db)
+{
+	return db->my ? db->gen : 0;
+}
+
+void db_pin(struct db *db)
+{
+	db->pins++;
+}
+
+void db_unpin(struct db *db)
+{
+	if (db->pins)
+		db->pins--;
+}
+
+int db_unknown(const struct db *db)
+{
+	return db->unknown;
+}
+
+int db_alive(struct db *db)
+{
+	struct pollfd p;
+	int fd;
+
+	if (!db->my)
+		return 0;
+	fd = (int)mysql_get_socket(db->my);
+	if (fd < 0)
+		return 1;
+	p.fd = fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	/* Between statements the server never speaks first: a readable
+	 * socket means it closed the connection (KILL, wait_timeout,
+	 * shutdown) or sent the error packet that precedes the close. */
+	if (poll(&p, 1, 0) == 0)
+		return 1;
+	log_warn("database connection was closed by the server while idle");
+	db_disconnect(db);
+	return 0;
 }
 
 /* 1 if the error means the connection is gone and a reconnect may help. */
@@ -155,6 +217,22 @@ static int db_conn_lost(unsigned e)
 	       e == CR_CONNECTION_ERROR || e == 1927 /* ER_CONNECTION_KILLED */ ||
 	       e == 4031 /* ER_CLIENT_INTERACTION_TIMEOUT */ ||
 	       e == 1053 /* ER_SERVER_SHUTDOWN */ || e == CR_COMMANDS_OUT_OF_SYNC;
+}
+
+/* 1 if the statement cannot have run: the request never left (2006 is
+ * what Connector/C reports when writing the command fails). */
+static int db_not_sent(unsigned e)
+{
+	return e == CR_SERVER_GONE_ERROR || e == CR_CONNECTION_ERROR ||
+	       e == CR_CONN_HOST_ERROR;
+}
+
+/* 1 for statements that change nothing when run twice: plain reads, and
+ * the named-lock functions (a lock taken by a lost connection died with
+ * it). */
+static int db_idempotent(const char *sql)
+{
+	return strncasecmp(sql, "SELECT", 6) == 0;
 }
 
 /* Finds or prepares the cached statement for sql. */
@@ -324,7 +402,21 @@ static void db_bind(MYSQL_BIND *pb, const struct db_val *args, unsigned nargs)
 	}
 }
 
-/* One attempt at running a statement; *lost is set if the connection died. */
+/* After a failure before the statement was executed: drops the connection
+ * if that failure lost it, so the retry starts on a fresh one. */
+static void db_pre_fail(struct db *db, int *lost)
+{
+	unsigned e = db->errnum ? db->errnum : (db->my ? mysql_errno(db->my) : 0);
+
+	if (!db->my || db_conn_lost(e)) {
+		*lost = 1;
+		db_disconnect(db);
+	}
+}
+
+/* One attempt at running a statement. *lost = 1 if the connection died
+ * before the statement was sent (safe to run it again); after it was sent
+ * a lost connection sets db->unknown instead: the server may have run it. */
 static enum relay_err db_try(struct db *db, const char *sql,
 			     const struct db_val *args, unsigned nargs,
 			     struct db_res *res, int *lost)
@@ -334,24 +426,42 @@ static enum relay_err db_try(struct db *db, const char *sql,
 	enum relay_err rc;
 
 	*lost = 0;
+	if (db->my && !db->in_txn)
+		db_alive(db);          /* closed while idle: reconnect first */
 	rc = db_connect(db);
 	if (rc) {
-		*lost = 1;
+		*lost = !db->pins;
 		return rc;
 	}
-	if (!db->in_txn && db_sync_tz(db, 0))
-		goto fail_conn;
+	if (!db->in_txn && db_sync_tz(db, 0)) {
+		db_pre_fail(db, lost);
+		return RE_EDB;
+	}
 	st = db_prepare(db, sql);
-	if (!st)
-		goto fail_conn;
+	if (!st) {
+		/* A statement that fails to prepare (bad SQL, out of
+		 * memory) leaves the connection fine; only a lost one is
+		 * dropped, and nothing ran yet either way. */
+		db_pre_fail(db, lost);
+		return RE_EDB;
+	}
 	if (nargs > sizeof(pb) / sizeof(pb[0]) ||
 	    nargs != mysql_stmt_param_count(st)) {
 		db_set_err(db, 0, "parameter count mismatch");
 		return RE_EDB;
 	}
 	db_bind(pb, args, nargs);
-	if ((nargs && mysql_stmt_bind_param(st, pb)) || mysql_stmt_execute(st)) {
+	if (nargs && mysql_stmt_bind_param(st, pb)) {
 		db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		return RE_EDB;
+	}
+	if (mysql_stmt_execute(st)) {
+		db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		if (db_not_sent(db->errnum)) {
+			db_disconnect(db);
+			*lost = 1;
+			return RE_EDB;
+		}
 		if (db_conn_lost(db->errnum))
 			goto fail_conn;
 		return RE_EDB;
@@ -380,11 +490,11 @@ static enum relay_err db_try(struct db *db, const char *sql,
 		goto fail_conn;
 	return rc;
 fail_conn:
-	if (!db->errnum || db_conn_lost(db->errnum) || !db->my ||
-	    mysql_errno(db->my) == 0 || db_conn_lost(mysql_errno(db->my))) {
-		*lost = 1;
-		db_disconnect(db);
-	}
+	/* Sent, then lost (2013, killed, out of sync, read timeout): the
+	 * server may have run it. Only a read may be run again. */
+	db_disconnect(db);
+	db->unknown = 1;
+	*lost = db_idempotent(sql);
 	return RE_EDB;
 }
 
@@ -399,15 +509,22 @@ enum relay_err db_exec(struct db *db, const char *sql,
 		memset(res, 0, sizeof(*res));
 	db->errnum = 0;
 	db->err[0] = '\0';
+	db->unknown = 0;
 	rc = db_try(db, sql, args, nargs, res, &lost);
-	/* Reconnect once, but never inside a transaction: its earlier
-	 * statements died with the connection, so the caller must start over. */
-	if (rc && lost && !was_txn) {
+	/* Reconnect once, but never inside a transaction (its earlier
+	 * statements died with the connection, so the caller must start
+	 * over), never while a named lock is pinned, and never for a write
+	 * that may already have run. */
+	if (rc && lost && !was_txn && !db->pins) {
 		if (res)
 			db_res_free(res);
 		log_warn("database connection lost (%s), reconnecting", db->err);
+		db->unknown = 0;
 		rc = db_try(db, sql, args, nargs, res, &lost);
 	}
+	if (rc && db->unknown)
+		log_error("database connection lost during a statement that may "
+			  "have run; not repeated");
 	if (rc) {
 		if (res)
 			db_res_free(res);
@@ -450,6 +567,8 @@ enum relay_err db_begin(struct db *db)
 	if (db->in_txn)
 		return RE_OK;
 	/* Reconnects here if needed: nothing of the transaction exists yet. */
+	if (db->my && !db->pins)
+		db_alive(db);
 	rc = db_connect(db);
 	if (!rc && db_sync_tz(db, 0))
 		rc = RE_EDB;

@@ -1,6 +1,18 @@
 /* db.h - MariaDB access: one persistent connection per process, prepared
- * statements only (cached per SQL text), reconnect once on "server has gone
- * away" outside a transaction.
+ * statements only (cached per SQL text).
+ *
+ * Reconnects and repeats a statement only when it cannot have run: the
+ * connection was found closed before sending (db_alive), the connect or the
+ * prepare failed, or writing the command failed (2006). A connection lost
+ * after the statement was sent (2013, killed, read timeout, out of sync)
+ * may have run it on the server: then a SELECT is repeated once (reads and
+ * GET_LOCK change nothing twice) and everything else returns RE_EDB with
+ * db_unknown() = 1, so relay_admit, relay_finish and queue inserts are never
+ * run twice. Never reconnects inside a transaction or while pinned.
+ *
+ * Named locks (GET_LOCK) live on the connection. db_generation() changes
+ * with every (re)connect: a lock taken at generation g is gone once the
+ * generation is not g any more.
  *
  * This is the only module that calls mysql_*. Every value travels as a bound
  * parameter; results come back as strings (NULL for SQL NULL). */
@@ -71,6 +83,21 @@ enum relay_err db_exec(struct db *db, const char *sql,
 /* Runs a statement that has no parameters and no bound data, such as DDL
  * from the compiled-in migrations (never with client input). */
 enum relay_err db_exec_plain(struct db *db, const char *sql, size_t len);
+
+/* The connection's generation: +1 on every successful (re)connect, 0 when
+ * not connected. Every named lock taken at an older generation is lost. */
+unsigned long long db_generation(const struct db *db);
+/* Checks without a round trip (poll on the socket) that the server has not
+ * closed the connection; if it has, disconnects and returns 0. */
+int db_alive(struct db *db);
+/* While pinned (nestable), the handle never reconnects: a lost connection
+ * fails every statement with RE_EDB, so code holding a named lock can not
+ * run on a connection that lacks it. */
+void db_pin(struct db *db);
+void db_unpin(struct db *db);
+/* 1 if the last failed db_exec lost the connection after sending: the
+ * statement may or may not have run. */
+int db_unknown(const struct db *db);
 
 unsigned long long db_affected(const struct db *db);
 unsigned long long db_insert_id(const struct db *db);

@@ -94,6 +94,7 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 	if (st && strcmp(st, "got") == 0 && db_res_str(&res, 0, 0)) {
 		snprintf(s->name, sizeof(s->name), "%s", db_res_str(&res, 0, 0));
 		s->held = 1;
+		s->gen = db_generation(a->db);
 		*state = 1;
 	} else if (st && strcmp(st, "gone") == 0) {
 		*state = -1;

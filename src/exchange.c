@@ -11,6 +11,7 @@
 #include "log.h"
 #include "meter.h"
 #include "resp.h"
+#include "slot.h"
 #include "v1err.h"
 
 /* State of the client side of one exchange. */
@@ -118,7 +119,8 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
 	}
-	if (meter_record(x->a->db, &m, s && s->held ? s->name : NULL))
+	/* A slot lost with its connection is not ours to release. */
+	if (meter_record(x->a->db, &m, s && lock_held(x->a->db, s) ? s->name : NULL))
 		log_error("metering failed for user %s: %s", x->u->name,
 			  db_error(x->a->db));
 	if (s)
@@ -147,8 +149,29 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 	}
 }
 
+struct exch_tick {
+	struct app *a;
+	struct slot *s;
+};
+
+/* During the exchange: the slot lives on the database connection; if that
+ * connection dies, take the slot again at once, or stop the exchange so
+ * no more calls than upstream_slots run. */
+static const char *exchange_tick(void *ctx)
+{
+	struct exch_tick *t = ctx;
+
+	if (lock_keep(t->a->db, t->s) == RE_OK)
+		return NULL;
+	log_error("upstream slot %s lost with the database connection; exchange stopped",
+		  t->s->name);
+	return "relay lost its upstream slot (database connection lost)";
+}
+
 void exchange_forward(const struct exch *x, struct slot *s)
 {
+	struct exch_tick t = { x->a, s };
+	struct up_req rq = *x->rq;
 	struct exch_dest e;
 	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, &e, ed_start };
 	struct relay_outcome oc;
@@ -157,7 +180,9 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	memset(&e, 0, sizeof(e));
 	e.x = x;
 	buf_init(&e.errbody, 65536);
-	relay_exchange(x->a->up, x->rq, &d, &oc);
+	rq.tick = exchange_tick;
+	rq.tick_ctx = &t;
+	relay_exchange(x->a->up, &rq, &d, &oc);
 	if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
 		exchange_fail(x, &oc);
 	else if (e.wrap) {

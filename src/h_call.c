@@ -75,7 +75,14 @@ static void call_enqueue(const struct exch *x)
 		return;
 	}
 	if (rc) {
+		/* The request was reserved: give it its log row. If the insert
+		 * was lost after the server ran it (db_unknown), the item also
+		 * runs and gets a row of its own; the client, told 500, has
+		 * no id for it. */
 		resp_error(r, 500, MSG_DB, NULL);
+		exchange_meter(x, 500, db_unknown(a->db) ?
+			       "database connection lost while queueing (item may exist)" :
+			       "database error while queueing", NULL, NULL);
 		return;
 	}
 	/* A slot may have freed since the admission looked: let a worker

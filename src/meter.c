@@ -12,8 +12,7 @@ int meter_is_error(const struct meter_rec *m)
 	return m->error != NULL || m->http_status >= 400;
 }
 
-/* Truncates s to at most n bytes without splitting a UTF-8 sequence. */
-static size_t meter_clip(const char *s, size_t n)
+size_t meter_clip(const char *s, size_t n)
 {
 	size_t len = strlen(s);
 

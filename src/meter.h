@@ -23,6 +23,10 @@ struct meter_rec {
 	const char *error;         /* NULL when the exchange succeeded */
 };
 
+/* The length of s cut to at most n bytes without splitting a UTF-8
+ * sequence (strict SQL mode refuses half a character). */
+size_t meter_clip(const char *s, size_t n);
+
 /* Counts as an error: an error text or an HTTP status >= 400. */
 int meter_is_error(const struct meter_rec *m);
 

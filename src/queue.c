@@ -11,18 +11,6 @@
 #include "relay.h"
 #include "slot.h"
 
-/* Bytes of s, at most n, without splitting a UTF-8 sequence. */
-static size_t queue_clip(const char *s, size_t n)
-{
-	size_t len = strnlen(s, n + 1);
-
-	if (len <= n)
-		return len;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
 enum relay_err queue_push(struct db *db, const struct cfg *c,
 			  const struct queue_new *q, long long *id,
 			  enum queue_refusal *refused)
@@ -37,7 +25,7 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 	*refused = QUEUE_OK;
 	rc = DBX(db, enq, &res, DBS(c->lock_prefix), DBI(q->u->user_id),
 		 DBI(q->u->key_id), DBI(q->u->priority), DBS(fmt_name(q->fmt)),
-		 DBB(model, queue_clip(model, 255)), DBI(q->stream ? 1 : 0),
+		 DBB(model, meter_clip(model, 255)), DBI(q->stream ? 1 : 0),
 		 DBS(q->route ? q->route : "call"), DBS(q->headers_json),
 		 q->body ? DBB(q->body, q->body_len) : DBNULL,
 		 DBI(c->queue_max), DBS(q->waitlock));
@@ -128,6 +116,7 @@ enum relay_err queue_load(struct db *db, const struct cfg *c, long long id,
 
 	memset(it, 0, sizeof(*it));
 	snprintf(it->lock, sizeof(it->lock), "%s:item:%lld", c->lock_prefix, id);
+	it->lock_gen = db_generation(db);   /* relay_wait took it on this one */
 	rc = DBX(db, sel, &res, DBI(id));
 	if (rc)
 		return rc;
@@ -187,7 +176,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		goto out;
 	rc = DBX(db, upd, NULL, DBS(status), DBI(http_status), DBS(content_type),
 		 resp ? DBB(resp, resp_len) : DBNULL,
-		 err ? DBB(err, strnlen(err, 1000)) : DBNULL,
+		 err ? DBB(err, meter_clip(err, 1000)) : DBNULL,
 		 DBI(it->id), DBI(it->attempts));
 	if (rc)
 		goto fail;

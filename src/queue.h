@@ -76,6 +76,7 @@ struct queue_item {
 	char *body;
 	size_t body_len;
 	char lock[96];      /* '<prefix>:item:<id>', held while processing */
+	unsigned long long lock_gen; /* db_generation() the lock lives on */
 };
 
 /* Loads item `id`, which this process claimed through relay_wait (sql/010:

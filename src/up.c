@@ -18,10 +18,12 @@ struct up {
 struct up_xfer {
 	struct up *u;
 	const struct up_sink *sink;
+	const struct up_req *rq;
 	struct up_result *res;
 	int stream;
-	double t0, last_byte;
+	double t0, last_byte, last_tick;
 	int stalled;
+	const char *stopped;          /* the tick's reason, or NULL */
 };
 
 static double up_now(void)
@@ -78,8 +80,15 @@ int up_retry_after(const char *value)
 		return -1;
 	while (*p == ' ' || *p == '\t')
 		p++;
-	if (*p < '0' || *p > '9')
-		return -1;
+	if (*p < '0' || *p > '9') {
+		/* An HTTP-date (RFC 9110 10.2.3): seconds from now, 0 if past. */
+		time_t t = *p ? curl_getdate(p, NULL) : -1;
+		long long d;
+		if (t == -1)
+			return -1;
+		d = (long long)t - (long long)time(NULL);
+		return d < 0 ? 0 : d > 86400 ? 86400 : (int)d;
+	}
 	for (; *p >= '0' && *p <= '9'; p++) {
 		if (v < 86400)
 			v = v * 10 + (*p - '0');
@@ -151,10 +160,18 @@ static int up_on_progress(void *ud, curl_off_t dt, curl_off_t dn,
 			  curl_off_t ut, curl_off_t un)
 {
 	struct up_xfer *x = ud;
+	const struct up_req *rq = x->rq;
+	double now = up_now();
 	(void)dt; (void)dn; (void)ut; (void)un;
 
+	if (rq->tick && now - x->last_tick >= 0.2) {
+		x->last_tick = now;
+		x->stopped = rq->tick(rq->tick_ctx);
+		if (x->stopped)
+			return 1;
+	}
 	if (x->stream &&
-	    up_now() - x->last_byte > (double)x->u->cfg->request_timeout) {
+	    now - x->last_byte > (double)x->u->cfg->request_timeout) {
 		x->stalled = 1;
 		return 1;
 	}
@@ -196,6 +213,7 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	memset(&x, 0, sizeof(x));
 	x.u = u;
 	x.sink = sink;
+	x.rq = rq;
 	x.res = res;
 	x.stream = rq->stream;
 	if (!url) {
@@ -255,7 +273,7 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
 	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 64L * 1024);
 
-	x.t0 = x.last_byte = up_now();
+	x.t0 = x.last_byte = x.last_tick = up_now();
 	cc = curl_easy_perform(h);
 	curl_slist_free_all(hdr);
 	if (cc == CURLE_OK) {
@@ -268,7 +286,9 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	if (res->sink_abort)
 		return res->err = RE_ECLIENT;
 	res->err = RE_EUPSTREAM;
-	if (x.stalled)
+	if (x.stopped)
+		snprintf(res->error, sizeof(res->error), "%s", x.stopped);
+	else if (x.stalled)
 		snprintf(res->error, sizeof(res->error),
 			 "upstream sent nothing for %d s", c->request_timeout);
 	else if (cc == CURLE_OPERATION_TIMEDOUT)

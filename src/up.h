@@ -24,6 +24,11 @@ struct up_req {
 	const char *url;              /* NULL = up_url(fmt) (call.php, queue);
 					 the SDK routes give the full URL */
 	int get;                      /* 1 = GET without a body (GET /models) */
+	/* Called about every 200 ms during the transfer (may be NULL). A
+	 * non-NULL return stops the transfer as an upstream failure with
+	 * that reason (e.g. the process lost its upstream slot). */
+	const char *(*tick)(void *ctx);
+	void *tick_ctx;
 };
 
 /* Where the response goes. start() is called once, before the first data
@@ -52,8 +57,9 @@ struct up_result {
 	size_t headers_len;
 };
 
-/* Retry-After as delta-seconds (RFC 9110 10.2.3), capped at one day; -1 for
- * NULL, an HTTP-date or anything else. */
+/* Retry-After as delta-seconds or an HTTP-date (RFC 9110 10.2.3, read by
+ * curl_getdate; a past date is 0), capped at one day; -1 for NULL or
+ * anything else. */
 int up_retry_after(const char *value);
 
 /* Creates the per-process handle (curl_global_init is done here once).

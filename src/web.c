@@ -191,22 +191,34 @@ static void web_prepare(struct web_req *r, void *fcgx)
 	log_set_request(r->id);
 }
 
-int web_run(web_handler h, void *ctx)
+/* While waiting in accept(), SIGTERM must interrupt it (no SA_RESTART) so
+ * an idle process exits; while a request runs, the same signal must not
+ * cut a write to the client or a read with EINTR (libfcgi treats that as a
+ * broken stream): restart = 1 installs the handler with SA_RESTART. The
+ * flag is set either way and the loop ends after the request. */
+static void web_signals(int restart)
 {
 	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = web_on_term;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+int web_run(web_handler h, void *ctx)
+{
 	FCGX_Request fr;
 	struct web_req r;
 
 	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = web_on_term;
-	/* No SA_RESTART: a blocked accept() returns so an idle process exits. */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
+	web_signals(0);
 
 	if (FCGX_Init() != 0)
 		return 1;
 	if (FCGX_IsCGI()) {
+		web_signals(1);
 		web_prepare(&r, NULL);
 		h(&r, ctx);
 		log_set_request("");
@@ -215,11 +227,13 @@ int web_run(web_handler h, void *ctx)
 	if (FCGX_InitRequest(&fr, 0, 0) != 0)
 		return 1;
 	while (!web_stop && FCGX_Accept_r(&fr) >= 0) {
+		web_signals(1);
 		web_prepare(&r, &fr);
 		h(&r, ctx);
 		if (!r.finished)
 			FCGX_Finish_r(&fr);
 		log_set_request("");
+		web_signals(0);
 	}
 	FCGX_Free(&fr, 1);
 	return 0;

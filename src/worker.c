@@ -80,9 +80,42 @@ static const char *worker_header(struct json_object *holder, const char *name)
 	return json_object_get_string(v);
 }
 
-/* Processes one claimed item while holding a slot. */
-static void worker_process(struct app *a, struct queue_item *it)
+struct worker_tick {
+	struct app *a;
+	struct slot *s;
+	struct queue_item *it;
+};
+
+/* Keeps the slot and the item lock, which live on the database connection:
+ * after a lost connection both are taken again at once, so no other worker
+ * recovers (re-sends) this live item and no extra upstream call starts. */
+static const char *worker_tick(void *ctx)
 {
+	struct worker_tick *t = ctx;
+	struct slot il;
+
+	memset(&il, 0, sizeof(il));
+	snprintf(il.name, sizeof(il.name), "%s", t->it->lock);
+	il.held = 1;
+	il.gen = t->it->lock_gen;
+	if (lock_keep(t->a->db, &il) != RE_OK) {
+		log_error("item %lld: its lock was lost with the database connection",
+			  t->it->id);
+		return "queue worker lost the item lock (database connection lost)";
+	}
+	t->it->lock_gen = il.gen;
+	if (lock_keep(t->a->db, t->s) != RE_OK) {
+		log_error("item %lld: upstream slot lost with the database connection",
+			  t->it->id);
+		return "queue worker lost its upstream slot (database connection lost)";
+	}
+	return NULL;
+}
+
+/* Processes one claimed item while holding slot s. */
+static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
+{
+	struct worker_tick t = { a, s, it };
 	struct relay_dest d = { ws_start, ws_write, ws_flush, NULL, NULL };
 	struct json_object *hdr = it->headers ? json_tokener_parse(it->headers) : NULL;
 	struct worker_sink w;
@@ -105,7 +138,12 @@ static void worker_process(struct app *a, struct queue_item *it)
 	rq.stream = it->stream;
 	rq.anthropic_version = worker_header(hdr, "anthropic-version");
 	rq.anthropic_beta = worker_header(hdr, "anthropic-beta");
+	rq.tick = worker_tick;
+	rq.tick_ctx = &t;
 	relay_exchange(a->up, &rq, &d, &oc);
+	/* Once more before storing: a recoverer must not see the item's
+	 * lock free while its result is being written. */
+	worker_tick(&t);
 	if (oc.err == RE_OK && (oc.status == 429 || oc.status == 503) &&
 	    it->retries < QUEUE_BUSY_RETRIES) {
 		/* The upstream is overloaded right now: that is what the queue
@@ -196,10 +234,11 @@ static int worker_step(struct app *a, double nap)
 	memset(&s, 0, sizeof(s));
 	snprintf(s.name, sizeof(s.name), "%s", db_res_str(&res, 0, 0));
 	s.held = 1;
+	s.gen = db_generation(a->db);
 	id = db_res_int(&res, 0, 2, 0);
 	db_res_free(&res);
 	if (queue_load(a->db, c, id, &it) == RE_OK) {
-		worker_process(a, &it);
+		worker_process(a, &it, &s);
 		queue_item_free(&it);
 	}
 	/* Free the slot and wake whoever is next, in one round trip. */

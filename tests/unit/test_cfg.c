@@ -207,6 +207,10 @@ static void test_error_messages(void **state)
 		   "a.conf:1: db_host: unexpected text after closing quote");
 	expect_err("openai_url = ftp://user:secret@host/\n",
 		   "a.conf:1: openai_url: must be empty or start with http:// or https://");
+	expect_err("openai_url = http://exa mple/\n",
+		   "a.conf:1: openai_url: must not contain spaces or control characters");
+	expect_err("openai_url = http://host:99999/v1\n",
+		   "a.conf:1: openai_url: is not a valid URL (Port number was not a decimal number between 0 and 65535)");
 	expect_err("anthropic_url = https://\n",
 		   "a.conf:1: anthropic_url: has no host after the scheme");
 	expect_err("anthropic_url = https://a b\n",

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include "guard.h"
 #include "queue.h"
@@ -38,7 +39,26 @@ static void test_retry_after_refused(void **state)
 	assert_int_equal(ra("-1"), -1);
 	assert_int_equal(ra("1.5"), -1);
 	assert_int_equal(ra("5s"), -1);
-	assert_int_equal(ra("Wed, 21 Oct 2015 07:28:00 GMT"), -1);  /* HTTP-date: default backoff */
+	assert_int_equal(ra("Wed, 32 Foo 2015 junk"), -1);
+}
+
+static void test_retry_after_http_date(void **state)
+{
+	char d[64];
+	time_t t = time(NULL) + 120;
+	struct tm tm;
+	int v;
+
+	(void)state;
+	assert_int_equal(ra("Wed, 21 Oct 2015 07:28:00 GMT"), 0);   /* past */
+	gmtime_r(&t, &tm);
+	strftime(d, sizeof(d), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	v = ra(d);
+	assert_true(v >= 110 && v <= 120);
+	t = time(NULL) + 10 * 86400;
+	gmtime_r(&t, &tm);
+	strftime(d, sizeof(d), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	assert_int_equal(ra(d), 86400);
 }
 
 static void test_busy_delay(void **state)
@@ -64,6 +84,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retry_after_seconds),
 		cmocka_unit_test(test_retry_after_refused),
+		cmocka_unit_test(test_retry_after_http_date),
 		cmocka_unit_test(test_busy_delay),
 	};
 
