@@ -84,6 +84,9 @@ static const struct cfg_opt cfg_opts[] = {
 	S_RANGE(lock_prefix, 1, 48, "llm_relay", check_lock_prefix),
 	/* statvfs("") fails, so an empty disk_path is refused up front. */
 	S_RANGE(disk_path, 1, (long long)FSIZE(disk_path) - 1, "/", NULL),
+	/* the console (issue 15) */
+	B(registration_enabled, 0),
+	I(console_session_hours, 1, 8760, 12),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

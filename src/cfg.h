@@ -30,6 +30,8 @@ struct cfg {
 	int result_retention_hours;
 	char lock_prefix[64];
 	char disk_path[512];        /* folder whose disk status.php reports */
+	int registration_enabled;   /* console self-registration (bool, off) */
+	int console_session_hours;  /* console login lifetime */
 	char path[512];             /* the file read ("" if none) */
 };
 
