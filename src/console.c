@@ -357,7 +357,7 @@ static const char *con_json_arg(struct con *c, const char *name, char *tmp, size
 	{
 		const char *s = json_object_get_string(v);
 		size_t n = strlen(s);
-		if (n + 1 > tmplen || memchr(s, '\0', (size_t)json_object_get_string_len(v)) != s + n)
+		if (n + 1 > tmplen || (size_t)json_object_get_string_len(v) != n)
 			return NULL;
 		memcpy(tmp, s, n + 1);
 	}

@@ -119,7 +119,10 @@ void capi_keys(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_keys(c->a->db, c->s.user_id, &d), d);
+	{
+		enum relay_err rc_ = cdata_keys(c->a->db, c->s.user_id, &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 void capi_key_create(struct con *c)
@@ -143,28 +146,40 @@ void capi_usage(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_usage(c->a->db, c->s.user_id, capi_limit(c, "days", 30, 366), &d), d);
+	{
+		enum relay_err rc_ = cdata_usage(c->a->db, c->s.user_id, capi_limit(c, "days", 30, 366), &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 void capi_requests(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_requests(c->a->db, c->s.user_id, capi_limit(c, "limit", 50, 500), &d), d);
+	{
+		enum relay_err rc_ = cdata_requests(c->a->db, c->s.user_id, capi_limit(c, "limit", 50, 500), &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 void capi_queue(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_user_queue(c->a->db, c->s.user_id, &d), d);
+	{
+		enum relay_err rc_ = cdata_user_queue(c->a->db, c->s.user_id, &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 void capi_users(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_users(c->a->db, 0, &d), d);
+	{
+		enum relay_err rc_ = cdata_users(c->a->db, 0, &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 void capi_user_create(struct con *c)
@@ -193,7 +208,10 @@ void capi_admin_keys(struct con *c)
 		con_api_error(c, 400, "user_id 无效");
 		return;
 	}
-	capi_send(c, cdata_keys(c->a->db, uid, &d), d);
+	{
+		enum relay_err rc_ = cdata_keys(c->a->db, uid, &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 void capi_admin_key_create(struct con *c)
@@ -228,7 +246,10 @@ void capi_admin_queue(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_admin_queue(c->a->db, &d), d);
+	{
+		enum relay_err rc_ = cdata_admin_queue(c->a->db, &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 void capi_queue_cancel(struct con *c)
@@ -251,7 +272,10 @@ void capi_admin_usage(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_admin_usage(c->a->db, capi_limit(c, "days", 30, 366), &d), d);
+	{
+		enum relay_err rc_ = cdata_admin_usage(c->a->db, capi_limit(c, "days", 30, 366), &d);
+		capi_send(c, rc_, d);
+	}
 }
 
 /* Appends one CSV field: quoted when needed, and a leading = + - @ (or
@@ -309,5 +333,8 @@ void capi_audit(struct con *c)
 {
 	struct json_object *d = NULL;
 
-	capi_send(c, cdata_audit(c->a->db, capi_limit(c, "limit", 100, 1000), &d), d);
+	{
+		enum relay_err rc_ = cdata_audit(c->a->db, capi_limit(c, "limit", 100, 1000), &d);
+		capi_send(c, rc_, d);
+	}
 }
