@@ -1,5 +1,5 @@
 # llm-relay - GNU make build.
-#   make               binaries: cgi-bin/{call,status,queue_status,docs}, bin/{queue_worker,relayctl}
+#   make               binaries: cgi-bin/{call,status,queue_status,docs,console}, bin/{queue_worker,relayctl}
 #   make test          unit (cmocka) + integration tests, ends with a summary line
 #   make SANITIZE=1    ASan+UBSan build (objects in build-san/)
 #   make WERROR=1      warnings are errors (CI)
@@ -39,7 +39,7 @@ LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/templates.o
 LIB      := $(BUILD)/librelay.a
 
-WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1
+WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1 cgi-bin/console
 CLI_BINS := bin/queue_worker bin/relayctl
 BINS     := $(WEB_BINS) $(CLI_BINS)
 # bench/run's lower bounds (bench/floor.c), built with everything else so
@@ -85,14 +85,19 @@ $(FLAVOUR): FORCE
 
 cgi-bin/%: $(BUILD)/main_%.o $(LIB) $(FLAVOUR)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(EXTRA_LIBS) $(LDFLAGS_ALL) -o $@
 
 bin/%: $(BUILD)/main_%.o $(LIB) $(FLAVOUR)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+	$(CC) $(ALL_CFLAGS) $(BUILD)/main_$*.o $(LIB) $(PKG_LIBS) $(EXTRA_LIBS) $(LDFLAGS_ALL) -o $@
 
 .PHONY: FORCE
 FORCE:
+
+# Console passwords use libcrypt's crypt_r (src/cpw.c): only the binaries
+# that reach cpw.o link it.
+CRYPT_LIBS := -lcrypt
+cgi-bin/console bin/relayctl: EXTRA_LIBS := $(CRYPT_LIBS)
 
 $(BUILD)/bench/floor-answer: bench/floor.c $(LIB)
 	@mkdir -p $(@D)
@@ -118,7 +123,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c
+FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)

@@ -94,6 +94,9 @@ static const struct cfg_opt cfg_opts[] = {
 	S(openai_base_url, "", check_url),
 	S(anthropic_base_url, "", check_url),
 	S(models, "", NULL),
+	/* the console (issue 15) */
+	B(registration_enabled, 0),
+	I(console_session_hours, 1, 8760, 12),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

@@ -38,6 +38,8 @@ struct cfg {
 	char anthropic_base_url[2048]; /* "" = anthropic_url minus /v1/messages */
 	char models[4096];             /* GET /v1/models list, comma-separated;
 					  "" = the upstream's own list */
+	int registration_enabled;   /* console self-registration (bool, off) */
+	int console_session_hours;  /* console login lifetime */
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -6,11 +6,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include "apikey.h"
 #include "app.h"
+#include "cpw.h"
 #include "ctl.h"
 #include "db.h"
 #include "migrations.h"
-#include "dispatch.h"
+#include "qadmin.h"
 #include "queue.h"
 #include "secret.h"
 #include "sha256.h"
@@ -25,7 +27,8 @@ static const char ctl_usage_text[] =
 	"  user add NAME [--daily-requests N] [--daily-tokens N] [--priority P]\n"
 	"               [--max-concurrent N] [--max-queued N]\n"
 	"  user set NAME [--daily-requests N] [--daily-tokens N] [--priority P]\n"
-	"               [--max-concurrent N] [--max-queued N] [--enable|--disable]\n"
+	"               [--max-concurrent N] [--max-queued N] [--enable|--disable] [--admin 0|1]\n"
+	"  user passwd NAME          (console password, read from stdin)\n"
 	"  user list\n"
 	"  user del NAME\n"
 	"  key create NAME [--expires YYYY-MM-DD]\n"
@@ -214,6 +217,7 @@ struct ctl_user_flags {
 	long long requests, tokens, priority, max_conc, max_queued;
 	int has_requests, has_tokens, has_priority, enable; /* enable: -1 keep */
 	int has_max_conc, has_max_queued;
+	int admin;                                          /* -1 keep */
 };
 
 static int ctl_user_flags(int argc, char **argv, int allow_enable,
@@ -221,6 +225,7 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 {
 	memset(f, 0, sizeof(*f));
 	f->enable = -1;
+	f->admin = -1;
 	for (int i = 0; i < argc; i++) {
 		const char *o = argv[i];
 		if (strcmp(o, "--daily-requests") == 0 && i + 1 < argc) {
@@ -247,6 +252,11 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 			f->enable = 1;
 		} else if (allow_enable && strcmp(o, "--disable") == 0) {
 			f->enable = 0;
+		} else if (allow_enable && strcmp(o, "--admin") == 0 && i + 1 < argc) {
+			long long v;
+			if (ctl_num(argv[++i], 0, 1, &v))
+				return ctl_usage("--admin takes 0 or 1");
+			f->admin = (int)v;
 		} else {
 			fprintf(stderr, "relayctl: unknown or incomplete option '%s'\n", o);
 			return EX_USAGE;
@@ -266,6 +276,39 @@ static long long ctl_user_id(struct app *a, const char *name)
 	id = db_res_int(&res, 0, 0, 0);
 	db_res_free(&res);
 	return id;
+}
+
+/* relayctl user passwd: one line from stdin (never argv, which other users
+ * can read in ps), hashed with cpw_hash. Existing console sessions of the
+ * user end, as after any password change. */
+static int ctl_passwd(struct app *a, long long id, const char *name)
+{
+	char pw[CPW_MAX + 2], hash[CPW_HASH_MAX];
+	size_t n;
+	int rc = EX_FAIL;
+
+	if (!fgets(pw, sizeof(pw), stdin)) {
+		fprintf(stderr, "relayctl: no password on stdin\n");
+		return EX_USAGE;
+	}
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	if (cpw_hash(pw, hash, sizeof(hash))) {
+		fprintf(stderr, "relayctl: the password must be %d..%d bytes\n", CPW_MIN, CPW_MAX);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (DBX(a->db, "UPDATE users SET password_hash = ?, pending = 0 WHERE id = ?", NULL,
+		DBS(hash), DBI(id)) ||
+	    DBX(a->db, "DELETE FROM console_sessions WHERE user_id = ?", NULL, DBI(id))) {
+		rc = ctl_fail_db(a, "user passwd");
+		goto out;
+	}
+	printf("password of '%s' set\n", name);
+	rc = 0;
+out:
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
 }
 
 static int ctl_user(struct app *a, int argc, char **argv)
@@ -334,7 +377,7 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			return EX_FAIL;
 		}
 		if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0 &&
-		    !f.has_max_conc && !f.has_max_queued)
+		    !f.has_max_conc && !f.has_max_queued && f.admin < 0)
 			return ctl_usage("user set needs at least one option");
 		if (DBX(a->db, "UPDATE users SET"
 			" daily_requests = IF(?, ?, daily_requests),"
@@ -342,14 +385,25 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			" priority = IF(?, ?, priority),"
 			" max_concurrent = IF(?, ?, max_concurrent),"
 			" max_queued = IF(?, ?, max_queued),"
-			" enabled = IF(? >= 0, ?, enabled) WHERE id = ?", NULL,
+			" enabled = IF(? >= 0, ?, enabled),"
+			" is_admin = IF(? >= 0, ?, is_admin) WHERE id = ?", NULL,
 			DBI(f.has_requests), DBI(f.requests), DBI(f.has_tokens),
 			DBI(f.tokens), DBI(f.has_priority), DBI(f.priority),
 			DBI(f.has_max_conc), DBI(f.max_conc), DBI(f.has_max_queued),
-			DBI(f.max_queued), DBI(f.enable), DBI(f.enable), DBI(id)))
+			DBI(f.max_queued), DBI(f.enable), DBI(f.enable), DBI(f.admin),
+			DBI(f.admin), DBI(id)))
 			return ctl_fail_db(a, "user set");
 		printf("user '%s' updated\n", name);
 		return 0;
+	}
+	if (strcmp(argv[0], "passwd") == 0) {
+		if (argc != 2)
+			return ctl_usage("user passwd takes only NAME (the password comes from stdin)");
+		if (!id) {
+			fprintf(stderr, "relayctl: no user '%s'\n", name);
+			return EX_FAIL;
+		}
+		return ctl_passwd(a, id, name);
 	}
 	if (strcmp(argv[0], "del") == 0) {
 		if (argc != 2)
@@ -380,8 +434,8 @@ static int ctl_key(struct app *a, int argc, char **argv)
 		return ctl_usage("key needs a subcommand");
 	if (strcmp(argv[0], "create") == 0) {
 		const char *expires = NULL;
-		char key[64], hex[65], prefix[13];
-		long long id;
+		char key[64], prefix[13];
+		long long id, key_id;
 
 		if (argc < 2)
 			return ctl_usage("missing user NAME");
@@ -403,16 +457,16 @@ static int ctl_key(struct app *a, int argc, char **argv)
 			fprintf(stderr, "relayctl: no user '%s'\n", argv[1]);
 			return EX_FAIL;
 		}
-		if (secret_random_key(key, sizeof(key))) {
+		switch (apikey_create(a->db, id, NULL, NULL, expires, key, sizeof(key),
+				      prefix, &key_id)) {
+		case RE_OK:
+			break;
+		case RE_EIO:
 			fprintf(stderr, "relayctl: no randomness available\n");
 			return EX_FAIL;
-		}
-		sha256_hex(key, strlen(key), hex);
-		snprintf(prefix, sizeof(prefix), "%.12s", key);
-		if (DBX(a->db, "INSERT INTO api_keys (user_id, key_hash, key_prefix, expires_at)"
-			" VALUES (?, ?, ?, ?)", NULL, DBI(id), DBS(hex), DBS(prefix),
-			DBS(expires)))
+		default:
 			return ctl_fail_db(a, "key create");
+		}
 		printf("key %s... created for '%s'%s%s; it is shown only once:\n",
 		       prefix, argv[1], expires ? ", valid through " : "",
 		       expires ? expires : "");
@@ -568,17 +622,13 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 	if (strcmp(argv[0], "cancel") == 0) {
 		/* Only waiting items: a processing one is already upstream. The
 		 * cancelled request stays counted (it was reserved) as an error. */
-		if (DBX(a->db, "UPDATE queue SET status = 'failed', completed_at = NOW(),"
-			" error_message = 'cancelled by administrator'"
-			" WHERE id = ? AND status = 'waiting'", NULL, DBI(id)))
+		int done;
+		if (qadmin_cancel(a->db, id, &done))
 			return ctl_fail_db(a, "queue cancel");
-		if (db_affected(a->db) != 1) {
+		if (!done) {
 			fprintf(stderr, "relayctl: no waiting queue item %lld\n", id);
 			return EX_FAIL;
 		}
-		/* An inline waiter notices at its next step; a wake makes
-		 * that now if it is first in line, and lets the line move. */
-		dispatch_wake(a->db, &a->cfg);
 		printf("queue item %lld cancelled\n", id);
 		return 0;
 	}
@@ -586,13 +636,10 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 		/* A failed item that was never metered goes back to waiting;
 		 * one that reached the upstream keeps its metering row, so a
 		 * retry is a new attempt without a new request_log row. */
-		if (DBX(a->db, "UPDATE queue SET status = 'waiting', attempts = 0,"
-			" retries = 0, not_before = NULL,"
-			" started_at = NULL, completed_at = NULL, error_message = NULL,"
-			" response = NULL, http_status = NULL, worker = NULL"
-			" WHERE id = ? AND status = 'failed'", NULL, DBI(id)))
+		int done;
+		if (qadmin_retry(a->db, id, &done))
 			return ctl_fail_db(a, "queue retry");
-		if (db_affected(a->db) != 1) {
+		if (!done) {
 			fprintf(stderr, "relayctl: no failed queue item %lld\n", id);
 			return EX_FAIL;
 		}

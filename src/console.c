@@ -1,0 +1,562 @@
+/* console.c - the console's routing, login gate, CSRF checks, arguments
+ * and output. See console.h.
+ *
+ * One route table for both halves: the API under /api/v1/ and the pages
+ * under /console/. The gate runs before every handler, so a handler can
+ * rely on: the user is logged in (unless CR_ANON), is an admin (CR_ADMIN),
+ * and a state-changing request carried the session's CSRF token (form
+ * field "csrf" or header X-CSRF-Token; not needed with a Bearer session,
+ * which a browser never sends by itself). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <json-c/json.h>
+#include "app.h"
+#include "console.h"
+#include "cookie.h"
+#include "db.h"
+#include "log.h"
+#include "qs.h"
+#include "resp.h"
+#include "tmpl.h"
+
+#define CON_PAGE_MAX (4 * 1024 * 1024)
+
+static const struct con_route con_routes[] = {
+	/* JSON API */
+	{ CR_API | CR_ANON, "POST", "auth/login", capi_login },
+	{ CR_API | CR_ANON, "POST", "auth/register", capi_register },
+	{ CR_API, "POST", "auth/logout", capi_logout },
+	{ CR_API, "GET", "auth/me", capi_me },
+	{ CR_API, "GET", "user/keys", capi_keys },
+	{ CR_API, "POST", "user/keys", capi_key_create },
+	{ CR_API, "DELETE", "user/keys/#", capi_key_revoke },
+	{ CR_API, "POST", "user/keys/#/revoke", capi_key_revoke },
+	{ CR_API, "GET", "user/usage", capi_usage },
+	{ CR_API, "GET", "user/requests", capi_requests },
+	{ CR_API, "GET", "user/queue", capi_queue },
+	{ CR_API | CR_ADMIN, "GET", "admin/users", capi_users },
+	{ CR_API | CR_ADMIN, "POST", "admin/users", capi_user_create },
+	{ CR_API | CR_ADMIN, "PUT", "admin/users/#", capi_user_update },
+	{ CR_API | CR_ADMIN, "PATCH", "admin/users/#", capi_user_update },
+	{ CR_API | CR_ADMIN, "GET", "admin/keys", capi_admin_keys },
+	{ CR_API | CR_ADMIN, "POST", "admin/keys", capi_admin_key_create },
+	{ CR_API | CR_ADMIN, "DELETE", "admin/keys/#", capi_admin_key_revoke },
+	{ CR_API | CR_ADMIN, "GET", "admin/queue", capi_admin_queue },
+	{ CR_API | CR_ADMIN, "POST", "admin/queue/#/cancel", capi_queue_cancel },
+	{ CR_API | CR_ADMIN, "POST", "admin/queue/#/retry", capi_queue_retry },
+	{ CR_API | CR_ADMIN, "GET", "admin/usage", capi_admin_usage },
+	{ CR_API | CR_ADMIN, "GET", "admin/usage.csv", capi_admin_usage_csv },
+	{ CR_API | CR_ADMIN, "GET", "admin/audit", capi_audit },
+	/* Backends (issue 13): admin/backends routes go here and below. */
+	/* HTML pages */
+	{ CR_ANON, "GET", "login", cpage_login },
+	{ CR_ANON, "POST", "login", cpage_login_post },
+	{ CR_ANON, "GET", "register", cpage_register },
+	{ CR_ANON, "POST", "register", cpage_register_post },
+	{ 0, "POST", "logout", cpage_logout },
+	{ 0, "GET", "", cpage_home },
+	{ 0, "GET", "keys", cpage_keys },
+	{ 0, "POST", "keys", cpage_key_create },
+	{ 0, "POST", "keys/#/revoke", cpage_key_revoke },
+	{ 0, "GET", "requests", cpage_requests },
+	{ 0, "GET", "queue", cpage_queue },
+	{ CR_ADMIN, "GET", "admin/users", cpage_users },
+	{ CR_ADMIN, "POST", "admin/users", cpage_user_create },
+	{ CR_ADMIN, "GET", "admin/users/#", cpage_user },
+	{ CR_ADMIN, "POST", "admin/users/#", cpage_user_update },
+	{ CR_ADMIN, "POST", "admin/users/#/keys", cpage_user_key_create },
+	{ CR_ADMIN, "GET", "admin/keys", cpage_admin_keys },
+	{ CR_ADMIN, "POST", "admin/keys/#/revoke", cpage_admin_key_revoke },
+	{ CR_ADMIN, "GET", "admin/queue", cpage_admin_queue },
+	{ CR_ADMIN, "POST", "admin/queue/#/cancel", cpage_queue_cancel },
+	{ CR_ADMIN, "POST", "admin/queue/#/retry", cpage_queue_retry },
+	{ CR_ADMIN, "GET", "admin/usage", cpage_admin_usage },
+	{ CR_ADMIN, "GET", "admin/audit", cpage_audit },
+};
+#define CON_NROUTES (sizeof(con_routes) / sizeof(con_routes[0]))
+
+/* The navigation bar: member entries, then admin entries. A Backends page
+ * (issue 13) is one more line in the admin part. */
+static const struct { int admin; const char *path, *label; } con_nav[] = {
+	{ 0, "", "概览" },
+	{ 0, "keys", "我的密钥" },
+	{ 0, "requests", "请求记录" },
+	{ 0, "queue", "我的队列" },
+	{ 1, "admin/users", "用户" },
+	{ 1, "admin/keys", "全部密钥" },
+	{ 1, "admin/queue", "实时队列" },
+	{ 1, "admin/usage", "用量统计" },
+	/* { 1, "admin/backends", "上游" },  after issue 13 */
+	{ 1, "admin/audit", "审计日志" },
+};
+
+static const char con_page_headers[] =
+	"Cache-Control: no-store\r\n"
+	"X-Content-Type-Options: nosniff\r\n"
+	"Referrer-Policy: no-referrer\r\n"
+	"X-Frame-Options: DENY\r\n"
+	/* no script at all; forms only to ourselves */
+	"Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline';"
+	" img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'\r\n";
+
+/* ---- paths and routes ---- */
+
+/* Fills c->api and c->path from REQUEST_URI (else SCRIPT_NAME+PATH_INFO).
+ * Returns 0, 1 for "/console" (redirect to "/console/"), -1 if the path is
+ * not ours or has characters we never route. */
+static int con_parse_path(struct con *c)
+{
+	const char *uri = web_param(c->r, "REQUEST_URI"), *p;
+	char tmp[CON_PATH_MAX * 2];
+	size_t n;
+
+	if (!uri || !*uri) {
+		const char *sn = web_param(c->r, "SCRIPT_NAME"), *pi = web_param(c->r, "PATH_INFO");
+		int k = snprintf(tmp, sizeof(tmp), "%s%s", sn ? sn : "", pi ? pi : "");
+		if (k < 0 || (size_t)k >= sizeof(tmp))
+			return -1;
+		uri = tmp;
+	}
+	n = strcspn(uri, "?#");
+	if (n >= 8 && strncmp(uri, "/api/v1/", 8) == 0) {
+		c->api = 1;
+		p = uri + 8;
+		n -= 8;
+	} else if (n == 8 && strncmp(uri, "/console", 8) == 0) {
+		return 1;
+	} else if (n >= 9 && strncmp(uri, "/console/", 9) == 0) {
+		p = uri + 9;
+		n -= 9;
+	} else {
+		return -1;
+	}
+	if (n > CON_PATH_MAX || strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789._/-") < n)
+		return -1;
+	memcpy(c->path, p, n);
+	c->path[n] = '\0';
+	/* a trailing slash is the same page ("keys/" = "keys") */
+	while (n && c->path[n - 1] == '/')
+		c->path[--n] = '\0';
+	return 0;
+}
+
+/* 1 if path matches pattern ('#' = 1..18 digits, stored in *id). */
+static int con_match(const char *pattern, const char *path, long long *id)
+{
+	const char *p = pattern, *s = path;
+
+	*id = 0;
+	while (*p && *s) {
+		if (*p == '#') {
+			size_t d = strspn(s, "0123456789");
+			if (d == 0 || d > 18 || *s == '0')
+				return 0;
+			*id = strtoll(s, NULL, 10);
+			s += d;
+			p++;
+		} else if (*p++ != *s++) {
+			return 0;
+		}
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+/* ---- answers ---- */
+
+void con_api_error(struct con *c, int status, const char *msg)
+{
+	resp_error(c->r, status, msg, NULL);
+}
+
+/* See console.h. Takes ownership of data (may be NULL). */
+void con_ok(struct con *c, int status, struct json_object *data, const char *extra)
+{
+	struct json_object *o = json_object_new_object();
+	char hdr[1024];
+	const char *s;
+	size_t len;
+
+	json_object_object_add(o, "success", json_object_new_boolean(1));
+	if (data)
+		json_object_object_add(o, "data", data);
+	s = json_object_to_json_string_length(o, RESP_JSON_FLAGS, &len);
+	snprintf(hdr, sizeof(hdr), "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s",
+		 extra ? extra : "");
+	if (resp_start(c->r, status, "application/json; charset=utf-8", hdr) == 0 &&
+	    strcmp(c->r->method, "HEAD") != 0)
+		web_write(c->r, s, len);
+	json_object_put(o);
+}
+
+int con_template(const char *name, const struct tmpl_var *vars, size_t nvars,
+		 struct buf *out)
+{
+	size_t unknown = 0;
+
+	for (size_t i = 0; i < tmpl_file_count; i++)
+		if (strcmp(tmpl_files[i].name, name) == 0) {
+			if (tmpl_render((const char *)tmpl_files[i].data, tmpl_files[i].len,
+					vars, nvars, out, &unknown) != RE_OK)
+				return -1;
+			if (unknown)
+				log_warn("console: %zu unknown placeholder(s) in %s", unknown, name);
+			return 0;
+		}
+	log_error("console: template %s was not compiled in", name);
+	return -1;
+}
+
+/* The navigation links (escaped labels are constants) and the logout
+ * form, into nav and who. */
+static void con_nav_html(struct con *c, struct buf *nav, struct buf *who)
+{
+	for (size_t i = 0; i < sizeof(con_nav) / sizeof(con_nav[0]); i++) {
+		int cur;
+		if (con_nav[i].admin && !c->s.admin)
+			continue;
+		if (con_nav[i].admin && (i == 0 || !con_nav[i - 1].admin))
+			buf_puts(nav, "<span class=\"sep\">管理:</span>");
+		cur = strcmp(c->path, con_nav[i].path) == 0 ||
+		      (*con_nav[i].path && strncmp(c->path, con_nav[i].path,
+						   strlen(con_nav[i].path)) == 0 &&
+		       c->path[strlen(con_nav[i].path)] == '/');
+		buf_printf(nav, "<a href=\"/console/%s\"%s>%s</a>", con_nav[i].path,
+			   cur ? " class=\"cur\"" : "", con_nav[i].label);
+	}
+	tmpl_escape_html(c->s.name, strlen(c->s.name), who);
+	buf_printf(who, "%s <form method=\"post\" action=\"/console/logout\" class=\"inline\">"
+		   "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+		   "<button type=\"submit\" id=\"logout\">退出</button></form>",
+		   c->s.admin ? " (管理员)" : "", c->s.csrf);
+}
+
+void con_page(struct con *c, int status, const char *title, const char *flash,
+	      int flash_bad, const struct buf *content, int refresh, const char *extra)
+{
+	struct buf page, nav, who, fl;
+	char ref[64] = "", hdr[2048];
+
+	buf_init(&page, CON_PAGE_MAX);
+	buf_init(&nav, 8192);
+	buf_init(&who, 8192);
+	buf_init(&fl, 4096);
+	if (c->s.id)
+		con_nav_html(c, &nav, &who);
+	if (flash) {
+		buf_printf(&fl, "<p class=\"flash %s\" id=\"flash\">", flash_bad ? "bad" : "ok");
+		tmpl_escape_html(flash, strlen(flash), &fl);
+		buf_puts(&fl, "</p>");
+	}
+	if (refresh > 0)
+		snprintf(ref, sizeof(ref), "<meta http-equiv=\"refresh\" content=\"%d\">", refresh);
+	{
+		const struct tmpl_var vars[] = {
+			{ "title", title, TMPL_HTML },
+			{ "nav", buf_cstr(&nav), TMPL_RAW },
+			{ "who", buf_cstr(&who), TMPL_RAW },
+			{ "flash", buf_cstr(&fl), TMPL_RAW },
+			{ "content", content ? buf_cstr(content) : "", TMPL_RAW },
+			{ "refresh", ref, TMPL_RAW },
+		};
+		if (con_template("console_layout.html", vars, sizeof(vars) / sizeof(vars[0]),
+				 &page) != 0) {
+			resp_error(c->r, 500, "页面生成失败", NULL);
+			goto out;
+		}
+	}
+	snprintf(hdr, sizeof(hdr), "%s%s", con_page_headers, extra ? extra : "");
+	if (resp_start(c->r, status, "text/html; charset=utf-8", hdr) == 0 &&
+	    strcmp(c->r->method, "HEAD") != 0)
+		web_write(c->r, page.data, page.len);
+out:
+	buf_free(&page);
+	buf_free(&nav);
+	buf_free(&who);
+	buf_free(&fl);
+}
+
+void con_page_error(struct con *c, int status, const char *msg)
+{
+	struct buf b;
+	char t[64];
+
+	buf_init(&b, 4096);
+	buf_puts(&b, "<p class=\"err\">");
+	tmpl_escape_html(msg, strlen(msg), &b);
+	buf_puts(&b, "</p><p><a href=\"/console/\">返回控制台</a></p>");
+	snprintf(t, sizeof(t), "%d %s", status, resp_reason(status));
+	con_page(c, status, t, NULL, 0, &b, 0, NULL);
+	buf_free(&b);
+}
+
+void con_redirect(struct con *c, const char *to, const char *extra)
+{
+	char hdr[1024];
+
+	snprintf(hdr, sizeof(hdr), "Location: /console/%s\r\nCache-Control: no-store\r\n%s",
+		 to, extra ? extra : "");
+	if (resp_start(c->r, 303, "text/plain; charset=utf-8", hdr) == 0)
+		web_write(c->r, "See Other\n", 10);
+}
+
+/* An error in the route's format. */
+static void con_fail(struct con *c, int status, const char *msg)
+{
+	if (c->api)
+		con_api_error(c, status, msg);
+	else
+		con_page_error(c, status, msg);
+}
+
+void con_audit(struct con *c, const char *action, const char *target,
+	       const char *detail)
+{
+	if (csess_audit(c->a->db, &c->s, c->addr, action, target, detail))
+		log_error("console: audit %s failed: %s", action, db_error(c->a->db));
+}
+
+/* ---- arguments ---- */
+
+const char *con_query(struct con *c, const char *name, char *tmp, size_t tmplen)
+{
+	return qs_get(c->r->query, name, tmp, tmplen) >= 0 ? tmp : NULL;
+}
+
+/* A JSON member as text into tmp (see con_arg). */
+static const char *con_json_arg(struct con *c, const char *name, char *tmp, size_t tmplen)
+{
+	struct json_object *v;
+	size_t len = 0;
+
+	if (!c->json || !json_object_object_get_ex(c->json, name, &v) || !v)
+		return NULL;
+	if (json_object_is_type(v, json_type_array)) {
+		tmp[0] = '\0';
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *e = json_object_array_get_idx(v, i);
+			const char *s = json_object_get_string(e);
+			size_t n = strlen(s);
+			if (!json_object_is_type(e, json_type_string) || len + n + 2 > tmplen)
+				return NULL;
+			if (len)
+				tmp[len++] = ',';
+			memcpy(tmp + len, s, n + 1);
+			len += n;
+		}
+		return tmp;
+	}
+	if (json_object_is_type(v, json_type_object))
+		return NULL;
+	if (json_object_is_type(v, json_type_boolean)) {
+		snprintf(tmp, tmplen, "%d", json_object_get_boolean(v) ? 1 : 0);
+		return tmp;
+	}
+	{
+		const char *s = json_object_get_string(v);
+		size_t n = strlen(s);
+		if (n + 1 > tmplen || (size_t)json_object_get_string_len(v) != n)
+			return NULL;
+		memcpy(tmp, s, n + 1);
+	}
+	return tmp;
+}
+
+const char *con_arg(struct con *c, const char *name, char *tmp, size_t tmplen)
+{
+	if (!tmplen)
+		return NULL;
+	if (strcmp(c->r->method, "GET") == 0 || strcmp(c->r->method, "HEAD") == 0)
+		return con_query(c, name, tmp, tmplen);
+	if (c->api)
+		return con_json_arg(c, name, tmp, tmplen);
+	return qs_get(buf_cstr(&c->body), name, tmp, tmplen) >= 0 ? tmp : NULL;
+}
+
+int con_arg_int(struct con *c, const char *name, long long lo, long long hi,
+		long long *out)
+{
+	char tmp[32], *end;
+	const char *s = con_arg(c, name, tmp, sizeof(tmp));
+	long long v;
+
+	if (!s || !*s)
+		return 1;
+	v = strtoll(s, &end, 10);
+	if (*end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---- the request ---- */
+
+/* Reads the body (CON_BODY_MAX) and, for the API, parses it. Returns 0 or
+ * an HTTP status with the answer already sent. */
+static int con_read_body(struct con *c)
+{
+	char chunk[16384];
+
+	if (c->r->content_length > CON_BODY_MAX) {
+		con_fail(c, 413, "请求体过大");
+		return 413;
+	}
+	for (;;) {
+		long got = web_read(c->r, chunk, sizeof(chunk));
+		if (got <= 0)
+			break;
+		if (buf_append(&c->body, chunk, (size_t)got)) {
+			con_fail(c, 413, "请求体过大");
+			return 413;
+		}
+		if (c->r->content_length >= 0 && (long long)c->body.len >= c->r->content_length)
+			break;
+	}
+	if (c->api && c->body.len) {
+		struct json_tokener *tok = json_tokener_new();
+		c->json = tok ? json_tokener_parse_ex(tok, c->body.data, (int)c->body.len) : NULL;
+		if (!c->json || json_tokener_get_error(tok) != json_tokener_success ||
+		    tok->char_offset != (int)c->body.len ||
+		    !json_object_is_type(c->json, json_type_object)) {
+			json_object_put(c->json);
+			c->json = NULL;
+			json_tokener_free(tok);
+			con_api_error(c, 400, "请求体不是JSON对象");
+			return 400;
+		}
+		json_tokener_free(tok);
+	}
+	return 0;
+}
+
+/* The session token of the request: Authorization: Bearer (API only),
+ * else the session cookie. */
+static void con_find_session(struct con *c)
+{
+	const char *auth = c->api ? web_header(c->r, "Authorization") : NULL;
+
+	c->token[0] = '\0';
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == CSESS_TOKEN_LEN) {
+		memcpy(c->token, auth + 7, CSESS_TOKEN_LEN + 1);
+		c->bearer = 1;
+	} else if (cookie_get(web_header(c->r, "Cookie"), CSESS_COOKIE, c->token,
+			      sizeof(c->token)) < 0) {
+		c->token[0] = '\0';
+	}
+}
+
+/* The login and role checks and CSRF of a route. 0 = go on, else sent. */
+static int con_gate(struct con *c, const struct con_route *rt, int changes)
+{
+	if (rt->flags & CR_ANON) {
+		/* JSON bodies need a CORS preflight cross-site: no form can
+		 * log a victim in to the attacker's account. */
+		const char *ct = web_param(c->r, "CONTENT_TYPE");
+		if (c->api && changes && (!ct || strncasecmp(ct, "application/json", 16) != 0)) {
+			con_api_error(c, 415, "请使用 Content-Type: application/json");
+			return 1;
+		}
+		return 0;
+	}
+	if (!c->s.id) {
+		if (c->api)
+			con_api_error(c, 401, "未登录或会话已过期");
+		else
+			con_redirect(c, "login", NULL);
+		return 1;
+	}
+	if ((rt->flags & CR_ADMIN) && !c->s.admin) {
+		con_fail(c, 403, "需要管理员权限");
+		return 1;
+	}
+	if (changes && !c->bearer) {
+		char tmp[CSESS_TOKEN_LEN + 2];
+		const char *given = c->api ? web_header(c->r, "X-CSRF-Token") :
+			(qs_get(buf_cstr(&c->body), "csrf", tmp, sizeof(tmp)) >= 0 ? tmp : NULL);
+		if (!csess_csrf_ok(&c->s, given)) {
+			con_fail(c, 403, "CSRF令牌缺失或错误");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Finds the route; answers 404/405 itself and returns NULL then. */
+static const struct con_route *con_route(struct con *c, const char *method)
+{
+	int path_seen = 0;
+
+	for (size_t i = 0; i < CON_NROUTES; i++) {
+		const struct con_route *rt = &con_routes[i];
+		if (!!(rt->flags & CR_API) != c->api || !con_match(rt->pattern, c->path, &c->id))
+			continue;
+		path_seen = 1;
+		if (strcmp(rt->method, method) == 0)
+			return rt;
+	}
+	con_fail(c, path_seen ? 405 : 404, path_seen ? "请求方法不允许" : "页面不存在");
+	return NULL;
+}
+
+/* Everything of one request after the path is known. */
+static void con_serve(struct con *c)
+{
+	const char *method = strcmp(c->r->method, "HEAD") == 0 ? "GET" : c->r->method;
+	int changes = strcmp(method, "GET") != 0;
+	const struct con_route *rt = con_route(c, method);
+
+	if (!rt)
+		return;
+	if (db_connect(c->a->db)) {
+		log_error("console: database: %s", db_error(c->a->db));
+		con_fail(c, 500, "数据库连接失败");
+		return;
+	}
+	if (changes && con_read_body(c))
+		return;
+	con_find_session(c);
+	if (c->token[0] && csess_find(c->a->db, c->token, &c->s)) {
+		con_fail(c, 500, "数据库错误");
+		return;
+	}
+	if (con_gate(c, rt, changes))
+		return;
+	rt->fn(c);
+}
+
+/* See console.h. */
+void console_handle(struct web_req *r, void *ctx)
+{
+	struct con c;
+	const char *https = NULL, *addr;
+	int p;
+
+	memset(&c, 0, sizeof(c));
+	c.a = ctx;
+	c.r = r;
+	buf_init(&c.body, CON_BODY_MAX);
+	p = con_parse_path(&c);
+	if (!app_ready(c.a, r))
+		goto out;
+	if (p == 1) {
+		con_redirect(&c, "", NULL);
+		goto out;
+	}
+	if (p < 0) {
+		con_fail(&c, 404, "页面不存在");
+		goto out;
+	}
+	https = web_param(r, "HTTPS");
+	c.https = https && (strcasecmp(https, "on") == 0 || strcmp(https, "1") == 0);
+	addr = web_param(r, "REMOTE_ADDR");
+	snprintf(c.addr, sizeof(c.addr), "%s", addr ? addr : "");
+	con_serve(&c);
+out:
+	json_object_put(c.json);
+	explicit_bzero(c.token, sizeof(c.token));
+	if (c.body.data)
+		explicit_bzero(c.body.data, c.body.len);   /* may hold a password */
+	buf_free(&c.body);
+}
