@@ -453,7 +453,7 @@ int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 	c->s.id = 1;
 	c->s.user_id = uid;
 	c->s.admin = admin;
-	snprintf(c->s.name, sizeof(c->s.name), "%s", name);
+	snprintf(c->s.name, sizeof(c->s.name), "%.64s", name);   /* cdata_name_ok: <= 64 */
 	memcpy(c->s.csrf, csrf, sizeof(c->s.csrf));
 	con_audit(c, "login", name, NULL);
 	*out = json_object_new_object();
