@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev libfcgi-dev libfcgi-bi
 libmariadb-dev libmariadb-dev-compat libcurl4-openssl-dev libcmocka-dev
 mariadb-server mariadb-client apache2 libapache2-mod-fcgid lighttpd spawn-fcgi
 python3 python3-requests curl nginx-light wrk valgrind cppcheck nodejs openssl procps
-libcrypt-dev npm"
+libcrypt-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
