@@ -380,6 +380,23 @@ out:
 	return rc;
 }
 
+/* A CALL answers with its result set(s) and a final status: drains them
+ * all, or the next statement fails with "out of sync". */
+static enum relay_err db_drain(struct db *db, MYSQL_STMT *st)
+{
+	while (mysql_more_results(db->my)) {
+		int nr = mysql_stmt_next_result(st);
+		if (nr < 0)
+			break;
+		if (nr > 0) {
+			db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+			return RE_EDB;
+		}
+		mysql_stmt_free_result(st);
+	}
+	return RE_OK;
+}
+
 /* Fills the bind array for args (pb has room for nargs, at least 1). */
 static void db_bind(MYSQL_BIND *pb, const struct db_val *args, unsigned nargs)
 {
@@ -473,19 +490,8 @@ static enum relay_err db_try(struct db *db, const char *sql,
 		rc = db_fetch(db, st, res);
 	else
 		mysql_stmt_free_result(st);  /* a result nobody asked for */
-	/* A CALL answers with its result set(s) and a final status: drain
-	 * them all, or the next statement fails with "out of sync". */
-	while (!rc && mysql_more_results(db->my)) {
-		int nr = mysql_stmt_next_result(st);
-		if (nr < 0)
-			break;
-		if (nr > 0) {
-			db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
-			rc = RE_EDB;
-			break;
-		}
-		mysql_stmt_free_result(st);
-	}
+	if (!rc)
+		rc = db_drain(db, st);
 	if (rc && db_conn_lost(db->errnum))
 		goto fail_conn;
 	return rc;
@@ -738,17 +744,8 @@ enum relay_err db_exec_watch(struct db *db, const char *sql,
 	if (ret)
 		goto stmt_err;
 	rc = db_fetch(db, st, res);
-	while (!rc && mysql_more_results(db->my)) {
-		int nr = mysql_stmt_next_result(st);
-		if (nr < 0)
-			break;
-		if (nr > 0) {
-			db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
-			rc = RE_EDB;
-			break;
-		}
-		mysql_stmt_free_result(st);
-	}
+	if (!rc)
+		rc = db_drain(db, st);
 	if (rc) {
 		db_res_free(res);
 		if (db_conn_lost(db->errnum))
