@@ -269,21 +269,21 @@ enum relay_err cdata_users(struct db *db, long long id, struct json_object **out
 		{ "pending", 'b' }, { "daily_requests", 'i' }, { "daily_tokens", 'i' },
 		{ "priority", 'i' }, { "models", 'm' }, { "has_password", 'b' },
 		{ "keys", 'i' }, { "today_requests", 'i' }, { "today_tokens", 'i' },
-		{ "today_errors", 'i' }, { "created_at", 's' },
+		{ "today_errors", 'i' }, { "created_at", 's' }, { "max_concurrent", 'i' },
+		{ "max_queued", 'i' },
 	};
 	struct db_res res;
 	char today[11];
 	enum relay_err rc;
 
 	db_today(today);
-	/* TODO(#10/#12): per-user caps users.max_concurrent / max_queued come
-	 * with migration 010; list and edit them here once it is merged. */
 	rc = DBX(db, "SELECT u.id, u.name, IF(u.is_admin, 'admin', 'member'), u.enabled,"
 		 " u.pending, u.daily_requests, u.daily_tokens, u.priority, u.models,"
 		 " u.password_hash IS NOT NULL, (SELECT COUNT(*) FROM api_keys k"
 		 " WHERE k.user_id = u.id AND k.revoked_at IS NULL),"
 		 " COALESCE(d.requests, 0), COALESCE(d.tokens, 0), COALESCE(d.errors, 0), "
-		 TS("u.created_at") " FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id"
+		 TS("u.created_at") ", u.max_concurrent, u.max_queued"
+		 " FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id"
 		 " AND d.day = ? WHERE (? = 0 OR u.id = ?) ORDER BY u.name LIMIT 5000", &res,
 		 DBS(today), DBI(id), DBI(id));
 	if (rc)
@@ -590,8 +590,9 @@ int cdata_key_revoke(struct con *c, long long owner, long long key_id, const cha
 
 /* The optional user fields of create/update. has_* = given. */
 struct cdata_ufields {
-	long long req, tok, prio, admin, enabled, approve;
+	long long req, tok, prio, admin, enabled, approve, maxc, maxq;
 	int has_req, has_tok, has_prio, has_admin, has_enabled, has_approve, has_models;
+	int has_maxc, has_maxq;   /* per-user caps (sql/010), 0 = unlimited */
 	char models[APIKEY_MODELS_MAX + 1];
 	char hash[CPW_HASH_MAX];      /* "" = no new password */
 };
@@ -618,7 +619,9 @@ static int cdata_read_ufields(struct con *c, struct cdata_ufields *f, const char
 	    cdata_opt(c, "priority", -1000000, 1000000, &f->prio, &f->has_prio) ||
 	    cdata_opt(c, "admin", 0, 1, &f->admin, &f->has_admin) ||
 	    cdata_opt(c, "enabled", 0, 1, &f->enabled, &f->has_enabled) ||
-	    cdata_opt(c, "approve", 0, 1, &f->approve, &f->has_approve)) {
+	    cdata_opt(c, "approve", 0, 1, &f->approve, &f->has_approve) ||
+	    cdata_opt(c, "max_concurrent", 0, 4294967295LL, &f->maxc, &f->has_maxc) ||
+	    cdata_opt(c, "max_queued", 0, 4294967295LL, &f->maxq, &f->has_maxq)) {
 		*msg = "数值参数无效";
 		return 400;
 	}
@@ -653,11 +656,12 @@ int cdata_user_create(struct con *c, struct json_object **out, const char **msg)
 	if ((st = cdata_read_ufields(c, &f, msg)))
 		return st;
 	if (DBX(c->a->db, "INSERT IGNORE INTO users (name, daily_requests, daily_tokens,"
-		" priority, models, is_admin, enabled, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		" priority, models, is_admin, enabled, password_hash, max_concurrent, max_queued)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		NULL, DBS(name), DBI(f.has_req ? f.req : 1000), DBI(f.has_tok ? f.tok : 100000),
 		DBI(f.has_prio ? f.prio : 0), DBS(f.models[0] ? f.models : NULL),
 		DBI(f.has_admin ? f.admin : 0), DBI(f.has_enabled ? f.enabled : 1),
-		DBS(f.hash[0] ? f.hash : NULL)))
+		DBS(f.hash[0] ? f.hash : NULL), DBI(f.maxc), DBI(f.maxq)))
 		return cdata_dberr(c, "user create", msg);
 	if (db_affected(c->a->db) != 1) {
 		*msg = "用户名已存在";
@@ -672,11 +676,32 @@ int cdata_user_create(struct con *c, struct json_object **out, const char **msg)
 	return 201;
 }
 
+/* The audit detail of an update: the fields given with their new values
+ * (never the password itself, only that it changed). Caller's out. */
+static void cdata_update_detail(const struct cdata_ufields *f, char *out, size_t outlen)
+{
+	struct buf b;
+
+	buf_init(&b, outlen - 1);
+	if (f->has_req) buf_printf(&b, " daily_requests=%lld", f->req);
+	if (f->has_tok) buf_printf(&b, " daily_tokens=%lld", f->tok);
+	if (f->has_prio) buf_printf(&b, " priority=%lld", f->prio);
+	if (f->has_admin) buf_printf(&b, " admin=%lld", f->admin);
+	if (f->has_enabled) buf_printf(&b, " enabled=%lld", f->enabled);
+	if (f->has_approve && f->approve) buf_puts(&b, " approved");
+	if (f->has_models) buf_printf(&b, " models=%s", f->models[0] ? f->models : "*");
+	if (f->has_maxc) buf_printf(&b, " max_concurrent=%lld", f->maxc);
+	if (f->has_maxq) buf_printf(&b, " max_queued=%lld", f->maxq);
+	if (f->hash[0]) buf_puts(&b, " password");
+	snprintf(out, outlen, "%s", b.len ? buf_cstr(&b) + 1 : "");
+	buf_free(&b);
+}
+
 int cdata_user_update(struct con *c, long long id, const char **msg)
 {
 	struct cdata_ufields f;
 	char target[96], detail[256];
-	int st, n;
+	int st;
 
 	if ((st = cdata_read_ufields(c, &f, msg)))
 		return st;
@@ -688,12 +713,15 @@ int cdata_user_update(struct con *c, long long id, const char **msg)
 		" daily_tokens = IF(?, ?, daily_tokens), priority = IF(?, ?, priority),"
 		" is_admin = IF(?, ?, is_admin), enabled = IF(?, ?, IF(?, 1, enabled)),"
 		" pending = IF(?, 0, pending), models = IF(?, ?, models),"
-		" password_hash = COALESCE(?, password_hash) WHERE id = ?", NULL,
+		" password_hash = COALESCE(?, password_hash),"
+		" max_concurrent = IF(?, ?, max_concurrent), max_queued = IF(?, ?, max_queued)"
+		" WHERE id = ?", NULL,
 		DBI(f.has_req), DBI(f.req), DBI(f.has_tok), DBI(f.tok), DBI(f.has_prio),
 		DBI(f.prio), DBI(f.has_admin), DBI(f.admin), DBI(f.has_enabled), DBI(f.enabled),
 		DBI(f.has_approve && f.approve), DBI(f.has_approve && f.approve),
 		DBI(f.has_models), DBS(f.models[0] ? f.models : NULL),
-		DBS(f.hash[0] ? f.hash : NULL), DBI(id)))
+		DBS(f.hash[0] ? f.hash : NULL), DBI(f.has_maxc), DBI(f.maxc), DBI(f.has_maxq),
+		DBI(f.maxq), DBI(id)))
 		return cdata_dberr(c, "user update", msg);
 	{
 		struct db_res res;
@@ -712,13 +740,7 @@ int cdata_user_update(struct con *c, long long id, const char **msg)
 	    DBX(c->a->db, "DELETE FROM console_sessions WHERE user_id = ?", NULL, DBI(id)))
 		return cdata_dberr(c, "user update", msg);
 	snprintf(target, sizeof(target), "user:%lld", id);
-	n = snprintf(detail, sizeof(detail), "%s%s%s%s%s%s%s%s",
-		     f.has_req ? "daily_requests " : "", f.has_tok ? "daily_tokens " : "",
-		     f.has_prio ? "priority " : "", f.has_admin ? (f.admin ? "admin=1 " : "admin=0 ") : "",
-		     f.has_enabled ? (f.enabled ? "enabled=1 " : "enabled=0 ") : "",
-		     f.has_approve && f.approve ? "approved " : "", f.has_models ? "models " : "",
-		     f.hash[0] ? "password " : "");
-	(void)n;
+	cdata_update_detail(&f, detail, sizeof(detail));
 	con_audit(c, "user.update", target, detail);
 	*msg = "用户已更新";
 	return 200;

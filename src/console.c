@@ -357,7 +357,10 @@ static const char *con_json_arg(struct con *c, const char *name, char *tmp, size
 	{
 		const char *s = json_object_get_string(v);
 		size_t n = strlen(s);
-		if (n + 1 > tmplen || (size_t)json_object_get_string_len(v) != n)
+		/* an embedded NUL would cut the text short; json_object_get_string_len
+		 * is only meaningful for strings (0 for numbers) */
+		if (n + 1 > tmplen || (json_object_is_type(v, json_type_string) &&
+				       (size_t)json_object_get_string_len(v) != n))
 			return NULL;
 		memcpy(tmp, s, n + 1);
 	}

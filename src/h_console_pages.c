@@ -496,6 +496,7 @@ static const struct ph_col ph_user_cols[] = {
 	{ "pending", "待审核", 0 }, { "daily_requests", "每日请求上限", 1 },
 	{ "daily_tokens", "每日Token上限", 1 }, { "priority", "优先级", 1 },
 	{ "models", "允许的模型", 0 }, { "keys", "有效密钥", 1 },
+	{ "max_concurrent", "并发上限", 1 }, { "max_queued", "排队上限", 1 },
 	{ "today_requests", "今日请求", 1 }, { "today_tokens", "今日Token", 1 },
 	{ "has_password", "可登录", 0 },
 };
@@ -615,12 +616,13 @@ static void ph_user(struct con *c, int status, const char *flash, int bad,
 	ph_input(&b, "每日Token(0 = 不限)", "daily_tokens", ph_get(u, "daily_tokens"));
 	ph_input(&b, "优先级", "priority", ph_get(u, "priority"));
 	ph_input(&b, "允许的模型(逗号分隔)", "models", ph_get(u, "models"));
+	ph_input(&b, "并发上限(0 = 不限)", "max_concurrent", ph_get(u, "max_concurrent"));
+	ph_input(&b, "排队上限(0 = 不限)", "max_queued", ph_get(u, "max_queued"));
 	ph_select01(&b, "启用", "enabled", json_object_get_boolean(ph_get(u, "enabled")), "禁用", "启用");
 	ph_select01(&b, "角色", "admin", strcmp(ph_str(u, "role"), "admin") == 0, "成员", "管理员");
 	buf_puts(&b, "<label>新密码(留空不改) <input type=\"password\" name=\"password\""
 		 " autocomplete=\"new-password\"></label>"
 		 "<button type=\"submit\" id=\"user-save\">保存</button></form>"
-		 "<!-- per-user caps (max_concurrent, max_queued) arrive with migration 010 -->"
 		 "<h2>密钥</h2>");
 	ph_table(c, &b, "keys", keys, ph_key_cols, sizeof(ph_key_cols) / sizeof(ph_key_cols[0]),
 		 "操作", ph_admin_key_act);

@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-WEB_PROGS = ("call", "status", "queue_status", "docs", "v1")
+WEB_PROGS = ("call", "status", "queue_status", "docs", "v1", "console")
 WEB_USER = "www-data"
 VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                 "--errors-for-leak-kinds=definite", "-q"]
@@ -835,12 +835,13 @@ class Env:
         return lines[-1].strip()
 
     # ------------------------------------------------------------------ CGI
-    def _cgi_env(self, prog, method, query, headers, body, base):
+    def _cgi_env(self, prog, method, query, headers, body, base, uri=None):
         if isinstance(query, dict):
             query = urllib.parse.urlencode(query)
         query = query or ""
         env = dict(base)
-        script = "/api/%s.php" % prog
+        # uri: the request's path for binaries that route on it (console)
+        script = uri or "/api/%s.php" % prog
         env.update({
             "GATEWAY_INTERFACE": "CGI/1.1",
             "REQUEST_METHOD": method,
@@ -882,12 +883,14 @@ class Env:
             raise HarnessError("%s does not exist (run make first)" % path)
         return self._vg_prefix() + [path]
 
-    def cgi(self, prog, method="GET", query="", headers=None, body=b"", env=None, timeout=60):
+    def cgi(self, prog, method="GET", query="", headers=None, body=b"", env=None, timeout=60,
+            uri=None):
         """Run cgi-bin/<prog> as plain CGI.  env = base environment
-        (default relay_env()); the CGI variables are added to it."""
+        (default relay_env()); the CGI variables are added to it.  uri =
+        the request path (SCRIPT_NAME, REQUEST_URI; default /api/<prog>.php)."""
         body = _body_bytes(body)
         cenv = self._cgi_env(prog, method, query, headers, body,
-                             env if env is not None else self.relay_env())
+                             env if env is not None else self.relay_env(), uri)
         argv = self.cgi_argv(prog)
         t0 = time.monotonic()
         r = self._run(argv, cenv, input=body, timeout=timeout, text=False, logname="cgi-stderr.log")
@@ -1005,20 +1008,21 @@ class Env:
                     except OSError:
                         pass
 
-    def _fcgi_env(self, prog, method, query, headers, body, extra):
+    def _fcgi_env(self, prog, method, query, headers, body, extra, uri=None):
         base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        cenv = self._cgi_env(prog, method, query, headers, body, base)
+        cenv = self._cgi_env(prog, method, query, headers, body, base, uri)
         if extra:
             cenv.update({k: str(v) for k, v in extra.items() if v is not None})
         return cenv
 
-    def fcgi(self, prog, method="GET", query="", headers=None, body=b"", env=None, timeout=60):
+    def fcgi(self, prog, method="GET", query="", headers=None, body=b"", env=None, timeout=60,
+             uri=None):
         """One request to the FastCGI app over its socket via `cgi-fcgi -bind`.
         The app is started on first use with relay_env(); `env` here adds extra
-        FastCGI params (e.g. {"HTTPS": "on"})."""
+        FastCGI params (e.g. {"HTTPS": "on"}); uri as for cgi()."""
         body = _body_bytes(body)
         sock = self.start_fcgi_app(prog)
-        cenv = self._fcgi_env(prog, method, query, headers, body, env)
+        cenv = self._fcgi_env(prog, method, query, headers, body, env, uri)
         t0 = time.monotonic()
         r = self._run(["cgi-fcgi", "-bind", "-connect", sock], cenv, input=body, timeout=timeout,
                       text=False, logname="cgi-fcgi.log")
