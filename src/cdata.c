@@ -510,7 +510,7 @@ int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
 		     const char **msg)
 {
 	char name[APIKEY_NAME_MAX + 2], models_in[APIKEY_MODELS_MAX + 2],
-	     models[APIKEY_MODELS_MAX + 1], exp[16], key[64], prefix[13], target[96];
+	     models[APIKEY_MODELS_MAX + 1], exp[32], key[64], prefix[13], target[96];
 	const char *n = con_arg(c, "name", name, sizeof(name));
 	const char *e = con_arg(c, "expires_at", exp, sizeof(exp));
 	const char *m = con_arg(c, "models", models_in, sizeof(models_in));
@@ -518,6 +518,10 @@ int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
 	long long id;
 	enum relay_err rc;
 
+	if (c->arg_bad) {
+		*msg = "参数无效(过长或类型错误)";
+		return 400;
+	}
 	if (n && strlen(n) > APIKEY_NAME_MAX) {
 		*msg = "密钥名称最长64字节";
 		return 400;
@@ -633,6 +637,11 @@ static int cdata_read_ufields(struct con *c, struct cdata_ufields *f, const char
 		f->has_models = 1;
 	}
 	pv = con_arg(c, "password", pw, sizeof(pw));
+	if (c->arg_bad) {
+		explicit_bzero(pw, sizeof(pw));
+		*msg = "参数无效(过长或类型错误)";
+		return 400;
+	}
 	if (pv && *pv && cpw_hash(pv, f->hash, sizeof(f->hash))) {
 		explicit_bzero(pw, sizeof(pw));
 		*msg = "密码长度须为8-1024字节";

@@ -369,13 +369,24 @@ static const char *con_json_arg(struct con *c, const char *name, char *tmp, size
 
 const char *con_arg(struct con *c, const char *name, char *tmp, size_t tmplen)
 {
+	struct json_object *jv = NULL;
+	const char *v;
+	int r;
+
 	if (!tmplen)
 		return NULL;
-	if (strcmp(c->r->method, "GET") == 0 || strcmp(c->r->method, "HEAD") == 0)
-		return con_query(c, name, tmp, tmplen);
-	if (c->api)
-		return con_json_arg(c, name, tmp, tmplen);
-	return qs_get(buf_cstr(&c->body), name, tmp, tmplen) >= 0 ? tmp : NULL;
+	if (c->api && strcmp(c->r->method, "GET") != 0 && strcmp(c->r->method, "HEAD") != 0) {
+		v = con_json_arg(c, name, tmp, tmplen);
+		/* JSON null counts as absent; anything else we could not take is bad */
+		if (!v && c->json && json_object_object_get_ex(c->json, name, &jv) && jv)
+			c->arg_bad = 1;
+		return v;
+	}
+	r = qs_get(strcmp(c->r->method, "GET") == 0 || strcmp(c->r->method, "HEAD") == 0 ?
+		   c->r->query : buf_cstr(&c->body), name, tmp, tmplen);
+	if (r == -2)
+		c->arg_bad = 1;
+	return r >= 0 ? tmp : NULL;
 }
 
 int con_arg_int(struct con *c, const char *name, long long lo, long long hi,
@@ -418,7 +429,16 @@ static int con_read_body(struct con *c)
 			break;
 	}
 	if (c->api && c->body.len) {
-		struct json_tokener *tok = json_tokener_new();
+		const char *ct = web_param(c->r, "CONTENT_TYPE");
+		struct json_tokener *tok;
+
+		/* JSON only: a cross-site form cannot send it without a CORS
+		 * preflight, which this API never grants */
+		if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+			con_api_error(c, 415, "请使用 Content-Type: application/json");
+			return 415;
+		}
+		tok = json_tokener_new();
 		c->json = tok ? json_tokener_parse_ex(tok, c->body.data, (int)c->body.len) : NULL;
 		if (!c->json || json_tokener_get_error(tok) != json_tokener_success ||
 		    tok->char_offset != (int)c->body.len ||

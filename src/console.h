@@ -37,6 +37,7 @@ struct con {
 	char token[CSESS_TOKEN_LEN + 1]; /* the session token presented */
 	struct buf body;           /* POST body (form or JSON) */
 	struct json_object *json;  /* API: the body parsed, an object, or NULL */
+	int arg_bad;               /* con_arg met an argument present but unusable */
 	char addr[64];             /* REMOTE_ADDR */
 	int https;
 };
@@ -59,7 +60,9 @@ void console_handle(struct web_req *r, void *ctx);
 /* An argument of the request: API = member of the JSON body (strings as
  * is, numbers and booleans as text, an array of strings joined by ','),
  * else the form body; GET requests read the query string. Copied into
- * tmp (tmplen bytes). Returns tmp, or NULL when absent or unusable. */
+ * tmp (tmplen bytes). Returns tmp, or NULL when absent or unusable
+ * (too long, wrong type, bad escape); unusable also sets c->arg_bad, so
+ * a handler can refuse with 400 instead of taking it for absent. */
 const char *con_arg(struct con *c, const char *name, char *tmp, size_t tmplen);
 /* An integer argument in [lo, hi]: 0 = ok, 1 = absent, -1 = bad. */
 int con_arg_int(struct con *c, const char *name, long long lo, long long hi,

@@ -1,12 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages llm-relay needs to build, test and run.
 # Safe to re-run: apt-get only installs what is missing.
+# chromium (+ a CJK font for readable screenshots): the console's browser
+# test (tests/integration/test_console.py, playwright-core from tests/npm).
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libfcgi-dev libfcgi-bin libjson-c-dev
 libmariadb-dev libmariadb-dev-compat libcurl4-openssl-dev libcmocka-dev
 mariadb-server mariadb-client apache2 libapache2-mod-fcgid lighttpd spawn-fcgi
 python3 python3-requests curl nginx-light wrk valgrind cppcheck nodejs openssl procps
-libcrypt-dev"
+libcrypt-dev
+chromium fonts-wqy-microhei"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
