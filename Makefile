@@ -97,7 +97,7 @@ FORCE:
 # Console passwords use libcrypt's crypt_r (src/cpw.c): only the binaries
 # that reach cpw.o link it.
 CRYPT_LIBS := -lcrypt
-cgi-bin/console bin/relayctl: EXTRA_LIBS := $(CRYPT_LIBS)
+cgi-bin/console bin/relayctl $(BUILD)/tests/test_cpw: EXTRA_LIBS := $(CRYPT_LIBS)
 
 $(BUILD)/bench/floor-answer: bench/floor.c $(LIB)
 	@mkdir -p $(@D)
@@ -109,7 +109,7 @@ $(BUILD)/bench/floor-forward: bench/floor.c $(LIB)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(shell pkg-config --libs cmocka) $(LDFLAGS_ALL) -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(EXTRA_LIBS) $(shell pkg-config --libs cmocka) $(LDFLAGS_ALL) -o $@
 
 unit: $(UNIT_BIN)
 	sh tests/unit/run.sh $(UNIT_BIN)

@@ -484,7 +484,7 @@ int cdata_register(struct con *c, const char **msg)
 		return 400;
 	}
 	if (!con_arg(c, "password", pw, sizeof(pw)) || cpw_hash(pw, hash, sizeof(hash))) {
-		*msg = "密码长度须为8-1024字节";
+		*msg = "密码长度须为8-511字节";
 		st = 400;
 		goto out;
 	}
@@ -644,7 +644,7 @@ static int cdata_read_ufields(struct con *c, struct cdata_ufields *f, const char
 	}
 	if (pv && *pv && cpw_hash(pv, f->hash, sizeof(f->hash))) {
 		explicit_bzero(pw, sizeof(pw));
-		*msg = "密码长度须为8-1024字节";
+		*msg = "密码长度须为8-511字节";
 		return 400;
 	}
 	explicit_bzero(pw, sizeof(pw));

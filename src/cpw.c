@@ -6,6 +6,8 @@
 #include "cpw.h"
 #include "sha256.h"
 
+_Static_assert(CPW_MAX < CRYPT_MAX_PASSPHRASE_SIZE, "crypt_r refuses longer passphrases");
+
 /* A yescrypt hash of a random password nobody knows: verified against when
  * a user has no hash, to spend the same time as a real check. */
 static const char cpw_dummy[] =

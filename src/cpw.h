@@ -8,9 +8,10 @@
 
 #include <stddef.h>
 
-/* Longest password accepted (yescrypt takes any length; the cap keeps a
- * hostile client from feeding megabytes to the KDF). */
-#define CPW_MAX 1024
+/* Longest password accepted: libxcrypt's crypt_r refuses a phrase of
+ * CRYPT_MAX_PASSPHRASE_SIZE (512) bytes or more (checked in cpw.c), and the
+ * cap also keeps a hostile client from feeding megabytes to the KDF. */
+#define CPW_MAX 511
 #define CPW_MIN 8
 #define CPW_HASH_MAX 256
 
