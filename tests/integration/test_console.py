@@ -17,7 +17,7 @@ import sys
 import tempfile
 import urllib.parse
 
-from common import OPENAI_REQ, assert_error, jbody
+from common import OPENAI_REQ, assert_error, jbody, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -100,6 +100,13 @@ def audit_rows(env):
                    " FROM audit_log ORDER BY id")
 
 
+def wait_logged(env, n):
+    """call.php answers before it writes its request_log row (the metering
+    round trip follows the response): wait for the row, not for a time."""
+    wait_until(lambda: int(env.sql_value("SELECT COUNT(*) FROM request_log")) >= n,
+               timeout=30, what="%d request_log row(s)" % n)
+
+
 def npm_modules():
     """node_modules of tests/npm/install.sh (installing it if needed); a
     missing tool is a failure with the fix in the message, never a skip."""
@@ -175,6 +182,10 @@ def test_console_browser(env):
                 env.sql("UPDATE console_sessions s JOIN users u ON u.id = s.user_id"
                         " SET s.expires_at = NOW() - INTERVAL 1 SECOND"
                         " WHERE u.name = '%s'" % name)
+                p.stdin.write("ok\n")
+                p.stdin.flush()
+            elif line.startswith("@@ASK logged "):
+                wait_logged(env, int(line.split(" ", 2)[2]))
                 p.stdin.write("ok\n")
                 p.stdin.flush()
             elif line.startswith("@@DONE "):
@@ -329,6 +340,7 @@ def test_console_api_admin_flows(env):
     r = env.http(base + "/api/call.php", method="POST", body=jbody(dict(OPENAI_REQ, model="gpt-test")),
                  headers={"Content-Type": "application/json", "X-API-Key": k["key"]})
     assert r.status == 200, r
+    wait_logged(env, 1)
     usage = ok(a.req("GET", "/api/v1/admin/usage?days=7"))
     assert len(usage["days"]) == 7 and usage["days"][-1]["requests"] == 1, usage
     assert [x["user"] for x in usage["users"]] == ["ann"] and usage["models"][0]["model"] == "gpt-test"

@@ -11,8 +11,8 @@
 //   CHROMIUM       the browser binary (default /usr/bin/chromium)
 //
 // Protocol: a line "@@ASK <what> <arg>" on stdout asks the Python side to
-// do something only it can (expire a session in MariaDB); it answers one
-// line on stdin. The last line is "@@DONE {json}" on success; any failure
+// do something only it can (expire a session in MariaDB, wait for the
+// request_log row of a call); it answers one line on stdin. The last line is "@@DONE {json}" on success; any failure
 // throws, prints the reason and exits 1.
 'use strict';
 const assert = require('node:assert/strict');
@@ -170,6 +170,8 @@ async function memberPart(page, out) {
   assert.equal(resp.status, 200, `call: ${await resp.clone().text()}`);
   const body = await resp.json();
   out.callTokens = body.usage.total_tokens;
+  // the relay answers before it writes the request's log row
+  assert.equal(await ask('logged', 1), 'ok');
 
   // the home page now shows the request and a taller bar for today
   await page.goto(`${BASE}/console/`);
