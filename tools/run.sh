@@ -4,7 +4,8 @@
 #   sh tools/run.sh start    install packages if missing, build, start a private
 #                            MariaDB, migrate, create a demo user and key, start
 #                            lighttpd (default) or Apache (SERVER=apache) on PORT
-#                            (default 8080), the queue worker, and - unless
+#                            (default 8080) with the web console (user admin,
+#                            password in run/admin.password), the queue worker, and - unless
 #                            RELAY_OPENAI_URL / RELAY_ANTHROPIC_URL are set - a
 #                            mock upstream.
 #   sh tools/run.sh stop     stops exactly what start started (by PID files).
@@ -210,6 +211,16 @@ do_start() {
 		"$ROOT/bin/relayctl" key create demo | tail -n 1 > "$RUN/demo.key"
 		umask 022
 	fi
+	# the console's first admin (README "Web console"); password kept in $RUN
+	if [ ! -s "$RUN/admin.password" ]; then
+		"$ROOT/bin/relayctl" user list | grep -q '^admin ' ||
+			"$ROOT/bin/relayctl" user add admin --daily-requests 0 --daily-tokens 0 >/dev/null
+		umask 077
+		head -c 12 /dev/urandom | base64 | tr -d '/+=' > "$RUN/admin.password"
+		umask 022
+		"$ROOT/bin/relayctl" user passwd admin < "$RUN/admin.password" >/dev/null
+		"$ROOT/bin/relayctl" user set admin --admin 1 >/dev/null
+	fi
 	install_bins
 	"start_$SERVER"
 	"$ROOT/bin/queue_worker" --loop >>"$RUN/worker.log" 2>&1 &
@@ -230,6 +241,7 @@ do_start() {
 		say "upstream: ${OPENAI_URL:-no OpenAI endpoint} | ${ANTHROPIC_URL:-no Anthropic endpoint}"
 	fi
 	say "demo user: demo    API key: $key"
+	say "web console: http://127.0.0.1:$PORT/console/   admin / $(cat "$RUN/admin.password")"
 	say "state, logs and config: $RUN   (stop with: make stop)"
 	say ""
 	say "try:"

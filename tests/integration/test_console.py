@@ -657,3 +657,34 @@ def test_console_apache_and_cgi(env):
     assert_error(env.cgi("console", uri="/api/v1/auth/me"), 401)
     r = env.cgi("console", uri="/api/v1/auth/me", headers={"Cookie": c.cookie})
     assert r.status == 200 and r.json()["data"]["user"]["name"] == ADMIN, r
+
+
+def test_console_make_run(env):
+    """`make run` (tools/run.sh) serves the console and prints the first
+    admin's login, which works; re-running keeps it."""
+    from harness import free_port
+    run_dir = os.path.join(env.tmp, "demo-console")
+    port = free_port()
+    e = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    e.update(RELAY_RUN_DIR=run_dir, PORT=str(port), RELAY_NO_BUILD="1")
+    base = "http://127.0.0.1:%d" % port
+    try:
+        r = subprocess.run(["sh", "tools/run.sh", "start"], cwd=ROOT, env=e, capture_output=True,
+                           text=True, timeout=180)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        m = re.search(r"web console: (http://\S+/console/) +admin / (\S+)", r.stdout)
+        assert m and m.group(1) == base + "/console/", r.stdout
+        c = Client(env, base)
+        c.login("admin", m.group(2))
+        assert ok(c.req("GET", "/api/v1/auth/me"))["user"]["role"] == "admin"
+        assert c.req("GET", "/console/admin/users").status == 200
+        r2 = subprocess.run(["sh", "tools/run.sh", "start"], cwd=ROOT, env=e, capture_output=True,
+                            text=True, timeout=180)
+        assert r2.returncode == 0 and "admin / %s" % m.group(2) in r2.stdout, r2.stdout
+        Client(env, base).login("admin", m.group(2))
+    finally:
+        subprocess.run(["sh", "tools/run.sh", "stop"], cwd=ROOT, env=e, capture_output=True,
+                       timeout=120)
+
+
+test_console_make_run.timeout = 240
