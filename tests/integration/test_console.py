@@ -184,6 +184,14 @@ def test_console_browser(env):
                         " WHERE u.name = '%s'" % name)
                 p.stdin.write("ok\n")
                 p.stdin.flush()
+            elif line.startswith("@@ASK enqueue "):
+                # a waiting item of the member, for the admin's cancel button
+                name = line.split(" ", 2)[2].strip()
+                env.sql("INSERT INTO queue (user_id, key_id, format, model, body, status)"
+                        " SELECT u.id, k.id, 'openai', 'gpt-test', '{}', 'waiting' FROM users u"
+                        " JOIN api_keys k ON k.user_id = u.id WHERE u.name = '%s' LIMIT 1" % name)
+                p.stdin.write(env.sql_value("SELECT MAX(id) FROM queue") + "\n")
+                p.stdin.flush()
             elif line.startswith("@@ASK logged "):
                 wait_logged(env, int(line.split(" ", 2)[2]))
                 p.stdin.write("ok\n")
@@ -203,12 +211,15 @@ def test_console_browser(env):
     # what the browser did is in the audit log, in order, with its actor
     acts = [(a, b) for a, b, _t, _d, _at in audit_rows(env)]
     for want in [(ADMIN, "login"), (ADMIN, "user.create"), (ADMIN, "key.create"),
-                 (ADMIN, "logout"), ("member1", "login")]:
+                 (ADMIN, "logout"), ("member1", "login"), (ADMIN, "user.update"),
+                 (ADMIN, "queue.cancel")]:
         assert want in acts, (want, acts)
     # the escaped names are stored as typed
     assert env.sql_value("SELECT COUNT(*) FROM users WHERE name LIKE '<script>%'") == "1"
     # the call went through the relay to the mock upstream, metered for the member
     assert len(env.mock_requests()) == 1
+    assert env.sql("SELECT priority, max_concurrent FROM users WHERE name = 'member1'") == \
+        [["4", "2"]]
     assert env.sql_value("SELECT COUNT(*) FROM request_log l JOIN users u ON u.id = l.user_id"
                          " WHERE u.name = 'member1' AND l.http_status = 200") == "1"
 

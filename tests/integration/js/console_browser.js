@@ -12,7 +12,7 @@
 //
 // Protocol: a line "@@ASK <what> <arg>" on stdout asks the Python side to
 // do something only it can (expire a session in MariaDB, wait for the
-// request_log row of a call); it answers one line on stdin. The last line is "@@DONE {json}" on success; any failure
+// request_log row of a call, queue an item); it answers one line on stdin. The last line is "@@DONE {json}" on success; any failure
 // throws, prints the reason and exits 1.
 'use strict';
 const assert = require('node:assert/strict');
@@ -224,10 +224,28 @@ async function memberPart(page, out) {
   await shot(page, '10-expired-session-login');
 }
 
-async function adminPages(page) {
-  const r = await login(page, ADMIN, ADMIN_PW);
+async function adminPages(page, out) {
+  let r = await login(page, ADMIN, ADMIN_PW);
   assert.equal(r.status(), 200);
-  for (const [p, name] of [['admin/keys', '11-admin-keys'], ['admin/queue', '12-admin-queue'],
+  // edit the member through the form: priority and a per-user cap
+  await page.goto(`${BASE}/console/admin/users/${out.memberId}`);
+  await page.fill('#u-priority', '4');
+  await page.fill('#u-max_concurrent', '2');
+  r = await submit(page, '#user-save');
+  assert.equal(r.status(), 200);
+  assert.match(await flash(page), /用户已更新/);
+  assert.equal(await page.inputValue('#u-priority'), '4');
+  // the live queue: a waiting item of the member, cancelled with its button
+  const qid = await ask('enqueue', MEMBER);
+  await page.goto(`${BASE}/console/admin/queue`);
+  const qrow = page.locator(`#queue tr[data-id="${qid}"]`);
+  assert.match(await qrow.textContent(), /waiting/);
+  await shot(page, '12-admin-queue');
+  r = await submit(page, `#queue tr[data-id="${qid}"] button.cancel`);
+  assert.equal(r.status(), 200);
+  assert.match(await flash(page), /已取消/);
+  assert.match(await page.locator(`#queue tr[data-id="${qid}"]`).textContent(), /failed/);
+  for (const [p, name] of [['admin/keys', '11-admin-keys'],
     ['admin/usage', '13-admin-usage'], ['admin/audit', '14-admin-audit']]) {
     const resp = await page.goto(`${BASE}/console/${p}`);
     assert.equal(resp.status(), 200, p);
@@ -267,7 +285,7 @@ async function main() {
     });
     await adminPart(page, out);
     await memberPart(page, out);
-    await adminPages(page);
+    await adminPages(page, out);
     assert.deepEqual(problems, [], 'no script ran, nothing was refused, nothing left the host');
   } finally {
     await context.close();
