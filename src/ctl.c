@@ -1,11 +1,13 @@
 /* ctl.c - relayctl commands. Output is for people; the new key is alone on
  * the last line of `key create` so scripts can take it with tail -n 1. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include "apikey.h"
 #include "app.h"
 #include "cpw.h"
@@ -278,6 +280,30 @@ static long long ctl_user_id(struct app *a, const char *name)
 	return id;
 }
 
+/* One audit_log row for a change made from the shell, as the console
+ * writes for its own (who = "relayctl:<unix user>", from "shell"). The
+ * change is already done: a failed row is only reported. */
+static void ctl_audit(struct app *a, const char *action, const char *target,
+		      const char *detail)
+{
+	const struct passwd *pw = getpwuid(geteuid());
+	char who[64];
+
+	snprintf(who, sizeof(who), "relayctl:%.40s", pw && pw->pw_name ? pw->pw_name : "?");
+	if (DBX(a->db, "INSERT INTO audit_log (actor_name, action, target, detail, addr)"
+		" VALUES (?, ?, LEFT(?, 255), LEFT(?, 1024), 'shell')", NULL, DBS(who),
+		DBS(action), DBS(target), DBS(detail)))
+		fprintf(stderr, "relayctl: warning: audit row not written: %s\n", db_error(a->db));
+}
+
+static void ctl_audit_queue(struct app *a, const char *action, long long id)
+{
+	char t[32];
+
+	snprintf(t, sizeof(t), "queue:%lld", id);
+	ctl_audit(a, action, t, NULL);
+}
+
 /* relayctl user passwd: one line from stdin (never argv, which other users
  * can read in ps), hashed with cpw_hash. Existing console sessions of the
  * user end, as after any password change. */
@@ -304,11 +330,28 @@ static int ctl_passwd(struct app *a, long long id, const char *name)
 		rc = ctl_fail_db(a, "user passwd");
 		goto out;
 	}
+	ctl_audit(a, "user.passwd", name, NULL);
 	printf("password of '%s' set\n", name);
 	rc = 0;
 out:
 	explicit_bzero(pw, sizeof(pw));
 	return rc;
+}
+
+/* The audit row of `user set`: which fields changed, with their values. */
+static void ctl_audit_set(struct app *a, const char *name, const struct ctl_user_flags *f)
+{
+	char d[256];
+	int n = snprintf(d, sizeof(d), "%s", "");
+
+	if (f->has_requests) n += snprintf(d + n, sizeof(d) - (size_t)n, " daily_requests=%lld", f->requests);
+	if (f->has_tokens) n += snprintf(d + n, sizeof(d) - (size_t)n, " daily_tokens=%lld", f->tokens);
+	if (f->has_priority) n += snprintf(d + n, sizeof(d) - (size_t)n, " priority=%lld", f->priority);
+	if (f->has_max_conc) n += snprintf(d + n, sizeof(d) - (size_t)n, " max_concurrent=%lld", f->max_conc);
+	if (f->has_max_queued) n += snprintf(d + n, sizeof(d) - (size_t)n, " max_queued=%lld", f->max_queued);
+	if (f->enable >= 0) n += snprintf(d + n, sizeof(d) - (size_t)n, " enabled=%d", f->enable);
+	if (f->admin >= 0) snprintf(d + n, sizeof(d) - (size_t)n, " admin=%d", f->admin);
+	ctl_audit(a, "user.update", name, d[0] ? d + 1 : "");
 }
 
 static int ctl_user(struct app *a, int argc, char **argv)
@@ -363,6 +406,7 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			DBI(f.has_priority ? f.priority : 0), DBI(f.max_conc),
 			DBI(f.max_queued)))
 			return ctl_fail_db(a, "user add");
+		ctl_audit(a, "user.create", name, NULL);
 		printf("user '%s' added\n", name);
 		return 0;
 	}
@@ -393,6 +437,7 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			DBI(f.max_queued), DBI(f.enable), DBI(f.enable), DBI(f.admin),
 			DBI(f.admin), DBI(id)))
 			return ctl_fail_db(a, "user set");
+		ctl_audit_set(a, name, &f);
 		printf("user '%s' updated\n", name);
 		return 0;
 	}
@@ -420,6 +465,7 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			NULL, DBI(id)) ||
 		    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
 			return ctl_fail_db(a, "user del");
+		ctl_audit(a, "user.delete", name, NULL);
 		printf("user '%s' deleted\n", name);
 		return 0;
 	}
@@ -466,6 +512,11 @@ static int ctl_key(struct app *a, int argc, char **argv)
 			return EX_FAIL;
 		default:
 			return ctl_fail_db(a, "key create");
+		}
+		{
+			char t[96];
+			snprintf(t, sizeof(t), "key:%lld user:%lld", key_id, id);
+			ctl_audit(a, "key.create", t, prefix);
 		}
 		printf("key %s... created for '%s'%s%s; it is shown only once:\n",
 		       prefix, argv[1], expires ? ", valid through " : "",
@@ -525,6 +576,11 @@ static int ctl_key(struct app *a, int argc, char **argv)
 		if (DBX(a->db, "UPDATE api_keys SET revoked_at = NOW() WHERE id = ?",
 			NULL, DBI(id)))
 			return ctl_fail_db(a, "key revoke");
+		{
+			char t[32];
+			snprintf(t, sizeof(t), "key:%lld", id);
+			ctl_audit(a, "key.revoke", t, NULL);
+		}
 		printf("key revoked\n");
 		return 0;
 	}
@@ -629,6 +685,7 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 			fprintf(stderr, "relayctl: no waiting queue item %lld\n", id);
 			return EX_FAIL;
 		}
+		ctl_audit_queue(a, "queue.cancel", id);
 		printf("queue item %lld cancelled\n", id);
 		return 0;
 	}
@@ -643,6 +700,7 @@ static int ctl_queue(struct app *a, int argc, char **argv)
 			fprintf(stderr, "relayctl: no failed queue item %lld\n", id);
 			return EX_FAIL;
 		}
+		ctl_audit_queue(a, "queue.retry", id);
 		printf("queue item %lld will be retried\n", id);
 		return 0;
 	}
