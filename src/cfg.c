@@ -84,7 +84,7 @@ static const struct cfg_opt cfg_opts[] = {
 	I64(max_body_bytes, 1024, 1073741824LL, 10485760LL),
 	S(timezone, "", check_timezone),
 	I(result_retention_hours, 0, 87600, 24),
-	I(queue_wait_max, 1, 86400, 240),
+	I(queue_wait_max, 1, 86400, 300),
 	/* 48 leaves room in MariaDB's 64-character GET_LOCK names for the
 	 * slot suffix. */
 	S_RANGE(lock_prefix, 1, 48, "llm_relay", check_lock_prefix),

@@ -487,6 +487,15 @@ class Env:
                 env[k] = str(v)
         return env
 
+    def relay_procs(self):
+        """The FastCGI pool size the shipped web server configs ask for,
+        upstream_slots + queue_max, from the current settings (as make run
+        renders it)."""
+        def num(name, default):
+            v = self.settings.get(name)
+            return int(v) if v not in (None, "") else default
+        return num("RELAY_UPSTREAM_SLOTS", 1) + num("RELAY_QUEUE_MAX", 100)
+
     def config_values(self, **overrides):
         vals = dict(self.settings)
         for k, v in overrides.items():
@@ -1130,7 +1139,8 @@ class Env:
         self._web_owned_dir(run_dir)
         self._web_owned_dir(os.path.join(run_dir, "uploads"))
         snippet = self._render(os.path.join(ROOT, "lighttpd.conf"), {
-            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg, "@RUN_DIR@": run_dir})
+            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg, "@RUN_DIR@": run_dir,
+            "@RELAY_PROCS@": str(self.relay_procs())})
         snip_path = os.path.join(d, "llm-relay.conf")
         with open(snip_path, "w") as f:
             f.write(snippet)
@@ -1229,13 +1239,15 @@ class Env:
         os.chmod(run_dir, 0o755)
         ipc = self._web_owned_dir(os.path.join(run_dir, "fcgid"))
         snippet = self._render(os.path.join(ROOT, "apache.conf"), {
-            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg})
+            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg,
+            "@RELAY_PROCS@": str(self.relay_procs())})
         snip_path = os.path.join(d, "llm-relay.conf")
         with open(snip_path, "w") as f:
             f.write(snippet)
         log = os.path.join(self.tmp, "apache-error.log")
         pidf = os.path.join(run_dir, "apache2.pid")
         mods = ["mpm_event", "authz_core", "mime", "alias", "env", "fcgid"]
+        servers = max(4, (2 * self.relay_procs() + 50) // 25 + 1)
         last = None
         for _attempt in range(3):
             port = free_port()
@@ -1253,9 +1265,10 @@ class Env:
                  "Timeout 300",
                  "KeepAlive On",
                  "StartServers 1",
+                 # every process of both relay pools may hold a connection
                  "ThreadsPerChild 25",
-                 "MaxRequestWorkers 100",
-                 "ServerLimit 4"]
+                 "MaxRequestWorkers %d" % (25 * servers),
+                 "ServerLimit %d" % servers]
                 + ["LoadModule %s_module %s/mod_%s.so" % (m, APACHE_MODULES, m) for m in mods]
                 + ["TypesConfig /etc/mime.types",
                    'DocumentRoot "%s"' % self._www(),
