@@ -10,6 +10,7 @@
 #include "app.h"
 #include "buf.h"
 #include "db.h"
+#include "dispatch.h"
 #include "log.h"
 #include "queue.h"
 #include "relay.h"
@@ -228,7 +229,11 @@ static int worker_step(struct app *a, double nap)
 	}
 	st = db_res_str(&res, 0, 1);
 	if (!st || strcmp(st, "got") != 0 || !db_res_str(&res, 0, 0)) {
+		long long ms = db_res_int(&res, 0, 3, 0);
+
 		db_res_free(&res);
+		if (ms > 0)
+			dispatch_nap_blocking(a->db, ms);
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
