@@ -23,6 +23,7 @@ struct up_xfer {
 	int stream;
 	double t0, last_byte, last_tick;
 	int stalled;
+	int overtime;                 /* ran past stream_max_seconds */
 	const char *stopped;          /* the tick's reason, or NULL */
 };
 
@@ -175,6 +176,12 @@ static int up_on_progress(void *ud, curl_off_t dt, curl_off_t dn,
 		x->stalled = 1;
 		return 1;
 	}
+	/* An upstream that keeps sending ": ping" never stalls: this bound
+	 * is what stops it from holding a slot forever. */
+	if (now - x->t0 > (double)x->u->cfg->stream_max_seconds) {
+		x->overtime = 1;
+		return 1;
+	}
 	return 0;
 }
 
@@ -291,6 +298,10 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	else if (x.stalled)
 		snprintf(res->error, sizeof(res->error),
 			 "upstream sent nothing for %d s", c->request_timeout);
+	else if (x.overtime)
+		snprintf(res->error, sizeof(res->error),
+			 "exchange stopped after stream_max_seconds (%d s)",
+			 c->stream_max_seconds);
 	else if (cc == CURLE_OPERATION_TIMEDOUT)
 		snprintf(res->error, sizeof(res->error), "upstream timed out: %s",
 			 curl_easy_strerror(cc));
