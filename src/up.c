@@ -65,6 +65,11 @@ void up_free(struct up *u)
 	free(u);
 }
 
+const struct cfg *up_cfg(const struct up *u)
+{
+	return u->cfg;
+}
+
 const char *up_url(const struct cfg *c, enum fmt_kind fmt)
 {
 	const char *url = fmt == FMT_ANTHROPIC ? c->anthropic_url : c->openai_url;
