@@ -26,6 +26,7 @@ struct relay_run {
 	struct buf copy;      /* non-stream body: held whole, then sent */
 	unsigned long long sent;  /* SSE stream offset written so far */
 	int pass;             /* non-stream body too big to hold: passing */
+	int partial;          /* part of an oversize event is out */
 	int filter_usage;     /* the relay asked for usage: drop that chunk */
 	unsigned long long drop_s[RELAY_DROPS], drop_e[RELAY_DROPS];
 	int ndrop;
@@ -149,6 +150,7 @@ static int relay_push_events(struct relay_run *x)
 
 	if (end <= at)
 		return 0;
+	x->partial = 0;       /* a real event boundary was crossed */
 	for (i = 0; i < x->ndrop && !rc; i++) {
 		if (x->drop_s[i] < at || x->drop_e[i] > end)
 			continue;
@@ -209,6 +211,7 @@ static int relay_on_data(void *ctx, const char *p, size_t n)
 		    x->d->flush(x->d->ctx))
 			return relay_gone(x);
 		x->sent += x->hold.len;
+		x->partial = 1;
 		x->ndrop = 0;
 		buf_reset(&x->hold);
 		if (x->sse.event_end < x->sent)
@@ -239,7 +242,7 @@ static void relay_sse_error(struct relay_run *x, const char *why)
 	struct json_object *o, *e;
 	struct buf b;
 
-	if (x->dest_gone || x->sent > x->sse.event_end) {
+	if (x->dest_gone || x->partial) {
 		log_warn("stream ended inside an event; no error event sent");
 		return;
 	}
