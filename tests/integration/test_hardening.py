@@ -143,3 +143,69 @@ def test_client_that_stops_reading_loses_its_slot(env):
         assert call(env, req(), key).status == 200   # slot free while the client still hangs
     finally:
         s.close()
+
+
+# ---- one day per request; every accepted request ends with one row ----------
+
+def _hold_slot(env, key, seconds):
+    box = {}
+
+    def run():
+        box["resp"] = call(env, req(mock={"stall": seconds}), key, timeout=seconds + 30)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: len(env.mock_requests()) >= 1, what="the slot holder to reach the upstream")
+    return t, box
+
+
+def _enqueue(env, key):
+    r = call(env, req(), key)
+    assert r.status == 202, (r.status, r.body)
+    return r.json()["queue_id"]
+
+
+def test_tokens_count_on_the_day_the_request_was_admitted(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    assert call(env, req(), key).status == 200
+    assert env.sql_value("SELECT day = CURDATE() FROM request_log") == "1"
+    env.mock_reset()
+    t, _ = _hold_slot(env, key, 2)
+    qid = _enqueue(env, key)
+    t.join()
+    # the item was admitted (its request reserved) "yesterday"
+    env.sql("UPDATE queue SET added_at = added_at - INTERVAL 1 DAY WHERE id = %d" % qid)
+    env.sql("UPDATE daily_usage SET requests = requests - 1 WHERE day = CURDATE()")
+    env.sql("INSERT INTO daily_usage (user_id, day, requests) SELECT user_id, CURDATE() - INTERVAL 1 DAY, 1"
+            " FROM queue WHERE id = %d" % qid)
+    r = env.queue_worker("--once")
+    assert r.returncode == 0, r.stderr
+    row = env.sql("SELECT day = CURDATE() - INTERVAL 1 DAY, total_tokens FROM request_log WHERE queue_id = %d" % qid)
+    assert row == [["1", "33"]], row
+    days = env.sql("SELECT day = CURDATE(), requests, tokens FROM daily_usage ORDER BY day")
+    assert days == [["0", "1", "33"], ["1", "2", "66"]], days
+
+
+def test_cancelled_and_deleted_users_items_get_one_log_row(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    bob = env.add_user("bob", daily_requests=0, daily_tokens=0)
+    t, _ = _hold_slot(env, key, 3)
+    a = _enqueue(env, key)
+    b1, b2 = _enqueue(env, bob), _enqueue(env, bob)
+    r = env.relayctl("queue", "cancel", str(a))
+    assert r.returncode == 0, r.stderr
+    assert env.relayctl("queue", "cancel", str(a)).returncode != 0     # only once
+    row = env.sql("SELECT http_status, error FROM request_log WHERE queue_id = %d" % a)
+    assert row == [["503", "cancelled by administrator"]], row
+    assert usage(env, "alice")[2] == 1
+    r = env.relayctl("user", "del", "bob")
+    assert r.returncode == 0, r.stderr
+    rows = env.sql("SELECT queue_id, error FROM request_log WHERE queue_id IN (%d, %d) ORDER BY queue_id"
+                   % (b1, b2))
+    assert rows == [[str(b1), "user deleted"], [str(b2), "user deleted"]], rows
+    t.join()
+    assert env.queue_worker("--once").returncode == 0
+    assert len(env.mock_requests()) == 1            # none of them went upstream
+    # every accepted request has exactly one row
+    assert env.sql_value("SELECT COUNT(*) FROM request_log") == "4"
+    assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE queue_id IS NOT NULL"
+                         " GROUP BY queue_id HAVING COUNT(*) > 1") in (None, "")
