@@ -209,3 +209,26 @@ def test_cancelled_and_deleted_users_items_get_one_log_row(env):
     assert env.sql_value("SELECT COUNT(*) FROM request_log") == "4"
     assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE queue_id IS NOT NULL"
                          " GROUP BY queue_id HAVING COUNT(*) > 1") in (None, "")
+
+
+# ---- a result the queue cannot store ------------------------------------------
+
+def test_queue_result_over_max_allowed_packet_fails_once(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    old = env.sql_value("SELECT @@GLOBAL.max_allowed_packet")
+    env.sql("SET GLOBAL max_allowed_packet = 1048576")
+    try:
+        t, _ = _hold_slot(env, key, 2)
+        r = call(env, req(stream=True, mock={"mode": "stream", "huge_mb": 3}), key)
+        assert r.status == 202, (r.status, r.body[:200])
+        qid = r.json()["queue_id"]
+        t.join()
+        assert env.queue_worker("--once").returncode == 0
+        row = env.sql("SELECT status, response IS NULL, error_message FROM queue WHERE id = %d" % qid)
+        assert row[0][0] == "failed" and row[0][1] == "1" and "max_allowed_packet" in row[0][2], row
+        log = env.sql("SELECT total_tokens, error IS NOT NULL FROM request_log WHERE queue_id = %d" % qid)
+        assert log == [["33", "1"]], log               # metered once, with its usage
+        assert env.queue_worker("--once").returncode == 0
+        assert len(env.mock_requests()) == 2           # never sent upstream again
+    finally:
+        env.sql("SET GLOBAL max_allowed_packet = %s" % old)
