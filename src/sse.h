@@ -76,8 +76,11 @@ struct sse_parser {
 	void *on_event_ctx;
 };
 
-/* Bytes of an oversize event kept for its usage. */
+/* Bytes of an oversize event kept for its usage (overridable like
+ * SSE_MAX_EVENT, so the fuzzer reaches the ring's edges). */
+#ifndef SSE_TAIL
 #define SSE_TAIL 65536
+#endif
 
 /* Prepares an empty parser. */
 void sse_init(struct sse_parser *p);
