@@ -414,10 +414,11 @@ static int ctl_user(struct app *a, int argc, char **argv)
 		}
 		/* Keys and usage go with the user (ON DELETE CASCADE); the
 		 * request log is kept for accounting; waiting requests fail
-		 * with a reason instead of being served for nobody. */
-		if (DBX(a->db, "UPDATE queue SET status = 'failed', completed_at = NOW(),"
-			" error_message = 'user deleted' WHERE user_id = ? AND status = 'waiting'",
-			NULL, DBI(id)) ||
+		 * with a reason instead of being served for nobody, each with
+		 * its request_log row (every accepted request ends with one). */
+		int n = 0;
+
+		if (qadmin_cancel_user(a->db, id, &n) ||
 		    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
 			return ctl_fail_db(a, "user del");
 		printf("user '%s' deleted\n", name);

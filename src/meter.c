@@ -27,7 +27,7 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release)
 {
 	static const char ins[] =
-		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	const char *model = m->model ? m->model : "";
 	const struct cfg *c = db_cfg(db);
 	enum relay_err rc;
@@ -41,7 +41,8 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 		 DBI(m->latency_ms < 0 ? 0 : m->latency_ms),
 		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL,
 		 DBS(m->route ? m->route : "call"), DBS(c->lock_prefix),
-		 DBI(c->upstream_slots), DBI(c->queue_wait_max));
+		 DBI(c->upstream_slots), DBI(c->queue_wait_max),
+		 m->day && m->day[0] ? DBS(m->day) : DBNULL);
 	if (rc && db_errno(db) == ER_DUP_ENTRY) {
 		log_warn("queue item %lld already metered", m->queue_id);
 		rc = RE_EINVAL;
