@@ -161,3 +161,31 @@ def test_docs_page_through_both_servers(env):
         assert r.status == 200 and ("unhealthy" in r.text or "不可用" in r.text), r.text[:500]
     finally:
         env.start_db()
+
+
+def test_v1_routes_share_the_call_pool(env):
+    """The shipped configs send /v1/... to the call binary's route table (one
+    pool, one order): both routes answer through both servers, with Claude
+    Code's ?beta=true too, Bearer keys pass Apache, and no v1 process is
+    started."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    for server in SERVERS:
+        base = _base(env, server)
+        env.mock_reset()
+        r = env.http(base + "/v1/chat/completions", method="POST", body=req(),
+                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+        assert r.status == 200 and r.json()["object"] == "chat.completion", (server, r.status, r.body[:200])
+        r = env.http(base + "/v1/messages?beta=true", method="POST", body=ANTHROPIC_REQ,
+                     headers={"x-api-key": key, "anthropic-version": "2023-06-01",
+                              "Content-Type": "application/json"})
+        assert r.status == 200 and r.json()["type"] == "message", (server, r.status, r.body[:200])
+        recs = env.mock_requests()
+        assert [x["path"].split("?")[0] for x in recs] == ["/v1/chat/completions", "/v1/messages"], \
+            (server, [x["path"] for x in recs])
+        r = env.http(base + "/v1/nope", method="POST", body=b"{}",
+                     headers={"Authorization": "Bearer " + key})
+        assert r.status == 404 and "error" in r.json(), (server, r.status, r.body[:200])
+        rows = env.sql("SELECT route FROM request_log ORDER BY id DESC LIMIT 2")
+        assert sorted(x for (x,) in rows) == ["chat", "messages"], (server, rows)
+    out = subprocess.run(["pgrep", "-x", "v1"], capture_output=True, text=True).stdout
+    assert not out.strip(), "a v1 process runs: " + out
