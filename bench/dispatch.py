@@ -29,8 +29,8 @@ import harness
 SLOTS = 4
 
 
-def _req(tag, mock, stream=False):
-    b = {"model": "bench-dispatch", "messages": [{"role": "user", "content": tag}], "mock": mock}
+def _req(tag, mock, stream=False, model="bench-dispatch"):
+    b = {"model": model, "messages": [{"role": "user", "content": tag}], "mock": mock}
     if stream:
         b["stream"] = True
     return json.dumps(b)
@@ -67,6 +67,15 @@ def _bg(fn, *a):
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t, box
+
+
+def _unordered(seq):
+    """How many items must be taken out of seq for the rest to be sorted."""
+    tails = []
+    for x in seq:
+        k = bisect.bisect_left(tails, x)
+        tails[k:k + 1] = [x]
+    return len(seq) - len(tails)
 
 
 class Dispatch:
@@ -146,6 +155,11 @@ class Dispatch:
             out[mode] = {"wall": max(r["stall_end"] for r in items) - min(r["stall_end"] for r in held),
                          "peak": peak, "n": len(items), "bad": len(bad)}
             self.log("dispatch drain (%s): %.2f s, peak overlap %d" % (mode, out[mode]["wall"], peak))
+            if os.environ.get("BENCH_DEBUG"):
+                t0 = min(r["stall_end"] for r in held)
+                self.log("  holder ends %s; item starts %s" % (
+                    sorted(round(r["stall_end"] - t0, 3) for r in held),
+                    sorted(round(r["time"] - t0, 3) for r in items)))
         env.sql("DELETE FROM queue")
         self.b.out["ddrain"] = out
 
@@ -258,8 +272,10 @@ class Dispatch:
             mock = dict(ev_mock)
             if i < SLOTS:
                 mock["stall"] = hold_s      # the four that stream first hold the slots a while
+            # the tag is the model too: the queue rows then show the order
+            # in which the relay saw them arrive
             clients.append(_bg(self.stream_post, port, "/v1/chat/completions",
-                               _req("c%03d" % i, mock, stream=True), hdr, 900))
+                               _req("c%03d" % i, mock, stream=True, model="c%03d" % i), hdr, 900))
             time.sleep(0.005)               # a known arrival order
         problems = []
         try:
@@ -302,27 +318,42 @@ class Dispatch:
                 st["200 without [DONE]"] = st.get("200 without [DONE]", 0) + 1
                 problems.append("client %d: %r" % (i, r["body"][-300:]))
             sends = (by_tag.get("c%03d" % i) or {}).get("send_times") or []
-            evs = r["events"][-len(sends):] if sends else []
-            delays.extend((a - b) * 1000.0 for a, b in zip(evs, sends))
+            # the client's data events in order (not the ': queued' comments),
+            # paired from the first: the relay drops the usage-only chunk it
+            # asked for near the end (stream_usage), so the tails differ
+            parts = r["body"].split(b"\n\n")
+            evs = [t for t, p in zip(r["events"], parts) if p.strip() and not p.lstrip().startswith(b":")]
+            delays.extend((a - b) * 1000.0 for a, b in zip(evs, sends[:len(evs) - 1]))
         if len(recs) != n:
             seen = set(_tag_of(r) for r in recs)
             problems.append("%d upstream requests for %d clients; missing: %s" % (
                 len(recs), n, [t for t in ("c%03d" % i for i in range(n)) if t not in seen][:10]))
-        # out of order = how many clients must be taken out for the rest to
-        # have started upstream in arrival order (n - longest increasing run)
-        seq = [int(t[1:]) for t in order if t and t.startswith("c")]
-        tails = []
-        for x in seq:
-            k = bisect.bisect_left(tails, x)
-            tails[k:k + 1] = [x]
-        late = len(seq) - len(tails) if seq else None
+        # out of order = how many must be taken out for the rest to be in
+        # order (n - longest increasing run): upstream starts against the
+        # relay's own queue order (queue ids), and the relay's arrivals
+        # against the order the clients were started in (the web server's
+        # and the client threads' share)
+        rank = {m: k for k, (m,) in enumerate(env.sql(
+            "SELECT model FROM queue WHERE model LIKE 'c%' ORDER BY id"))}
+        # (two slots that free within a millisecond start two waiters whose
+        # requests race to the upstream: only a start that overtook an earlier
+        # one by more than 2 ms counts)
+        starts = [(r["time"], rank[_tag_of(r)]) for r in recs if _tag_of(r) in rank]
+        late = sum(1 for t, k in starts if any(k2 < k and t2 > t + 0.002 for t2, k2 in starts)) \
+            if starts else None
         if os.environ.get("BENCH_DEBUG"):
-            self.log("capacity %s upstream order: %s" % (label, seq))
+            for t, k in starts:
+                over = [round((t2 - t) * 1000, 1) for t2, k2 in starts if k2 < k and t2 > t + 0.002]
+                if over:
+                    self.log("queue rank %d overtook %d earlier ones by up to %.1f ms" % (k, len(over), max(over)))
+        arrival = _unordered([int(m[1:]) for m in sorted(rank, key=rank.get)])
+        if os.environ.get("BENCH_DEBUG"):
+            self.log("capacity %s upstream order: %s" % (label, order))
         self.b.out.setdefault("dcap", {})[label] = {
             "n": n, "status": st, "arrived_s": arrived, "procs": len(pids), "pss_kib": pss,
             "conns": conns, "max_conns": self._dbvar("MAX_USED_CONNECTIONS"),
             "questions_s": (q1 - q0) / max(1e-9, t1 - t0), "queries_s": (s1 - s0) / max(1e-9, t1 - t0),
-            "delays": delays, "out_of_order": late, "upstream": len(recs), "problems": problems[:5]}
+            "delays": delays, "out_of_order": late, "arrival_disorder": arrival, "upstream": len(recs), "problems": problems[:5]}
         self.log("capacity %s: %s, %d procs, PSS %.0f MiB, %d DB connections" % (
             label, st, len(pids), pss / 1024.0, conns))
         if server == "lighttpd":

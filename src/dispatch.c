@@ -66,6 +66,15 @@ static enum dispatch_result dispatch_register(struct app *a,
 	return DISPATCH_GOT;
 }
 
+/* A failed dispatcher statement: logged with what failed (the statements
+ * are quiet about a killed query), then the caller answers 500. */
+static enum dispatch_result dispatch_edb(struct app *a, const char *what)
+{
+	log_warn("inline wait: %s failed: %s (MariaDB error %u)", what,
+		 db_error(a->db), db_errno(a->db));
+	return DISPATCH_EDB;
+}
+
 /* A waker's KILL QUERY ID names the nap's query id, and the connection
  * keeps that id after the nap ends until its next statement starts: a kill
  * that arrives in between flags whatever statement comes next. So the next
@@ -97,7 +106,7 @@ static enum dispatch_result dispatch_nap(struct app *a, struct web_req *r,
 		if (!rc)
 			db_res_free(&res);
 		else if (db_errno(a->db) != DB_ER_QUERY_INTERRUPTED)
-			return DISPATCH_EDB;
+			return dispatch_edb(a, i == 0 ? "nap" : "after the nap");
 	}
 	return DISPATCH_GOT;
 }
@@ -135,7 +144,7 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 		return DISPATCH_GONE;
 	}
 	if (rc)
-		return DISPATCH_EDB;
+		return dispatch_edb(a, "relay_wait");
 	st = db_res_str(&res, 0, 1);
 	if (st && strcmp(st, "got") == 0 && db_res_str(&res, 0, 0)) {
 		snprintf(s->name, sizeof(s->name), "%s", db_res_str(&res, 0, 0));
