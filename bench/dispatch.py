@@ -291,9 +291,12 @@ class Dispatch:
                 return w >= n - SLOTS
             _wait(enough, 300, "%d inline waiters" % (n - SLOTS))
             arrived = time.time() - t_launch
-            # the steady state of waiting: nobody at the upstream finishes yet
+            # the steady state of waiting, nobody at the upstream finishes yet:
+            # past every waiter's first keep-alive tick (3 s), before the next (15 s)
+            if not self.b.a.quick:
+                time.sleep(3.5)
             q0, s0, t0 = self._dbvar("QUESTIONS"), self._dbvar("QUERIES"), time.monotonic()
-            time.sleep(2.0)
+            time.sleep(4.0 if not self.b.a.quick else 2.0)
             q1, s1, t1 = self._dbvar("QUESTIONS"), self._dbvar("QUERIES"), time.monotonic()
             pids = self._relay_pids(root)
             pss = self._pss_kib(pids)
