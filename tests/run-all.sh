@@ -3,6 +3,8 @@
 # integration suite (real mariadbd, mock upstream, CGI/FastCGI/web servers).
 # Ends with one summary line "N passed, N failed".
 #   sh tests/run-all.sh [SANITIZE=1]
+# RELAY_TESTS=a,b runs only the integration tests whose "file::test" name
+# contains one of these (run.py -k); unset = all of them.
 set -u
 cd "$(dirname "$0")/.."
 mk="make --no-print-directory"
@@ -29,7 +31,7 @@ up=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail 
 uf=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
 [ -n "$up" ] || { up=0; uf=1; }
 
-python3 tests/integration/run.py 2>&1 | tee "$log"
+python3 tests/integration/run.py ${RELAY_TESTS:+-k "$RELAY_TESTS"} 2>&1 | tee "$log"
 ip=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\1/p' "$log" | tail -n 1)
 if_=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\2/p' "$log" | tail -n 1)
 [ -n "$ip" ] || { ip=0; if_=1; }
