@@ -1,0 +1,198 @@
+"""The SDK routes (issue 11) driven by the real clients from npm: the
+official openai and @anthropic-ai/sdk packages (tests/integration/js/
+sdk_ops.js) and the Claude Code CLI, through lighttpd and Apache, at the
+root and below /api/call.php. Everything stays on 127.0.0.1.
+
+The clients come from tests/npm/install.sh (outside the repository).
+tests/run-all.sh installs them once and passes the folder in
+LLM_RELAY_NPM_MODULES (or the failure in LLM_RELAY_NPM_ERROR); run alone,
+this file runs the installer itself. Without the clients every test here
+fails and says why: they are never skipped."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+from harness import ROOT
+
+from common import header, jbody, wait_until
+
+JS = os.path.join(ROOT, "tests", "integration", "js", "sdk_ops.js")
+CANNED = "你好!我是模拟上游。"
+UPSTREAM_KEY = "upstream-secret-key-123"
+_NPM = {}
+
+
+def node_modules():
+    """The node_modules folder holding the pinned clients (AssertionError
+    with the reason when they cannot be had)."""
+    if "path" in _NPM:
+        return _NPM["path"]
+    err = os.environ.get("LLM_RELAY_NPM_ERROR")
+    path = os.environ.get("LLM_RELAY_NPM_MODULES")
+    if err:
+        raise AssertionError("the npm clients are missing: tests/npm/install.sh failed "
+                             "(%s); the SDK tests need npm and the registry" % err)
+    if not path:
+        r = subprocess.run(["sh", os.path.join(ROOT, "tests", "npm", "install.sh")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=600)
+        if r.returncode != 0:
+            raise AssertionError("the npm clients are missing: tests/npm/install.sh failed "
+                                 "(exit %d): %s" % (r.returncode, r.stderr.strip()[-800:]))
+        path = r.stdout.strip().splitlines()[-1]
+    for pkg in ("openai", "@anthropic-ai/sdk", "@anthropic-ai/claude-code"):
+        assert os.path.isdir(os.path.join(path, pkg)), \
+            "the npm clients are missing: no %s in %s (run sh tests/npm/install.sh)" % (pkg, path)
+    _NPM["path"] = path
+    return path
+
+
+def client_env(home, **extra):
+    """A clean environment for a client: loopback only, no proxy, own HOME."""
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8",
+         "NO_PROXY": "127.0.0.1", "NODE_PATH": node_modules()}
+    e.update({k: str(v) for k, v in extra.items()})
+    return e
+
+
+def sdk(env, ops):
+    """Runs the operations with the SDKs (one node process); their results."""
+    path = os.path.join(env.tmp, "sdk-plan.json")
+    with open(path, "w") as f:
+        json.dump(ops, f, ensure_ascii=False)
+    r = subprocess.run(["node", JS, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=client_env(env.tmp), timeout=100, text=True)
+    assert r.returncode == 0, "node %s failed: %s" % (JS, r.stderr[-2000:])
+    out = json.loads(r.stdout)
+    assert len(out) == len(ops), out
+    return out
+
+
+def combos(env):
+    """(base URL, path prefix) for both servers, root and below call.php."""
+    env.start_lighttpd()
+    env.start_apache()
+    return [(b, p) for b in (env.lighttpd_url, env.apache_url) for p in ("", "/api/call.php")]
+
+
+def posts(env):
+    return [r for r in env.mock_requests() if r["method"] == "POST"]
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def assert_untouched(rec, sent, key):
+    """The upstream got the SDK's exact bytes, with the upstream key only."""
+    assert sha(rec["body"]) == sent["body_sha256"], (rec["path"], len(rec["body"]), sent)
+    flat = repr(rec["headers"])
+    assert key not in flat, "client key went upstream"
+    assert UPSTREAM_KEY in flat
+
+
+def log_rows(env, since=0):
+    return env.sql("SELECT route, stream, http_status, prompt_tokens, completion_tokens,"
+                   " total_tokens, usage_known, model FROM request_log WHERE id > %d"
+                   " ORDER BY id" % since)
+
+
+def last_id(env):
+    return int(env.sql_value("SELECT COALESCE(MAX(id), 0) FROM request_log"))
+
+
+# ---------------------------------------------------------------- OpenAI SDK
+
+def test_sdk_openai(env):
+    key = env.add_user("oa")
+    chat = {"model": "gpt-test", "messages": [{"role": "user", "content": "你好"}]}
+    for base, prefix in combos(env):
+        env.mock_reset()
+        since = last_id(env)
+        url = base + prefix + "/v1"
+        op = {"sdk": "openai", "base": url, "key": key}
+        r_chat, r_stream, r_models = sdk(env, [dict(op, op="chat", params=chat),
+                                               dict(op, op="chat_stream", params=chat),
+                                               dict(op, op="models")])
+        assert r_chat["ok"], r_chat
+        assert r_chat["data"]["choices"][0]["message"]["content"] == CANNED
+        assert r_chat["data"]["usage"]["total_tokens"] == 33
+        assert int(r_chat["headers"]["x-ratelimit-remaining-requests"]) == 999, r_chat["headers"]
+        assert r_chat["sent"][0]["url"] == url + "/chat/completions"
+        assert "authorization" in r_chat["sent"][0]["header_names"]
+        assert r_stream["ok"], r_stream
+        chunks = r_stream["data"]
+        text = "".join(c["choices"][0]["delta"].get("content") or ""
+                       for c in chunks if c["choices"])
+        assert text == "词1词2词3", chunks
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 33
+        assert r_models["ok"] and "mock-model" in r_models["data"], r_models
+        recs = posts(env)
+        assert [r["path"] for r in recs] == ["/v1/chat/completions"] * 2, recs
+        assert_untouched(recs[0], r_chat["sent"][0], key)
+        assert_untouched(recs[1], r_stream["sent"][0], key)
+        assert json.loads(recs[1]["body"])["stream_options"] == {"include_usage": True}
+        assert header(recs[0], "authorization") == "Bearer " + UPSTREAM_KEY
+        rows = log_rows(env, since)
+        assert rows == [["chat", "0", "200", "11", "22", "33", "1", "gpt-test"],
+                        ["chat", "1", "200", "11", "22", "33", "1", "gpt-test"]], rows
+        env.sql("DELETE FROM daily_usage")      # each round starts with 1000 left
+
+
+# ------------------------------------------------------------- Anthropic SDK
+
+def test_sdk_anthropic(env):
+    key = env.add_user("an")
+    msg = {"model": "claude-test", "max_tokens": 64,
+           "system": [{"type": "text", "text": "你是一个AI助手",
+                       "cache_control": {"type": "ephemeral"}}],
+           "messages": [{"role": "user", "content": "你好"}]}
+    ct = {"model": "claude-test", "messages": msg["messages"]}
+    for i, (base, prefix) in enumerate(combos(env)):
+        env.mock_reset()
+        since = last_id(env)
+        url = base + prefix
+        # the SDK sends Bearer for both apiKey and authToken (CLIENTS.md)
+        op = {"sdk": "anthropic", "base": url, "key": key,
+              "auth": "authToken" if i % 2 else "apiKey"}
+        res = sdk(env, [dict(op, op="messages", params=msg),
+                        dict(op, op="messages_stream", params=msg),
+                        dict(op, op="messages_helper", params=msg),
+                        dict(op, op="count_tokens", params=ct),
+                        dict(op, op="count_tokens", params=dict(ct, mock={"no_count_tokens": True})),
+                        dict(op, op="models")])
+        for r in res:
+            assert r["ok"], (url, r)
+        r_msg, r_stream, r_helper, r_ct, r_est, r_models = res
+        names = r_msg["sent"][0]["header_names"]
+        assert "authorization" in names and "x-api-key" not in names, names
+        assert r_msg["data"]["content"][0]["text"] == CANNED
+        assert r_msg["data"]["usage"]["cache_read_input_tokens"] == 4
+        assert "x-ratelimit-remaining-requests" in r_msg["headers"]
+        types = [e["type"] for e in r_stream["data"]]
+        assert types[0] == "message_start" and types[-1] == "message_stop", types
+        assert "".join(e["delta"].get("text", "") for e in r_stream["data"]
+                       if e["type"] == "content_block_delta") == "词1词2词3"
+        assert r_helper["data"]["content"][0]["text"] == "词1词2词3", r_helper
+        assert r_helper["data"]["usage"]["output_tokens"] == 20
+        assert r_ct["data"] == {"input_tokens": 42} and "x-relay-estimate" not in r_ct["headers"]
+        assert r_est["data"]["input_tokens"] > 0 and r_est["headers"]["x-relay-estimate"] == "1"
+        m = r_models["data"]
+        assert m and all(x["type"] == "model" and x["id"] and "display_name" in x and
+                         "created_at" in x for x in m), m
+        recs = posts(env)
+        assert [r["path"].split("?")[0] for r in recs] == \
+            ["/v1/messages"] * 3 + ["/v1/messages/count_tokens"] * 2, recs
+        for rec, r in zip(recs, res[:5]):
+            assert_untouched(rec, r["sent"][0], key)
+            assert header(rec, "x-api-key") == UPSTREAM_KEY
+            assert header(rec, "anthropic-version") == r["sent"][0]["anthropic_version"]
+        # metering: one row per message call, cache tokens in the prompt
+        # (10 + 3 + 4), count_tokens and models never logged
+        rows = log_rows(env, since)
+        assert rows == ([["messages", "0", "200", "17", "20", "37", "1", "claude-test"]] +
+                        [["messages", "1", "200", "17", "20", "37", "1", "claude-test"]] * 2), rows
