@@ -196,3 +196,113 @@ def test_sdk_anthropic(env):
         rows = log_rows(env, since)
         assert rows == ([["messages", "0", "200", "17", "20", "37", "1", "claude-test"]] +
                         [["messages", "1", "200", "17", "20", "37", "1", "claude-test"]] * 2), rows
+
+
+# ------------------------------------------------------------ error classes
+
+def _etype(r):
+    """The error type in the body the SDK parsed (OpenAI: e.error is the
+    "error" member; Anthropic: the whole {"type":"error","error":{}})."""
+    e = r.get("error") or {}
+    return (e.get("error") or {}).get("type") if "error" in e else e.get("type")
+
+
+def _error_plan(sdk_name, url, key, limited, narrow):
+    """(operation, expected class, expected status, expected type) for each
+    error class one SDK can meet; retries 0 unless the case is about them."""
+    big = "x" * (11 * 1024 * 1024)             # over max_body_bytes (10 MiB)
+    if sdk_name == "openai":
+        op = {"sdk": "openai", "base": url + "/v1", "key": key}
+        base = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+        call = "chat"
+        up = lambda m: dict(base, mock=m)      # noqa: E731
+        return [
+            (dict(op, op=call, key="sk-unknown", params=base), "AuthenticationError", 401,
+             "authentication_error"),
+            (dict(op, op=call, key=narrow, params=base), "PermissionDeniedError", 403,
+             "permission_error"),
+            (dict(op, op="post", params={"path": "/nothing", "body": base}), "NotFoundError",
+             404, "not_found_error"),
+            (dict(op, op=call, params={"messages": base["messages"]}), "BadRequestError", 400,
+             "invalid_request_error"),
+            (dict(op, op=call, params=dict(base, messages=[{"role": "user", "content": big}])),
+             "APIError", 413, "invalid_request_error"),   # the SDK has no 413 class
+            (dict(op, op=call, key=limited, params=base), None, 200, None),
+            # the daily limit: x-should-retry false keeps the SDK to ONE request
+            (dict(op, op=call, key=limited, retries=2, params=base), "RateLimitError", 429,
+             "rate_limit_error"),
+            (dict(op, op=call, params=up({"status": 500})), "InternalServerError", 500,
+             "server_error"),
+            (dict(op, op=call, params=up({"status": 429, "headers": {
+                "retry-after": "7", "x-request-id": "req-up-1"}})), "RateLimitError", 429,
+             "server_error"),
+        ]
+    op = {"sdk": "anthropic", "base": url, "key": key}
+    base = {"model": "claude-test", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}]}
+    call = "messages"
+    up = lambda m: dict(base, mock=m)          # noqa: E731
+    return [
+        (dict(op, op=call, key="sk-unknown", params=base), "AuthenticationError", 401,
+         "authentication_error"),
+        (dict(op, op=call, key=narrow, params=base), "PermissionDeniedError", 403,
+         "permission_error"),
+        (dict(op, op="post", params={"path": "/v1/nothing", "body": base}), "NotFoundError",
+         404, "not_found_error"),
+        (dict(op, op=call, params={"max_tokens": 1, "messages": base["messages"]}),
+         "BadRequestError", 400, "invalid_request_error"),
+        (dict(op, op=call, params=dict(base, messages=[{"role": "user", "content": big}])),
+         "ContentTooLargeError", 413, "request_too_large"),
+        (dict(op, op=call, key=limited, params=base), None, 200, None),
+        (dict(op, op=call, key=limited, retries=2, params=base), "RateLimitError", 429,
+         "rate_limit_error"),
+        (dict(op, op=call, params=up({"status": 529, "body": {"type": "error", "error": {
+            "type": "overloaded_error", "message": "busy"}}})), "OverloadedError", 529,
+         "overloaded_error"),
+        (dict(op, op=call, params=up({"status": 500})), "InternalServerError", 500,
+         "server_error"),
+    ]
+
+
+def test_sdk_error_classes(env):
+    key = env.add_user("ok")
+    n = 0
+    for base, prefix in combos(env)[::3]:      # lighttpd at /, Apache below call.php
+        for sdk_name in ("openai", "anthropic"):
+            n += 1
+            limited = env.add_user("lim%d" % n, daily_requests=1)
+            env.add_user("nar%d" % n)
+            r = env.relayctl("key", "create", "nar%d" % n, "--models", "only-this")
+            narrow = r.stdout.strip().splitlines()[-1]
+            plan = _error_plan(sdk_name, base + prefix, key, limited, narrow)
+            env.mock_reset()
+            since = last_id(env)
+            res = sdk(env, [p[0] for p in plan])
+            for (op, cls, status, etype), r in zip(plan, res):
+                what = (base + prefix, sdk_name, op["op"], status)
+                if cls is None:
+                    assert r["ok"], (what, r)
+                    continue
+                assert not r["ok"] and r["error_class"] == cls and r["status"] == status, \
+                    (what, r["error_class"], r["status"], r.get("message"))
+                assert _etype(r) == etype, (what, r["error"])
+                # one request each: retries 0, and the daily 429 stopped the SDK's 2
+                assert r["requests"] == 1, (what, r["requests"])
+                if status == 429 and etype == "rate_limit_error":
+                    assert r["headers"]["x-should-retry"] == "false", r["headers"]
+                    assert "retry-after" not in r["headers"], r["headers"]
+                    assert "x-ratelimit-reset-requests" in r["headers"]
+            if sdk_name == "openai":
+                up429 = res[-1]
+                # the upstream's own 429 comes back with the headers clients use
+                assert up429["headers"]["retry-after"] == "7", up429["headers"]
+                assert up429["headers"]["x-request-id"] == "req-up-1"
+            # upstream saw only what got past the relay: the limited key's
+            # first call and the two upstream errors; the 413 body never went up
+            recs = posts(env)
+            assert len(recs) == 3, [r["path"] for r in recs]
+            assert max(len(r["body"]) for r in recs) < 1024
+            # metering: the 403 (reserved, then refused) and every forwarded
+            # call has its row; 401, 404, 400, 413 and the daily 429 none
+            rows = log_rows(env, since)
+            assert [x[2] for x in rows] == ["403", "200"] + [str(p[2]) for p in plan[-2:]], rows
