@@ -306,3 +306,115 @@ def test_sdk_error_classes(env):
             # call has its row; 401, 404, 400, 413 and the daily 429 none
             rows = log_rows(env, since)
             assert [x[2] for x in rows] == ["403", "200"] + [str(p[2]) for p in plan[-2:]], rows
+
+
+# ------------------------------------------------------------- Claude Code
+
+def _claude_argv(prompt):
+    claude = os.path.join(node_modules(), ".bin", "claude")
+    assert os.path.exists(claude), "no Claude Code CLI at %s (tests/npm/install.sh)" % claude
+    return [claude, "-p", prompt, "--output-format", "json"]
+
+
+def _claude_env(env, base, auth_var, key):
+    """Claude Code at the relay only: its own HOME, no nonessential traffic
+    (telemetry, error reports, update checks), no proxy (CLIENTS.md)."""
+    home = tempfile.mkdtemp(prefix="claude-home-", dir=env.tmp)
+    return client_env(home, ANTHROPIC_BASE_URL=base, ANTHROPIC_MODEL="mock-claude",
+                      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1, DISABLE_AUTOUPDATER=1,
+                      DISABLE_TELEMETRY=1, DISABLE_ERROR_REPORTING=1,
+                      CLAUDE_CODE_DISABLE_TERMINAL_TITLE=1, **{auth_var: key})
+
+
+def _claude_result(p_out, rc, err):
+    assert rc == 0, "claude exit %s: %s %s" % (rc, p_out[-1500:], err[-1500:])
+    j = json.loads(p_out)
+    assert j["is_error"] is False and j["subtype"] == "success", j
+    assert j["result"] == "词1词2词3", j
+    return j
+
+
+def _claude_messages(env):
+    """The mock's records of Claude Code's message calls."""
+    return [r for r in env.mock_requests()
+            if r["path"].startswith("/v1/messages") and "count_tokens" not in r["path"]
+            and json.loads(r["body"]).get("model") == "mock-claude"]
+
+
+def _assert_claude_upstream(env, recs, rows):
+    assert recs, "Claude Code sent no message"
+    for rec in recs:
+        # the client's ?beta=true is accepted, not forwarded (as test_v1)
+        assert rec["path"] == "/v1/messages", rec["path"]
+        body = json.loads(rec["body"])
+        assert body["stream"] is True and body["model"] == "mock-claude"
+        assert header(rec, "x-api-key") == UPSTREAM_KEY and header(rec, "authorization") is None
+        assert "claude-code-" in (header(rec, "anthropic-beta") or ""), rec["headers"]
+        assert header(rec, "anthropic-version")
+    assert rows and all(r[:7] == ["messages", "1", "200", "17", "20", "37", "1"] and
+                        r[7] == "mock-claude" for r in rows), rows
+    assert len(rows) == len(recs), (rows, len(recs))
+
+
+def test_claude_code(env):
+    """claude -p through the relay with ANTHROPIC_API_KEY (x-api-key) at
+    lighttpd's root, and with ANTHROPIC_AUTH_TOKEN (Bearer) at Apache below
+    /api/call.php."""
+    key = env.add_user("cc")
+    env.start_lighttpd()
+    env.start_apache()
+    for base, var in ((env.lighttpd_url, "ANTHROPIC_API_KEY"),
+                      (env.apache_url + "/api/call.php", "ANTHROPIC_AUTH_TOKEN")):
+        env.mock_reset()
+        since = last_id(env)
+        r = subprocess.run(_claude_argv("say hi"), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=110,
+                           env=_claude_env(env, base, var, key), cwd=env.tmp)
+        _claude_result(r.stdout, r.returncode, r.stderr)
+        _assert_claude_upstream(env, _claude_messages(env), log_rows(env, since))
+test_claude_code.timeout = 240
+
+
+def test_claude_code_waits_for_a_busy_slot(env):
+    """Every upstream slot (1) held by a request the mock holds: Claude Code's
+    stream waits inline in the relay (no 202, no 429) and succeeds once the
+    slot frees; its call reaches the upstream only after the holder's."""
+    key = env.add_user("cc")
+    env.start_lighttpd()
+    holder = {}
+
+    def hold():
+        holder["r"] = env.http(env.lighttpd_url + "/v1/chat/completions", method="POST",
+                               headers={"Authorization": "Bearer " + key,
+                                        "Content-Type": "application/json"},
+                               body=jbody({"model": "gpt-test", "mock": {"hold": "slot"},
+                                           "messages": [{"role": "user", "content": "hold"}]}),
+                               timeout=100)
+    t = threading.Thread(target=hold)
+    t.start()
+    p = None
+    try:
+        wait_until(lambda: posts(env), what="the holder at the upstream")
+        p = subprocess.Popen(_claude_argv("say hi"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=env.tmp,
+                             env=_claude_env(env, env.lighttpd_url, "ANTHROPIC_API_KEY", key))
+        # Claude Code's request is in line, on its own connection
+        wait_until(lambda: env.sql_value(
+            "SELECT COUNT(*) FROM queue WHERE inline_wait = 1 AND status = 'waiting'") != "0",
+            timeout=100, what="Claude Code waiting inline")
+        assert len(posts(env)) == 1                # nothing went past the held slot
+    finally:
+        env.http(env.mock_url + "/__release", method="POST", body=b"slot", timeout=10)
+        t.join(100)
+    out, err = p.communicate(timeout=110)
+    _claude_result(out, p.returncode, err)
+    assert holder["r"].status == 200, holder["r"].body[:300]
+    recs = env.mock_requests()
+    held = [r for r in recs if r["path"] == "/v1/chat/completions"]
+    mine = _claude_messages(env)
+    assert len(held) == 1 and mine
+    assert min(r["time"] for r in mine) >= held[0]["hold_end"], (held, mine)
+    rows = log_rows(env)
+    _assert_claude_upstream(env, mine, [r for r in rows if r[0] == "messages"])
+    assert env.sql_value("SELECT COUNT(*) FROM queue WHERE status = 'waiting'") == "0"
+test_claude_code_waits_for_a_busy_slot.timeout = 240
