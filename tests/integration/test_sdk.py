@@ -74,6 +74,7 @@ def sdk(env, ops):
 
 def combos(env):
     """(base URL, path prefix) for both servers, root and below call.php."""
+    node_modules()                             # first: fail at once without the clients
     env.start_lighttpd()
     env.start_apache()
     return [(b, p) for b in (env.lighttpd_url, env.apache_url) for p in ("", "/api/call.php")]
@@ -360,6 +361,7 @@ def test_claude_code(env):
     """claude -p through the relay with ANTHROPIC_API_KEY (x-api-key) at
     lighttpd's root, and with ANTHROPIC_AUTH_TOKEN (Bearer) at Apache below
     /api/call.php."""
+    node_modules()
     key = env.add_user("cc")
     env.start_lighttpd()
     env.start_apache()
@@ -379,6 +381,7 @@ def test_claude_code_waits_for_a_busy_slot(env):
     """Every upstream slot (1) held by a request the mock holds: Claude Code's
     stream waits inline in the relay (no 202, no 429) and succeeds once the
     slot frees; its call reaches the upstream only after the holder's."""
+    node_modules()
     key = env.add_user("cc")
     env.start_lighttpd()
     holder = {}
