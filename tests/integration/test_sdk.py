@@ -309,6 +309,61 @@ def test_sdk_error_classes(env):
             assert [x[2] for x in rows] == ["403", "200"] + [str(p[2]) for p in plan[-2:]], rows
 
 
+def _hold_slot(env, key):
+    """Starts a chat call the mock holds (POST /__release "slot" ends it)
+    and waits until it is at the upstream, i.e. holds the one slot."""
+    out = {}
+
+    def run():
+        out["r"] = env.http(env.lighttpd_url + "/v1/chat/completions", method="POST",
+                            headers={"Authorization": "Bearer " + key,
+                                     "Content-Type": "application/json"},
+                            body=jbody({"model": "gpt-test", "mock": {"hold": "slot"},
+                                        "messages": [{"role": "user", "content": "hold"}]}),
+                            timeout=100)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: posts(env), what="the holder at the upstream")
+    return t, out
+
+
+def _release(env, t):
+    env.http(env.mock_url + "/__release", method="POST", body=b"slot", timeout=10)
+    t.join(100)
+
+
+def test_sdk_busy_and_queue_full(env):
+    """The one slot held and no room to wait (queue_max 0): a retryable
+    answer each SDK knows (OpenAI 503 InternalServerError, Anthropic 529
+    OverloadedError), Retry-After <= 60 s and no x-should-retry: false."""
+    node_modules()
+    env.settings["RELAY_QUEUE_MAX"] = "0"
+    key = env.add_user("busy")
+    env.start_lighttpd()
+    t, held = _hold_slot(env, key)
+    try:
+        base = env.lighttpd_url
+        res = sdk(env, [
+            {"sdk": "openai", "op": "chat", "base": base + "/v1", "key": key,
+             "params": {"model": "gpt-test", "messages": [{"role": "user", "content": "x"}]}},
+            {"sdk": "anthropic", "op": "messages", "base": base, "key": key,
+             "params": {"model": "claude-test", "max_tokens": 8,
+                        "messages": [{"role": "user", "content": "x"}]}}])
+    finally:
+        _release(env, t)
+    assert held["r"].status == 200
+    for r, cls, status, etype in zip(res, ("InternalServerError", "OverloadedError"),
+                                     (503, 529), ("overloaded_error", "overloaded_error")):
+        assert not r["ok"] and r["error_class"] == cls and r["status"] == status, r
+        assert _etype(r) == etype, r["error"]
+        assert 0 < int(r["headers"]["retry-after"]) <= 60, r["headers"]
+        assert r["headers"].get("x-should-retry") != "false"
+    assert len(posts(env)) == 1                # neither went upstream
+    rows = env.sql("SELECT route, http_status, error FROM request_log ORDER BY id")
+    assert sorted(rows) == [["chat", "200", None], ["chat", "503", "queue full"],
+                            ["messages", "529", "queue full"]], rows
+
+
 # ------------------------------------------------------------- Claude Code
 
 def _claude_argv(prompt):
@@ -384,31 +439,20 @@ def test_claude_code_waits_for_a_busy_slot(env):
     node_modules()
     key = env.add_user("cc")
     env.start_lighttpd()
-    holder = {}
-
-    def hold():
-        holder["r"] = env.http(env.lighttpd_url + "/v1/chat/completions", method="POST",
-                               headers={"Authorization": "Bearer " + key,
-                                        "Content-Type": "application/json"},
-                               body=jbody({"model": "gpt-test", "mock": {"hold": "slot"},
-                                           "messages": [{"role": "user", "content": "hold"}]}),
-                               timeout=100)
-    t = threading.Thread(target=hold)
-    t.start()
+    t, holder = _hold_slot(env, key)
     p = None
     try:
-        wait_until(lambda: posts(env), what="the holder at the upstream")
         p = subprocess.Popen(_claude_argv("say hi"), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, cwd=env.tmp,
                              env=_claude_env(env, env.lighttpd_url, "ANTHROPIC_API_KEY", key))
+        env._running.add(p)                    # stopped by the harness if the test fails
         # Claude Code's request is in line, on its own connection
         wait_until(lambda: env.sql_value(
             "SELECT COUNT(*) FROM queue WHERE inline_wait = 1 AND status = 'waiting'") != "0",
             timeout=100, what="Claude Code waiting inline")
         assert len(posts(env)) == 1                # nothing went past the held slot
     finally:
-        env.http(env.mock_url + "/__release", method="POST", body=b"slot", timeout=10)
-        t.join(100)
+        _release(env, t)
     out, err = p.communicate(timeout=110)
     _claude_result(out, p.returncode, err)
     assert holder["r"].status == 200, holder["r"].body[:300]
