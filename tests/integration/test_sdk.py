@@ -144,6 +144,74 @@ def test_sdk_openai(env):
         env.sql("DELETE FROM daily_usage")      # each round starts with 1000 left
 
 
+def _responses_events():
+    """A Responses API event stream (event: lines, usage in response.completed)."""
+    resp = {"id": "resp_mock", "object": "response", "created_at": 1700000000,
+            "model": "gpt-test", "status": "in_progress", "output": []}
+    done = dict(resp, status="completed", output=[{
+        "type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+        "content": [{"type": "output_text", "text": "词1词2", "annotations": []}]}],
+        usage={"input_tokens": 7, "output_tokens": 9, "total_tokens": 16})
+    evs = [("response.created", {"type": "response.created", "response": resp})]
+    for i, t in enumerate(("词1", "词2")):
+        evs.append(("response.output_text.delta", {
+            "type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+            "content_index": 0, "delta": t, "sequence_number": i + 1}))
+    evs.append(("response.completed", {"type": "response.completed", "response": done}))
+    return ["event: %s\ndata: %s\n\n" % (n, json.dumps(d, ensure_ascii=False))
+            for n, d in evs]
+
+
+def test_sdk_openai_other_routes(env):
+    """embeddings, completions and responses (plain and streamed) with the
+    OpenAI SDK: forwarded untouched, metered from each one's own usage."""
+    key = env.add_user("oo")
+    emb = {"object": "list", "model": "emb-test", "data": [
+        {"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
+        "usage": {"prompt_tokens": 5, "total_tokens": 5}}
+    cmpl = {"id": "cmpl-1", "object": "text_completion", "created": 1700000000,
+            "model": "gpt-test", "choices": [{"index": 0, "text": "ok", "finish_reason": "stop",
+                                              "logprobs": None}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}
+    resp = {"id": "resp_1", "object": "response", "created_at": 1700000000, "model": "gpt-test",
+            "status": "completed", "output": [{
+                "type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": CANNED, "annotations": []}]}],
+            "usage": {"input_tokens": 6, "output_tokens": 8, "total_tokens": 14}}
+    for base, prefix in combos(env)[::3]:
+        env.mock_reset()
+        since = last_id(env)
+        op = {"sdk": "openai", "base": base + prefix + "/v1", "key": key}
+        res = sdk(env, [
+            dict(op, op="embeddings", params={"model": "emb-test", "input": "你好",
+                                              "encoding_format": "float", "mock": {"body": emb}}),
+            dict(op, op="completions", params={"model": "gpt-test", "prompt": "hi",
+                                               "mock": {"body": cmpl}}),
+            dict(op, op="responses", params={"model": "gpt-test", "input": "hi",
+                                             "mock": {"body": resp}}),
+            dict(op, op="responses_stream", params={"model": "gpt-test", "input": "hi",
+                                                    "mock": {"events": _responses_events()}})])
+        for r in res:
+            assert r["ok"], r
+        r_emb, r_cmpl, r_resp, r_rs = res
+        assert r_emb["data"]["data"][0]["embedding"] == [0.25, -0.5]
+        assert r_cmpl["data"]["choices"][0]["text"] == "ok"
+        assert r_resp["data"]["output_text"] == CANNED, r_resp["data"]
+        types = [e["type"] for e in r_rs["data"]]
+        assert types[0] == "response.created" and types[-1] == "response.completed", types
+        recs = posts(env)
+        assert [r["path"] for r in recs] == ["/v1/embeddings", "/v1/completions",
+                                             "/v1/responses", "/v1/responses"], recs
+        for rec, r in zip(recs, res):
+            assert_untouched(rec, r["sent"][0], key)
+        rows = log_rows(env, since)
+        assert [r[:7] for r in rows] == [
+            ["embeddings", "0", "200", "5", "0", "5", "1"],
+            ["completions", "0", "200", "3", "4", "7", "1"],
+            ["responses", "0", "200", "6", "8", "14", "1"],
+            ["responses", "1", "200", "7", "9", "16", "1"]], rows
+
+
 # ------------------------------------------------------------- Anthropic SDK
 
 def test_sdk_anthropic(env):

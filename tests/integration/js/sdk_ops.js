@@ -79,6 +79,24 @@ const OPS = {
     for await (const m of c.models.list()) ids.push(m.id);
     return { data: ids, headers: {} };
   },
+  async 'openai.embeddings'(c, p) {
+    const { data, response } = await c.embeddings.create(p).withResponse();
+    return { data, headers: headersObj(response.headers) };
+  },
+  async 'openai.completions'(c, p) {
+    const { data, response } = await c.completions.create(p).withResponse();
+    return { data, headers: headersObj(response.headers) };
+  },
+  async 'openai.responses'(c, p) {
+    const { data, response } = await c.responses.create(p).withResponse();
+    return { data, headers: headersObj(response.headers) };
+  },
+  async 'openai.responses_stream'(c, p) {
+    const stream = await c.responses.create({ ...p, stream: true });
+    const events = [];
+    for await (const ev of stream) events.push(ev);
+    return { data: events, headers: {} };
+  },
   async 'openai.post'(c, p) {
     // a path the SDK has no method for (unknown routes)
     const data = await c.post(p.path, { body: p.body });
