@@ -11,7 +11,6 @@ fails and says why: they are never skipped."""
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
