@@ -51,9 +51,15 @@ def node_modules():
 
 
 def client_env(home, **extra):
-    """A clean environment for a client: loopback only, no proxy, own HOME."""
+    """A clean environment for a client, own HOME. Loopback only: the
+    relay is reached directly (NO_PROXY) and anything else a client might
+    try goes to a proxy that is not there (port 9), never off the machine.
+    (Checked with strace: claude -p makes one connect(), to 127.0.0.1.)"""
+    dead = "http://127.0.0.1:9"
     e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8",
-         "NO_PROXY": "127.0.0.1", "NODE_PATH": node_modules()}
+         "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+         "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead,
+         "NODE_PATH": node_modules()}
     e.update({k: str(v) for k, v in extra.items()})
     return e
 
