@@ -406,14 +406,21 @@ def _release(env, t):
 
 
 def test_sdk_busy_and_queue_full(env):
-    """The one slot held and no room to wait (queue_max 0): a retryable
-    answer each SDK knows (OpenAI 503 InternalServerError, Anthropic 529
-    OverloadedError), Retry-After <= 60 s and no x-should-retry: false."""
+    """The one slot held and the wait queue full (queue_max 1, taken by a
+    polled call.php item): a retryable answer each SDK knows (OpenAI 503
+    InternalServerError, Anthropic 529 OverloadedError), Retry-After <= 60 s
+    and no x-should-retry: false. (A polled item fills the queue because it
+    holds no web server process: the pools may be only upstream_slots +
+    queue_max processes.)"""
     node_modules()
-    env.settings["RELAY_QUEUE_MAX"] = "0"
+    env.settings["RELAY_QUEUE_MAX"] = "1"
     key = env.add_user("busy")
     env.start_lighttpd()
     t, held = _hold_slot(env, key)
+    q = env.http(env.lighttpd_url + "/api/call.php", method="POST",
+                 headers={"X-API-Key": key, "Content-Type": "application/json"},
+                 body=jbody({"model": "gpt-test", "messages": [{"role": "user", "content": "q"}]}))
+    assert q.status == 202, (q.status, q.body[:300])
     try:
         base = env.lighttpd_url
         res = sdk(env, [
@@ -432,7 +439,8 @@ def test_sdk_busy_and_queue_full(env):
         assert 0 < int(r["headers"]["retry-after"]) <= 60, r["headers"]
         assert r["headers"].get("x-should-retry") != "false"
     assert len(posts(env)) == 1                # neither went upstream
-    rows = env.sql("SELECT route, http_status, error FROM request_log ORDER BY id")
+    rows = env.sql("SELECT route, http_status, error FROM request_log WHERE route <> 'call'"
+                   " ORDER BY id")
     assert sorted(rows) == [["chat", "200", None], ["chat", "503", "queue full"],
                             ["messages", "529", "queue full"]], rows
 
