@@ -11,7 +11,8 @@ Behaviour is driven by a top-level "mock" object in the JSON request body
 report).  Control endpoints:
 
     GET  /__requests  -> JSON array of recorded requests
-    POST /__reset     -> clear the record and the busy counters, {"ok":true}
+    POST /__reset     -> clear the record and the busy counters, release holds
+    POST /__release   -> body NAME: requests with "hold": NAME answer now
     GET  /__health    -> {"ok":true}
 """
 
@@ -386,6 +387,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             RECORDER.reset()
             with _BUSY_LOCK:
                 _BUSY.clear()
+            release_hold(None)
+            self.send_simple(200, b'{"ok":true}')
+        elif path == "/__release" and self.command == "POST":
+            release_hold(body.decode("utf-8", "replace").strip())
             self.send_simple(200, b'{"ok":true}')
         elif path == "/__health":
             self.send_simple(200, b'{"ok":true}')
@@ -428,6 +433,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fmt not in ("openai", "anthropic"):
             fmt = "anthropic" if path.rstrip("/").endswith("/messages") else "openai"
 
+        if isinstance(mock.get("hold"), str):
+            # held until POST /__release with this name (or /__reset): a
+            # test decides when the upstream answers, no clock involved
+            wait_hold(mock["hold"])
+            RECORDER.update(rec, "hold_end", time.time())
         stall = to_float(mock.get("stall"), 0.0)
         if stall > 0:
             time.sleep(stall)
@@ -634,6 +644,32 @@ def busy_times_left(key, times):
         return True
 
 
+_HOLDS = {}                # hold name -> threading.Event
+_HOLD_LOCK = threading.Lock()
+HOLD_MAX = 120             # a forgotten hold never blocks a thread for good
+
+
+def _hold_event(name):
+    with _HOLD_LOCK:
+        return _HOLDS.setdefault(name, threading.Event())
+
+
+def wait_hold(name):
+    _hold_event(name).wait(HOLD_MAX)
+
+
+def release_hold(name):
+    """Releases one hold (and later requests with its name), or all (None)."""
+    if name is None:
+        with _HOLD_LOCK:
+            evs = list(_HOLDS.values())
+            _HOLDS.clear()
+        for ev in evs:
+            ev.set()
+        return
+    _hold_event(name).set()
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -692,6 +728,7 @@ if __name__ == "__main__":
 # mock keys (top-level "mock" object of the request JSON body):
 #   format: "openai"|"anthropic"   mode: "json"|"echo"|"close"|"stream"
 #   stall, status, content_type, body, headers, usage(false), rst(true=RST close)
+#   hold: NAME - answer only after POST /__release with body NAME (or /__reset)
 #   busy_key, busy_times, busy_status(429), retry_after: the first busy_times
 #           requests carrying busy_key are refused (429 + Retry-After), later ones served
 #   stream: events, n, usage_style(final|cumulative|none), delay, crlf, comments,

@@ -31,6 +31,18 @@ up=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail 
 uf=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
 [ -n "$up" ] || { up=0; uf=1; }
 
+# The real npm clients for test_sdk (tests/npm/install.sh, outside the
+# repository; a no-op once installed). A failure is handed on, so those
+# tests fail saying why instead of being skipped.
+if nm=$(sh tests/npm/install.sh 2>"$log"); then
+	LLM_RELAY_NPM_MODULES=$(printf '%s\n' "$nm" | tail -n 1)
+	export LLM_RELAY_NPM_MODULES
+else
+	LLM_RELAY_NPM_ERROR="exit $?: $(head -n 3 "$log" | tr '\n' ' ')"
+	export LLM_RELAY_NPM_ERROR
+	echo "npm clients not installed (the SDK tests will fail): $LLM_RELAY_NPM_ERROR"
+fi
+
 python3 tests/integration/run.py ${RELAY_TESTS:+-k "$RELAY_TESTS"} 2>&1 | tee "$log"
 ip=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\1/p' "$log" | tail -n 1)
 if_=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\2/p' "$log" | tail -n 1)

@@ -248,6 +248,10 @@ do_start() {
 	say "  curl -s -X POST http://127.0.0.1:$PORT/api/call.php \\"
 	say "    -H 'Content-Type: application/json' -H 'X-API-Key: $key' \\"
 	say "    -d '{\"model\":\"MiniMax-M2.7\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"
+	say "streams through the SDK routes (OpenAI and Anthropic format; the mock streams too):"
+	say "  curl -sN http://127.0.0.1:$PORT/v1/chat/completions -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' -d '{\"model\":\"MiniMax-M2.7\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"
+	say "  curl -sN http://127.0.0.1:$PORT/v1/messages -H 'x-api-key: $key' -H 'anthropic-version: 2023-06-01' -H 'Content-Type: application/json' -d '{\"model\":\"MiniMax-M2.7\",\"max_tokens\":256,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"
+	say "Claude Code: ANTHROPIC_BASE_URL=http://127.0.0.1:$PORT ANTHROPIC_AUTH_TOKEN=$key ANTHROPIC_MODEL=MiniMax-M2.7 claude"
 }
 
 case "${1:-start}" in

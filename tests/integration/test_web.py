@@ -150,7 +150,12 @@ def test_docs_page_through_both_servers(env):
             html = r.body.decode()
             assert "大模型 API 中转平台" in html or "API" in html
             assert base + "/api/call.php" in html, (server, path)
-            assert "upstream-secret-key-123" not in html and "/v1/chat" not in html
+            # the upstream's endpoint never shows (the SDK routes' own paths do)
+            assert "upstream-secret-key-123" not in html and env.mock_url + "/v1" not in html
+            # the SDK examples and the Claude Code settings point at this host
+            assert "baseURL: '%s/api/call.php/v1'" % base in html, (server, path)
+            assert "ANTHROPIC_BASE_URL='%s/api/call.php'" % base in html
+            assert "ANTHROPIC_AUTH_TOKEN" in html and "ANTHROPIC_MODEL" in html
         r = env.http(base + "/api/", headers={"Host": '127.0.0.1"><script>alert(1)</script>'})
         assert r.status in (200, 400), r.status
         assert b"<script>alert(1)" not in r.body
