@@ -258,10 +258,20 @@ static int worker_step(struct app *a, double nap)
 	struct slot s;
 	long long id;
 	const char *st;
+	enum relay_err rc;
 
-	if (DBX(a->db, "CALL relay_wait(0, ?, ?, ?, ?, ?)", &res, DBS(c->lock_prefix),
-		DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
-		DBI((long long)(nap * 1000.0)), DBI(c->queue_wait_max))) {
+	rc = DBX(a->db, "CALL relay_wait(0, ?, ?, ?, ?, ?)", &res, DBS(c->lock_prefix),
+		 DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
+		 DBI((long long)(nap * 1000.0)), DBI(c->queue_wait_max));
+	if (rc && db_errno(a->db) == DB_ER_QUERY_INTERRUPTED) {
+		/* a late kill of the nap cut the step short: finish or undo
+		 * whatever its claim had done (sql/011) */
+		log_info("a late wake-up cut the wait step short; resuming it");
+		rc = DBX(a->db, "CALL relay_wait_resume(0, ?, ?, ?)", &res,
+			 DBS(c->lock_prefix), DBI(c->upstream_slots),
+			 DBI(c->queue_wait_max));
+	}
+	if (rc) {
 		worker_sleep_ms(1000);   /* database down: retry gently */
 		return 0;
 	}
