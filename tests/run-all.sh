@@ -4,7 +4,7 @@
 # Ends with one summary line "N passed, N failed".
 #   sh tests/run-all.sh [SANITIZE=1]
 # RELAY_TESTS=a,b runs only the integration tests whose "file::test" name
-# contains one of these (run.py -k); unset = all of them.
+# contains one of these, !NAME leaves those out (run.py -k); unset = all.
 set -u
 cd "$(dirname "$0")/.."
 mk="make --no-print-directory"
