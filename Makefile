@@ -123,7 +123,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c
+FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/sopt.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
@@ -135,12 +135,14 @@ fuzz-run: fuzz
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src bench
 
-# The integration tests of the request paths and the faults with every
-# binary under valgrind, through CGI, FastCGI and both web servers (definite
-# leaks and memory errors fail the test): 56 tests, about 8 minutes. Left
-# out: test_deploy (make install, and the demo script, which starts its own
-# copies of the binaries) and the harness's self-tests.
-VALGRIND_TESTS ?= test_admin,test_status,test_call.py,test_stream,test_queue.py,test_web.py,test_faults.py
+# The integration tests of the request paths, the dispatcher and the faults
+# with every binary under valgrind, through CGI, FastCGI and both web servers
+# (definite leaks and memory errors fail the test). Left out: test_deploy
+# (make install, and the demo script, which starts its own copies of the
+# binaries), the harness's self-tests, the npm clients' tests (the same C
+# paths as test_v1 and test_web), and the MariaDB restart with 20 waiters
+# (20 processes starting under valgrind outlast the restart it is about).
+VALGRIND_TESTS ?= test_admin,test_status,test_call.py,test_stream.py,test_queue.py,test_web.py,test_faults.py,test_hardening,test_v1.py,test_dispatch.py::test_four,test_dispatch.py::test_inline,test_dispatch.py::test_direct,test_dispatch.py::test_wait,test_dispatch.py::test_streaming,test_dispatch.py::test_disconnect,test_dispatch.py::test_user,test_dispatch.py::test_two
 valgrind: all
 	VALGRIND=1 python3 tests/integration/run.py -k $(VALGRIND_TESTS)
 

@@ -12,7 +12,6 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 	struct db_res res;
 	enum relay_err rc;
 	char hex[65];
-	const char *h;
 	size_t n;
 	long long slot;
 
@@ -30,31 +29,9 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 		 DBI(slot_first(c->upstream_slots)));
 	if (rc)
 		return rc;
-	h = db_res_str(&res, 0, 1);
-	/* The index found the row; this compare is constant-time so timing
-	 * says nothing about how much of a hash matched. */
-	if (res.nrows != 1 || !db_res_str(&res, 0, 0) || !h ||
-	    db_res_len(&res, 0, 1) != 64 || !ct_equal(h, hex, 64))
+	ad->auth = auth_decode(&res, 14, hex, today, &ad->u);
+	if (ad->auth != AUTH_OK)
 		goto out;
-	if (db_res_int(&res, 0, 2, 1))
-		goto out;                       /* revoked */
-	if (db_res_int(&res, 0, 3, 0)) {
-		ad->auth = AUTH_EXPIRED;
-		goto out;
-	}
-	if (!db_res_int(&res, 0, 6, 0)) {
-		ad->auth = AUTH_DISABLED;
-		goto out;
-	}
-	ad->auth = AUTH_OK;
-	ad->u.key_id = db_res_int(&res, 0, 0, 0);
-	ad->u.user_id = db_res_int(&res, 0, 4, 0);
-	snprintf(ad->u.name, sizeof(ad->u.name), "%s",
-		 db_res_str(&res, 0, 5) ? db_res_str(&res, 0, 5) : "");
-	ad->u.daily_requests = db_res_int(&res, 0, 7, 0);
-	ad->u.daily_tokens = db_res_int(&res, 0, 8, 0);
-	ad->u.priority = (int)db_res_int(&res, 0, 9, 0);
-	auth_set_models(&ad->u, db_res_str(&res, 0, 14), db_res_len(&res, 0, 14));
 	/* today's counters come back admitted or not */
 	ad->requests_used = db_res_int(&res, 0, 11, 0);
 	ad->tokens_used = db_res_int(&res, 0, 12, 0);

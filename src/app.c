@@ -32,6 +32,8 @@ int app_web_main(const char *prog, web_handler h)
 	int rc;
 
 	app_init(&a, prog);
+	if (a.cfg_ok)
+		web_set_write_timeout(a.cfg.client_write_timeout);
 	rc = web_run(h, &a);
 	app_free(&a);
 	return rc;

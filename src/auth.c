@@ -25,6 +25,36 @@ void auth_set_models(struct auth_user *u, const char *cell, unsigned long len)
 	}
 }
 
+enum auth_status auth_decode(const struct db_res *res, unsigned models_col,
+			     const char *hex, const char *today,
+			     struct auth_user *u)
+{
+	const char *h = db_res_str(res, 0, 1);
+
+	/* The index found the row; this compare is constant-time so timing
+	 * says nothing about how much of a hash matched. */
+	if (res->nrows != 1 || !db_res_str(res, 0, 0) || !h ||
+	    db_res_len(res, 0, 1) != 64 || !ct_equal(h, hex, 64))
+		return AUTH_INVALID;
+	if (db_res_int(res, 0, 2, 1))
+		return AUTH_INVALID;            /* revoked */
+	if (db_res_int(res, 0, 3, 0))
+		return AUTH_EXPIRED;
+	if (!db_res_int(res, 0, 6, 0))
+		return AUTH_DISABLED;
+	u->key_id = db_res_int(res, 0, 0, 0);
+	u->user_id = db_res_int(res, 0, 4, 0);
+	snprintf(u->name, sizeof(u->name), "%s",
+		 db_res_str(res, 0, 5) ? db_res_str(res, 0, 5) : "");
+	u->daily_requests = db_res_int(res, 0, 7, 0);
+	u->daily_tokens = db_res_int(res, 0, 8, 0);
+	u->priority = (int)db_res_int(res, 0, 9, 0);
+	auth_set_models(u, db_res_str(res, 0, models_col),
+			db_res_len(res, 0, models_col));
+	snprintf(u->day, sizeof(u->day), "%s", today ? today : "");
+	return AUTH_OK;
+}
+
 enum relay_err auth_check(struct db *db, const char *key, const char *today,
 			  struct auth_user *u, enum auth_status *st)
 {
@@ -54,30 +84,7 @@ enum relay_err auth_check(struct db *db, const char *key, const char *today,
 	rc = DBX(db, q, &res, DBS(today), DBB(hex, 64));
 	if (rc)
 		return rc;
-	/* The index finds the row; the compare below is constant-time so the
-	 * answer's timing says nothing about how much of the hash matched. */
-	if (res.nrows != 1 || db_res_len(&res, 0, 1) != 64 ||
-	    !ct_equal(db_res_str(&res, 0, 1), hex, 64))
-		goto out;
-	if (db_res_int(&res, 0, 2, 1))
-		goto out;
-	if (db_res_int(&res, 0, 3, 0)) {
-		*st = AUTH_EXPIRED;
-		goto out;
-	}
-	if (!db_res_int(&res, 0, 6, 0)) {
-		*st = AUTH_DISABLED;
-		goto out;
-	}
-	u->key_id = db_res_int(&res, 0, 0, 0);
-	u->user_id = db_res_int(&res, 0, 4, 0);
-	snprintf(u->name, sizeof(u->name), "%s", db_res_str(&res, 0, 5) ? db_res_str(&res, 0, 5) : "");
-	u->daily_requests = db_res_int(&res, 0, 7, 0);
-	u->daily_tokens = db_res_int(&res, 0, 8, 0);
-	u->priority = (int)db_res_int(&res, 0, 9, 0);
-	auth_set_models(u, db_res_str(&res, 0, 10), db_res_len(&res, 0, 10));
-	*st = AUTH_OK;
-out:
+	*st = auth_decode(&res, 10, hex, today, u);
 	db_res_free(&res);
 	return RE_OK;
 }

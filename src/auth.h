@@ -20,6 +20,9 @@ struct auth_user {
 	 * never cut into a different list. */
 	char models[1024];
 	int models_set;
+	/* The local day this request was admitted on (relay_admit reserved
+	 * its request there): its tokens and errors count on it too. */
+	char day[11];
 };
 
 /* Copies an allow-list cell (NULL = every model) into u. */
@@ -32,6 +35,18 @@ enum auth_status {
 	AUTH_EXPIRED,
 	AUTH_DISABLED     /* the user is disabled */
 };
+
+struct db_res;
+
+/* The one decoder of a key row, shared by auth_check and relay_admit's
+ * answer (admit.c). Columns 0..9: key id, key hash, revoked, expired,
+ * user id, name, enabled, daily_requests, daily_tokens, priority; the
+ * allow-list at `models_col`. `hex` is the hash looked up; the stored hash
+ * is compared in constant time. Fills *u (with `today` as its day) when
+ * the answer is AUTH_OK. */
+enum auth_status auth_decode(const struct db_res *res, unsigned models_col,
+			     const char *hex, const char *today,
+			     struct auth_user *u);
 
 /* Longest key accepted; longer input is rejected without hashing. */
 #define AUTH_KEY_MAX 256

@@ -84,7 +84,7 @@ static const struct cfg_opt cfg_opts[] = {
 	I64(max_body_bytes, 1024, 1073741824LL, 10485760LL),
 	S(timezone, "", check_timezone),
 	I(result_retention_hours, 0, 87600, 24),
-	I(queue_wait_max, 1, 86400, 240),
+	I(queue_wait_max, 1, 86400, 300),
 	/* 48 leaves room in MariaDB's 64-character GET_LOCK names for the
 	 * slot suffix. */
 	S_RANGE(lock_prefix, 1, 48, "llm_relay", check_lock_prefix),
@@ -97,6 +97,13 @@ static const struct cfg_opt cfg_opts[] = {
 	/* the console (issue 15) */
 	B(registration_enabled, 0),
 	I(console_session_hours, 1, 8760, 12),
+	/* hardening (issue 12): metering that cannot be escaped, and slots
+	 * that a slow client or an endless upstream cannot keep */
+	B(stream_usage, 1),
+	I(stream_max_seconds, 1, 604800, 1800),
+	I(client_write_timeout, 1, 86400, 60),
+	I(drain_max_seconds, 0, 3600, 30),
+	I64(drain_max_bytes, 0, 1073741824LL, 8388608LL),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

@@ -40,6 +40,12 @@ struct cfg {
 					  "" = the upstream's own list */
 	int registration_enabled;   /* console self-registration (bool, off) */
 	int console_session_hours;  /* console login lifetime */
+	/* hardening (issue 12) */
+	int stream_usage;           /* bool: ask OpenAI streams for usage */
+	int stream_max_seconds;     /* longest exchange, streams included */
+	int client_write_timeout;   /* seconds a write to the client may block */
+	int drain_max_seconds;      /* reading on after the client left */
+	long long drain_max_bytes;
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "apikey.h"
 #include "app.h"
+#include "auth.h"
 #include "cpw.h"
 #include "ctl.h"
 #include "db.h"
@@ -27,20 +28,22 @@ static const char ctl_usage_text[] =
 	"usage: relayctl COMMAND ...\n"
 	"  migrate\n"
 	"  user add NAME [--daily-requests N] [--daily-tokens N] [--priority P]\n"
-	"               [--max-concurrent N] [--max-queued N]\n"
+	"               [--max-concurrent N] [--max-queued N] [--models a,b]\n"
 	"  user set NAME [--daily-requests N] [--daily-tokens N] [--priority P]\n"
-	"               [--max-concurrent N] [--max-queued N] [--enable|--disable] [--admin 0|1]\n"
+	"               [--max-concurrent N] [--max-queued N] [--models a,b]\n"
+	"               [--enable|--disable] [--admin 0|1]\n"
 	"  user passwd NAME          (console password, read from stdin)\n"
 	"  user list\n"
 	"  user del NAME\n"
-	"  key create NAME [--expires YYYY-MM-DD]\n"
+	"  key create NAME [--expires YYYY-MM-DD] [--models a,b]\n"
 	"  key list [NAME]\n"
 	"  key revoke KEYPREFIX\n"
 	"  usage [--day YYYY-MM-DD]\n"
 	"  queue list [--all]\n"
 	"  queue cancel ID\n"
 	"  queue retry ID\n"
-	"(0 = unlimited for limits; configuration from $RELAY_CONFIG and RELAY_* variables)\n";
+	"(0 = unlimited for limits; --models \"\" = every model (a key without a list\n"
+	" uses its user's); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
 
 static int ctl_usage(const char *why)
 {
@@ -215,11 +218,27 @@ out:
 
 /* ---- users ---- */
 
+/* A model allow-list argument normalised into out ("" = every model).
+ * The bound is what auth.c can hold for a request (struct auth_user), so a
+ * list relayctl accepts is never one that silently refuses every model. */
+static int ctl_models(const char *arg, char *out, size_t n)
+{
+	if (apikey_models_norm(arg, out, n) < 0) {
+		ctl_usage("--models takes model names [A-Za-z0-9._:/@+-] separated by commas"
+			  " (\"\" = every model)");
+		return -1;
+	}
+	return 0;
+}
+
+#define CTL_MODELS_MAX sizeof(((struct auth_user *)0)->models)
+
 struct ctl_user_flags {
 	long long requests, tokens, priority, max_conc, max_queued;
 	int has_requests, has_tokens, has_priority, enable; /* enable: -1 keep */
-	int has_max_conc, has_max_queued;
+	int has_max_conc, has_max_queued, has_models;
 	int admin;                                          /* -1 keep */
+	char models[CTL_MODELS_MAX];                        /* "" = NULL = all */
 };
 
 static int ctl_user_flags(int argc, char **argv, int allow_enable,
@@ -250,6 +269,10 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 			if (ctl_num(argv[++i], 0, 1000000, &f->max_queued))
 				return ctl_usage("--max-queued takes a number 0..1000000 (0 = unlimited)");
 			f->has_max_queued = 1;
+		} else if (strcmp(o, "--models") == 0 && i + 1 < argc) {
+			if (ctl_models(argv[++i], f->models, sizeof(f->models)))
+				return EX_USAGE;
+			f->has_models = 1;
 		} else if (allow_enable && strcmp(o, "--enable") == 0) {
 			f->enable = 1;
 		} else if (allow_enable && strcmp(o, "--disable") == 0) {
@@ -338,20 +361,23 @@ out:
 	return rc;
 }
 
-/* The audit row of `user set`: which fields changed, with their values. */
+/* The audit row of `user set`: which fields changed, with their values
+ * (a capped buffer: a long model list is cut, never overflows). */
 static void ctl_audit_set(struct app *a, const char *name, const struct ctl_user_flags *f)
 {
-	char d[256];
-	int n = snprintf(d, sizeof(d), "%s", "");
+	struct buf d;
 
-	if (f->has_requests) n += snprintf(d + n, sizeof(d) - (size_t)n, " daily_requests=%lld", f->requests);
-	if (f->has_tokens) n += snprintf(d + n, sizeof(d) - (size_t)n, " daily_tokens=%lld", f->tokens);
-	if (f->has_priority) n += snprintf(d + n, sizeof(d) - (size_t)n, " priority=%lld", f->priority);
-	if (f->has_max_conc) n += snprintf(d + n, sizeof(d) - (size_t)n, " max_concurrent=%lld", f->max_conc);
-	if (f->has_max_queued) n += snprintf(d + n, sizeof(d) - (size_t)n, " max_queued=%lld", f->max_queued);
-	if (f->enable >= 0) n += snprintf(d + n, sizeof(d) - (size_t)n, " enabled=%d", f->enable);
-	if (f->admin >= 0) snprintf(d + n, sizeof(d) - (size_t)n, " admin=%d", f->admin);
-	ctl_audit(a, "user.update", name, d[0] ? d + 1 : "");
+	buf_init(&d, 1024);
+	if (f->has_requests) buf_printf(&d, " daily_requests=%lld", f->requests);
+	if (f->has_tokens) buf_printf(&d, " daily_tokens=%lld", f->tokens);
+	if (f->has_priority) buf_printf(&d, " priority=%lld", f->priority);
+	if (f->has_max_conc) buf_printf(&d, " max_concurrent=%lld", f->max_conc);
+	if (f->has_max_queued) buf_printf(&d, " max_queued=%lld", f->max_queued);
+	if (f->has_models) buf_printf(&d, " models=%s", f->models[0] ? f->models : "*");
+	if (f->enable >= 0) buf_printf(&d, " enabled=%d", f->enable);
+	if (f->admin >= 0) buf_printf(&d, " admin=%d", f->admin);
+	ctl_audit(a, "user.update", name, d.len ? buf_cstr(&d) + 1 : "");
+	buf_free(&d);
 }
 
 static int ctl_user(struct app *a, int argc, char **argv)
@@ -369,18 +395,20 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			return ctl_usage("user list takes no arguments");
 		if (db_exec(a->db, "SELECT name, enabled, daily_requests, daily_tokens,"
 			    " priority, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id"
-			    " AND k.revoked_at IS NULL), DATE_FORMAT(created_at, '%Y-%m-%d')"
+			    " AND k.revoked_at IS NULL), DATE_FORMAT(created_at, '%Y-%m-%d'),"
+			    " COALESCE(models, 'all')"
 			    " FROM users u ORDER BY name", NULL, 0, &res))
 			return ctl_fail_db(a, "user list");
-		printf("%-24s %-8s %14s %16s %8s %5s %s\n", "NAME", "ENABLED",
-		       "DAILY_REQUESTS", "DAILY_TOKENS", "PRIORITY", "KEYS", "CREATED");
+		printf("%-24s %-8s %14s %16s %8s %5s %-10s %s\n", "NAME", "ENABLED",
+		       "DAILY_REQUESTS", "DAILY_TOKENS", "PRIORITY", "KEYS", "CREATED",
+		       "MODELS");
 		for (unsigned i = 0; i < res.nrows; i++)
-			printf("%-24s %-8s %14s %16s %8s %5s %s\n", db_res_str(&res, i, 0),
+			printf("%-24s %-8s %14s %16s %8s %5s %-10s %s\n", db_res_str(&res, i, 0),
 			       db_res_int(&res, i, 1, 0) ? "yes" : "no",
 			       db_res_int(&res, i, 2, 0) ? db_res_str(&res, i, 2) : "unlimited",
 			       db_res_int(&res, i, 3, 0) ? db_res_str(&res, i, 3) : "unlimited",
 			       db_res_str(&res, i, 4), db_res_str(&res, i, 5),
-			       db_res_str(&res, i, 6));
+			       db_res_str(&res, i, 6), db_res_str(&res, i, 7));
 		db_res_free(&res);
 		return 0;
 	}
@@ -400,11 +428,11 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			return EX_FAIL;
 		}
 		if (DBX(a->db, "INSERT INTO users (name, daily_requests, daily_tokens, priority,"
-			" max_concurrent, max_queued) VALUES (?, ?, ?, ?, ?, ?)", NULL, DBS(name),
-			DBI(f.has_requests ? f.requests : 1000),
+			" max_concurrent, max_queued, models) VALUES (?, ?, ?, ?, ?, ?, ?)", NULL,
+			DBS(name), DBI(f.has_requests ? f.requests : 1000),
 			DBI(f.has_tokens ? f.tokens : 100000),
 			DBI(f.has_priority ? f.priority : 0), DBI(f.max_conc),
-			DBI(f.max_queued)))
+			DBI(f.max_queued), DBS(f.models[0] ? f.models : NULL)))
 			return ctl_fail_db(a, "user add");
 		ctl_audit(a, "user.create", name, NULL);
 		printf("user '%s' added\n", name);
@@ -421,7 +449,7 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			return EX_FAIL;
 		}
 		if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0 &&
-		    !f.has_max_conc && !f.has_max_queued && f.admin < 0)
+		    !f.has_max_conc && !f.has_max_queued && f.admin < 0 && !f.has_models)
 			return ctl_usage("user set needs at least one option");
 		if (DBX(a->db, "UPDATE users SET"
 			" daily_requests = IF(?, ?, daily_requests),"
@@ -429,13 +457,15 @@ static int ctl_user(struct app *a, int argc, char **argv)
 			" priority = IF(?, ?, priority),"
 			" max_concurrent = IF(?, ?, max_concurrent),"
 			" max_queued = IF(?, ?, max_queued),"
+			" models = IF(?, ?, models),"
 			" enabled = IF(? >= 0, ?, enabled),"
 			" is_admin = IF(? >= 0, ?, is_admin) WHERE id = ?", NULL,
 			DBI(f.has_requests), DBI(f.requests), DBI(f.has_tokens),
 			DBI(f.tokens), DBI(f.has_priority), DBI(f.priority),
 			DBI(f.has_max_conc), DBI(f.max_conc), DBI(f.has_max_queued),
-			DBI(f.max_queued), DBI(f.enable), DBI(f.enable), DBI(f.admin),
-			DBI(f.admin), DBI(id)))
+			DBI(f.max_queued), DBI(f.has_models),
+			DBS(f.models[0] ? f.models : NULL), DBI(f.enable), DBI(f.enable),
+			DBI(f.admin), DBI(f.admin), DBI(id)))
 			return ctl_fail_db(a, "user set");
 		ctl_audit_set(a, name, &f);
 		printf("user '%s' updated\n", name);
@@ -459,10 +489,11 @@ static int ctl_user(struct app *a, int argc, char **argv)
 		}
 		/* Keys and usage go with the user (ON DELETE CASCADE); the
 		 * request log is kept for accounting; waiting requests fail
-		 * with a reason instead of being served for nobody. */
-		if (DBX(a->db, "UPDATE queue SET status = 'failed', completed_at = NOW(),"
-			" error_message = 'user deleted' WHERE user_id = ? AND status = 'waiting'",
-			NULL, DBI(id)) ||
+		 * with a reason instead of being served for nobody, each with
+		 * its request_log row (every accepted request ends with one). */
+		int n = 0;
+
+		if (qadmin_cancel_user(a->db, id, &n) ||
 		    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
 			return ctl_fail_db(a, "user del");
 		ctl_audit(a, "user.delete", name, NULL);
@@ -474,83 +505,102 @@ static int ctl_user(struct app *a, int argc, char **argv)
 
 /* ---- keys ---- */
 
+/* relayctl key create NAME [--expires D] [--models a,b]: the key is printed
+ * once and wiped from our buffer. */
+static int ctl_key_create(struct app *a, int argc, char **argv)
+{
+	const char *expires = NULL;
+	char key[64], prefix[13], models[CTL_MODELS_MAX] = "";
+	long long id, key_id;
+
+	if (argc < 2)
+		return ctl_usage("missing user NAME");
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
+			expires = argv[++i];
+			if (ctl_date(expires))
+				return ctl_usage("--expires takes a date YYYY-MM-DD");
+		} else if (strcmp(argv[i], "--models") == 0 && i + 1 < argc) {
+			if (ctl_models(argv[++i], models, sizeof(models)))
+				return EX_USAGE;
+		} else {
+			return ctl_usage("unknown option for key create");
+		}
+	}
+	if (!ctl_name_ok(argv[1]))
+		return ctl_usage("NAME must be 1..64 characters without spaces");
+	id = ctl_user_id(a, argv[1]);
+	if (id < 0)
+		return ctl_fail_db(a, "key create");
+	if (!id) {
+		fprintf(stderr, "relayctl: no user '%s'\n", argv[1]);
+		return EX_FAIL;
+	}
+	switch (apikey_create(a->db, id, NULL, models, expires, key, sizeof(key),
+			      prefix, &key_id)) {
+	case RE_OK:
+		break;
+	case RE_EIO:
+		fprintf(stderr, "relayctl: no randomness available\n");
+		return EX_FAIL;
+	default:
+		return ctl_fail_db(a, "key create");
+	}
+	{
+		char t[96];
+		snprintf(t, sizeof(t), "key:%lld user:%lld", key_id, id);
+		ctl_audit(a, "key.create", t, prefix);
+	}
+	printf("key %s... created for '%s'%s%s%s%s; it is shown only once:\n",
+	       prefix, argv[1], expires ? ", valid through " : "",
+	       expires ? expires : "", models[0] ? ", models " : "", models);
+	printf("%s\n", key);
+	explicit_bzero(key, sizeof(key));
+	return 0;
+}
+
+/* relayctl key list [NAME]: expiry, state and the allow-list in force (the
+ * key's own, else its user's marked "(user)", else "all"). */
+static int ctl_key_list(struct app *a, int argc, char **argv)
+{
+	struct db_res res;
+	static const char q[] =
+		"SELECT k.key_prefix, u.name, DATE_FORMAT(k.created_at, '%Y-%m-%d %H:%i'),"
+		" k.expires_at, DATE_FORMAT(k.revoked_at, '%Y-%m-%d %H:%i'),"
+		" COALESCE(k.models, CONCAT(u.models, ' (user)'), 'all')"
+		" FROM api_keys k JOIN users u ON u.id = k.user_id"
+		" WHERE (? IS NULL OR u.name = ?) ORDER BY u.name, k.id";
+	const char *name = argc > 1 ? argv[1] : NULL;
+
+	if (argc > 2)
+		return ctl_usage("key list takes at most NAME");
+	if (DBX(a->db, q, &res, DBS(name), DBS(name)))
+		return ctl_fail_db(a, "key list");
+	printf("%-15s %-24s %-16s %-10s %-24s %s\n", "PREFIX", "USER", "CREATED",
+	       "EXPIRES", "STATE", "MODELS");
+	for (unsigned i = 0; i < res.nrows; i++) {
+		char state[40];
+
+		snprintf(state, sizeof(state), "%s%s",
+			 db_res_str(&res, i, 4) ? "revoked " : "active",
+			 db_res_str(&res, i, 4) ? db_res_str(&res, i, 4) : "");
+		printf("%-15s %-24s %-16s %-10s %-24s %s\n", db_res_str(&res, i, 0),
+		       db_res_str(&res, i, 1), db_res_str(&res, i, 2),
+		       db_res_str(&res, i, 3) ? db_res_str(&res, i, 3) : "never",
+		       state, db_res_str(&res, i, 5));
+	}
+	db_res_free(&res);
+	return 0;
+}
+
 static int ctl_key(struct app *a, int argc, char **argv)
 {
 	if (argc < 1)
 		return ctl_usage("key needs a subcommand");
-	if (strcmp(argv[0], "create") == 0) {
-		const char *expires = NULL;
-		char key[64], prefix[13];
-		long long id, key_id;
-
-		if (argc < 2)
-			return ctl_usage("missing user NAME");
-		for (int i = 2; i < argc; i++) {
-			if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
-				expires = argv[++i];
-				if (ctl_date(expires))
-					return ctl_usage("--expires takes a date YYYY-MM-DD");
-			} else {
-				return ctl_usage("unknown option for key create");
-			}
-		}
-		if (!ctl_name_ok(argv[1]))
-			return ctl_usage("NAME must be 1..64 characters without spaces");
-		id = ctl_user_id(a, argv[1]);
-		if (id < 0)
-			return ctl_fail_db(a, "key create");
-		if (!id) {
-			fprintf(stderr, "relayctl: no user '%s'\n", argv[1]);
-			return EX_FAIL;
-		}
-		switch (apikey_create(a->db, id, NULL, NULL, expires, key, sizeof(key),
-				      prefix, &key_id)) {
-		case RE_OK:
-			break;
-		case RE_EIO:
-			fprintf(stderr, "relayctl: no randomness available\n");
-			return EX_FAIL;
-		default:
-			return ctl_fail_db(a, "key create");
-		}
-		{
-			char t[96];
-			snprintf(t, sizeof(t), "key:%lld user:%lld", key_id, id);
-			ctl_audit(a, "key.create", t, prefix);
-		}
-		printf("key %s... created for '%s'%s%s; it is shown only once:\n",
-		       prefix, argv[1], expires ? ", valid through " : "",
-		       expires ? expires : "");
-		printf("%s\n", key);
-		memset(key, 0, sizeof(key));
-		return 0;
-	}
-	if (strcmp(argv[0], "list") == 0) {
-		struct db_res res;
-		enum relay_err rc;
-		static const char q[] =
-			"SELECT k.key_prefix, u.name, DATE_FORMAT(k.created_at, '%Y-%m-%d %H:%i'),"
-			" k.expires_at, DATE_FORMAT(k.revoked_at, '%Y-%m-%d %H:%i')"
-			" FROM api_keys k JOIN users u ON u.id = k.user_id"
-			" WHERE (? IS NULL OR u.name = ?) ORDER BY u.name, k.id";
-		const char *name = argc > 1 ? argv[1] : NULL;
-
-		if (argc > 2)
-			return ctl_usage("key list takes at most NAME");
-		rc = DBX(a->db, q, &res, DBS(name), DBS(name));
-		if (rc)
-			return ctl_fail_db(a, "key list");
-		printf("%-15s %-24s %-16s %-10s %s\n", "PREFIX", "USER", "CREATED",
-		       "EXPIRES", "STATE");
-		for (unsigned i = 0; i < res.nrows; i++)
-			printf("%-15s %-24s %-16s %-10s %s%s\n", db_res_str(&res, i, 0),
-			       db_res_str(&res, i, 1), db_res_str(&res, i, 2),
-			       db_res_str(&res, i, 3) ? db_res_str(&res, i, 3) : "never",
-			       db_res_str(&res, i, 4) ? "revoked " : "active",
-			       db_res_str(&res, i, 4) ? db_res_str(&res, i, 4) : "");
-		db_res_free(&res);
-		return 0;
-	}
+	if (strcmp(argv[0], "create") == 0)
+		return ctl_key_create(a, argc, argv);
+	if (strcmp(argv[0], "list") == 0)
+		return ctl_key_list(a, argc, argv);
 	if (strcmp(argv[0], "revoke") == 0) {
 		struct db_res res;
 		const char *p = argc == 2 ? argv[1] : NULL;

@@ -534,7 +534,8 @@ enum relay_err db_exec(struct db *db, const char *sql,
 	if (rc) {
 		if (res)
 			db_res_free(res);
-		log_error("sql failed: %s", db->err);
+		if (db->errnum != DB_ER_QUERY_INTERRUPTED)
+			log_error("sql failed: %s", db->err);
 	}
 	return rc;
 }
@@ -756,7 +757,8 @@ stmt_err:
 	db_set_err(db, mysql_stmt_errno(st), mysql_stmt_error(st));
 	if (db_conn_lost(db->errnum))
 		db_disconnect(db);
-	log_error("sql failed: %s", db->err);
+	if (db->errnum != DB_ER_QUERY_INTERRUPTED)
+		log_error("sql failed: %s", db->err);
 	return RE_EDB;
 lost:
 	if (!db->errnum || db_conn_lost(db->errnum))

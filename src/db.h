@@ -105,6 +105,9 @@ unsigned long long db_insert_id(const struct db *db);
 const char *db_error(const struct db *db);
 /* MariaDB error number of the last failure, 0 if none. */
 unsigned db_errno(const struct db *db);
+/* A statement ended by KILL QUERY: for a waiter's nap, a wake-up (not
+ * logged as a failure). */
+#define DB_ER_QUERY_INTERRUPTED 1317
 
 enum relay_err db_begin(struct db *db);
 enum relay_err db_commit(struct db *db);

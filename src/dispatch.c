@@ -66,7 +66,60 @@ static enum dispatch_result dispatch_register(struct app *a,
 	return DISPATCH_GOT;
 }
 
-/* One relay_wait step of at most nap seconds, watching the client.
+/* A failed dispatcher statement: logged with what failed (the statements
+ * are quiet about a killed query), then the caller answers 500. */
+static enum dispatch_result dispatch_edb(struct app *a, const char *what)
+{
+	log_warn("inline wait: %s failed: %s (MariaDB error %u)", what,
+		 db_error(a->db), db_errno(a->db));
+	return DISPATCH_EDB;
+}
+
+/* A waker's KILL QUERY ID names the nap's query id, and the connection
+ * keeps that id after the nap ends until its next statement starts: a kill
+ * that arrives in between flags whatever statement comes next. So the next
+ * statement after a nap is this no-op, which takes such a kill (1317) and
+ * leaves the connection clean for relay_wait's claim. */
+static const char dispatch_absorb[] = "DO 0";
+
+/* The nap between two relay_wait steps, a statement of its own so that a
+ * waker's KILL QUERY ID ends it and nothing else (sql/011), watching the
+ * client. A killed nap is a wake-up, not an error. */
+static enum dispatch_result dispatch_nap(struct app *a, struct web_req *r,
+					 long long ms)
+{
+	static const char *const q[2] = { "DO SLEEP(? / 1000)", dispatch_absorb };
+	struct db_res res;
+	enum relay_err rc;
+	short ev = 0;
+	int fd = web_watch_fd(r, &ev), hit = 0;
+
+	for (int i = 0; i < 2; i++) {
+		if (i == 0)
+			rc = DBXW(a->db, q[0], &res, fd, ev, &hit, DBI(ms));
+		else
+			rc = db_exec_watch(a->db, q[1], NULL, 0, &res, fd, ev, &hit);
+		if (hit) {
+			r->client_gone = 1;
+			return DISPATCH_GONE;
+		}
+		if (!rc)
+			db_res_free(&res);
+		else if (db_errno(a->db) != DB_ER_QUERY_INTERRUPTED)
+			return dispatch_edb(a, i == 0 ? "nap" : "after the nap");
+	}
+	return DISPATCH_GOT;
+}
+
+void dispatch_nap_blocking(struct db *db, long long ms)
+{
+	if (DBX(db, "DO SLEEP(? / 1000)", NULL, DBI(ms)) &&
+	    db_errno(db) != DB_ER_QUERY_INTERRUPTED)
+		return;
+	db_exec(db, dispatch_absorb, NULL, 0, NULL);
+}
+
+/* One relay_wait step, then (still waiting) a nap of at most nap seconds.
  * *state: 1 got the slot (name in s), 0 still waiting, -1 row gone. */
 static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 					  long long id, double nap,
@@ -78,18 +131,28 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 	enum relay_err rc;
 	short ev = 0;
 	int fd = web_watch_fd(r, &ev), hit = 0;
+	long long ms = 0;
 	const char *st;
+
 	*state = 0;
 	rc = DBXW(a->db, q, &res, fd, ev, &hit, DBI(id), DBS(c->lock_prefix),
 		  DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
 		  DBI(nap < 0.05 ? 50 : (long long)(nap * 1000.0)),
 		  DBI(c->queue_wait_max));
+	if (!hit && rc && db_errno(a->db) == DB_ER_QUERY_INTERRUPTED) {
+		/* a late kill of the nap cut the step short: finish or undo
+		 * whatever its claim had done (sql/011) */
+		log_info("a late wake-up cut the wait step short; resuming it");
+		rc = DBXW(a->db, "CALL relay_wait_resume(?, ?, ?, ?)", &res, fd, ev, &hit,
+			  DBI(id), DBS(c->lock_prefix), DBI(c->upstream_slots),
+			  DBI(c->queue_wait_max));
+	}
 	if (hit) {
 		r->client_gone = 1;
 		return DISPATCH_GONE;
 	}
 	if (rc)
-		return DISPATCH_EDB;
+		return dispatch_edb(a, "relay_wait");
 	st = db_res_str(&res, 0, 1);
 	if (st && strcmp(st, "got") == 0 && db_res_str(&res, 0, 0)) {
 		snprintf(s->name, sizeof(s->name), "%s", db_res_str(&res, 0, 0));
@@ -98,9 +161,11 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 		*state = 1;
 	} else if (st && strcmp(st, "gone") == 0) {
 		*state = -1;
+	} else {
+		ms = db_res_int(&res, 0, 3, 0);
 	}
 	db_res_free(&res);
-	return DISPATCH_GOT;
+	return ms > 0 ? dispatch_nap(a, r, ms) : DISPATCH_GOT;
 }
 
 enum dispatch_result dispatch_wait(struct app *a, struct web_req *r,

@@ -115,6 +115,7 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 	m.http_status = status;
 	m.error = error;
 	m.route = x->route;
+	m.day = x->u->day;
 	if (oc) {
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;

@@ -27,11 +27,13 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release)
 {
 	static const char ins[] =
-		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	const char *model = m->model ? m->model : "";
 	const struct cfg *c = db_cfg(db);
 	enum relay_err rc;
+	int tries = 0;
 
+again:
 	rc = DBX(db, ins, NULL, DBS(release), DBI(m->user_id), DBI(m->key_id),
 		 m->queue_id ? DBI(m->queue_id) : DBNULL,
 		 DBS(fmt_name(m->fmt)), DBB(model, meter_clip(model, 255)),
@@ -41,7 +43,14 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 		 DBI(m->latency_ms < 0 ? 0 : m->latency_ms),
 		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL,
 		 DBS(m->route ? m->route : "call"), DBS(c->lock_prefix),
-		 DBI(c->upstream_slots), DBI(c->queue_wait_max));
+		 DBI(c->upstream_slots), DBI(c->queue_wait_max),
+		 m->day && m->day[0] ? DBS(m->day) : DBNULL);
+	/* A waiter's connection can carry a late kill of its last nap into
+	 * this statement (sql/011): relay_finish writes its log row last, in
+	 * one statement, so one that was cut short wrote nothing and runs
+	 * again (what came before the row is safe to repeat). */
+	if (rc && db_errno(db) == DB_ER_QUERY_INTERRUPTED && !tries++)
+		goto again;
 	if (rc && db_errno(db) == ER_DUP_ENTRY) {
 		log_warn("queue item %lld already metered", m->queue_id);
 		rc = RE_EINVAL;

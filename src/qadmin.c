@@ -4,13 +4,24 @@
 #include "dispatch.h"
 #include "qadmin.h"
 
+/* One item through relay_cancel (sql/012): closed and, unless an inline
+ * waiter will do it, logged in one transaction. */
+static enum relay_err qadmin_cancel_one(struct db *db, long long id,
+					const char *why, int *done)
+{
+	struct db_res res;
+	enum relay_err rc = DBX(db, "CALL relay_cancel(?, ?)", &res, DBI(id), DBS(why));
+
+	*done = !rc && db_res_int(&res, 0, 0, 0) == 1;
+	if (!rc)
+		db_res_free(&res);
+	return rc;
+}
+
 enum relay_err qadmin_cancel(struct db *db, long long id, int *done)
 {
-	enum relay_err rc = DBX(db, "UPDATE queue SET status = 'failed', completed_at = NOW(),"
-				" error_message = 'cancelled by administrator'"
-				" WHERE id = ? AND status = 'waiting'", NULL, DBI(id));
+	enum relay_err rc = qadmin_cancel_one(db, id, "cancelled by administrator", done);
 
-	*done = !rc && db_affected(db) == 1;
 	/* An inline waiter or the line behind the item may move now. */
 	if (*done)
 		dispatch_wake(db, db_cfg(db));
@@ -26,5 +37,26 @@ enum relay_err qadmin_retry(struct db *db, long long id, int *done)
 				" WHERE id = ? AND status = 'failed'", NULL, DBI(id));
 
 	*done = !rc && db_affected(db) == 1;
+	return rc;
+}
+
+enum relay_err qadmin_cancel_user(struct db *db, long long user_id, int *n)
+{
+	struct db_res res;
+	enum relay_err rc;
+	int done;
+
+	*n = 0;
+	rc = DBX(db, "SELECT id FROM queue WHERE user_id = ? AND status = 'waiting'"
+		 " ORDER BY id", &res, DBI(user_id));
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < res.nrows && !rc; i++) {
+		rc = qadmin_cancel_one(db, db_res_int(&res, i, 0, 0), "user deleted", &done);
+		*n += done;
+	}
+	db_res_free(&res);
+	if (*n)
+		dispatch_wake(db, db_cfg(db));
 	return rc;
 }

@@ -7,10 +7,15 @@
 
 struct db;
 
-/* Cancels a waiting item: failed, 'cancelled by administrator'. Only
- * waiting items (a processing one is already upstream); the request stays
- * counted as reserved. *done = 1 if an item was cancelled. */
+/* Cancels a waiting item: failed, 'cancelled by administrator', HTTP 503.
+ * Only waiting items (a processing one is already upstream); the request
+ * stays counted as reserved and gets its one request_log row as an error
+ * (an inline waiter writes it itself). *done = 1 if an item was cancelled. */
 enum relay_err qadmin_cancel(struct db *db, long long id, int *done);
+
+/* Cancels every waiting item of a user about to be deleted ('user
+ * deleted'), each logged as above; *n = how many. */
+enum relay_err qadmin_cancel_user(struct db *db, long long user_id, int *n);
 
 /* Puts a failed item back to waiting (attempts and busy retries reset). An
  * item that reached the upstream keeps its request_log row, so the retry

@@ -201,6 +201,7 @@ void sse_init(struct sse_parser *p)
 	memset(p, 0, sizeof *p);
 	buf_init(&p->line, SSE_MAX_EVENT);
 	buf_init(&p->data, SSE_MAX_EVENT);
+	buf_init(&p->tail, 2 * SSE_TAIL);
 }
 
 /* Frees the buffers the parser owns; the results fields stay readable. */
@@ -208,12 +209,83 @@ void sse_free(struct sse_parser *p)
 {
 	buf_free(&p->line);
 	buf_free(&p->data);
+	buf_free(&p->tail);
+}
+
+/* Keeps the last SSE_TAIL bytes of what an oversize event loses. */
+static void tail_add(struct sse_parser *p, const char *s, size_t len)
+{
+	size_t keep;
+
+	if (len >= SSE_TAIL) {
+		buf_reset(&p->tail);
+		buf_append(&p->tail, s + len - SSE_TAIL, SSE_TAIL);
+		return;
+	}
+	keep = SSE_TAIL - len;
+	if (p->tail.len + len > p->tail.max && p->tail.len > keep)
+		buf_consume(&p->tail, p->tail.len - keep);
+	buf_append(&p->tail, s, len);
+}
+
+/* The end of the JSON object whose '{' is at s[i], or 0 if it does not
+ * end inside len (string-aware, so braces in text do not count). */
+static size_t tail_object_end(const char *s, size_t len, size_t i)
+{
+	int depth = 0, in_str = 0;
+
+	for (; i < len; i++) {
+		if (in_str) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_str = 0;
+		} else if (s[i] == '"') {
+			in_str = 1;
+		} else if (s[i] == '{') {
+			depth++;
+		} else if (s[i] == '}' && --depth == 0) {
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* Merges every whole "usage":{...} object found in the tail of an
+ * oversize event. One inside a JSON string has its quote escaped
+ * (\"usage\") and is skipped. */
+static void tail_usage(struct sse_parser *p)
+{
+	/* only the last SSE_TAIL bytes, however the chunks were cut (the
+	 * buffer may hold up to twice that) */
+	size_t skip = p->tail.len > SSE_TAIL ? p->tail.len - SSE_TAIL : 0;
+	const char *s = p->tail.data ? p->tail.data + skip : NULL;
+	size_t len = p->tail.len - skip, i = 0, j, end;
+	struct json_object *o;
+	const char *hit;
+
+	while (s && i < len &&
+	       (hit = memmem(s + i, len - i, "\"usage\"", 7)) != NULL) {
+		i = (size_t)(hit - s) + 7;
+		if (hit > s && hit[-1] == '\\')
+			continue;
+		for (j = i; j < len && (s[j] == ' ' || s[j] == ':'); j++)
+			;
+		if (j >= len || s[j] != '{' || !(end = tail_object_end(s, len, j)))
+			continue;
+		o = parse_json(s + j, end - j);
+		if (o) {
+			merge_usage(o, &p->usage);
+			json_object_put(o);
+		}
+	}
 }
 
 /* Forgets the event being built (after dispatch or when it is dropped). */
 static void event_reset(struct sse_parser *p)
 {
 	buf_reset(&p->data);
+	buf_reset(&p->tail);
 	p->event[0] = '\0';
 	p->has_data = 0;
 	p->skip_event = 0;
@@ -227,6 +299,8 @@ static void event_drop(struct sse_parser *p)
 	if (!p->skip_event)
 		p->oversize++;
 	p->skip_event = 1;
+	if (p->data.len)
+		tail_add(p, p->data.data, p->data.len);
 	buf_free(&p->data);
 }
 
@@ -272,12 +346,18 @@ static void event_handle(struct sse_parser *p)
  * but is not counted in `events`. */
 static void event_end(struct sse_parser *p, unsigned long long end)
 {
+	unsigned long long start = p->event_end;
+
 	if (p->skip_event) {
 		p->event_end = end;
+		tail_usage(p);
 	} else if (p->has_data) {
 		p->events++;
 		p->event_end = end;
 		event_handle(p);
+		if (p->on_event)
+			p->on_event(p->on_event_ctx, start, end, p->data.data,
+				    p->data.len);
 	}
 	/* per the SSE spec a blank line without data dispatches nothing but
 	 * still clears the event name */
@@ -313,14 +393,17 @@ static void line_handle(struct sse_parser *p, const char *s, size_t len,
 		vlen = 0;
 	}
 	if (flen == 4 && memcmp(s, "data", 4) == 0) {
-		if (p->skip_event)
+		if (p->skip_event) {
+			tail_add(p, val, vlen);
 			return;
+		}
 		/* lines after the first are joined with '\n' */
 		need = vlen + (p->has_data ? 1 : 0);
 		if (need > SSE_MAX_EVENT - p->data.len ||
 		    (p->has_data && buf_append(&p->data, "\n", 1)) ||
 		    buf_append(&p->data, val, vlen)) {
 			event_drop(p);
+			tail_add(p, val, vlen);
 			return;
 		}
 		p->has_data = 1;
@@ -346,12 +429,16 @@ static void line_finish(struct sse_parser *p, const char *s, size_t len,
 {
 	if (p->skip_line) {
 		/* the oversize line was already counted and its event dropped */
+		tail_add(p, s, len);
 		p->skip_line = 0;
 		return;
 	}
 	if (len > SSE_MAX_EVENT - p->line.len) {
-		buf_free(&p->line);
 		event_drop(p);
+		if (p->line.len)
+			tail_add(p, p->line.data, p->line.len);
+		tail_add(p, s, len);
+		buf_free(&p->line);
 		return;
 	}
 	if (p->line.len == 0) {
@@ -359,8 +446,10 @@ static void line_finish(struct sse_parser *p, const char *s, size_t len,
 		return;
 	}
 	if (buf_append(&p->line, s, len)) {
-		buf_free(&p->line);
 		event_drop(p);
+		tail_add(p, p->line.data, p->line.len);
+		tail_add(p, s, len);
+		buf_free(&p->line);
 		return;
 	}
 	line_handle(p, p->line.data, p->line.len, end);
@@ -371,14 +460,19 @@ static void line_finish(struct sse_parser *p, const char *s, size_t len,
  * skipping the line once it is known to be oversize. Borrows `s`. */
 static void line_carry(struct sse_parser *p, const char *s, size_t len)
 {
-	if (p->skip_line)
+	if (p->skip_line) {
+		tail_add(p, s, len);
 		return;
+	}
 	if (len > SSE_MAX_EVENT - p->line.len || buf_append(&p->line, s, len)) {
 		/* counted now, when it is known, so the result does not
 		 * depend on whether the line end ever arrives */
+		event_drop(p);
+		if (p->line.len)
+			tail_add(p, p->line.data, p->line.len);
+		tail_add(p, s, len);
 		buf_free(&p->line);
 		p->skip_line = 1;
-		event_drop(p);
 	}
 }
 

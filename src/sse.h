@@ -64,7 +64,23 @@ struct sse_parser {
 	int error_event;                /* saw an "error" event or a data
 					   payload with a top-level "error" */
 	struct usage usage;
+	/* The last SSE_TAIL bytes of an oversize event: its usage is read
+	 * from there (a Responses API response.completed carries the whole
+	 * answer and can pass 1 MiB; its usage comes at the end). */
+	struct buf tail;
+	/* Optional: called for every dispatched event with its stream span
+	 * [start, end) (start = the previous event's end, so comments and
+	 * blank lines before it are inside) and its data (borrowed). */
+	void (*on_event)(void *ctx, unsigned long long start,
+			 unsigned long long end, const char *data, size_t len);
+	void *on_event_ctx;
 };
+
+/* Bytes of an oversize event kept for its usage (overridable like
+ * SSE_MAX_EVENT, so the fuzzer reaches the ring's edges). */
+#ifndef SSE_TAIL
+#define SSE_TAIL 65536
+#endif
 
 /* Prepares an empty parser. */
 void sse_init(struct sse_parser *p);

@@ -23,6 +23,7 @@ struct up_xfer {
 	int stream;
 	double t0, last_byte, last_tick;
 	int stalled;
+	int overtime;                 /* ran past stream_max_seconds */
 	const char *stopped;          /* the tick's reason, or NULL */
 };
 
@@ -62,6 +63,11 @@ void up_free(struct up *u)
 		return;
 	curl_easy_cleanup(u->h);
 	free(u);
+}
+
+const struct cfg *up_cfg(const struct up *u)
+{
+	return u->cfg;
 }
 
 const char *up_url(const struct cfg *c, enum fmt_kind fmt)
@@ -173,6 +179,12 @@ static int up_on_progress(void *ud, curl_off_t dt, curl_off_t dn,
 	if (x->stream &&
 	    now - x->last_byte > (double)x->u->cfg->request_timeout) {
 		x->stalled = 1;
+		return 1;
+	}
+	/* An upstream that keeps sending ": ping" never stalls: this bound
+	 * is what stops it from holding a slot forever. */
+	if (now - x->t0 > (double)x->u->cfg->stream_max_seconds) {
+		x->overtime = 1;
 		return 1;
 	}
 	return 0;
@@ -291,6 +303,10 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	else if (x.stalled)
 		snprintf(res->error, sizeof(res->error),
 			 "upstream sent nothing for %d s", c->request_timeout);
+	else if (x.overtime)
+		snprintf(res->error, sizeof(res->error),
+			 "exchange stopped after stream_max_seconds (%d s)",
+			 c->stream_max_seconds);
 	else if (cc == CURLE_OPERATION_TIMEDOUT)
 		snprintf(res->error, sizeof(res->error), "upstream timed out: %s",
 			 curl_easy_strerror(cc));

@@ -67,6 +67,9 @@ int up_retry_after(const char *value);
 struct up *up_new(const struct cfg *c);
 void up_free(struct up *u);
 
+/* The configuration the handle was made with (borrowed). */
+const struct cfg *up_cfg(const struct up *u);
+
 /* The configured endpoint URL for a format, or NULL if not configured. */
 const char *up_url(const struct cfg *c, enum fmt_kind fmt);
 

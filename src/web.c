@@ -7,11 +7,34 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <fcgiapp.h>
 #include "log.h"
 #include "web.h"
 
 static volatile sig_atomic_t web_stop;
+static int web_write_timeout;
+
+void web_set_write_timeout(int seconds)
+{
+	web_write_timeout = seconds;
+}
+
+/* Puts the write deadline on this request's socket. A pipe (plain CGI)
+ * refuses it, which is fine: there the web server reads our output. */
+static void web_deadline(int fd)
+{
+	struct timeval tv;
+
+	if (fd < 0 || web_write_timeout <= 0)
+		return;
+	tv.tv_sec = web_write_timeout;
+	tv.tv_usec = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 &&
+	    errno != ENOTSOCK)
+		log_warn("SO_SNDTIMEO: %s", strerror(errno));
+}
 
 static void web_on_term(int sig)
 {
@@ -169,6 +192,7 @@ static void web_prepare(struct web_req *r, void *fcgx)
 
 	memset(r, 0, sizeof(*r));
 	r->fcgx = fcgx;
+	web_deadline(fcgx ? ((FCGX_Request *)fcgx)->ipcFd : STDOUT_FILENO);
 	r->method = web_param(r, "REQUEST_METHOD");
 	if (!r->method)
 		r->method = "";

@@ -31,6 +31,12 @@ typedef void (*web_handler)(struct web_req *r, void *ctx);
  * current request finish, then the loop ends. */
 int web_run(web_handler h, void *ctx);
 
+/* Seconds a write to the web server may block before the client counts
+ * as gone (SO_SNDTIMEO on the FastCGI socket; 0 = none). A client that
+ * stops reading otherwise keeps its upstream slot for as long as the web
+ * server waits (lighttpd: 360 s per stall). Call before web_run(). */
+void web_set_write_timeout(int seconds);
+
 /* A CGI meta-variable ("HTTP_X_API_KEY", "CONTENT_TYPE", ...) or NULL. */
 const char *web_param(const struct web_req *r, const char *name);
 /* A request header by its HTTP name ("X-API-Key"), or NULL. */

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "buf.h"
 #include "db.h"
+#include "dispatch.h"
 #include "log.h"
 #include "queue.h"
 #include "relay.h"
@@ -112,6 +113,31 @@ static const char *worker_tick(void *ctx)
 	return NULL;
 }
 
+/* Largest result the queue row can take: MariaDB refuses a statement
+ * larger than max_allowed_packet (16 MiB by default), and a refused store
+ * used to leave the item processing, to be recovered and sent upstream
+ * again. 64 KiB is left for the rest of the UPDATE. Read once per
+ * connection. */
+static size_t worker_result_cap(struct app *a)
+{
+	static size_t cap;
+	static unsigned long long gen;
+	struct db_res res;
+	long long map;
+
+	if (cap && gen == db_generation(a->db))
+		return cap;
+	cap = WORKER_RESPONSE_MAX;
+	if (!db_exec(a->db, "SELECT @@max_allowed_packet", NULL, 0, &res)) {
+		map = db_res_int(&res, 0, 0, 0);
+		db_res_free(&res);
+		if (map > 131072 && (unsigned long long)map - 65536 < cap)
+			cap = (size_t)(map - 65536);
+	}
+	gen = db_generation(a->db);
+	return cap;
+}
+
 /* Processes one claimed item while holding slot s. */
 static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 {
@@ -124,7 +150,7 @@ static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 	enum relay_err rc;
 
 	memset(&w, 0, sizeof(w));
-	buf_init(&w.body, WORKER_RESPONSE_MAX);
+	buf_init(&w.body, worker_result_cap(a));
 	d.ctx = &w;
 	if (!up_url(&a->cfg, it->fmt)) {
 		rc = queue_fail(a->db, it, 500, it->fmt == FMT_ANTHROPIC ?
@@ -155,10 +181,23 @@ static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 			 it->id, oc.status, it->retries + 1, QUEUE_BUSY_RETRIES, delay);
 		goto out;
 	}
-	if (oc.err == RE_ECLIENT)
-		snprintf(oc.error, sizeof(oc.error), "response larger than %u bytes",
-			 WORKER_RESPONSE_MAX);
+	if (oc.err == RE_ECLIENT) {
+		/* Too large to store: failed with the reason, no half body,
+		 * metered once with the usage read on past the cap. */
+		snprintf(oc.error, sizeof(oc.error),
+			 "response larger than %zu bytes, the most the queue can store (max_allowed_packet)",
+			 w.body.max);
+		buf_free(&w.body);
+	}
 	rc = queue_finish(a->db, it, &oc, w.content_type, w.body.data, w.body.len);
+	if (rc && rc != RE_ENOTFOUND) {
+		/* Storing failed all the same: end the item failed rather than
+		 * leave it processing for a recoverer to send again. */
+		log_error("item %lld: storing the result failed (%s); marking it failed",
+			  it->id, db_error(a->db));
+		snprintf(oc.error, sizeof(oc.error), "the result could not be stored");
+		rc = queue_finish(a->db, it, &oc, w.content_type, NULL, 0);
+	}
 	log_info("item %lld: status=%d tokens=%lld/%lld latency=%ldms%s%s", it->id,
 		 oc.status, usage_prompt(&oc.usage), usage_completion(&oc.usage),
 		 oc.latency_ms, oc.error[0] ? " error=" : "", oc.error);
@@ -219,16 +258,30 @@ static int worker_step(struct app *a, double nap)
 	struct slot s;
 	long long id;
 	const char *st;
+	enum relay_err rc;
 
-	if (DBX(a->db, "CALL relay_wait(0, ?, ?, ?, ?, ?)", &res, DBS(c->lock_prefix),
-		DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
-		DBI((long long)(nap * 1000.0)), DBI(c->queue_wait_max))) {
+	rc = DBX(a->db, "CALL relay_wait(0, ?, ?, ?, ?, ?)", &res, DBS(c->lock_prefix),
+		 DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
+		 DBI((long long)(nap * 1000.0)), DBI(c->queue_wait_max));
+	if (rc && db_errno(a->db) == DB_ER_QUERY_INTERRUPTED) {
+		/* a late kill of the nap cut the step short: finish or undo
+		 * whatever its claim had done (sql/011) */
+		log_info("a late wake-up cut the wait step short; resuming it");
+		rc = DBX(a->db, "CALL relay_wait_resume(0, ?, ?, ?)", &res,
+			 DBS(c->lock_prefix), DBI(c->upstream_slots),
+			 DBI(c->queue_wait_max));
+	}
+	if (rc) {
 		worker_sleep_ms(1000);   /* database down: retry gently */
 		return 0;
 	}
 	st = db_res_str(&res, 0, 1);
 	if (!st || strcmp(st, "got") != 0 || !db_res_str(&res, 0, 0)) {
+		long long ms = db_res_int(&res, 0, 3, 0);
+
 		db_res_free(&res);
+		if (ms > 0)
+			dispatch_nap_blocking(a->db, ms);
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));

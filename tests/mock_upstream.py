@@ -11,7 +11,8 @@ Behaviour is driven by a top-level "mock" object in the JSON request body
 report).  Control endpoints:
 
     GET  /__requests  -> JSON array of recorded requests
-    POST /__reset     -> clear the record and the busy counters, {"ok":true}
+    POST /__reset     -> clear the record and the busy counters, release holds
+    POST /__release   -> body NAME: requests with "hold": NAME answer now
     GET  /__health    -> {"ok":true}
 """
 
@@ -150,6 +151,23 @@ def openai_chunk(model, choices, usage=None):
 
 
 def gen_openai(model, n, style):
+    if style in ("option", "option_off"):
+        # a real OpenAI stream: usage only with stream_options.include_usage,
+        # then every chunk says "usage":null and one last chunk has no choices
+        for i in range(1, n + 1):
+            c = openai_chunk(model, [{"index": 0, "delta": {"content": "词%d" % i},
+                                     "finish_reason": None}])
+            if style == "option":
+                c["usage"] = None
+            yield sse(c)
+        c = openai_chunk(model, [{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        if style == "option":
+            c["usage"] = None
+        yield sse(c)
+        if style == "option":
+            yield sse(openai_chunk(model, [], dict(OPENAI_USAGE)))
+        yield sse("[DONE]")
+        return
     for i in range(1, n + 1):
         usage = None
         if style == "cumulative":
@@ -369,6 +387,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             RECORDER.reset()
             with _BUSY_LOCK:
                 _BUSY.clear()
+            release_hold(None)
+            self.send_simple(200, b'{"ok":true}')
+        elif path == "/__release" and self.command == "POST":
+            release_hold(body.decode("utf-8", "replace").strip())
             self.send_simple(200, b'{"ok":true}')
         elif path == "/__health":
             self.send_simple(200, b'{"ok":true}')
@@ -411,6 +433,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fmt not in ("openai", "anthropic"):
             fmt = "anthropic" if path.rstrip("/").endswith("/messages") else "openai"
 
+        if isinstance(mock.get("hold"), str):
+            # held until POST /__release with this name (or /__reset): a
+            # test decides when the upstream answers, no clock involved
+            wait_hold(mock["hold"])
+            RECORDER.update(rec, "hold_end", time.time())
         stall = to_float(mock.get("stall"), 0.0)
         if stall > 0:
             time.sleep(stall)
@@ -450,6 +477,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
 
         if mode == "stream":
+            if mock.get("usage_option"):
+                so = req.get("stream_options")
+                asked = isinstance(so, dict) and so.get("include_usage") is True
+                mock["usage_style"] = "option" if asked else "option_off"
             self.stream(mock, fmt, model, status, extra, rec, rst)
             return
 
@@ -479,6 +510,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if mock.get("usage") is False:
                 del obj["usage"]
             out = dumps(obj)
+        if mock.get("truncate") is not None:
+            # announce the whole body, send only the first bytes, hang up
+            data = out.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:to_int(mock.get("truncate"), 0)])
+            self.wfile.flush()
+            self.abort_connection(rst)
+            return
         self.send_simple(status, out, ctype, extra)
 
     # ---- streaming --------------------------------------------------------
@@ -499,7 +541,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if n is None or n < 0:
             n = 3
         style = mock.get("usage_style") or "final"
-        if style not in ("final", "cumulative", "none"):
+        if style not in ("final", "cumulative", "none", "option", "option_off"):
             style = "final"
 
         if isinstance(mock.get("events"), list):
@@ -530,6 +572,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ping = b": ping\n\n"
         if crlf:
             ping = crlfify(ping)
+        ping_for = to_float(mock.get("ping_for"), 0.0)
+        if ping_for > 0:
+            # an upstream that keeps the stream alive without answering
+            end = time.time() + ping_for
+            while time.time() < end:
+                self.write_chunk(ping)
+                time.sleep(to_float(mock.get("ping_every"), 0.2) or 0.2)
 
         count = 0
         for ev in events:
@@ -595,6 +644,32 @@ def busy_times_left(key, times):
         return True
 
 
+_HOLDS = {}                # hold name -> threading.Event
+_HOLD_LOCK = threading.Lock()
+HOLD_MAX = 120             # a forgotten hold never blocks a thread for good
+
+
+def _hold_event(name):
+    with _HOLD_LOCK:
+        return _HOLDS.setdefault(name, threading.Event())
+
+
+def wait_hold(name):
+    _hold_event(name).wait(HOLD_MAX)
+
+
+def release_hold(name):
+    """Releases one hold (and later requests with its name), or all (None)."""
+    if name is None:
+        with _HOLD_LOCK:
+            evs = list(_HOLDS.values())
+            _HOLDS.clear()
+        for ev in evs:
+            ev.set()
+        return
+    _hold_event(name).set()
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -653,8 +728,12 @@ if __name__ == "__main__":
 # mock keys (top-level "mock" object of the request JSON body):
 #   format: "openai"|"anthropic"   mode: "json"|"echo"|"close"|"stream"
 #   stall, status, content_type, body, headers, usage(false), rst(true=RST close)
+#   hold: NAME - answer only after POST /__release with body NAME (or /__reset)
 #   busy_key, busy_times, busy_status(429), retry_after: the first busy_times
 #           requests carrying busy_key are refused (429 + Retry-After), later ones served
 #   stream: events, n, usage_style(final|cumulative|none), delay, crlf, comments,
 #           chunk, chunk_delay, split_mid_line, close_after, stall_after, stall_for,
-#           garbage, huge_mb, record_send_times
+#           garbage, huge_mb, record_send_times,
+#           usage_option (OpenAI usage only with stream_options.include_usage),
+#           ping_for/ping_every (": ping" comments first, for ping_for seconds)
+#   json: truncate=N (Content-Length of the whole body, only N bytes sent)

@@ -3,6 +3,8 @@
 # integration suite (real mariadbd, mock upstream, CGI/FastCGI/web servers).
 # Ends with one summary line "N passed, N failed".
 #   sh tests/run-all.sh [SANITIZE=1]
+# RELAY_TESTS=a,b runs only the integration tests whose "file::test" name
+# contains one of these, !NAME leaves those out (run.py -k); unset = all.
 set -u
 cd "$(dirname "$0")/.."
 mk="make --no-print-directory"
@@ -29,7 +31,19 @@ up=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail 
 uf=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
 [ -n "$up" ] || { up=0; uf=1; }
 
-python3 tests/integration/run.py 2>&1 | tee "$log"
+# The real npm clients for test_sdk (tests/npm/install.sh, outside the
+# repository; a no-op once installed). A failure is handed on, so those
+# tests fail saying why instead of being skipped.
+if nm=$(sh tests/npm/install.sh 2>"$log"); then
+	LLM_RELAY_NPM_MODULES=$(printf '%s\n' "$nm" | tail -n 1)
+	export LLM_RELAY_NPM_MODULES
+else
+	LLM_RELAY_NPM_ERROR="exit $?: $(head -n 3 "$log" | tr '\n' ' ')"
+	export LLM_RELAY_NPM_ERROR
+	echo "npm clients not installed (the SDK tests will fail): $LLM_RELAY_NPM_ERROR"
+fi
+
+python3 tests/integration/run.py ${RELAY_TESTS:+-k "$RELAY_TESTS"} 2>&1 | tee "$log"
 ip=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\1/p' "$log" | tail -n 1)
 if_=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*$/\2/p' "$log" | tail -n 1)
 [ -n "$ip" ] || { ip=0; if_=1; }

@@ -19,6 +19,11 @@ RUN=${RELAY_RUN_DIR:-$ROOT/run}
 PORT=${PORT:-8080}
 SERVER=${SERVER:-lighttpd}
 WEB_USER=www-data
+# The upstream's concurrency and the queue's length; the web server pools and
+# MariaDB's connections are sized from them (README "Web server pools").
+SLOTS=${RELAY_UPSTREAM_SLOTS:-1}
+QUEUE_MAX=${RELAY_QUEUE_MAX:-100}
+PROCS=$((SLOTS + QUEUE_MAX))
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'run: %s\n' "$*" >&2; exit 1; }
@@ -60,7 +65,7 @@ start_db() {
 	fi
 	mariadbd --no-defaults --user=root --datadir="$RUN/db" --socket="$RUN/db.sock" \
 		--pid-file="$RUN/db.pid" --skip-networking --skip-log-bin \
-		--log-error="$RUN/db-error.log" >/dev/null 2>&1 &
+		--log-error="$RUN/db-error.log" --max-connections=$((2 * PROCS + 50)) >/dev/null 2>&1 &
 	i=0
 	until mariadb-admin --no-defaults --socket="$RUN/db.sock" -uroot ping >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -lt 300 ] || die "MariaDB did not start, see $RUN/db-error.log"
@@ -104,6 +109,8 @@ write_config() {
 		echo "ssl_verify = ${RELAY_SSL_VERIFY:-true}"
 		echo "lock_prefix = \"llm_relay_demo\""
 		echo "disk_path = \"$RUN\""
+		echo "upstream_slots = $SLOTS"
+		echo "queue_max = $QUEUE_MAX"
 	} > "$RUN/relay.conf"
 	umask 022
 	chgrp "$WEB_USER" "$RUN/relay.conf"
@@ -120,7 +127,7 @@ install_bins() {
 	chmod 755 "$RUN/cgi-bin" "$RUN/cgi-bin"/* "$RUN/www"
 	chown "$WEB_USER:$WEB_USER" "$RUN/web"
 	sed -e "s|@CGI_BIN@|$RUN/cgi-bin|g" -e "s|@RELAY_CONFIG@|$RUN/relay.conf|g" \
-	    -e "s|@RUN_DIR@|$RUN/web|g" "$ROOT/$SERVER.conf" > "$RUN/llm-relay-$SERVER.conf"
+	    -e "s|@RUN_DIR@|$RUN/web|g" -e "s|@RELAY_PROCS@|$PROCS|g" "$ROOT/$SERVER.conf" > "$RUN/llm-relay-$SERVER.conf"
 }
 
 start_lighttpd() {
@@ -157,6 +164,10 @@ Listen 127.0.0.1:$PORT
 User $WEB_USER
 Group $WEB_USER
 ErrorLog "$RUN/web-error.log"
+# Every process of both relay pools may hold a connection: enough threads.
+ThreadsPerChild 25
+ServerLimit $(( (2 * PROCS + 50) / 25 + 1 ))
+MaxRequestWorkers $(( ((2 * PROCS + 50) / 25 + 1) * 25 ))
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule mime_module $mods/mod_mime.so
@@ -249,6 +260,10 @@ do_start() {
 	say "  curl -s -X POST http://127.0.0.1:$PORT/api/call.php \\"
 	say "    -H 'Content-Type: application/json' -H 'X-API-Key: $key' \\"
 	say "    -d '{\"model\":\"MiniMax-M2.7\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"
+	say "streams through the SDK routes (OpenAI and Anthropic format; the mock streams too):"
+	say "  curl -sN http://127.0.0.1:$PORT/v1/chat/completions -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' -d '{\"model\":\"MiniMax-M2.7\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"
+	say "  curl -sN http://127.0.0.1:$PORT/v1/messages -H 'x-api-key: $key' -H 'anthropic-version: 2023-06-01' -H 'Content-Type: application/json' -d '{\"model\":\"MiniMax-M2.7\",\"max_tokens\":256,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"
+	say "Claude Code: ANTHROPIC_BASE_URL=http://127.0.0.1:$PORT ANTHROPIC_AUTH_TOKEN=$key ANTHROPIC_MODEL=MiniMax-M2.7 claude"
 }
 
 case "${1:-start}" in

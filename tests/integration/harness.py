@@ -22,6 +22,7 @@ import grp
 import http.client
 import json
 import os
+import re
 import pwd
 import select
 import shutil
@@ -401,6 +402,10 @@ def _install_signal_handlers():
 
 
 class Env:
+    # False: the tests' MariaDB trades durability for speed (no fsync per
+    # commit, no doublewrite); the benchmark keeps MariaDB's durable defaults.
+    db_durable = False
+
     def __init__(self, tmp=None):
         _ENV_COUNTER[0] += 1
         self.tmp = os.path.abspath(tmp) if tmp else tempfile.mkdtemp(prefix="llm-relay-it-", dir="/tmp")
@@ -486,6 +491,15 @@ class Env:
             else:
                 env[k] = str(v)
         return env
+
+    def relay_procs(self):
+        """The FastCGI pool size the shipped web server configs ask for,
+        upstream_slots + queue_max, from the current settings (as make run
+        renders it)."""
+        def num(name, default):
+            v = self.settings.get(name)
+            return int(v) if v not in (None, "") else default
+        return num("RELAY_UPSTREAM_SLOTS", 1) + num("RELAY_QUEUE_MAX", 100)
 
     def config_values(self, **overrides):
         vals = dict(self.settings)
@@ -634,9 +648,12 @@ class Env:
                     "--port=%d" % port, "--bind-address=127.0.0.1",
                     "--skip-log-bin", "--log-error=" + self.db_log,
                     "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
-                    "--max-connections=500", "--innodb-buffer-pool-size=64M",
-                    "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
-                    "--skip-innodb-adaptive-hash-index"]
+                    "--max-connections=%d" % max(500, 2 * self.relay_procs() + 100),
+                    "--innodb-buffer-pool-size=64M"]
+            if not self.db_durable:
+                # tests only: a crash of the test machine loses nothing that matters
+                argv += ["--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
+                         "--skip-innodb-adaptive-hash-index"]
             self._db_proc = self._popen(argv, log=self.db_log)
             try:
                 _wait_for(self._db_ping, 30, "mariadbd", proc=self._db_proc, log=self.db_log)
@@ -1134,7 +1151,12 @@ class Env:
         self._web_owned_dir(run_dir)
         self._web_owned_dir(os.path.join(run_dir, "uploads"))
         snippet = self._render(os.path.join(ROOT, "lighttpd.conf"), {
-            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg, "@RUN_DIR@": run_dir})
+            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg, "@RUN_DIR@": run_dir,
+            "@RELAY_PROCS@": str(self.relay_procs())})
+        if self.valgrind:
+            # a hundred processes under valgrind at every start would take
+            # minutes: start a few, lighttpd adds more as requests need them
+            snippet = re.sub(r'"min-procs"(\s*)=>\s*\d+', r'"min-procs"\1=> 4', snippet)
         snip_path = os.path.join(d, "llm-relay.conf")
         with open(snip_path, "w") as f:
             f.write(snippet)
@@ -1233,13 +1255,15 @@ class Env:
         os.chmod(run_dir, 0o755)
         ipc = self._web_owned_dir(os.path.join(run_dir, "fcgid"))
         snippet = self._render(os.path.join(ROOT, "apache.conf"), {
-            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg})
+            "@CGI_BIN@": served, "@RELAY_CONFIG@": cfg,
+            "@RELAY_PROCS@": str(self.relay_procs())})
         snip_path = os.path.join(d, "llm-relay.conf")
         with open(snip_path, "w") as f:
             f.write(snippet)
         log = os.path.join(self.tmp, "apache-error.log")
         pidf = os.path.join(run_dir, "apache2.pid")
         mods = ["mpm_event", "authz_core", "mime", "alias", "env", "fcgid"]
+        servers = max(4, (2 * self.relay_procs() + 50) // 25 + 1)
         last = None
         for _attempt in range(3):
             port = free_port()
@@ -1257,9 +1281,10 @@ class Env:
                  "Timeout 300",
                  "KeepAlive On",
                  "StartServers 1",
+                 # every process of both relay pools may hold a connection
                  "ThreadsPerChild 25",
-                 "MaxRequestWorkers 100",
-                 "ServerLimit 4"]
+                 "MaxRequestWorkers %d" % (25 * servers),
+                 "ServerLimit %d" % servers]
                 + ["LoadModule %s_module %s/mod_%s.so" % (m, APACHE_MODULES, m) for m in mods]
                 + ["TypesConfig /etc/mime.types",
                    'DocumentRoot "%s"' % self._www(),

@@ -102,7 +102,8 @@ def indent(text, prefix="    "):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="llm-relay integration tests")
     ap.add_argument("-k", dest="substr", help="run only tests whose 'file::test' contains SUBSTR"
-                    " (several SUBSTRs separated by commas: any of them)")
+                    " (several SUBSTRs separated by commas: any of them; !SUBSTR leaves out"
+                    " the tests that contain it)")
     ap.add_argument("-x", dest="exitfirst", action="store_true", help="stop at the first failure")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     ap.add_argument("--timeout", type=float,
@@ -110,16 +111,22 @@ def main(argv=None):
                     help="per-test timeout in seconds (default 120)")
     args = ap.parse_args(argv)
 
+    keys = [k for k in (args.substr or "").split(",") if k]
+    want = [k for k in keys if not k.startswith("!")]
+    skip = [k[1:] for k in keys if k.startswith("!") and len(k) > 1]
+
+    def chosen(name):
+        return (not want or any(k in name for k in want)) and not any(k in name for k in skip)
+
     modules = load_modules()
     plan = []            # (base, mod, [(name, fn)])
     import_failures = []
     for base, mod, err in modules:
         if mod is None:
-            if not args.substr or any(k in base for k in args.substr.split(",")):
+            if chosen(base):
                 import_failures.append((base, err))
             continue
-        tests = [(n, f) for n, f in collect(mod)
-                 if not args.substr or any(k in "%s::%s" % (base, n) for k in args.substr.split(","))]
+        tests = [(n, f) for n, f in collect(mod) if chosen("%s::%s" % (base, n))]
         if tests:
             plan.append((base, mod, tests))
 

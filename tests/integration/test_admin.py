@@ -157,3 +157,48 @@ def test_config_file_and_env_override(env):
     assert j["config"]["request_timeout"] == 77 and j["checks"]["database"]["status"] == "connected", j
     e["RELAY_REQUEST_TIMEOUT"] = "12"          # the environment wins
     assert env.cgi("status", env=e).json()["config"]["request_timeout"] == 12
+
+
+def test_model_allow_lists(env):
+    """relayctl key create --models, user add/set --models; key list shows
+    the list in force and the expiry; the routes enforce it (issue 11)."""
+    from common import ANTHROPIC_REQ, jbody
+    assert env.relayctl("user", "add", "mia", "--models", "m-user").returncode == 0
+    r = env.relayctl("key", "create", "mia", "--models", "m-a, m-b,m-a", "--expires", "2099-12-31")
+    assert r.returncode == 0, r.stderr
+    kkey = r.stdout.strip().splitlines()[-1]
+    ukey = env.relayctl("key", "create", "mia").stdout.strip().splitlines()[-1]
+    assert env.sql("SELECT models FROM api_keys WHERE key_prefix = '%s'" % kkey[:12]) == [["m-a,m-b"]]
+    assert env.sql_value("SELECT models FROM users WHERE name = 'mia'") == "m-user"
+    out = env.relayctl("key", "list", "mia").stdout
+    lines = {l.split()[0]: l for l in out.splitlines()[1:]}
+    assert "2099-12-31" in lines[kkey[:12]] and lines[kkey[:12]].rstrip().endswith("m-a,m-b"), out
+    assert "never" in lines[ukey[:12]] and lines[ukey[:12]].rstrip().endswith("m-user (user)"), out
+    assert "MODELS" in out.splitlines()[0]
+
+    def status(key, model):
+        # cgi-bin/v1 as plain CGI below /api/call.php (PATH_INFO)
+        return env.cgi("v1", method="POST", body=jbody(dict(ANTHROPIC_REQ, model=model)),
+                       env=env.relay_env(PATH_INFO="/v1/messages"),
+                       headers={"x-api-key": key, "Content-Type": "application/json"}).status
+    assert status(kkey, "m-b") == 200 and status(kkey, "m-user") == 403
+    assert status(ukey, "m-user") == 200 and status(ukey, "m-a") == 403
+    # the user's list changes; "" means every model again
+    assert env.relayctl("user", "set", "mia", "--models", "m-c,m-d").returncode == 0
+    assert status(ukey, "m-d") == 200 and status(ukey, "m-user") == 403
+    assert "m-c,m-d" in env.relayctl("user", "list").stdout
+    assert env.relayctl("user", "set", "mia", "--models", "").returncode == 0
+    assert env.sql_value("SELECT models IS NULL FROM users WHERE name = 'mia'") == "1"
+    assert status(ukey, "anything") == 200
+    assert env.relayctl("key", "list", "mia").stdout.splitlines()[2].rstrip().endswith("all")
+    for args in (("key", "create", "mia", "--models", "bad name!"),
+                 ("key", "create", "mia", "--models"),
+                 ("user", "set", "mia", "--models", "a;DROP TABLE users"),
+                 ("user", "add", "nia", "--models", "x" * 129),
+                 ("user", "set", "mia", "--models", ",".join("m%d" % i for i in range(300)))):
+        r = env.relayctl(*args)
+        assert r.returncode == 2 and ("--models" in r.stderr or "option" in r.stderr), \
+            (args, r.returncode, r.stderr)
+    assert env.sql_value("SELECT COUNT(*) FROM users") == "1"
+    rows = env.sql("SELECT http_status, error FROM request_log WHERE http_status = 403")
+    assert rows and all(x[1] == "model not allowed" for x in rows), rows

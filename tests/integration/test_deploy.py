@@ -41,8 +41,14 @@ def test_run_and_stop_demo(env):
         shell = " ".join(cmd)
         out = subprocess.run(shell, shell=True, capture_output=True, text=True, timeout=30)
         assert '"chat.completion"' in out.stdout, (shell, out.stdout, out.stderr)
+        # the printed stream commands get real event streams from the mock
+        streams = [l.strip() for l in r.stdout.splitlines() if l.startswith("  curl -sN ")]
+        assert len(streams) == 2, r.stdout
+        for shell, last in zip(streams, ("data: [DONE]", "event: message_stop")):
+            out = subprocess.run(shell, shell=True, capture_output=True, text=True, timeout=30)
+            assert out.stdout.count("data: ") >= 4 and last in out.stdout, (shell, out.stdout)
         st = env.http("http://127.0.0.1:%d/api/status.php" % port).json()
-        assert st["status"] == "healthy" and st["stats"]["today_requests"] == 1, st
+        assert st["status"] == "healthy" and st["stats"]["today_requests"] == 3, st
         # re-running is safe and keeps the key
         r2 = subprocess.run(["sh", "tools/run.sh", "start"], cwd=ROOT, env=e, capture_output=True,
                             text=True, timeout=180)

@@ -3,7 +3,7 @@ Bearer and x-api-key, byte-exact bodies, metering with the route, errors in
 each API's own format, count_tokens, models."""
 import json
 
-from common import ANTHROPIC_REQ, OPENAI_REQ, jbody, req
+from common import ANTHROPIC_REQ, OPENAI_REQ, header, jbody, req
 
 
 def _bases(env):
@@ -76,3 +76,118 @@ def test_v1_count_tokens_and_models(env):
     r = env.http(base + "/v1/models", headers={"Authorization": "Bearer " + key})
     assert r.json()["object"] == "list"
     assert env.sql_value("SELECT COUNT(*) FROM request_log") == "0"
+
+
+# ------------------------------------------------- bad input on every route
+
+POST_ROUTES = [("/v1/chat/completions", "openai"), ("/v1/responses", "openai"),
+               ("/v1/completions", "openai"), ("/v1/embeddings", "openai"),
+               ("/v1/messages", "anthropic"), ("/v1/messages/count_tokens", "anthropic")]
+
+
+def _err(r, status, fmt, etype):
+    """An error in the route's own format with that status and type."""
+    assert r.status == status, (status, r.status, r.body[:300])
+    assert r.headers.get("content-type", "").startswith("application/json"), r.headers
+    j = r.json()
+    if fmt == "anthropic":
+        assert j["type"] == "error" and set(j["error"]) == {"type", "message"}, j
+        assert j["error"]["type"] == etype and j["error"]["message"], j
+    else:
+        assert set(j["error"]) == {"message", "type", "param", "code"}, j
+        assert j["error"]["type"] == etype and j["error"]["message"], j
+    return j
+
+
+def _raw(port, head):
+    """Sends raw request bytes (header values Python's http.client refuses
+    to send); the status code of the answer."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(head)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+
+
+def test_v1_bad_input_every_route(env):
+    """No/unknown key, wrong method, non-JSON, oversized, invalid UTF-8, no
+    model, a model not allowed, a header with CR/LF, unknown routes: each
+    answered in the route's format, nothing sent upstream, only the
+    admitted-then-refused 403 metered."""
+    key = env.add_user("bad")
+    env.add_user("narrow")
+    narrow = env.relayctl("key", "create", "narrow", "--models", "only-this,mock-model").stdout.split()[-1]
+    env.start_lighttpd()
+    env.start_apache()
+    big = b'{"model":"m","messages":[],"pad":"' + b"x" * (10 * 1024 * 1024) + b'"}'
+    for base in (env.lighttpd_url, env.apache_url + "/api/call.php"):
+        for path, fmt in POST_ROUTES:
+            url = base + path
+            good = jbody(dict(ANTHROPIC_REQ if fmt == "anthropic" else OPENAI_REQ))
+            h = {"Content-Type": "application/json"}
+            _err(env.http(url, "POST", h, good), 401, fmt, "authentication_error")
+            _err(env.http(url, "POST", dict(h, **{"x-api-key": "sk-nope"}), good), 401, fmt,
+                 "authentication_error")
+            _err(env.http(url, "POST", dict(h, Authorization="Bearer sk-nope"), good), 401,
+                 fmt, "authentication_error")
+            h["Authorization"] = "Bearer " + key
+            for m in ("GET", "PUT", "DELETE"):
+                r = env.http(url, m, h, good if m != "GET" else None)
+                _err(r, 405, fmt, "invalid_request_error")
+            for body in (b"{nope", b"[1,2]", b"", b'{"model":"m\xff\xfe"}', b'{"messages":[]}',
+                         b'{"model":""}', b'{"model":"m"} x'):
+                _err(env.http(url, "POST", h, body), 400, fmt, "invalid_request_error")
+            _err(env.http(url, "POST", dict(h, Authorization="Bearer " + narrow), good), 403,
+                 fmt, "permission_error")
+            _err(env.http(url + "/nothing", "POST", h, good), 404, fmt, "not_found_error")
+        # the oversized body once per server: 413 in each format
+        _err(env.http(base + "/v1/chat/completions", "POST", h, big), 413, "openai",
+             "invalid_request_error")
+        _err(env.http(base + "/v1/messages", "POST", h, big), 413, "anthropic",
+             "request_too_large")
+        # GET /v1/models: keys checked, POST refused, the list filtered
+        _err(env.http(base + "/v1/models"), 401, "openai", "authentication_error")
+        _err(env.http(base + "/v1/models", headers={"x-api-key": "sk-nope",
+                                                   "anthropic-version": "2023-06-01"}),
+             401, "anthropic", "authentication_error")
+        _err(env.http(base + "/v1/models", "POST", h, b"{}"), 405, "openai",
+             "invalid_request_error")
+        r = env.http(base + "/v1/models", headers={"Authorization": "Bearer " + narrow})
+        # allowed and offered by the upstream's list
+        assert [m["id"] for m in r.json()["data"]] == ["mock-model"], r.body
+        for path, fmt in (("/v1/nothing", "openai"), ("/v1", "openai"),
+                          ("/v1/chat/completions/x", "openai"), ("/v1/messages/x", "anthropic")):
+            _err(env.http(base + path, "POST", h, b"{}"), 404, fmt, "not_found_error")
+    # a header with CR/LF: the web servers refuse it themselves (400), so
+    # the relay's own check is seen through plain CGI
+    for port in (env.lighttpd_port, env.apache_port):
+        for hv in (b"a\rb", b"a\nb", b"a\r\nX-Injected: 1"):
+            body = jbody(ANTHROPIC_REQ)
+            head = (b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: " +
+                    key.encode() + b"\r\nanthropic-beta: " + hv + b"\r\nContent-Type: "
+                    b"application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" %
+                    len(body) + body)
+            # CRLF simply ends the header: "X-Injected" is a header of its
+            # own, which the relay never forwards
+            assert _raw(port, head) == (200 if b"\r\n" in hv else 400), (port, hv)
+    for path, fmt in POST_ROUTES:
+        for name in ("Anthropic-Beta", "Anthropic-Version"):
+            r = env.cgi("v1", method="POST", body=jbody(ANTHROPIC_REQ),
+                        env=env.relay_env(PATH_INFO=path),
+                        headers={"x-api-key": key, name: "a\r\nX-Injected: 1"})
+            _err(r, 400, fmt, "invalid_request_error")
+    # upstream saw only the two CRLF requests, without the injected header
+    recs = [r for r in env.mock_requests() if r["method"] == "POST"]
+    assert len(recs) == 2 and all(header(r, "x-injected") is None and
+                                  header(r, "anthropic-beta") == "a" for r in recs), recs
+    rows = env.sql("SELECT http_status, error, route FROM request_log ORDER BY id")
+    # only the reserved-then-refused 403 of each metered route (count_tokens
+    # is never metered), plus any raw request a web server let through
+    assert sorted(x[0] for x in rows if x[0] != "403") == ["200", "200"], rows
+    assert sum(1 for x in rows if x[0] == "403") == 2 * 5, rows
+    assert all(x[1] == "model not allowed" for x in rows if x[0] == "403"), rows

@@ -150,7 +150,12 @@ def test_docs_page_through_both_servers(env):
             html = r.body.decode()
             assert "大模型 API 中转平台" in html or "API" in html
             assert base + "/api/call.php" in html, (server, path)
-            assert "upstream-secret-key-123" not in html and "/v1/chat" not in html
+            # the upstream's endpoint never shows (the SDK routes' own paths do)
+            assert "upstream-secret-key-123" not in html and env.mock_url + "/v1" not in html
+            # the SDK examples and the Claude Code settings point at this host
+            assert "baseURL: '%s/api/call.php/v1'" % base in html, (server, path)
+            assert "ANTHROPIC_BASE_URL='%s/api/call.php'" % base in html
+            assert "ANTHROPIC_AUTH_TOKEN" in html and "ANTHROPIC_MODEL" in html
         r = env.http(base + "/api/", headers={"Host": '127.0.0.1"><script>alert(1)</script>'})
         assert r.status in (200, 400), r.status
         assert b"<script>alert(1)" not in r.body
@@ -161,3 +166,42 @@ def test_docs_page_through_both_servers(env):
         assert r.status == 200 and ("unhealthy" in r.text or "不可用" in r.text), r.text[:500]
     finally:
         env.start_db()
+
+
+def test_v1_routes_share_the_call_pool(env):
+    """The shipped configs send /v1/... to the call binary's route table (one
+    pool, one order): both routes answer through both servers, with Claude
+    Code's ?beta=true too, Bearer keys pass Apache, and no v1 process is
+    started."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    for server in SERVERS:
+        base = _base(env, server)
+        env.mock_reset()
+        r = env.http(base + "/v1/chat/completions", method="POST", body=req(),
+                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+        assert r.status == 200 and r.json()["object"] == "chat.completion", (server, r.status, r.body[:200])
+        r = env.http(base + "/v1/messages?beta=true", method="POST", body=ANTHROPIC_REQ,
+                     headers={"x-api-key": key, "anthropic-version": "2023-06-01",
+                              "Content-Type": "application/json"})
+        assert r.status == 200 and r.json()["type"] == "message", (server, r.status, r.body[:200])
+        recs = env.mock_requests()
+        assert [x["path"].split("?")[0] for x in recs] == ["/v1/chat/completions", "/v1/messages"], \
+            (server, [x["path"] for x in recs])
+        r = env.http(base + "/v1/nope", method="POST", body=b"{}",
+                     headers={"Authorization": "Bearer " + key})
+        assert r.status == 404 and "error" in r.json(), (server, r.status, r.body[:200])
+        rows = env.sql("SELECT route FROM request_log ORDER BY id DESC LIMIT 2")
+        assert sorted(x for (x,) in rows) == ["chat", "messages"], (server, rows)
+        # this server's FastCGI processes: call ones, no v1 among them
+        import harness
+        srv = env._lighttpd if server == "lighttpd" else env._apache
+        progs = set()     # by command line: under valgrind the name is valgrind's
+        for pid in harness._descendants(srv["proc"].pid):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            progs.update(os.path.basename(a.decode("utf-8", "replace")) for a in argv
+                         if a.endswith((b"/call", b"/v1")))
+        assert "call" in progs and "v1" not in progs, (server, progs)

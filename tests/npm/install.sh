@@ -8,8 +8,13 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${RELAY_NPM_DIR:-/tmp/llm-relay-npm}
 mkdir -p "$dir"
-if ! cmp -s "$here/package.json" "$dir/package.json" || [ ! -d "$dir/node_modules" ]; then
+# .installed is written only after a complete install: a failed or cut
+# npm run (which may leave a partial node_modules) is redone next time.
+if ! cmp -s "$here/package.json" "$dir/.installed" || [ ! -d "$dir/node_modules" ]; then
+	command -v npm >/dev/null || { echo "install.sh: npm is not installed" >&2; exit 1; }
+	rm -f "$dir/.installed"
 	cp "$here/package.json" "$dir/package.json"
 	(cd "$dir" && npm install --no-audit --no-fund --loglevel=error >&2)
+	cp "$here/package.json" "$dir/.installed"
 fi
 echo "$dir/node_modules"
