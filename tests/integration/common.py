@@ -137,3 +137,19 @@ def sse_events(data):
     text = data.decode() if isinstance(data, bytes) else data
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return [e for e in text.split("\n\n") if e.strip()]
+
+
+def hold_slot(env, key, seconds):
+    """Starts a direct call that keeps the (single) slot for `seconds`
+    (three times as long under valgrind, where each call takes a second);
+    returns (thread, box) once it is at the upstream, box["resp"] its answer."""
+    if env.valgrind:
+        seconds *= 3
+    box = {}
+
+    def run():
+        box["resp"] = call(env, req(mock={"stall": seconds}), key, timeout=seconds + 30)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: len(env.mock_requests()) >= 1, what="the slot holder to reach the upstream")
+    return t, box

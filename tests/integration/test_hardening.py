@@ -4,7 +4,7 @@ import json
 import socket
 import threading
 
-from common import (ANTHROPIC_REQ, assert_error, call, call_popen, jbody, last_log, req,
+from common import (ANTHROPIC_REQ, assert_error, call, hold_slot, call_popen, jbody, last_log, req,
                     sse_events, upstream_bodies, usage, wait_until)
 
 
@@ -147,17 +147,6 @@ def test_client_that_stops_reading_loses_its_slot(env):
 
 # ---- one day per request; every accepted request ends with one row ----------
 
-def _hold_slot(env, key, seconds):
-    box = {}
-
-    def run():
-        box["resp"] = call(env, req(mock={"stall": seconds}), key, timeout=seconds + 30)
-    t = threading.Thread(target=run)
-    t.start()
-    wait_until(lambda: len(env.mock_requests()) >= 1, what="the slot holder to reach the upstream")
-    return t, box
-
-
 def _enqueue(env, key):
     r = call(env, req(), key)
     assert r.status == 202, (r.status, r.body)
@@ -169,7 +158,7 @@ def test_tokens_count_on_the_day_the_request_was_admitted(env):
     assert call(env, req(), key).status == 200
     assert env.sql_value("SELECT day = CURDATE() FROM request_log") == "1"
     env.mock_reset()
-    t, _ = _hold_slot(env, key, 2)
+    t, _ = hold_slot(env, key, 2)
     qid = _enqueue(env, key)
     t.join()
     # the item was admitted (its request reserved) "yesterday"
@@ -188,7 +177,7 @@ def test_tokens_count_on_the_day_the_request_was_admitted(env):
 def test_cancelled_and_deleted_users_items_get_one_log_row(env):
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     bob = env.add_user("bob", daily_requests=0, daily_tokens=0)
-    t, _ = _hold_slot(env, key, 3)
+    t, _ = hold_slot(env, key, 3)
     a = _enqueue(env, key)
     b1, b2 = _enqueue(env, bob), _enqueue(env, bob)
     r = env.relayctl("queue", "cancel", str(a))
@@ -218,7 +207,7 @@ def test_queue_result_over_max_allowed_packet_fails_once(env):
     old = env.sql_value("SELECT @@GLOBAL.max_allowed_packet")
     env.sql("SET GLOBAL max_allowed_packet = 1048576")
     try:
-        t, _ = _hold_slot(env, key, 2)
+        t, _ = hold_slot(env, key, 2)
         r = call(env, req(stream=True, mock={"mode": "stream", "huge_mb": 3}), key)
         assert r.status == 202, (r.status, r.body[:200])
         qid = r.json()["queue_id"]

@@ -7,23 +7,8 @@ import subprocess
 import threading
 import time
 
-from common import (ANTHROPIC_REQ, assert_error, call, jbody, last_log, parallel, queue_status,
+from common import (ANTHROPIC_REQ, assert_error, call, hold_slot, jbody, last_log, parallel, queue_status,
                     req, sse_events, usage, wait_until)
-
-
-def _hold_slot(env, key, seconds):
-    """Starts a direct call that keeps the (single) slot for `seconds`
-    (three times as long under valgrind, where each call takes a second)."""
-    if env.valgrind:
-        seconds *= 3
-    box = {}
-
-    def run():
-        box["resp"] = call(env, req(mock={"stall": seconds}), key, timeout=seconds + 30)
-    t = threading.Thread(target=run)
-    t.start()
-    wait_until(lambda: len(env.mock_requests()) >= 1, what="the slot holder to reach the upstream")
-    return t, box
 
 
 def _enqueue(env, key, body=None):
@@ -38,7 +23,7 @@ def _enqueue(env, key, body=None):
 def test_busy_slot_queues_with_positions_and_priorities(env):
     low = env.add_user("low", priority=0)
     high = env.add_user("high", priority=10)
-    t, box = _hold_slot(env, low, 3)
+    t, box = hold_slot(env, low, 3)
     a = _enqueue(env, low)
     b = _enqueue(env, low)
     c = _enqueue(env, high)          # later, but higher priority
@@ -68,7 +53,7 @@ def test_busy_slot_queues_with_positions_and_priorities(env):
 
 def test_equal_priority_never_overtakes_waiting_work(env):
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 2)
+    t, _ = hold_slot(env, k, 2)
     q1 = _enqueue(env, k)
     t.join()
     # the slot is free now, but an equal-priority item waits: queue behind it
@@ -83,7 +68,7 @@ def test_queue_full_and_no_overshoot(env):
     k = env.add_user("u", daily_requests=0)
     e = env.relay_env(RELAY_QUEUE_MAX="5")
     # the slot must stay busy while all 12 callers arrive (slow under valgrind)
-    t, _ = _hold_slot(env, k, 20 if env.valgrind else 4)
+    t, _ = hold_slot(env, k, 20 if env.valgrind else 4)
     res = parallel(12, lambda i: call(env, req(), k, env_over=e))
     codes = sorted(r.status for r in res)
     assert codes.count(202) == 5 and codes.count(503) == 7, codes
@@ -96,7 +81,7 @@ def test_queue_full_and_no_overshoot(env):
 
 def test_stream_item_and_failures(env):
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 2)
+    t, _ = hold_slot(env, k, 2)
     qs = _enqueue(env, k, req(stream=True, mock={"mode": "stream", "n": 2}))
     qa = _enqueue(env, k, dict(ANTHROPIC_REQ, stream=True, mock={"mode": "stream"}))
     q5 = _enqueue(env, k, req(mock={"status": 500, "body": '{"error":"boom"}'}))
@@ -149,7 +134,7 @@ def test_busy_upstream_is_retried_not_stored(env):
     (after Retry-After, else 1, 2, 4 ... s): it completes once the upstream
     serves it, and is metered exactly once, with the served answer."""
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 1)
+    t, _ = hold_slot(env, k, 1)
     q = _enqueue(env, k, req(mock={"busy_key": "b1", "busy_times": 2, "retry_after": 1}))
     q2 = _enqueue(env, k, req(mock={"busy_key": "b2", "busy_times": 1, "busy_status": 503}))
     # told to come back in an hour: waits (capped at 300 s) until cancelled
@@ -185,7 +170,7 @@ def test_busy_upstream_gives_up_after_retries(env):
     """After QUEUE_BUSY_RETRIES busy answers the last one is the item's
     result (stored and metered once), and a crash budget is untouched."""
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 1)
+    t, _ = hold_slot(env, k, 1)
     q = _enqueue(env, k, req(mock={"busy_key": "always", "busy_times": 99, "retry_after": 0}))
     t.join()
     j = _work_until_done(env, q, k)
@@ -201,7 +186,7 @@ def test_relayctl_retry_of_a_metered_item_completes(env):
     """An item that failed at the upstream has its request_log row; after
     `relayctl queue retry` it completes without a second row."""
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 1)
+    t, _ = hold_slot(env, k, 1)
     q = _enqueue(env, k, req(mock={"busy_key": "once500", "busy_times": 1, "busy_status": 500}))
     t.join()
     assert env.queue_worker("--once").returncode == 0
@@ -217,7 +202,7 @@ def test_relayctl_retry_of_a_metered_item_completes(env):
 def test_queue_status_access(env):
     k = env.add_user("owner")
     other = env.add_user("other")
-    t, _ = _hold_slot(env, k, 2)
+    t, _ = hold_slot(env, k, 2)
     q = _enqueue(env, k)
     t.join()
     assert queue_status(env, q, k).status == 200
@@ -254,7 +239,7 @@ def test_two_workers_two_slots_exactly_once(env):
 
 def test_worker_killed_mid_item_recovers_once(env):
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 1)
+    t, _ = hold_slot(env, k, 1)
     q = _enqueue(env, k, req(mock={"stall": 3}))
     t.join()
     for attempt in (1, 2):
@@ -296,7 +281,7 @@ def test_worker_gives_up_after_three_deaths(env):
 
 def test_worker_wakes_when_slot_frees(env):
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 2)
+    t, _ = hold_slot(env, k, 2)
     q = _enqueue(env, k)
     w = subprocess.Popen([os.path.join(env.bin_dir, "queue_worker"), "--once"],
                          env=env.relay_env(), stderr=subprocess.DEVNULL)
@@ -311,7 +296,7 @@ def test_worker_wakes_when_slot_frees(env):
 
 def test_relayctl_queue_commands(env):
     k = env.add_user("u")
-    t, _ = _hold_slot(env, k, 1)
+    t, _ = hold_slot(env, k, 1)
     q1 = _enqueue(env, k)
     q2 = _enqueue(env, k)
     t.join()
