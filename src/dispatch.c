@@ -81,39 +81,52 @@ static enum dispatch_result dispatch_edb(struct app *a, const char *what)
  * statement after a nap is this no-op, which takes such a kill (1317) and
  * leaves the connection clean for relay_wait's claim. */
 static const char dispatch_absorb[] = "DO 0";
+static const char dispatch_sleep[] = "DO SLEEP(? / 1000)";
 
-/* The nap between two relay_wait steps, a statement of its own so that a
- * waker's KILL QUERY ID ends it and nothing else (sql/011), watching the
- * client. A killed nap is a wake-up, not an error. */
-static enum dispatch_result dispatch_nap(struct app *a, struct web_req *r,
-					 long long ms)
+/* One statement of the nap, watching the client; a killed one (1317) is a
+ * wake-up, not an error. */
+static enum dispatch_result dispatch_nap_stmt(struct app *a, struct web_req *r,
+					      const char *sql,
+					      const struct db_val *args,
+					      unsigned nargs, const char *what)
 {
-	static const char *const q[2] = { "DO SLEEP(? / 1000)", dispatch_absorb };
 	struct db_res res;
 	enum relay_err rc;
 	short ev = 0;
 	int fd = web_watch_fd(r, &ev), hit = 0;
 
-	for (int i = 0; i < 2; i++) {
-		if (i == 0)
-			rc = DBXW(a->db, q[0], &res, fd, ev, &hit, DBI(ms));
-		else
-			rc = db_exec_watch(a->db, q[1], NULL, 0, &res, fd, ev, &hit);
-		if (hit) {
-			r->client_gone = 1;
-			return DISPATCH_GONE;
-		}
-		if (!rc)
-			db_res_free(&res);
-		else if (db_errno(a->db) != DB_ER_QUERY_INTERRUPTED)
-			return dispatch_edb(a, i == 0 ? "nap" : "after the nap");
+	rc = db_exec_watch(a->db, sql, args, nargs, &res, fd, ev, &hit);
+	if (hit) {
+		r->client_gone = 1;
+		return DISPATCH_GONE;
 	}
+	if (!rc)
+		db_res_free(&res);
+	else if (db_errno(a->db) != DB_ER_QUERY_INTERRUPTED)
+		return dispatch_edb(a, what);
 	return DISPATCH_GOT;
+}
+
+/* The nap between two relay_wait steps, a statement of its own so that a
+ * waker's KILL QUERY ID ends it and nothing else (sql/011), then the
+ * absorber. */
+static enum dispatch_result dispatch_nap(struct app *a, struct web_req *r,
+					 long long ms)
+{
+	const struct db_val arg = DBI(ms);
+	enum dispatch_result dr;
+
+	dr = dispatch_nap_stmt(a, r, dispatch_sleep, &arg, 1, "nap");
+	if (dr == DISPATCH_GOT)
+		dr = dispatch_nap_stmt(a, r, dispatch_absorb, NULL, 0, "after the nap");
+	return dr;
 }
 
 void dispatch_nap_blocking(struct db *db, long long ms)
 {
-	if (DBX(db, "DO SLEEP(? / 1000)", NULL, DBI(ms)) &&
+	const struct db_val arg = DBI(ms);
+
+	if (db_exec(db, dispatch_sleep, &arg, 1, NULL) &&
 	    db_errno(db) != DB_ER_QUERY_INTERRUPTED)
 		return;
 	db_exec(db, dispatch_absorb, NULL, 0, NULL);
