@@ -771,3 +771,20 @@ int cdata_queue_action(struct con *c, long long id, int retry, const char **msg)
 	*msg = retry ? "已重新排队" : "已取消";
 	return 200;
 }
+
+int cdata_queue_cancel_own(struct con *c, const char **msg)
+{
+	char target[64];
+	int done = 0;
+
+	if (qadmin_cancel_own(c->a->db, c->id, c->s.user_id, &done))
+		return cdata_dberr(c, "queue cancel", msg);
+	if (!done) {
+		*msg = "没有这个等待中的队列项";
+		return 404;
+	}
+	snprintf(target, sizeof(target), "queue:%lld", c->id);
+	con_audit(c, "queue.cancel", target, "by its member");
+	*msg = "已取消";
+	return 200;
+}

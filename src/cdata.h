@@ -59,6 +59,9 @@ int cdata_user_create(struct con *c, struct json_object **out, const char **msg)
 int cdata_user_update(struct con *c, long long id, const char **msg);
 /* Queue cancel (retry = 0) or retry (1) of item id: 200, 404. */
 int cdata_queue_action(struct con *c, long long id, int retry, const char **msg);
+/* A member's cancel of their own waiting item c->id (404 for anyone
+ * else's, as if it did not exist); audited. */
+int cdata_queue_cancel_own(struct con *c, const char **msg);
 
 /* 1 if s is a usable user name: 1..64 bytes, no spaces or controls
  * (as relayctl requires). */

@@ -260,6 +260,14 @@ void capi_queue_cancel(struct con *c)
 	capi_done(c, st, msg, NULL);
 }
 
+void capi_own_queue_cancel(struct con *c)
+{
+	const char *msg = NULL;
+	int st = cdata_queue_cancel_own(c, &msg);
+
+	capi_done(c, st, msg, NULL);
+}
+
 void capi_queue_retry(struct con *c)
 {
 	const char *msg = NULL;

@@ -471,7 +471,18 @@ static const struct ph_col ph_queue_cols[] = {
 	{ "priority", "优先级", 1 }, { "added_at", "加入", 0 }, { "started_at", "开始", 0 },
 };
 
-void cpage_queue(struct con *c)
+static void ph_own_queue_act(struct con *c, struct buf *b, struct json_object *row)
+{
+	const char *st = ph_str(row, "status");
+	char path[64];
+
+	if (st && strcmp(st, "waiting") == 0) {
+		snprintf(path, sizeof(path), "queue/%lld/cancel", ph_int(row, "id"));
+		ph_button(c, b, path, "取消", "cancel");
+	}
+}
+
+static void ph_queue(struct con *c, int status, const char *flash, int bad)
 {
 	struct json_object *q = NULL;
 	struct buf b;
@@ -483,10 +494,23 @@ void cpage_queue(struct con *c)
 	buf_init(&b, PH_MAX);
 	buf_puts(&b, "<p class=\"muted\">每 5 秒自动刷新。</p>");
 	ph_table(c, &b, "queue", q, ph_queue_cols, sizeof(ph_queue_cols) / sizeof(ph_queue_cols[0]),
-		 NULL, NULL);
-	con_page(c, 200, "我的队列", NULL, 0, &b, 5, NULL);
+		 "操作", ph_own_queue_act);
+	con_page(c, status, "我的队列", flash, bad, &b, flash ? 0 : 5, NULL);
 	buf_free(&b);
 	json_object_put(q);
+}
+
+void cpage_queue(struct con *c)
+{
+	ph_queue(c, 200, NULL, 0);
+}
+
+void cpage_own_queue_cancel(struct con *c)
+{
+	const char *msg = NULL;
+	int st = cdata_queue_cancel_own(c, &msg);
+
+	ph_queue(c, st, msg, st != 200);
 }
 
 /* ---- admin pages ---- */

@@ -28,6 +28,28 @@ enum relay_err qadmin_cancel(struct db *db, long long id, int *done)
 	return rc;
 }
 
+enum relay_err qadmin_cancel_own(struct db *db, long long id, long long user_id,
+				 int *done)
+{
+	struct db_res res;
+	enum relay_err rc;
+	long long owner;
+
+	*done = 0;
+	/* user_id never changes on a row, so the check cannot go stale */
+	rc = DBX(db, "SELECT user_id FROM queue WHERE id = ?", &res, DBI(id));
+	if (rc)
+		return rc;
+	owner = db_res_int(&res, 0, 0, 0);
+	db_res_free(&res);
+	if (owner != user_id)
+		return RE_OK;
+	rc = qadmin_cancel_one(db, id, "cancelled by its member", done);
+	if (*done)
+		dispatch_wake(db, db_cfg(db));
+	return rc;
+}
+
 enum relay_err qadmin_retry(struct db *db, long long id, int *done)
 {
 	enum relay_err rc = DBX(db, "UPDATE queue SET status = 'waiting', attempts = 0,"

@@ -13,6 +13,13 @@ struct db;
  * (an inline waiter writes it itself). *done = 1 if an item was cancelled. */
 enum relay_err qadmin_cancel(struct db *db, long long id, int *done);
 
+/* A member's cancel of their own waiting item (the console): as
+ * qadmin_cancel, 'cancelled by its member'; *done = 0 when the item is
+ * not waiting or belongs to someone else (the caller cannot tell which,
+ * so another member's ids stay unseen). */
+enum relay_err qadmin_cancel_own(struct db *db, long long id, long long user_id,
+				 int *done);
+
 /* Cancels every waiting item of a user about to be deleted ('user
  * deleted'), each logged as above; *n = how many. */
 enum relay_err qadmin_cancel_user(struct db *db, long long user_id, int *n);

@@ -384,7 +384,8 @@ def test_console_api_admin_flows(env):
 
 def test_console_api_member_keys(env):
     """A member creates, lists and revokes their own keys; another member's
-    key is 404 like a missing one; the queue shows a live position."""
+    key is 404 like a missing one; the queue shows a live position, and a
+    member cancels their own waiting item but not another's."""
     base = lighttpd(env)
     make_admin(env, "m1", "m1-pass-123", admin=False)
     m2 = make_admin(env, "m2", "m2-pass-123", admin=False)
@@ -418,6 +419,40 @@ def test_console_api_member_keys(env):
     u = ok(c.req("GET", "/api/v1/user/usage?days=3"))
     assert len(u["days"]) == 3 and u["today"]["request_limit"] == 1000, u
     assert ok(c.req("GET", "/api/v1/user/requests")) == []
+    # a member cancels their own waiting item (one log row, as an error);
+    # another member's item is 404 like a missing one, and stays waiting
+    theirs = int(env.sql_value("SELECT id FROM queue WHERE model = 'a'"))
+    assert_error(c.req("POST", "/api/v1/user/queue/%d/cancel" % theirs, {}), 404)
+    assert_error(c.req("DELETE", "/api/v1/user/queue/%d" % theirs), 404)
+    assert env.sql_value("SELECT status FROM queue WHERE id = %d" % theirs) == "waiting"
+    assert_error(c.req("POST", "/api/v1/user/queue/%d/cancel" % q[0]["id"], {}, csrf=False), 403)
+    ok(c.req("POST", "/api/v1/user/queue/%d/cancel" % q[0]["id"], {}))
+    assert env.sql("SELECT status, error_message FROM queue WHERE id = %d" % q[0]["id"]) == \
+        [["failed", "cancelled by its member"]]
+    assert env.sql("SELECT COUNT(*), MAX(error) FROM request_log WHERE queue_id = %d"
+                   % q[0]["id"]) == [["1", "cancelled by its member"]]
+    assert_error(c.req("POST", "/api/v1/user/queue/%d/cancel" % q[0]["id"], {}), 404)
+    assert ok(c.req("GET", "/api/v1/user/queue")) == []
+    assert env.sql_value("SELECT COUNT(*) FROM audit_log WHERE action = 'queue.cancel'"
+                         " AND target = 'queue:%d'" % q[0]["id"]) == "1"
+    assert [x["error"] for x in ok(c.req("GET", "/api/v1/user/requests"))] == \
+        ["cancelled by its member"]
+    # the page: a cancel button on the member's own waiting item only
+    env.sql("INSERT INTO queue (user_id, key_id, format, model, body, status) VALUES"
+            " (%d, 1, 'openai', 'c', '{}', 'waiting')" % m1)
+    mine = int(env.sql_value("SELECT id FROM queue WHERE model = 'c'"))
+    page = c.req("GET", "/console/queue")
+    assert page.status == 200 and 'action="/console/queue/%d/cancel"' % mine in page.text, page
+    assert "/console/queue/%d/cancel" % theirs not in page.text
+    hdr = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = c.req("POST", "/console/queue/%d/cancel" % theirs, ("csrf=%s" % c.csrf).encode(),
+              raw=True, csrf=False, headers=hdr)
+    assert r.status == 404 and "text/html" in r.headers["content-type"], r
+    r = c.req("POST", "/console/queue/%d/cancel" % mine, ("csrf=%s" % c.csrf).encode(),
+              raw=True, csrf=False, headers=hdr)
+    assert r.status == 200 and "已取消" in r.text, r
+    assert env.sql_value("SELECT status FROM queue WHERE id = %d" % mine) == "failed"
+    env.sql("DELETE FROM queue")
 
 
 def test_console_csrf(env):
