@@ -471,38 +471,72 @@ static const struct ph_col ph_queue_cols[] = {
 	{ "priority", "优先级", 1 }, { "added_at", "加入", 0 }, { "started_at", "开始", 0 },
 };
 
-static void ph_own_queue_act(struct con *c, struct buf *b, struct json_object *row)
+static const struct ph_col ph_admin_queue_cols[] = {
+	{ "id", "编号", 1 }, { "user", "用户", 0 }, { "status", "状态", 0 },
+	{ "position", "位置", 1 }, { "priority", "优先级", 1 }, { "model", "模型", 0 },
+	{ "route", "入口", 0 }, { "inline_wait", "在线等待", 0 }, { "attempts", "尝试", 1 },
+	{ "added_at", "加入", 0 }, { "error", "错误", 0 },
+};
+
+/* The buttons of a queue row: cancel while waiting; an admin also retries
+ * a failed one. A member's paths are their own (queue/ID/...). */
+static void ph_queue_buttons(struct con *c, struct buf *b, struct json_object *row, int admin)
 {
 	const char *st = ph_str(row, "status");
 	char path[64];
 
 	if (st && strcmp(st, "waiting") == 0) {
-		snprintf(path, sizeof(path), "queue/%lld/cancel", ph_int(row, "id"));
+		snprintf(path, sizeof(path), "%squeue/%lld/cancel", admin ? "admin/" : "",
+			 ph_int(row, "id"));
 		ph_button(c, b, path, "取消", "cancel");
+	} else if (admin && st && strcmp(st, "failed") == 0) {
+		snprintf(path, sizeof(path), "admin/queue/%lld/retry", ph_int(row, "id"));
+		ph_button(c, b, path, "重试", "retry");
 	}
 }
 
-static void ph_queue(struct con *c, int status, const char *flash, int bad)
+static void ph_queue_act(struct con *c, struct buf *b, struct json_object *row)
+{
+	ph_queue_buttons(c, b, row, 1);
+}
+
+static void ph_own_queue_act(struct con *c, struct buf *b, struct json_object *row)
+{
+	ph_queue_buttons(c, b, row, 0);
+}
+
+/* The member's queue page (their items, cancel their own waiting ones) or
+ * the admin's live queue (everyone's, cancel and retry); both refresh
+ * themselves every 5 s unless they show the outcome of an action. */
+static void ph_queue_page(struct con *c, int admin, int status, const char *flash, int bad)
 {
 	struct json_object *q = NULL;
 	struct buf b;
+	enum relay_err rc = admin ? cdata_admin_queue(c->a->db, &q) :
+		cdata_user_queue(c->a->db, c->s.user_id, &q);
 
-	if (cdata_user_queue(c->a->db, c->s.user_id, &q)) {
+	if (rc) {
 		ph_dberr(c);
 		return;
 	}
 	buf_init(&b, PH_MAX);
-	buf_puts(&b, "<p class=\"muted\">每 5 秒自动刷新。</p>");
-	ph_table(c, &b, "queue", q, ph_queue_cols, sizeof(ph_queue_cols) / sizeof(ph_queue_cols[0]),
-		 "操作", ph_own_queue_act);
-	con_page(c, status, "我的队列", flash, bad, &b, flash ? 0 : 5, NULL);
+	buf_puts(&b, admin ? "<p class=\"muted\">等待中、处理中与最近一天失败的请求;每 5 秒自动刷新。</p>" :
+		 "<p class=\"muted\">每 5 秒自动刷新。</p>");
+	if (admin)
+		ph_table(c, &b, "queue", q, ph_admin_queue_cols,
+			 sizeof(ph_admin_queue_cols) / sizeof(ph_admin_queue_cols[0]), "操作",
+			 ph_queue_act);
+	else
+		ph_table(c, &b, "queue", q, ph_queue_cols,
+			 sizeof(ph_queue_cols) / sizeof(ph_queue_cols[0]), "操作", ph_own_queue_act);
+	con_page(c, status, admin ? "实时队列" : "我的队列", flash, bad, &b, flash ? 0 : 5, NULL);
 	buf_free(&b);
 	json_object_put(q);
 }
 
 void cpage_queue(struct con *c)
 {
-	ph_queue(c, 200, NULL, 0);
+	ph_queue_page(c, 0, 200, NULL, 0);
 }
 
 void cpage_own_queue_cancel(struct con *c)
@@ -510,7 +544,7 @@ void cpage_own_queue_cancel(struct con *c)
 	const char *msg = NULL;
 	int st = cdata_queue_cancel_own(c, &msg);
 
-	ph_queue(c, st, msg, st != 200);
+	ph_queue_page(c, 0, st, msg, st != 200);
 }
 
 /* ---- admin pages ---- */
@@ -735,48 +769,9 @@ void cpage_admin_key_revoke(struct con *c)
 	ph_admin_keys(c, st, msg, st != 200);
 }
 
-static const struct ph_col ph_admin_queue_cols[] = {
-	{ "id", "编号", 1 }, { "user", "用户", 0 }, { "status", "状态", 0 },
-	{ "position", "位置", 1 }, { "priority", "优先级", 1 }, { "model", "模型", 0 },
-	{ "route", "入口", 0 }, { "inline_wait", "在线等待", 0 }, { "attempts", "尝试", 1 },
-	{ "added_at", "加入", 0 }, { "error", "错误", 0 },
-};
-
-static void ph_queue_act(struct con *c, struct buf *b, struct json_object *row)
-{
-	const char *st = ph_str(row, "status");
-	char path[64];
-
-	if (st && strcmp(st, "waiting") == 0) {
-		snprintf(path, sizeof(path), "admin/queue/%lld/cancel", ph_int(row, "id"));
-		ph_button(c, b, path, "取消", "cancel");
-	} else if (st && strcmp(st, "failed") == 0) {
-		snprintf(path, sizeof(path), "admin/queue/%lld/retry", ph_int(row, "id"));
-		ph_button(c, b, path, "重试", "retry");
-	}
-}
-
-static void ph_admin_queue(struct con *c, int status, const char *flash, int bad)
-{
-	struct json_object *q = NULL;
-	struct buf b;
-
-	if (cdata_admin_queue(c->a->db, &q)) {
-		ph_dberr(c);
-		return;
-	}
-	buf_init(&b, PH_MAX);
-	buf_puts(&b, "<p class=\"muted\">等待中、处理中与最近一天失败的请求;每 5 秒自动刷新。</p>");
-	ph_table(c, &b, "queue", q, ph_admin_queue_cols,
-		 sizeof(ph_admin_queue_cols) / sizeof(ph_admin_queue_cols[0]), "操作", ph_queue_act);
-	con_page(c, status, "实时队列", flash, bad, &b, flash ? 0 : 5, NULL);
-	buf_free(&b);
-	json_object_put(q);
-}
-
 void cpage_admin_queue(struct con *c)
 {
-	ph_admin_queue(c, 200, NULL, 0);
+	ph_queue_page(c, 1, 200, NULL, 0);
 }
 
 void cpage_queue_cancel(struct con *c)
@@ -784,7 +779,7 @@ void cpage_queue_cancel(struct con *c)
 	const char *msg = NULL;
 	int st = cdata_queue_action(c, c->id, 0, &msg);
 
-	ph_admin_queue(c, st, msg, st != 200);
+	ph_queue_page(c, 1, st, msg, st != 200);
 }
 
 void cpage_queue_retry(struct con *c)
@@ -792,7 +787,7 @@ void cpage_queue_retry(struct con *c)
 	const char *msg = NULL;
 	int st = cdata_queue_action(c, c->id, 1, &msg);
 
-	ph_admin_queue(c, st, msg, st != 200);
+	ph_queue_page(c, 1, st, msg, st != 200);
 }
 
 static const struct ph_col ph_group_user_cols[] = {
