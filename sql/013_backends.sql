@@ -609,9 +609,28 @@ CREATE OR REPLACE PROCEDURE relay_backend_ok(IN p_b INT UNSIGNED)
   UPDATE backend_state SET fails = 0, cool_until = NULL, last_ok_at = NOW()
     WHERE backend_id = p_b AND (fails > 0 OR cool_until IS NOT NULL) //
 
--- A change of any backend (relayctl, the console): processes reload.
+-- A change of any backend (relayctl, the console): processes reload. The
+-- number is the time in microseconds (at least +1), so it never comes
+-- back to a value a process has seen even if the row was deleted.
 CREATE OR REPLACE PROCEDURE relay_backend_bump()
-  UPDATE backend_gen SET gen = gen + 1 WHERE id = 1 //
+  INSERT INTO backend_gen (id, gen)
+    VALUES (1, CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED))
+    ON DUPLICATE KEY UPDATE gen = GREATEST(gen + 1, VALUES(gen)) //
+
+-- Slots of backend p_b held now (status.php, the console).
+CREATE OR REPLACE FUNCTION relay_slots_used(p_prefix VARCHAR(64), p_b INT UNSIGNED,
+    p_n INT) RETURNS INT NOT DETERMINISTIC NO SQL
+BEGIN
+  DECLARE i INT DEFAULT 1;
+  DECLARE v_used INT DEFAULT 0;
+  WHILE i <= p_n DO
+    IF IS_USED_LOCK(relay_slot_name(p_prefix, p_b, i)) IS NOT NULL THEN
+      SET v_used = v_used + 1;
+    END IF;
+    SET i = i + 1;
+  END WHILE;
+  RETURN v_used;
+END //
 
 -- 010's relay_admit with the slot taken per backend (relay_take_slot)
 -- for p_format / p_model; p_dflt = the default backend's formats (1 OpenAI,

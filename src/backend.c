@@ -135,7 +135,7 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	gen = db_res_int(&res, 0, 0, 0);
 	db_res_free(&res);
 	bs->checked = now;
-	if (gen == bs->gen)
+	if (gen == bs->gen && !force)
 		return RE_OK;
 	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
 		    " weight, enabled, models, model_map FROM backends ORDER BY id",
