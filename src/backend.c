@@ -11,7 +11,7 @@
 #include "meter.h"
 #include "resp.h"
 #include "route.h"
-#include "sopt.h"
+#include "bmatch.h"
 
 static double backend_now(void)
 {
@@ -156,22 +156,6 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	return RE_OK;
 }
 
-unsigned backend_of_lock(const char *prefix, const char *lock)
-{
-	size_t n = strlen(prefix);
-	const char *p, *colon;
-	unsigned long id = 0;
-
-	if (!lock || strncmp(lock, prefix, n) != 0 || strncmp(lock + n, ":slot:", 6) != 0)
-		return 0;
-	p = lock + n + 6;
-	colon = strchr(p, ':');
-	if (!colon)
-		return 0;
-	for (; p < colon && *p >= '0' && *p <= '9'; p++)
-		id = id * 10 + (unsigned long)(*p - '0');
-	return (unsigned)id;
-}
 
 const struct backend *backend_get(const struct backends *bs, unsigned id)
 {
@@ -185,65 +169,7 @@ const struct backend *backend_get(const struct backends *bs, unsigned id)
 	return NULL;
 }
 
-int backend_glob(const char *pat, size_t n, const char *s)
-{
-	const char *star = NULL, *ss = s;
-	size_t i = 0, si = 0;
 
-	/* the classic backtracking match: at most one star remembered */
-	while (*s) {
-		if (i < n && pat[i] == '*') {
-			star = pat + i++;
-			ss = s;
-			si = i;
-		} else if (i < n && pat[i] == *s) {
-			i++;
-			s++;
-		} else if (star) {
-			i = si;
-			s = ++ss;
-		} else {
-			return 0;
-		}
-	}
-	while (i < n && pat[i] == '*')
-		i++;
-	return i == n;
-}
-
-/* Calls fn on each trimmed, non-empty entry of a comma list (up to '='
- * with map = 1) until it returns non-zero; returns that. */
-static int backend_each(const char *list, int map, const char *model,
-			char *target, size_t cap)
-{
-	const char *p = list, *e, *eq, *a, *z;
-
-	while (p && *p) {
-		e = strchr(p, ',');
-		if (!e)
-			e = p + strlen(p);
-		eq = map ? memchr(p, '=', (size_t)(e - p)) : NULL;
-		a = p;
-		z = eq ? eq : e;
-		while (a < z && (*a == ' ' || *a == '\t'))
-			a++;
-		while (z > a && (z[-1] == ' ' || z[-1] == '\t'))
-			z--;
-		if (z > a && (!map || eq) && backend_glob(a, (size_t)(z - a), model)) {
-			if (target) {
-				const char *t = eq + 1, *te = e;
-				while (t < te && (*t == ' ' || *t == '\t'))
-					t++;
-				while (te > t && (te[-1] == ' ' || te[-1] == '\t'))
-					te--;
-				snprintf(target, cap, "%.*s", (int)(te - t), t);
-			}
-			return 1;
-		}
-		p = *e ? e + 1 : e;
-	}
-	return 0;
-}
 
 int backend_serves(const struct backend *b, enum fmt_kind f, const char *model)
 {
@@ -251,8 +177,8 @@ int backend_serves(const struct backend *b, enum fmt_kind f, const char *model)
 		return 0;
 	if (b->id == 0 || !b->models || !model)
 		return 1;   /* NULL model: "serves the format at all" */
-	return backend_each(b->models, 0, model, NULL, 0) ||
-		backend_each(b->map, 1, model, NULL, 0);
+	return bmatch_list(b->models, 0, model, NULL, 0) ||
+		bmatch_list(b->map, 1, model, NULL, 0);
 }
 
 int backend_others(const struct backends *bs, enum fmt_kind f, const char *model,
@@ -275,27 +201,9 @@ int backend_map_model(const struct backend *b, const char *model, char *out, siz
 {
 	if (!b->map || !model)
 		return 0;
-	return backend_each(b->map, 1, model, out, cap);
+	return bmatch_list(b->map, 1, model, out, cap);
 }
 
-int backend_splice_model(const char *body, size_t len, const char *model, struct buf *out)
-{
-	struct json_object *s;
-	size_t vs = 0, ve = 0;
-	int rc = -1;
-
-	if (sopt_top_member(body, len, "model", &vs, &ve) != 1 || body[vs] != '"')
-		return -1;
-	s = json_object_new_string(model);
-	if (!s)
-		return -1;
-	if (!buf_append(out, body, vs) &&
-	    !buf_puts(out, json_object_to_json_string_ext(s, RESP_JSON_FLAGS)) &&
-	    !buf_append(out, body + ve, len - ve))
-		rc = 0;
-	json_object_put(s);
-	return rc;
-}
 
 /* base (trailing '/' dropped) + path into out: 0 or -1. */
 static int backend_join(const char *base, const char *path, char *out, size_t cap)
@@ -337,7 +245,7 @@ int backend_prepare(const struct backend *b, const struct cfg *c,
 	rq->auth = b->auth;
 	if (!in->get && backend_map_model(b, model, target, sizeof(target))) {
 		buf_reset(body);
-		if (backend_splice_model(in->body, in->body_len, target, body) == 0) {
+		if (bmatch_splice_model(in->body, in->body_len, target, body) == 0) {
 			rq->body = body->data;
 			rq->body_len = body->len;
 		} else {

@@ -11,6 +11,7 @@
 #define RELAY_BACKEND_H
 
 #include <stddef.h>
+#include "bmatch.h"
 #include "buf.h"
 #include "err.h"
 #include "fmt.h"
@@ -61,15 +62,8 @@ void backends_free(struct backends *bs);
  * with force). Keeps the old copy when the database fails. */
 enum relay_err backends_sync(struct backends *bs, struct db *db, int force);
 
-/* Backend id of a slot lock name: '<prefix>:slot:<i>' is 0,
- * '<prefix>:slot:<id>:<i>' is id. */
-unsigned backend_of_lock(const char *prefix, const char *lock);
-
 /* Backend by id (0 = the default), or NULL when unknown. Borrowed. */
 const struct backend *backend_get(const struct backends *bs, unsigned id);
-
-/* 1 when the n bytes of pattern match s: exact, '*' any run of bytes. */
-int backend_glob(const char *pat, size_t n, const char *s);
 
 /* 1 when b serves format f and model (the same rule as relay_serves). */
 int backend_serves(const struct backend *b, enum fmt_kind f, const char *model);
@@ -82,11 +76,6 @@ int backend_others(const struct backends *bs, enum fmt_kind f, const char *model
 /* The mapped upstream model for model under b's mapping (first matching
  * pattern wins) into out: 1 mapped, 0 no mapping applies. */
 int backend_map_model(const struct backend *b, const char *model, char *out, size_t cap);
-
-/* body with the top-level "model" string replaced by `model` (JSON-escaped)
- * into out (initialised by the caller): 0, or -1 when the scanner cannot
- * find a plain "model" string member (the body is then sent unchanged). */
-int backend_splice_model(const char *body, size_t len, const char *model, struct buf *out);
 
 /* One request prepared for backend b: *rq is in with b's URL (legacy_url
  * for the default when given, else its configured URL for the format;

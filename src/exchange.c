@@ -273,7 +273,7 @@ static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries
 	struct exch_tick tk = { x->a, s };
 	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, e, ed_start };
 	struct backends *bs = &x->a->bk;
-	unsigned id = backend_of_lock(x->a->cfg.lock_prefix, s->name);
+	unsigned id = bmatch_lock_backend(x->a->cfg.lock_prefix, s->name);
 	const struct backend *b = backend_lookup(bs, x->a->db, id);
 	char url[2300];
 	struct buf body;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "app.h"
+#include "bkadmin.h"
 #include "buf.h"
 #include "db.h"
 #include "dispatch.h"
@@ -159,7 +160,7 @@ static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 	buf_init(&mapped, it->body_len + 1024);
 	d.ctx = &w;
 	/* the slot says which backend serves the item (sql/013) */
-	bid = backend_of_lock(a->cfg.lock_prefix, s->name);
+	bid = bmatch_lock_backend(a->cfg.lock_prefix, s->name);
 	b = backend_lookup(&a->bk, a->db, bid);
 	if (bid == 0 && !up_url(&a->cfg, it->fmt)) {
 		rc = queue_fail(a->db, it, 500, it->fmt == FMT_ANTHROPIC ?
@@ -249,8 +250,33 @@ static void worker_register(struct app *a, unsigned long *reg)
 		*reg = db_thread_id(a->db);
 }
 
+/* Active health: a backend whose cool-down has ended gets a probe (GET of
+ * its model list, bkadmin.c) instead of waiting for a client's request to
+ * find out; a success lets it back at full strength. */
+static void worker_probe(struct app *a)
+{
+	struct db_res res;
+	char why[300];
+	long ms;
+	int status;
+
+	if (DBX(a->db, "SELECT IF(s.backend_id = 0, 'default', b.name) FROM backend_state s"
+		" LEFT JOIN backends b ON b.id = s.backend_id"
+		" WHERE s.cool_until IS NOT NULL AND s.cool_until <= NOW(3)"
+		" AND (s.backend_id = 0 OR b.enabled = 1) LIMIT ?", &res, DBI(8)))
+		return;
+	for (unsigned i = 0; i < res.nrows; i++) {
+		const char *name = db_res_str(&res, i, 0);
+		if (!name || bk_test(a, name, &status, &ms, why, sizeof(why)))
+			continue;
+		log_info("probe of backend %s: %s (HTTP %d, %ld ms)", name,
+			 why[0] ? why : "ok", status, ms);
+	}
+	db_res_free(&res);
+}
+
 /* Housekeeping of the first worker: dead workers' items, old results,
- * registrations of workers that are gone. */
+ * registrations of workers that are gone, probes of cooled-down backends. */
 static void worker_chores(struct app *a, double now, double *last_recover,
 			  double *last_purge)
 {
@@ -259,6 +285,7 @@ static void worker_chores(struct app *a, double now, double *last_recover,
 	if (now - *last_recover >= 5.0) {
 		if (!queue_recover(a->db, &n) && n)
 			log_info("recovered %d item(s) from dead workers or clients", n);
+		worker_probe(a);
 		*last_recover = now;
 	}
 	if (now - *last_purge >= 60.0) {
