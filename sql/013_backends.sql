@@ -230,24 +230,32 @@ BEGIN
   DECLARE v_r DOUBLE;
   DECLARE v_item TEXT;
   DECLARE v_pos INT;
+  DECLARE v_waiting TINYINT DEFAULT 0;
+  -- the serving backends only (relay_serves' rule inline: one scan of a
+  -- small table, no statement per backend)
   DECLARE cur CURSOR FOR
     SELECT 0, 1 FROM DUAL WHERE (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0
     UNION ALL
-    SELECT id, weight FROM backends WHERE enabled = 1 AND format = p_format;
+    SELECT id, weight FROM backends WHERE enabled = 1 AND format = p_format
+      AND (models IS NULL OR TRIM(models) = '' OR relay_glob_any(models, p_model, 0) = 1
+           OR relay_glob_any(model_map, p_model, 1) = 1);
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = 1;
   SET o_slot = NULL, o_why = 3, o_first = 0;
+  -- nobody waits (the common case): no line to look at per backend
+  SET v_waiting = p_prio IS NOT NULL AND
+    EXISTS (SELECT 1 FROM queue WHERE status = 'waiting' AND id <> p_id);
+  SET v_done = 0;
   OPEN cur;
   scan: LOOP
     FETCH cur INTO v_b, v_w;
     IF v_done = 1 THEN
       LEAVE scan;
     END IF;
-    IF relay_serves(v_b, p_format, p_model, p_dflt) = 0 OR
-       (p_exclude IS NOT NULL AND LOCATE(CONCAT(',', v_b, ','), p_exclude) > 0) THEN
+    IF p_exclude IS NOT NULL AND LOCATE(CONCAT(',', v_b, ','), p_exclude) > 0 THEN
       ITERATE scan;
     END IF;
     SET v_served = 1;
-    IF p_prio IS NOT NULL AND relay_ahead(v_b, p_dflt, p_prio, p_id) = 1 THEN
+    IF v_waiting = 1 AND relay_ahead(v_b, p_dflt, p_prio, p_id) = 1 THEN
       IF relay_bfree(p_prefix, v_b, relay_bslots(v_b, p_slots), 1) > 0 THEN
         SET v_free = 1;
       END IF;
