@@ -1,6 +1,7 @@
 /* exchange.c - forward, answer, meter once. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <json-c/json.h>
 #include "app.h"
 #include "backend.h"
@@ -213,7 +214,7 @@ static void exchange_note_try(struct exch_tries *t, const struct backend *b,
 /* Lets go of the failed try's slot and takes one of another backend that
  * serves the request (sql/013 relay_failover): 1 with s holding it, 0 when
  * none is free (s not held then). */
-static int exchange_next_slot(const struct exch *x, struct exch_tries *t, struct slot *s)
+static int exchange_failover(const struct exch *x, struct exch_tries *t, struct slot *s)
 {
 	const struct cfg *c = &x->a->cfg;
 	char ex[200];
@@ -244,6 +245,26 @@ static int exchange_next_slot(const struct exch *x, struct exch_tries *t, struct
 	}
 	db_res_free(&res);
 	return got;
+}
+
+/* exchange_failover, and when every other backend is busy, looks again
+ * every 200 ms for a while (the request was admitted and had its turn; its
+ * own slot is already given back): at most queue_wait_max, 30 s, or until
+ * the client leaves. */
+static int exchange_next_slot(const struct exch *x, struct exch_tries *t, struct slot *s)
+{
+	int waited = 0, limit = x->a->cfg.queue_wait_max < 30 ? x->a->cfg.queue_wait_max : 30;
+
+	if (exchange_failover(x, t, s))
+		return 1;
+	while (waited < limit * 5 && !web_gone_now(x->r)) {
+		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		waited++;
+		if (exchange_failover(x, t, s))
+			return 1;
+	}
+	return 0;
 }
 
 /* Answers a try that was refused for a failover when no other backend

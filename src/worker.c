@@ -191,7 +191,10 @@ static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 	/* Once more before storing: a recoverer must not see the item's
 	 * lock free while its result is being written. */
 	worker_tick(&t);
-	if (oc.err == RE_OK && (oc.status == 429 || oc.status == 503) &&
+	if (((oc.err == RE_OK && (oc.status == 429 || oc.status == 503)) ||
+	     /* several backends: an unreachable one is another's work (the
+	      * next claim picks a backend that is not cooling down) */
+	     (oc.err == RE_EUPSTREAM && !oc.started && backend_pooled(&a->bk))) &&
 	    it->retries < QUEUE_BUSY_RETRIES) {
 		/* The upstream is overloaded right now: that is what the queue
 		 * is for. The item waits again instead of ending with the

@@ -126,7 +126,9 @@ def test_failover_cooldown_and_recovery(env):
     b = env.start_extra_mock("b")
     env.mock_reset_at(b)
     dead_port = free_port()
-    e = _no_default(env, RELAY_BACKEND_FAIL_THRESHOLD="2", RELAY_BACKEND_COOLDOWN="2")
+    # a cool-down far longer than the test: its end is made to come below
+    # (no clock in the test)
+    e = _no_default(env, RELAY_BACKEND_FAIL_THRESHOLD="2", RELAY_BACKEND_COOLDOWN="600")
     # the dead one is heavily preferred: every request tries it first
     _add(env, "dead", "--format", "openai", "--url", "http://127.0.0.1:%d/v1" % dead_port,
          "--weight", 1000, "--slots", 2, key=KEY_A)
@@ -150,10 +152,8 @@ def test_failover_cooldown_and_recovery(env):
     # it comes back: its upstream starts, the cool-down ends, one probe
     # request goes there and clears the state
     d = env.start_extra_mock("dead", port=dead_port)
-    wait_until(lambda: env.sql_value(
-        "SELECT s.cool_until < NOW(3) FROM backend_state s JOIN backends b"
-        " ON b.id = s.backend_id WHERE b.name = 'dead'") == "1", timeout=30,
-        what="the cool-down to end")
+    env.sql("UPDATE backend_state s JOIN backends b ON b.id = s.backend_id"
+            " SET s.cool_until = NOW(3) - INTERVAL 1 SECOND WHERE b.name = 'dead'")
     for i in range(10):
         assert call(env, req(n=100 + i), k, env_over=e).status == 200
         if env.mock_requests_at(d):
@@ -333,3 +333,37 @@ def test_status_shows_backends_and_no_key_anywhere(env):
         assert secret not in out
     u = env.relayctl("usage", "--by-backend")
     assert u.returncode == 0 and "alpha" in u.stdout, u.stdout
+
+
+def test_unreachable_backend_while_the_other_is_busy_still_succeeds(env):
+    b = env.start_extra_mock("b")
+    env.mock_reset_at(b)
+    e = _no_default(env)
+    _add(env, "dead", "--format", "openai", "--url", "http://127.0.0.1:%d/v1" % free_port(),
+         "--weight", 1000, key=KEY_A)
+    _add(env, "good", "--format", "openai", "--url", b + "/v1", key=KEY_B)
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    box = {}
+
+    def hold():
+        box["r"] = call(env, req(mock={"hold": "h1"}), k, env_over=e, timeout=60)
+    t = threading.Thread(target=hold)
+    t.start()
+    wait_until(lambda: len(env.mock_requests_at(b)) >= 1, what="the holder upstream")
+    # the dead backend's slot is free, good's is held: the try on dead
+    # fails, the request waits for good's slot instead of failing
+    fails = lambda: int(env.sql_value("SELECT COALESCE(MAX(fails), 0) FROM backend_state"))  # noqa: E731
+    f0 = fails()
+    box2 = {}
+
+    def second():
+        box2["r"] = call(env, req(n=2), k, env_over=e, timeout=60)
+    t2 = threading.Thread(target=second)
+    t2.start()
+    wait_until(lambda: fails() > f0, what="the second request's failed try on the dead backend")
+    env.http(b + "/__release", method="POST", body=b"h1", timeout=10)
+    t.join()
+    t2.join()
+    assert box["r"].status == 200 and box2["r"].status == 200, (box, box2)
+    rows = env.sql("SELECT backend, tries FROM request_log ORDER BY id")
+    assert [r[0] for r in rows] == ["good", "good"] and rows[1][1] == "2", rows
