@@ -348,7 +348,12 @@ void exchange_forward(const struct exch *x, struct slot *s)
 			exchange_note_try(&t, b, &oc);
 		t.n++;
 		if (!exchange_next_slot(x, &t, s)) {
+			/* this failure is the answer: its try is the log row's own */
 			log_warn("failover: no other backend free for model %s", x->model);
+			if (b)
+				json_object_array_del_idx(t.failed,
+							  json_object_array_length(t.failed) - 1, 1);
+			t.n--;
 			break;
 		}
 		log_info("failover: try %d on %s after: %s", t.n + 1, s->name, oc.error);
@@ -366,8 +371,6 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	/* The client has its answer: release the slot and meter after. */
 	web_finish(x->r);
 	ok = !exchange_bad(&oc);
-	if (b && ok && oc.err == RE_OK)
-		ok = 1;
 	if (b)
 		backend_log_json(bj, sizeof(bj), b, ok,
 				 json_object_array_length(t.failed) ?
