@@ -118,6 +118,7 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 	b->enabled = (int)db_res_int(res, i, 8, 0);
 	b->models = backend_dup(db_res_str(res, i, 9));
 	b->map = backend_dup(db_res_str(res, i, 10));
+	b->translate = db_res_str(res, i, 11) && strcmp(db_res_str(res, i, 11), "translate") == 0;
 }
 
 enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
@@ -138,7 +139,7 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	if (gen == bs->gen && !force)
 		return RE_OK;
 	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
-		    " weight, enabled, models, model_map FROM backends ORDER BY id",
+		    " weight, enabled, models, model_map, mode FROM backends ORDER BY id",
 		    NULL, 0, &res))
 		return RE_EDB;
 	v = res.nrows ? calloc(res.nrows, sizeof(*v)) : NULL;

@@ -35,6 +35,8 @@ struct backend {
 	char *models;             /* owned; NULL = every model */
 	char *map;                /* owned; "pattern=target,..." or NULL */
 	int slots, weight, enabled;
+	int translate;            /* mode 'translate' (issue 14's hook; requests
+				     of its own format pass through as now) */
 };
 
 /* A process's copy of the table, refreshed when backend_gen moves. */
