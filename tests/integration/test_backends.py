@@ -112,6 +112,12 @@ def test_model_routing_and_mapping_rewrite_only_the_model(env):
     assert header(rb[0], "x-api-key") == KEY_B
     row = env.sql("SELECT backend, model FROM request_log ORDER BY id DESC LIMIT 1")[0]
     assert row == ["mm", "claude-sonnet-4-5"], row
+    # call.php's Anthropic body goes to the same backend, mapped
+    r = call(env, dict(ANTHROPIC_REQ, model="claude-haiku"), k, env_over=e)
+    assert r.status == 200, r.body
+    rb = env.mock_requests_at(b)
+    assert len(rb) == 2 and rb[1]["path"].endswith("/anthropic/v1/messages")
+    assert json.loads(rb[1]["body"])["model"] == "MiniMax-M2.7"
     # a model nobody serves: a clear error, counted, no upstream call
     r = call(env, req(model="nobody-serves-this"), k, env_over=e)
     assert r.status == 400 and "nobody-serves-this" in r.json()["message"], r.body
@@ -119,7 +125,7 @@ def test_model_routing_and_mapping_rewrite_only_the_model(env):
                 headers={"Content-Type": "application/json", "Authorization": "Bearer " + k},
                 env=_no_default(env, PATH_INFO="/v1/chat/completions"))
     assert r.status == 404 and r.json()["error"]["code"] == "model_not_found", r.body
-    assert len(env.mock_requests_at(a)) == 4 and len(env.mock_requests_at(b)) == 1
+    assert len(env.mock_requests_at(a)) == 4 and len(env.mock_requests_at(b)) == 2
 
 
 def test_failover_cooldown_and_recovery(env):
@@ -283,6 +289,8 @@ def test_relayctl_backend_input_errors_and_secrets(env):
     assert env.relayctl("backend", "set", "alpha", "--slots", "5", "--enable",
                         env=e).returncode == 0
     assert env.sql("SELECT enabled, slots FROM backends WHERE name = 'alpha'") == [["1", "5"]]
+    assert env.relayctl("backend", "set", "alpha", "--mode", "translate", env=e).returncode == 0
+    assert env.sql_value("SELECT mode FROM backends WHERE name = 'alpha'") == "translate"
     audit = [r[0] for r in env.sql("SELECT action FROM audit_log ORDER BY id")]
     assert audit.count("backend.create") == 2 and "backend.update" in audit, audit
     assert not any(KEY_A in (d or "") for (d,) in env.sql("SELECT detail FROM audit_log"))
