@@ -375,3 +375,29 @@ def test_unreachable_backend_while_the_other_is_busy_still_succeeds(env):
     assert box["r"].status == 200 and box2["r"].status == 200, (box, box2)
     rows = env.sql("SELECT backend, tries FROM request_log ORDER BY id")
     assert [r[0] for r in rows] == ["good", "good"] and rows[1][1] == "2", rows
+
+
+def test_retry_after_cools_that_backend_down(env):
+    a = env.start_extra_mock("a")
+    b = env.start_extra_mock("b")
+    env.mock_reset_at(a)
+    env.mock_reset_at(b)
+    e = _no_default(env)
+    _add(env, "alpha", "--format", "openai", "--url", a + "/v1", "--weight", 1000, key=KEY_A)
+    _add(env, "bravo", "--format", "openai", "--url", b + "/v1", key=KEY_B)
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    aport = a.rsplit(":", 1)[1]
+    busy = {"port_status": {aport: 429}, "retry_after": 120}
+    r = call(env, req(mock=busy), k, env_over=e)
+    assert r.status == 200, r.body
+    # one 429 is below the failure threshold, but its Retry-After holds
+    assert env.sql("SELECT s.fails, s.cool_until > NOW(3) + INTERVAL 60 SECOND,"
+                   " s.last_status FROM backend_state s JOIN backends b ON b.id = s.backend_id"
+                   " WHERE b.name = 'alpha'") == [["1", "1", "429"]]
+    for i in range(3):
+        assert call(env, req(mock=busy, n=i), k, env_over=e).status == 200
+    assert len(env.mock_requests_at(a)) == 1
+    assert [t for (t,) in env.sql("SELECT tries FROM request_log ORDER BY id")] == ["2", "1", "1", "1"]
+    s = env.cgi("status").json()
+    assert s["status"] == "degraded"
+    assert {x["name"]: x["state"] for x in s["checks"]["backends"]}["alpha"] == "down"
