@@ -170,6 +170,23 @@ static void cb_line(const char *id, const char *name, const char *fmt, const cha
 	       weight, state, key4, url, models, map[0] ? " map " : "", map);
 }
 
+/* The default backend's health (its backend_state row 0). */
+static const char *cb_default_state(struct app *a)
+{
+	struct db_res res;
+	const char *st = "ok";
+
+	if (DBX(a->db, "SELECT cool_until IS NOT NULL AND cool_until > NOW(3),"
+		" cool_until IS NOT NULL, fails FROM backend_state WHERE backend_id = ?",
+		&res, DBI(0)))
+		return "?";
+	if (res.nrows)
+		st = db_res_int(&res, 0, 0, 0) ? "cooling" : db_res_int(&res, 0, 1, 0) ?
+			"probing" : db_res_int(&res, 0, 2, 0) ? "failing" : "ok";
+	db_res_free(&res);
+	return st;
+}
+
 static int cb_list(struct app *a)
 {
 	const struct backend *d = &a->bk.dflt;
@@ -185,7 +202,8 @@ static int cb_list(struct app *a)
 	snprintf(slots, sizeof(slots), "%d", d->slots);
 	cb_line("0", "default", d->fmts == 3 ? "both" : d->fmts == 2 ? "anthropic" :
 		d->fmts == 1 ? "openai" : "-", "(openai_url / anthropic_url)", slots, "1",
-		d->fmts ? "legacy" : "off", a->cfg.upstream_api_key[0] ? "set" : "-", "*", "");
+		!d->fmts ? "off" : cb_default_state(a), a->cfg.upstream_api_key[0] ? "set" : "-",
+		"*", "");
 	for (i = 0; i < res.nrows; i++) {
 		const char *st = !db_res_int(&res, i, 8, 0) ? "disabled" :
 			db_res_int(&res, i, 16, 0) ? "cooling" :
