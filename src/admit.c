@@ -2,12 +2,15 @@
 #include <stdio.h>
 #include <string.h>
 #include "admit.h"
+#include "backend.h"
+#include "meter.h"
 #include "cfg.h"
 #include "db.h"
 #include "sha256.h"
 
 enum relay_err admit_request(struct db *db, const struct cfg *c,
-			     const char *key, const char *today, struct admit *ad)
+			     const char *key, const char *today, enum fmt_kind f,
+			     const char *model, struct admit *ad)
 {
 	struct db_res res;
 	enum relay_err rc;
@@ -24,9 +27,12 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 	if (n > AUTH_KEY_MAX)
 		return RE_OK;
 	sha256_hex(key, n, hex);
-	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?)", &res, DBB(hex, 64),
+	if (!model)
+		model = "";
+	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?, ?, ?, ?)", &res, DBB(hex, 64),
 		 DBS(today), DBS(c->lock_prefix), DBI(c->upstream_slots),
-		 DBI(slot_first(c->upstream_slots)));
+		 DBI(slot_first(c->upstream_slots)), DBS(fmt_name(f)),
+		 DBB(model, meter_clip(model, 255)), DBI(backend_dflt_mask(c)));
 	if (rc)
 		return rc;
 	ad->auth = auth_decode(&res, 14, hex, today, &ad->u);
@@ -54,7 +60,7 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 		ad->s.held = 1;
 		ad->s.gen = db_generation(db);
 	} else {
-		ad->slot = slot < 0 ? SLOT_QUEUE_AHEAD : SLOT_BUSY;
+		ad->slot = slot == -2 ? SLOT_NONE : slot < 0 ? SLOT_QUEUE_AHEAD : SLOT_BUSY;
 	}
 out:
 	db_res_free(&res);

@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "err.h"
+#include "fmt.h"
 #include "slot.h"
 
 struct db;
@@ -30,9 +31,12 @@ struct admit {
 	struct slot s;              /* held when slot == SLOT_GOT */
 };
 
-/* Runs the admission for `key` (may be NULL) on the local day `today`.
- * RE_EDB when the database failed (nothing reserved or held then). */
+/* Runs the admission for `key` (may be NULL) on the local day `today`,
+ * for a request of format f and model (the slot is one of a backend that
+ * serves them, sql/013). RE_EDB when the database failed (nothing reserved
+ * or held then). */
 enum relay_err admit_request(struct db *db, const struct cfg *c,
-			     const char *key, const char *today, struct admit *ad);
+			     const char *key, const char *today, enum fmt_kind f,
+			     const char *model, struct admit *ad);
 
 #endif

@@ -17,6 +17,12 @@ void app_init(struct app *a, const char *prog)
 		log_error("configuration error: %s", a->cfg_err);
 		return;
 	}
+	if (backends_init(&a->bk, &a->cfg, a->cfg_err, sizeof(a->cfg_err))) {
+		/* a master key file that is missing or readable by others:
+		 * refuse to run rather than handle keys carelessly */
+		log_error("configuration error: %s", a->cfg_err);
+		return;
+	}
 	a->db = db_new(&a->cfg);
 	a->up = up_new(&a->cfg);
 	if (!a->db || !a->up) {
@@ -43,6 +49,7 @@ void app_free(struct app *a)
 {
 	db_close(a->db);
 	up_free(a->up);
+	backends_free(&a->bk);
 	a->db = NULL;
 	a->up = NULL;
 }

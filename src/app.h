@@ -4,6 +4,7 @@
 #ifndef RELAY_APP_H
 #define RELAY_APP_H
 
+#include "backend.h"
 #include "buf.h"
 #include "cfg.h"
 #include "web.h"
@@ -18,6 +19,7 @@ struct app {
 	char cfg_err[512];
 	struct db *db;      /* NULL when the config is bad */
 	struct up *up;      /* NULL when the config is bad */
+	struct backends bk; /* the pool of upstream accounts (backend.h) */
 };
 
 /* The whole main() of a web binary: init, serve until told to stop, free. */

@@ -104,6 +104,12 @@ static const struct cfg_opt cfg_opts[] = {
 	I(client_write_timeout, 1, 86400, 60),
 	I(drain_max_seconds, 0, 3600, 30),
 	I64(drain_max_bytes, 0, 1073741824LL, 8388608LL),
+	/* several upstream accounts (issue 13) */
+	S(master_key_file, "", NULL),
+	I(backend_max_tries, 1, 10, 3),
+	I(backend_fail_threshold, 1, 1000, 3),
+	I(backend_cooldown, 1, 86400, 10),
+	I(backend_cooldown_max, 1, 604800, 300),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

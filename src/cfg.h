@@ -46,6 +46,12 @@ struct cfg {
 	int client_write_timeout;   /* seconds a write to the client may block */
 	int drain_max_seconds;      /* reading on after the client left */
 	long long drain_max_bytes;
+	/* several upstream accounts (issue 13) */
+	char master_key_file[512];  /* seals backend keys; "" = none */
+	int backend_max_tries;      /* tries of one request across backends */
+	int backend_fail_threshold; /* failures in a row before a cool-down */
+	int backend_cooldown;       /* first cool-down, seconds (doubles) */
+	int backend_cooldown_max;   /* longest cool-down, seconds */
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "cpw.h"
 #include "ctl.h"
+#include "ctl_backend.h"
 #include "db.h"
 #include "migrations.h"
 #include "qadmin.h"
@@ -42,6 +43,13 @@ static const char ctl_usage_text[] =
 	"  queue list [--all]\n"
 	"  queue cancel ID\n"
 	"  queue retry ID\n"
+	"  backend add NAME (--preset P | --format openai|anthropic --url BASE)\n"
+	"              [--key-file FILE | --key -] [--slots N] [--weight N]\n"
+	"              [--models a,b*] [--map 'claude-*=MiniMax-M2.7,...'] [--auth bearer|x-api-key]\n"
+	"              [--mode pass|translate] [--disable]\n"
+	"  backend set NAME [same options]   backend enable|disable|del|test NAME\n"
+	"  backend list   backend presets\n"
+	"  usage --by-backend [--day YYYY-MM-DD]\n"
 	"(0 = unlimited for limits; --models \"\" = every model (a key without a list\n"
 	" uses its user's); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
 
@@ -306,8 +314,8 @@ static long long ctl_user_id(struct app *a, const char *name)
 /* One audit_log row for a change made from the shell, as the console
  * writes for its own (who = "relayctl:<unix user>", from "shell"). The
  * change is already done: a failed row is only reported. */
-static void ctl_audit(struct app *a, const char *action, const char *target,
-		      const char *detail)
+void ctl_audit(struct app *a, const char *action, const char *target,
+	       const char *detail)
 {
 	const struct passwd *pw = getpwuid(geteuid());
 	char who[64];
@@ -639,6 +647,30 @@ static int ctl_key(struct app *a, int argc, char **argv)
 
 /* ---- usage ---- */
 
+/* usage --by-backend: the day's requests by the backend that served
+ * them ("-" = never went upstream: refused, queued and cancelled...). */
+static int ctl_usage_backends(struct app *a, const char *day)
+{
+	static const char q[] =
+		"SELECT COALESCE(backend, '-'), COUNT(*), COALESCE(SUM(total_tokens), 0),"
+		" COALESCE(SUM(error IS NOT NULL OR http_status >= 400), 0),"
+		" COALESCE(SUM(tries > 1), 0), COALESCE(ROUND(AVG(latency_ms)), 0)"
+		" FROM request_log WHERE day = ? GROUP BY backend ORDER BY 1";
+	struct db_res res;
+
+	if (DBX(a->db, q, &res, DBS(day)))
+		return ctl_fail_db(a, "usage");
+	printf("usage by backend for %s\n", day);
+	printf("%-24s %10s %14s %8s %11s %12s\n", "BACKEND", "REQUESTS", "TOKENS", "ERRORS",
+	       "FAILED-OVER", "AVG-LATENCY");
+	for (unsigned i = 0; i < res.nrows; i++)
+		printf("%-24s %10s %14s %8s %11s %10sms\n", db_res_str(&res, i, 0),
+		       db_res_str(&res, i, 1), db_res_str(&res, i, 2), db_res_str(&res, i, 3),
+		       db_res_str(&res, i, 4), db_res_str(&res, i, 5));
+	db_res_free(&res);
+	return 0;
+}
+
 static int ctl_usage_report(struct app *a, int argc, char **argv)
 {
 	static const char q[] =
@@ -651,16 +683,22 @@ static int ctl_usage_report(struct app *a, int argc, char **argv)
 	char day[11];
 	long long treq = 0, ttok = 0, terr = 0;
 
+	int by_backend = 0;
+
 	db_today(day);
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--day") == 0 && i + 1 < argc) {
 			if (ctl_date(argv[++i]))
 				return ctl_usage("--day takes a date YYYY-MM-DD");
 			snprintf(day, sizeof(day), "%s", argv[i]);
+		} else if (strcmp(argv[i], "--by-backend") == 0) {
+			by_backend = 1;
 		} else {
-			return ctl_usage("usage takes only --day YYYY-MM-DD");
+			return ctl_usage("usage takes only --day YYYY-MM-DD and --by-backend");
 		}
 	}
+	if (by_backend)
+		return ctl_usage_backends(a, day);
 	if (DBX(a->db, q, &res, DBS(day)))
 		return ctl_fail_db(a, "usage");
 	printf("usage for %s\n", day);
@@ -771,7 +809,7 @@ int ctl_main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
-	    strcmp(cmd, "usage") && strcmp(cmd, "queue"))
+	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend"))
 		return ctl_usage("unknown command");
 	app_init(&a, "relayctl");
 	if (!a.cfg_ok) {
@@ -792,6 +830,8 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_key(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "usage") == 0)
 		rc = ctl_usage_report(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "backend") == 0)
+		rc = ctl_backend(&a, argc - 2, argv + 2);
 	else
 		rc = ctl_queue(&a, argc - 2, argv + 2);
 	app_free(&a);

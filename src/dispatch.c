@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "app.h"
 #include "auth.h"
+#include "backend.h"
 #include "db.h"
 #include "dispatch.h"
 #include "log.h"
@@ -138,7 +139,7 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 					  long long id, double nap,
 					  struct slot *s, int *state)
 {
-	static const char q[] = "CALL relay_wait(?, ?, ?, ?, ?, ?)";
+	static const char q[] = "CALL relay_wait(?, ?, ?, ?, ?, ?, ?)";
 	const struct cfg *c = &a->cfg;
 	struct db_res res;
 	enum relay_err rc;
@@ -151,7 +152,7 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 	rc = DBXW(a->db, q, &res, fd, ev, &hit, DBI(id), DBS(c->lock_prefix),
 		  DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
 		  DBI(nap < 0.05 ? 50 : (long long)(nap * 1000.0)),
-		  DBI(c->queue_wait_max));
+		  DBI(c->queue_wait_max), DBI(backend_dflt_mask(c)));
 	if (!hit && rc && db_errno(a->db) == DB_ER_QUERY_INTERRUPTED) {
 		/* a late kill of the nap cut the step short: finish or undo
 		 * whatever its claim had done (sql/011) */

@@ -1,8 +1,10 @@
 /* exchange.c - forward, answer, meter once. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <json-c/json.h>
 #include "app.h"
+#include "backend.h"
 #include "auth.h"
 #include "buf.h"
 #include "db.h"
@@ -100,8 +102,10 @@ static void ed_upstream_error(const struct buf *b, char *msg, size_t msglen,
 	json_object_put(o);
 }
 
-void exchange_meter(const struct exch *x, int status, const char *error,
-		    const struct relay_outcome *oc, struct slot *s)
+/* exchange_meter with the serving backend (JSON text, may be NULL). */
+static void exchange_meter_b(const struct exch *x, int status, const char *error,
+			     const struct relay_outcome *oc, struct slot *s,
+			     const char *backend)
 {
 	struct meter_rec m;
 
@@ -116,6 +120,7 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 	m.error = error;
 	m.route = x->route;
 	m.day = x->u->day;
+	m.backend = backend;
 	if (oc) {
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
@@ -126,6 +131,12 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 			  db_error(x->a->db));
 	if (s)
 		s->held = 0;   /* released by relay_finish (or with the connection) */
+}
+
+void exchange_meter(const struct exch *x, int status, const char *error,
+		    const struct relay_outcome *oc, struct slot *s)
+{
+	exchange_meter_b(x, status, error, oc, s, NULL);
 }
 
 /* Answers an exchange that failed before the upstream answered. */
@@ -169,22 +180,187 @@ static const char *exchange_tick(void *ctx)
 	return "relay lost its upstream slot (database connection lost)";
 }
 
+/* The tries of one request across backends. */
+struct exch_tries {
+	unsigned tried[16];
+	int n;
+	struct json_object *failed;   /* array of the failed tries (owned) */
+	double t0;
+};
+
+/* A try that the backend got wrong: no answer, or 429 / 5xx. */
+static int exchange_bad(const struct relay_outcome *oc)
+{
+	if (oc->err == RE_EUPSTREAM || oc->err == RE_EBUSY || oc->err == RE_ECONFIG)
+		return 1;
+	return oc->err == RE_OK && (oc->status == 429 || oc->status >= 500);
+}
+
+/* Notes a failed try of backend b in t. */
+static void exchange_note_try(struct exch_tries *t, const struct backend *b,
+			      const struct relay_outcome *oc)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int64(b->id));
+	json_object_object_add(o, "name", json_object_new_string(b->name));
+	json_object_object_add(o, "status", json_object_new_int(oc->status ? oc->status : 502));
+	json_object_object_add(o, "ms", json_object_new_int64(oc->latency_ms < 0 ? 0 : oc->latency_ms));
+	json_object_object_add(o, "error", json_object_new_string(oc->error[0] ? oc->error :
+								  "upstream error"));
+	json_object_array_add(t->failed, o);
+}
+
+/* Lets go of the failed try's slot and takes one of another backend that
+ * serves the request (sql/013 relay_failover): 1 with s holding it, 0 when
+ * none is free (s not held then). */
+static int exchange_failover(const struct exch *x, struct exch_tries *t, struct slot *s)
+{
+	const struct cfg *c = &x->a->cfg;
+	char ex[200];
+	struct db_res res;
+	const char *model = x->model ? x->model : "";
+	size_t len = 0;
+	int i, got = 0;
+
+	ex[len++] = ',';
+	ex[len] = '\0';
+	for (i = 0; i < t->n && len + 12 < sizeof(ex); i++)
+		len += (size_t)snprintf(ex + len, sizeof(ex) - len, "%u,", t->tried[i]);
+	if (DBX(x->a->db, "CALL relay_failover(?, ?, ?, ?, ?, ?, ?, ?, ?)", &res,
+		DBS(s->held && lock_held(x->a->db, s) ? s->name : NULL),
+		DBS(c->lock_prefix), DBI(c->upstream_slots),
+		DBI(slot_first(c->upstream_slots)), DBI(backend_dflt_mask(c)),
+		DBS(fmt_name(x->rq->fmt)), DBB(model, meter_clip(model, 255)), DBS(ex),
+		DBI(c->queue_wait_max))) {
+		s->held = 0;
+		return 0;
+	}
+	s->held = 0;
+	if (db_res_str(&res, 0, 0)) {
+		snprintf(s->name, sizeof(s->name), "%s", db_res_str(&res, 0, 0));
+		s->held = 1;
+		s->gen = db_generation(x->a->db);
+		got = 1;
+	}
+	db_res_free(&res);
+	return got;
+}
+
+/* exchange_failover, and when every other backend is busy, looks again
+ * every 200 ms for a while (the request was admitted and had its turn; its
+ * own slot is already given back): at most queue_wait_max, 30 s, or until
+ * the client leaves. */
+static int exchange_next_slot(const struct exch *x, struct exch_tries *t, struct slot *s)
+{
+	int waited = 0, limit = x->a->cfg.queue_wait_max < 30 ? x->a->cfg.queue_wait_max : 30;
+
+	if (exchange_failover(x, t, s))
+		return 1;
+	while (waited < limit * 5 && !web_gone_now(x->r)) {
+		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		waited++;
+		if (exchange_failover(x, t, s))
+			return 1;
+	}
+	return 0;
+}
+
+/* Answers a try that was refused for a failover when no other backend
+ * could take it after all: the status the upstream gave, a clear error. */
+static void exchange_fail_busy(const struct exch *x, const struct relay_outcome *oc)
+{
+	char msg[400];
+
+	if (x->v1) {
+		snprintf(msg, sizeof(msg), "upstream request failed on every backend tried: %s",
+			 oc->error);
+		v1err_send(x->r, x->errfmt, oc->status, oc->status == 429 ?
+			   "rate_limit_error" : "api_error", msg, NULL,
+			   oc->status == 429 ? "Retry-After: 5\r\n" : NULL);
+	} else {
+		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc->error);
+		resp_error(x->r, oc->status, msg, NULL);
+	}
+}
+
+/* One try on the backend of slot s: prepares the request for it and runs
+ * the exchange. *b is that backend (NULL when it is gone). */
+static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries *t,
+			 struct exch_dest *e, const struct backend **bp,
+			 struct relay_outcome *oc)
+{
+	struct exch_tick tk = { x->a, s };
+	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, e, ed_start };
+	struct backends *bs = &x->a->bk;
+	unsigned id = bmatch_lock_backend(x->a->cfg.lock_prefix, s->name);
+	const struct backend *b = backend_lookup(bs, x->a->db, id);
+	char url[2300];
+	struct buf body;
+	struct up_req rq;
+	const char *why = NULL;
+
+	*bp = b;
+	memset(oc, 0, sizeof(*oc));
+	buf_init(&body, x->rq->body_len + 1024);
+	if (!b || backend_prepare(b, &x->a->cfg, x->rq, x->up_path, x->model, url,
+				  sizeof(url), &body, &rq, &why)) {
+		oc->err = RE_ECONFIG;
+		oc->status = 502;
+		snprintf(oc->error, sizeof(oc->error), "%s", b ? why : "backend removed");
+		goto out;
+	}
+	rq.tick = exchange_tick;
+	rq.tick_ctx = &tk;
+	t->tried[t->n < 16 ? t->n : 15] = id;
+	rq.refuse_busy = t->n + 1 < x->a->cfg.backend_max_tries && t->n < 15 &&
+		backend_others(bs, x->rq->fmt, x->model, t->tried, t->n + 1) > 0;
+	relay_exchange(x->a->up, &rq, &d, oc);
+out:
+	buf_free(&body);
+}
+
 void exchange_forward(const struct exch *x, struct slot *s)
 {
-	struct exch_tick t = { x->a, s };
-	struct up_req rq = *x->rq;
+	const struct backend *b = NULL;
 	struct exch_dest e;
-	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, &e, ed_start };
 	struct relay_outcome oc;
-	char msg[400], type[64];
+	struct exch_tries t;
+	char msg[400], type[64], bj[4096];
+	int ok;
 
 	memset(&e, 0, sizeof(e));
+	memset(&t, 0, sizeof(t));
+	t.failed = json_object_new_array();
 	e.x = x;
 	buf_init(&e.errbody, 65536);
-	rq.tick = exchange_tick;
-	rq.tick_ctx = &t;
-	relay_exchange(x->a->up, &rq, &d, &oc);
-	if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
+	for (;;) {
+		exchange_try(x, s, &t, &e, &b, &oc);
+		if (!exchange_bad(&oc) || oc.started || oc.err == RE_ECLIENT)
+			break;
+		backend_note_fail(x->a->db, &x->a->cfg, &x->a->bk, b ? b->id : 0,
+				  oc.status, oc.error, oc.retry_after);
+		if (t.n + 1 >= x->a->cfg.backend_max_tries || t.n >= 15 ||
+		    backend_others(&x->a->bk, x->rq->fmt, x->model, t.tried, t.n + 1) == 0)
+			break;
+		if (b)
+			exchange_note_try(&t, b, &oc);
+		t.n++;
+		if (!exchange_next_slot(x, &t, s)) {
+			/* this failure is the answer: its try is the log row's own */
+			log_warn("failover: no other backend free for model %s", x->model);
+			if (b)
+				json_object_array_del_idx(t.failed,
+							  json_object_array_length(t.failed) - 1, 1);
+			t.n--;
+			break;
+		}
+		log_info("failover: try %d on %s after: %s", t.n + 1, s->name, oc.error);
+	}
+	if (oc.err == RE_EBUSY)
+		exchange_fail_busy(x, &oc);
+	else if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
 		exchange_fail(x, &oc);
 	else if (e.wrap) {
 		ed_upstream_error(&e.errbody, msg, sizeof(msg), type, sizeof(type));
@@ -194,10 +370,17 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	buf_free(&e.errbody);
 	/* The client has its answer: release the slot and meter after. */
 	web_finish(x->r);
-	exchange_meter(x, oc.status, oc.error[0] ? oc.error : NULL, &oc, s);
-	log_info("user=%s route=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
+	ok = !exchange_bad(&oc);
+	if (b)
+		backend_log_json(bj, sizeof(bj), b, ok,
+				 json_object_array_length(t.failed) ?
+				 json_object_to_json_string_ext(t.failed, JSON_C_TO_STRING_PLAIN) :
+				 NULL);
+	exchange_meter_b(x, oc.status, oc.error[0] ? oc.error : NULL, &oc, s, b ? bj : NULL);
+	log_info("user=%s route=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms backend=%s tries=%d%s%s",
 		 x->u->name, x->route ? x->route : "call", fmt_name(x->rq->fmt),
 		 x->model, x->rq->stream, oc.status, usage_prompt(&oc.usage),
-		 usage_completion(&oc.usage), oc.latency_ms,
+		 usage_completion(&oc.usage), oc.latency_ms, b ? b->name : "-", t.n + 1,
 		 oc.error[0] ? " error=" : "", oc.error);
+	json_object_put(t.failed);
 }

@@ -32,6 +32,9 @@ struct exch {
 	const char *own_headers;  /* NULL or the caller's allowance lines,
 				     added to a 2xx answer */
 	long long queue_id;       /* the dispatcher's row, 0 = none */
+	const char *up_path;      /* appended to a table backend's base URL
+				     ("/chat/completions", "/v1/messages", a
+				     route's path); backend 0 uses rq->url */
 };
 
 /* Meters a request that was admitted (its request counted) and ended:
@@ -40,8 +43,12 @@ struct exch {
 void exchange_meter(const struct exch *x, int status, const char *error,
 		    const struct relay_outcome *oc, struct slot *s);
 
-/* Forwards x->rq holding slot s, answers the client, ends the response,
- * then meters once and logs one line. */
+/* Forwards x->rq holding slot s on the backend that slot belongs to,
+ * answers the client, ends the response, then meters once (on the backend
+ * that served it, with the failed tries before) and logs one line. A try
+ * that fails before anything reached the client (connect error, timeout
+ * before the first byte, an upstream 429/5xx) goes to another backend
+ * that serves the model and has a free slot, up to backend_max_tries. */
 void exchange_forward(const struct exch *x, struct slot *s);
 
 #endif

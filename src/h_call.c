@@ -219,7 +219,8 @@ void call_handle(struct web_req *r, void *ctx)
 	struct buf body;
 	const char *why = NULL, *model;
 	char day[11], msg[200];
-	int code, wait_s;
+	int code, wait_s, bad_fmt;
+	enum fmt_kind f = FMT_OPENAI;
 
 	buf_init(&body, 0);
 	/* /api/call.php/v1/... is the SDK routes' table (a base URL of
@@ -248,8 +249,14 @@ void call_handle(struct web_req *r, void *ctx)
 		resp_error(r, 400, why, NULL);
 		goto out;
 	}
+	/* the format and model pick the backend (sql/013); a bad
+	 * X-API-Format is refused below, after the admission, as before */
+	model = json_object_get_string(json_object_object_get(req, "model"));
+	bad_fmt = fmt_detect(req, web_header(r, "X-API-Format"),
+			     web_header(r, "Anthropic-Version"), &f);
 	db_today(day);
-	if (admit_request(a->db, &a->cfg, route_api_key(r), day, &ad)) {
+	if (admit_request(a->db, &a->cfg, route_api_key(r), day, bad_fmt ? FMT_OPENAI : f,
+			  model, &ad)) {
 		resp_error(r, 500, MSG_DB, NULL);
 		goto out;
 	}
@@ -289,15 +296,22 @@ void call_handle(struct web_req *r, void *ctx)
 	rq.stream = fmt_is_stream(req);
 	rq.anthropic_version = web_header(r, "Anthropic-Version");
 	rq.anthropic_beta = web_header(r, "Anthropic-Beta");
-	model = json_object_get_string(json_object_object_get(req, "model"));
 	x.model = model;
-	if (fmt_detect(req, web_header(r, "X-API-Format"), rq.anthropic_version,
-		       &rq.fmt)) {
+	rq.fmt = f;
+	x.up_path = f == FMT_ANTHROPIC ? "/v1/messages" : "/chat/completions";
+	if (bad_fmt) {
 		why = "X-API-Format 只能是 openai 或 anthropic";
 		code = 400;
 		goto refuse;
 	}
-	if (!up_url(&a->cfg, rq.fmt)) {
+	if (ad.slot == SLOT_NONE && !backends_sync(&a->bk, a->db, 0) &&
+	    backend_others(&a->bk, f, NULL, NULL, 0) > 0) {
+		snprintf(msg, sizeof(msg), "没有可用的上游服务此模型: %s", model ? model : "");
+		why = msg;
+		code = 400;
+		goto refuse;
+	}
+	if (ad.slot == SLOT_NONE) {
 		snprintf(msg, sizeof(msg), "系统配置错误: 未配置%s端点 (%s)",
 			 rq.fmt == FMT_ANTHROPIC ? "Anthropic" : "OpenAI",
 			 rq.fmt == FMT_ANTHROPIC ? "anthropic_url" : "openai_url");

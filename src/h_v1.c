@@ -259,7 +259,8 @@ static void v1_proxy(struct v1 *v)
 	if (v1_read(v))
 		return;
 	db_today(day);
-	if (admit_request(v->a->db, &v->a->cfg, route_api_key(v->r), day, &ad)) {
+	if (admit_request(v->a->db, &v->a->cfg, route_api_key(v->r), day, v->rt->fmt,
+			  v->model, &ad)) {
 		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
 		return;
 	}
@@ -282,6 +283,7 @@ static void v1_proxy(struct v1 *v)
 	x.rq = &rq;
 	x.model = v->model;
 	x.route = v->rt->name;
+	x.up_path = v->rt->up_path;
 	x.v1 = 1;
 	x.errfmt = v->f;
 	v1_allowance(&ad, own, sizeof(own));
@@ -293,7 +295,18 @@ static void v1_proxy(struct v1 *v)
 		exchange_meter(&x, 403, "model not allowed", NULL, &ad.s);
 		return;
 	}
-	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url))) {
+	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url)))
+		url[0] = '\0';   /* backend 0 lacks this format: another serves it */
+	if (ad.slot == SLOT_NONE && !backends_sync(&v->a->bk, v->a->db, 0) &&
+	    backend_others(&v->a->bk, rq.fmt, NULL, NULL, 0) > 0) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "the model `%.300s` is not served here", v->model);
+		v1err_send(v->r, v->f, 404, v->f == FMT_ANTHROPIC ? "not_found_error" :
+			   "invalid_request_error", msg, "model_not_found", NULL);
+		exchange_meter(&x, 404, "model not served by any backend", NULL, &ad.s);
+		return;
+	}
+	if (ad.slot == SLOT_NONE) {
 		v1err_send(v->r, v->f, 500, "api_error", rq.fmt == FMT_ANTHROPIC ?
 			   "configuration error: anthropic_url is not set" :
 			   "configuration error: openai_url is not set", NULL, NULL);

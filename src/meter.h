@@ -21,6 +21,9 @@ struct meter_rec {
 	struct usage usage;
 	long latency_ms;
 	const char *error;         /* NULL when the exchange succeeded */
+	const char *backend;       /* JSON text for relay_finish's p_backend
+				      (sql/013: serving backend, failed
+				      tries), NULL = never went upstream */
 	const char *day;           /* "YYYY-MM-DD" the request was admitted
 				      on (its tokens count there too); NULL =
 				      a queued item's queue day, else today */

@@ -189,6 +189,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 	/* An item put back by `relayctl queue retry` after it reached the
 	 * upstream keeps its one request_log row (unique queue_id). */
 	if (!it->metered) {
+		m.backend = it->backend[0] ? it->backend : NULL;
 		rc = meter_record(db, &m, NULL);
 		if (rc)
 			goto fail;

@@ -77,6 +77,8 @@ struct queue_item {
 	size_t body_len;
 	char lock[96];      /* '<prefix>:item:<id>', held while processing */
 	unsigned long long lock_gen; /* db_generation() the lock lives on */
+	char backend[200];  /* the serving backend for request_log (meter.h
+			       backend), "" = none */
 };
 
 /* Loads item `id`, which this process claimed through relay_wait (sql/010:

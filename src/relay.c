@@ -312,6 +312,10 @@ static void relay_settle(struct relay_run *x, enum relay_err rc)
 			relay_sse_error(x, oc->error);
 		log_warn("upstream failed (%s) after %llu bytes", oc->error,
 			 x->ur->bytes);
+	} else if (rc == RE_EBUSY) {
+		/* refused for a failover (up_req.refuse_busy): nothing went out */
+		snprintf(oc->error, sizeof(oc->error), "%s", x->ur->error);
+		oc->status = (int)x->ur->status;
 	} else if (rc != RE_OK) {
 		snprintf(oc->error, sizeof(oc->error), "%s", x->ur->error);
 		oc->status = rc == RE_EINVAL ? 400 : 500;

@@ -22,7 +22,9 @@ struct slot {
 enum slot_outcome {
 	SLOT_GOT = 0,      /* a slot is held: forward now */
 	SLOT_BUSY,         /* every slot is taken */
-	SLOT_QUEUE_AHEAD   /* waiting work of equal or higher priority exists */
+	SLOT_QUEUE_AHEAD,  /* waiting work of equal or higher priority exists */
+	SLOT_NONE          /* no backend serves the request's format and
+			      model (sql/013) */
 };
 
 /* A random slot index in 1..n, where a process starts trying, so that

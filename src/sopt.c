@@ -219,3 +219,13 @@ int sopt_usage_only(const char *json, size_t len)
 	json_tokener_free(tok);
 	return r;
 }
+
+int sopt_top_member(const char *body, size_t len, const char *key,
+		    size_t *vs, size_t *ve)
+{
+	size_t open = sopt_ws(body, len, 0);
+
+	if (open >= len || body[open] != '{')
+		return -1;
+	return sopt_member(body, len, open, key, vs, ve);
+}

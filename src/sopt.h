@@ -32,4 +32,11 @@ enum sopt_result sopt_splice(const char *body, size_t len, struct buf *out);
  * object. Borrows `json`. */
 int sopt_usage_only(const char *json, size_t len);
 
+/* In the top-level object of body, the span [*vs, *ve) of the value of
+ * the last member whose raw key is `key` (as json-c keeps the last of
+ * duplicates). 1 found, 0 not there, -1 not an object the scanner can
+ * follow. Used by the model mapping (backend.c). */
+int sopt_top_member(const char *body, size_t len, const char *key,
+		    size_t *vs, size_t *ve);
+
 #endif

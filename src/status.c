@@ -46,6 +46,81 @@ static struct json_object *status_check(const char *status, const char *msg)
 	return o;
 }
 
+/* checks.backends: one entry per backend (the default first) with its
+ * state, slots in use and last error; never a key. *down = some backend
+ * is cooling down; *none = a format that backends serve has none usable.
+ * labels[f] gets the first healthy backend's URL label of format f. */
+static struct json_object *status_backends(struct app *a, int *down, int *none,
+					   char labels[2][300])
+{
+	static const char q[] =
+		"SELECT b.id, b.name, b.format, b.base_url, b.slots, b.enabled,"
+		" relay_slots_used(?, b.id, b.slots), COALESCE(s.fails, 0),"
+		" s.cool_until IS NOT NULL AND s.cool_until > NOW(3), s.cool_until IS NOT NULL,"
+		" s.last_error, s.last_status"
+		" FROM (SELECT 0 AS id, 'default' AS name, '' AS format, '' AS base_url,"
+		"   ? AS slots, ? AS enabled UNION ALL SELECT id, name, format, base_url,"
+		"   slots, enabled FROM backends) b"
+		" LEFT JOIN backend_state s ON s.backend_id = b.id ORDER BY b.id";
+	const struct backend *d = &a->bk.dflt;
+	struct json_object *arr = json_object_new_array();
+	struct db_res res;
+	int served[2] = { 0, 0 }, usable[2] = { 0, 0 };
+	unsigned i;
+
+	labels[0][0] = labels[1][0] = '\0';
+	*down = *none = 0;
+	if (DBX(a->db, q, &res, DBS(a->cfg.lock_prefix), DBI(d->slots), DBI(d->enabled)))
+		return arr;
+	for (i = 0; i < res.nrows; i++) {
+		struct json_object *o = json_object_new_object();
+		const char *fmt = db_res_str(&res, i, 2), *err = db_res_str(&res, i, 10);
+		int id = (int)db_res_int(&res, i, 0, 0), on = (int)db_res_int(&res, i, 5, 0);
+		int cooling = (int)db_res_int(&res, i, 8, 0), f, mask;
+		const char *state = !on ? "disabled" : cooling ? "down" :
+			db_res_int(&res, i, 9, 0) ? "probing" :
+			db_res_int(&res, i, 7, 0) ? "failing" : "ok";
+		char label[300];
+
+		mask = id == 0 ? d->fmts : fmt && strcmp(fmt, "anthropic") == 0 ? 2 : 1;
+		json_object_object_add(o, "name", json_object_new_string(db_res_str(&res, i, 1)));
+		json_object_object_add(o, "format", json_object_new_string(
+			mask == 3 ? "both" : mask == 2 ? "anthropic" : mask == 1 ? "openai" : "none"));
+		if (id == 0)
+			snprintf(label, sizeof(label), "legacy settings");
+		else
+			status_url_label(db_res_str(&res, i, 3), label, sizeof(label));
+		json_object_object_add(o, "url", json_object_new_string(label));
+		json_object_object_add(o, "state", json_object_new_string(state));
+		json_object_object_add(o, "slots", json_object_new_int((int)db_res_int(&res, i, 4, 0)));
+		json_object_object_add(o, "slots_in_use",
+				       json_object_new_int((int)db_res_int(&res, i, 6, 0)));
+		json_object_object_add(o, "consecutive_failures",
+				       json_object_new_int((int)db_res_int(&res, i, 7, 0)));
+		json_object_object_add(o, "last_error", err ? json_object_new_string(err) : NULL);
+		json_object_array_add(arr, o);
+		if (!on || !mask)
+			continue;
+		*down |= cooling;
+		for (f = 0; f < 2; f++) {
+			if (!(mask & (1 << f)))
+				continue;
+			served[f] = 1;
+			if (cooling)
+				continue;
+			usable[f] = 1;
+			if (!labels[f][0] && id != 0)
+				snprintf(labels[f], sizeof(labels[f]), "%s", label);
+			else if (!labels[f][0])
+				status_url_label(f ? a->cfg.anthropic_url : a->cfg.openai_url,
+						 labels[f], sizeof(labels[f]));
+		}
+	}
+	db_res_free(&res);
+	*none = (served[0] && !usable[0]) || (served[1] && !usable[1]);
+	return arr;
+}
+
 struct json_object *status_build(struct app *a, int *http_status)
 {
 	static const char q[] =
@@ -67,7 +142,9 @@ struct json_object *status_build(struct app *a, int *http_status)
 	char day[11], ts[32], label[300];
 	time_t now = time(NULL);
 	struct tm tm;
-	int db_ok, degraded = 0;
+	int db_ok, degraded = 0, pooled, bk_down = 0, bk_none = 0;
+	char labels[2][300];
+	struct json_object *bks;
 
 	db_today(day);
 	localtime_r(&now, &tm);
@@ -78,24 +155,34 @@ struct json_object *status_build(struct app *a, int *http_status)
 	json_object_object_add(checks, "database", db_ok ?
 		status_check("connected", "Database connection OK") :
 		status_check("error", "Database connection failed"));
-	json_object_object_add(checks, "api_key", c->upstream_api_key[0] ?
+	if (db_ok)
+		backends_sync(&a->bk, a->db, 0);
+	pooled = a->bk.n > 0;
+	bks = db_ok && pooled ? status_backends(a, &bk_down, &bk_none, labels) : NULL;
+	json_object_object_add(checks, "api_key", c->upstream_api_key[0] || pooled ?
 		status_check("configured", "API key is configured") :
 		status_check("missing", "API key is not configured"));
-	degraded |= !c->upstream_api_key[0];
+	degraded |= !c->upstream_api_key[0] && !pooled;
 
 	urls = json_object_new_object();
 	json_object_object_add(urls, "status", json_object_new_string(
-		c->openai_url[0] || c->anthropic_url[0] ? "configured" : "missing"));
-	degraded |= !c->openai_url[0] && !c->anthropic_url[0];
+		c->openai_url[0] || c->anthropic_url[0] || pooled ? "configured" : "missing"));
+	degraded |= !c->openai_url[0] && !c->anthropic_url[0] && !pooled;
 	{
+		/* with backends: the first healthy one of each format */
 		struct json_object *m = json_object_new_object();
 		status_url_label(c->openai_url, label, sizeof(label));
-		json_object_object_add(m, "openai", json_object_new_string(label));
+		json_object_object_add(m, "openai", json_object_new_string(
+			bks && labels[0][0] ? labels[0] : label));
 		status_url_label(c->anthropic_url, label, sizeof(label));
-		json_object_object_add(m, "anthropic", json_object_new_string(label));
+		json_object_object_add(m, "anthropic", json_object_new_string(
+			bks && labels[1][0] ? labels[1] : label));
 		json_object_object_add(urls, "message", m);
 	}
 	json_object_object_add(checks, "api_urls", urls);
+	if (bks)
+		json_object_object_add(checks, "backends", bks);
+	degraded |= bk_down;
 
 	disk = json_object_new_object();
 	if (statvfs(c->disk_path, &sv) == 0 && sv.f_blocks > 0) {
@@ -125,7 +212,7 @@ struct json_object *status_build(struct app *a, int *http_status)
 	json_object_object_add(conf, "request_timeout", json_object_new_int(c->request_timeout));
 
 	json_object_object_add(o, "status", json_object_new_string(
-		!db_ok ? "unhealthy" : degraded ? "degraded" : "healthy"));
+		!db_ok || bk_none ? "unhealthy" : degraded ? "degraded" : "healthy"));
 	json_object_object_add(o, "timestamp", json_object_new_string(ts));
 	json_object_object_add(o, "checks", checks);
 	json_object_object_add(o, "stats", stats);

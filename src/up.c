@@ -127,6 +127,11 @@ static int up_start(struct up_xfer *x)
 	snprintf(x->res->content_type, sizeof(x->res->content_type), "%s",
 		 ct ? ct : "");
 	x->res->ttfb_ms = (up_now() - x->t0) * 1000.0;
+	if (x->rq->refuse_busy && (code == 429 || code >= 500)) {
+		x->res->refused = 1;
+		snprintf(x->res->error, sizeof(x->res->error), "upstream answered HTTP %ld", code);
+		return -1;
+	}
 	return x->sink->start(x->sink->ctx, code, x->res->content_type);
 }
 
@@ -210,6 +215,26 @@ static int up_header(struct curl_slist **l, const char *name, const char *val)
 	return 0;
 }
 
+/* The upstream key header: the backend's key and style, or for backend 0
+ * the legacy rule (x-api-key for Anthropic, Bearer for OpenAI). */
+static int up_key_header(struct curl_slist **l, const struct up_req *rq,
+			 const struct cfg *c)
+{
+	const char *key = rq->api_key ? rq->api_key : c->upstream_api_key;
+	enum up_auth a = rq->auth;
+	char bearer[1100];
+	int rc;
+
+	if (a == UP_AUTH_DEFAULT)
+		a = rq->fmt == FMT_ANTHROPIC ? UP_AUTH_XKEY : UP_AUTH_BEARER;
+	if (a == UP_AUTH_XKEY)
+		return up_header(l, "x-api-key", key);
+	snprintf(bearer, sizeof(bearer), "Bearer %s", key);
+	rc = up_header(l, "Authorization", bearer);
+	memset(bearer, 0, sizeof(bearer));
+	return rc;
+}
+
 enum relay_err up_forward(struct up *u, const struct up_req *rq,
 			  const struct up_sink *sink, struct up_result *res)
 {
@@ -240,18 +265,14 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	if (rq->fmt == FMT_ANTHROPIC) {
 		const char *ver = rq->anthropic_version && *rq->anthropic_version ?
 			rq->anthropic_version : "2023-06-01";
-		if (up_header(&hdr, "x-api-key", c->upstream_api_key) ||
-		    up_header(&hdr, "anthropic-version", ver))
+		if (up_header(&hdr, "anthropic-version", ver))
 			goto bad_header;
 		if (rq->anthropic_beta && *rq->anthropic_beta &&
 		    up_header(&hdr, "anthropic-beta", rq->anthropic_beta))
 			goto bad_header;
-	} else {
-		char bearer[1100];
-		snprintf(bearer, sizeof(bearer), "Bearer %s", c->upstream_api_key);
-		if (up_header(&hdr, "Authorization", bearer))
-			goto bad_header;
 	}
+	if (up_key_header(&hdr, rq, c))
+		goto bad_header;
 
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -290,11 +311,15 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 	curl_slist_free_all(hdr);
 	if (cc == CURLE_OK) {
 		if (up_start(&x)) {
+			if (res->refused)
+				return res->err = RE_EBUSY;
 			res->sink_abort = 1;
 			return res->err = RE_ECLIENT;
 		}
 		return RE_OK;
 	}
+	if (res->refused)
+		return res->err = RE_EBUSY;
 	if (res->sink_abort)
 		return res->err = RE_ECLIENT;
 	res->err = RE_EUPSTREAM;

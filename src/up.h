@@ -14,6 +14,13 @@
 struct cfg;
 struct up;
 
+/* How the upstream key goes out. */
+enum up_auth {
+	UP_AUTH_DEFAULT = 0,   /* by format: x-api-key for Anthropic, else Bearer */
+	UP_AUTH_BEARER,        /* Authorization: Bearer <key> */
+	UP_AUTH_XKEY           /* x-api-key: <key> */
+};
+
 struct up_req {
 	enum fmt_kind fmt;
 	const char *body;             /* sent byte for byte */
@@ -24,6 +31,12 @@ struct up_req {
 	const char *url;              /* NULL = up_url(fmt) (call.php, queue);
 					 the SDK routes give the full URL */
 	int get;                      /* 1 = GET without a body (GET /models) */
+	const char *api_key;          /* NULL = upstream_api_key (backend 0) */
+	enum up_auth auth;
+	/* 1 = an answer with status 429 or >= 500 is not handed to the sink:
+	 * the transfer stops (RE_EBUSY, res->status set) so that the request
+	 * can go to another backend (backend.h) */
+	int refuse_busy;
 	/* Called about every 200 ms during the transfer (may be NULL). A
 	 * non-NULL return stops the transfer as an upstream failure with
 	 * that reason (e.g. the process lost its upstream slot). */
@@ -49,6 +62,7 @@ struct up_result {
 	char error[256];              /* reason, never containing the key */
 	unsigned long long bytes;     /* response body bytes received */
 	double ttfb_ms;               /* time to the first body byte */
+	int refused;                  /* stopped by refuse_busy */
 	int retry_after;              /* the answer's Retry-After in seconds,
 					 -1 when absent or not a number */
 	/* The answer's headers on the hdrpass.h allow-list, as

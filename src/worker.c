@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "app.h"
+#include "bkadmin.h"
 #include "buf.h"
 #include "db.h"
 #include "dispatch.h"
@@ -146,31 +147,54 @@ static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 	struct json_object *hdr = it->headers ? json_tokener_parse(it->headers) : NULL;
 	struct worker_sink w;
 	struct relay_outcome oc;
-	struct up_req rq;
+	struct up_req rq, in;
+	const struct backend *b;
+	struct buf mapped;
+	const char *why = NULL;
+	char url[2300];
+	unsigned bid;
 	enum relay_err rc;
 
 	memset(&w, 0, sizeof(w));
 	buf_init(&w.body, worker_result_cap(a));
+	buf_init(&mapped, it->body_len + 1024);
 	d.ctx = &w;
-	if (!up_url(&a->cfg, it->fmt)) {
+	/* the slot says which backend serves the item (sql/013) */
+	bid = bmatch_lock_backend(a->cfg.lock_prefix, s->name);
+	b = backend_lookup(&a->bk, a->db, bid);
+	if (bid == 0 && !up_url(&a->cfg, it->fmt)) {
 		rc = queue_fail(a->db, it, 500, it->fmt == FMT_ANTHROPIC ?
 				"anthropic_url not configured" : "openai_url not configured");
 		goto out;
 	}
-	memset(&rq, 0, sizeof(rq));
-	rq.fmt = it->fmt;
-	rq.body = it->body ? it->body : "";
-	rq.body_len = it->body_len;
-	rq.stream = it->stream;
-	rq.anthropic_version = worker_header(hdr, "anthropic-version");
-	rq.anthropic_beta = worker_header(hdr, "anthropic-beta");
+	memset(&in, 0, sizeof(in));
+	in.fmt = it->fmt;
+	in.body = it->body ? it->body : "";
+	in.body_len = it->body_len;
+	in.stream = it->stream;
+	in.anthropic_version = worker_header(hdr, "anthropic-version");
+	in.anthropic_beta = worker_header(hdr, "anthropic-beta");
+	if (!b || backend_prepare(b, &a->cfg, &in, it->fmt == FMT_ANTHROPIC ?
+				  "/v1/messages" : "/chat/completions", it->model,
+				  url, sizeof(url), &mapped, &rq, &why)) {
+		rc = queue_fail(a->db, it, 502, b ? why : "backend removed");
+		goto out;
+	}
 	rq.tick = worker_tick;
 	rq.tick_ctx = &t;
 	relay_exchange(a->up, &rq, &d, &oc);
+	if (oc.err == RE_EUPSTREAM || oc.status == 429 || oc.status >= 500)
+		backend_note_fail(a->db, &a->cfg, &a->bk, bid, oc.status, oc.error,
+				  oc.retry_after);
+	backend_log_json(it->backend, sizeof(it->backend), b,
+			 !(oc.err == RE_EUPSTREAM || oc.status == 429 || oc.status >= 500), NULL);
 	/* Once more before storing: a recoverer must not see the item's
 	 * lock free while its result is being written. */
 	worker_tick(&t);
-	if (oc.err == RE_OK && (oc.status == 429 || oc.status == 503) &&
+	if (((oc.err == RE_OK && (oc.status == 429 || oc.status == 503)) ||
+	     /* several backends: an unreachable one is another's work (the
+	      * next claim picks a backend that is not cooling down) */
+	     (oc.err == RE_EUPSTREAM && !oc.started && backend_pooled(&a->bk))) &&
 	    it->retries < QUEUE_BUSY_RETRIES) {
 		/* The upstream is overloaded right now: that is what the queue
 		 * is for. The item waits again instead of ending with the
@@ -207,6 +231,7 @@ out:
 			  db_error(a->db));
 	json_object_put(hdr);
 	buf_free(&w.body);
+	buf_free(&mapped);
 }
 
 /* Registers this connection as a worker that sleeps in relay_wait, so a
@@ -228,8 +253,33 @@ static void worker_register(struct app *a, unsigned long *reg)
 		*reg = db_thread_id(a->db);
 }
 
+/* Active health: a backend whose cool-down has ended gets a probe (GET of
+ * its model list, bkadmin.c) instead of waiting for a client's request to
+ * find out; a success lets it back at full strength. */
+static void worker_probe(struct app *a)
+{
+	struct db_res res;
+	char why[300];
+	long ms;
+	int status;
+
+	if (DBX(a->db, "SELECT IF(s.backend_id = 0, 'default', b.name) FROM backend_state s"
+		" LEFT JOIN backends b ON b.id = s.backend_id"
+		" WHERE s.cool_until IS NOT NULL AND s.cool_until <= NOW(3)"
+		" AND (s.backend_id = 0 OR b.enabled = 1) LIMIT ?", &res, DBI(8)))
+		return;
+	for (unsigned i = 0; i < res.nrows; i++) {
+		const char *name = db_res_str(&res, i, 0);
+		if (!name || bk_test(a, name, &status, &ms, why, sizeof(why)))
+			continue;
+		log_info("probe of backend %s: %s (HTTP %d, %ld ms)", name,
+			 why[0] ? why : "ok", status, ms);
+	}
+	db_res_free(&res);
+}
+
 /* Housekeeping of the first worker: dead workers' items, old results,
- * registrations of workers that are gone. */
+ * registrations of workers that are gone, probes of cooled-down backends. */
 static void worker_chores(struct app *a, double now, double *last_recover,
 			  double *last_purge)
 {
@@ -238,6 +288,7 @@ static void worker_chores(struct app *a, double now, double *last_recover,
 	if (now - *last_recover >= 5.0) {
 		if (!queue_recover(a->db, &n) && n)
 			log_info("recovered %d item(s) from dead workers or clients", n);
+		worker_probe(a);
 		*last_recover = now;
 	}
 	if (now - *last_purge >= 60.0) {
@@ -260,9 +311,10 @@ static int worker_step(struct app *a, double nap)
 	const char *st;
 	enum relay_err rc;
 
-	rc = DBX(a->db, "CALL relay_wait(0, ?, ?, ?, ?, ?)", &res, DBS(c->lock_prefix),
+	rc = DBX(a->db, "CALL relay_wait(0, ?, ?, ?, ?, ?, ?)", &res, DBS(c->lock_prefix),
 		 DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
-		 DBI((long long)(nap * 1000.0)), DBI(c->queue_wait_max));
+		 DBI((long long)(nap * 1000.0)), DBI(c->queue_wait_max),
+		 DBI(backend_dflt_mask(c)));
 	if (rc && db_errno(a->db) == DB_ER_QUERY_INTERRUPTED) {
 		/* a late kill of the nap cut the step short: finish or undo
 		 * whatever its claim had done (sql/011) */

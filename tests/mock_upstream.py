@@ -456,6 +456,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                               "type": "rate_limit_error", "code": 429}}),
                              "application/json", hdrs)
             return
+        ps = mock.get("port_status")
+        if isinstance(ps, dict) and str(self.server.server_address[1]) in ps:
+            # several mocks, one body: only the mock on that port fails
+            # (issue 13's failover tests)
+            code = to_int(ps[str(self.server.server_address[1])], 503) or 503
+            hdrs = {}
+            if mock.get("retry_after") is not None:
+                hdrs["Retry-After"] = str(mock.get("retry_after"))
+            self.send_simple(code, dumps({"error": {"message": "mock backend failing",
+                                                    "type": "server_error", "code": code}}),
+                             "application/json", hdrs)
+            return
         # a real client's stream: true gets a real event stream
         mode = mock.get("mode") or ("stream" if req.get("stream") is True else "json")
         if path.endswith("/messages/count_tokens") and "mode" not in mock:

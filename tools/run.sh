@@ -95,7 +95,22 @@ start_mock() {
 	done
 }
 
+# The master key that seals backend keys (issue 13): 32 random bytes as
+# hex, mode 0600, owned by the web server's user (the relay processes read
+# it; relayctl runs as root). Kept across runs so sealed keys stay valid.
+master_key() {
+	if [ ! -s "$RUN/master.key" ]; then
+		umask 077
+		od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$RUN/master.key"
+		echo >> "$RUN/master.key"
+		umask 022
+	fi
+	chown "$WEB_USER" "$RUN/master.key"
+	chmod 600 "$RUN/master.key"
+}
+
 write_config() {
+	master_key
 	umask 027
 	{
 		echo "# written by tools/run.sh for the demo; holds secrets (mode 0640, group $WEB_USER)"
@@ -111,6 +126,7 @@ write_config() {
 		echo "disk_path = \"$RUN\""
 		echo "upstream_slots = $SLOTS"
 		echo "queue_max = $QUEUE_MAX"
+		echo "master_key_file = \"$RUN/master.key\""
 	} > "$RUN/relay.conf"
 	umask 022
 	chgrp "$WEB_USER" "$RUN/relay.conf"

@@ -450,6 +450,12 @@ class Env:
         self._running = set()    # Popen objects of short-lived runs (cgi, relayctl)
         self._log_marks = {}
         self._closed = False
+        # extra mock upstreams (start_extra_mock): name -> (proc, port, url)
+        self._extra_mocks = {}
+        # the master key that seals backend keys (issue 13): 0600, owned by
+        # the web servers' user so the relay processes can read it
+        self.master_key_file = os.path.join(self.tmp, "master.key")
+        self._write_master_key()
         self.settings = {}
         self.reset_settings()
         _LIVE_ENVS.append(self)
@@ -468,6 +474,7 @@ class Env:
             "RELAY_REQUEST_TIMEOUT": "30",
             "RELAY_CONNECT_TIMEOUT": "5",
             "RELAY_LOCK_PREFIX": self.lock_prefix,
+            "RELAY_MASTER_KEY_FILE": self.master_key_file,
         }
         if self.mock_url:
             s["RELAY_OPENAI_URL"] = self.mock_url + "/v1/chat/completions"
@@ -772,7 +779,73 @@ class Env:
         if r.status != 200:
             raise HarnessError("mock /__reset answered %s" % r.status)
 
+    def _write_master_key(self):
+        if os.path.exists(self.master_key_file):
+            return
+        fd = os.open(self.master_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        try:
+            import pwd
+            pw = pwd.getpwnam(WEB_USER)
+            os.chown(self.master_key_file, pw.pw_uid, pw.pw_gid)
+        except (KeyError, PermissionError):
+            pass
+
+    def start_extra_mock(self, name, port=0):
+        """Another mock upstream (tests/mock_upstream.py) on its own port, for
+        several backends at once; returns its base URL. Stopped by
+        stop_extra_mock(name) or close()."""
+        if name in self._extra_mocks and self._extra_mocks[name][0].poll() is None:
+            return self._extra_mocks[name][2]
+        script = os.path.join(ROOT, "tests", "mock_upstream.py")
+        pf = os.path.join(self.tmp, "mock-%s.port" % name)
+        log = os.path.join(self.tmp, "mock-%s.log" % name)
+        if os.path.exists(pf):
+            os.unlink(pf)
+        proc = self._popen([sys.executable, script, "--port", str(port), "--port-file", pf,
+                            "--quiet"], log=log)
+
+        def port_ready():
+            try:
+                with open(pf) as f:
+                    return int(f.read().strip()) > 0
+            except (OSError, ValueError):
+                return False
+        _wait_for(port_ready, 15, "mock upstream %s port file" % name, proc=proc, log=log)
+        with open(pf) as f:
+            port = int(f.read().strip())
+        url = "http://127.0.0.1:%d" % port
+
+        def healthy():
+            try:
+                return self.http(url + "/__health", timeout=2).status == 200
+            except OSError:
+                return False
+        _wait_for(healthy, 15, "mock upstream %s /__health" % name, proc=proc, log=log)
+        self._extra_mocks[name] = (proc, port, url)
+        return url
+
+    def stop_extra_mock(self, name):
+        m = self._extra_mocks.pop(name, None)
+        if m is not None:
+            _kill_tree(m[0], timeout=10)
+
+    def mock_requests_at(self, url):
+        r = self.http(url + "/__requests", timeout=10)
+        if r.status != 200:
+            raise HarnessError("mock /__requests answered %s" % r.status)
+        recs = r.json()
+        for rec in recs:
+            rec["body"] = base64.b64decode(rec.get("body_b64") or "")
+        return recs
+
+    def mock_reset_at(self, url):
+        self.http(url + "/__reset", method="POST", body=b"", timeout=10)
+
     def stop_mock(self):
+        for name in list(self._extra_mocks):
+            self.stop_extra_mock(name)
         if self._mock_proc is not None:
             _kill_tree(self._mock_proc, timeout=10)
             self._mock_proc = None

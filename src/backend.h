@@ -1,0 +1,112 @@
+/* backend.h - the upstream accounts of the pool, as a process sees them
+ * (issue 13): the implicit default backend 0 made of the legacy settings
+ * (openai_url / anthropic_url / upstream_api_key / upstream_slots) and the
+ * rows of the backends table, with their keys opened (seal.h).
+ *
+ * Which backend serves a request is decided in SQL (relay_take_slot,
+ * sql/013); the slot lock's name says which one it is. This module turns
+ * that into a URL, a key header and the body to send (the model mapping
+ * rewrites only the top-level "model" string, every other byte unchanged). */
+#ifndef RELAY_BACKEND_H
+#define RELAY_BACKEND_H
+
+#include <stddef.h>
+#include "bmatch.h"
+#include "buf.h"
+#include "err.h"
+#include "fmt.h"
+#include "seal.h"
+#include "up.h"
+
+struct db;
+struct cfg;
+
+#define BACKEND_NAME_MAX 64
+
+struct backend {
+	unsigned id;              /* 0 = the implicit default */
+	char name[BACKEND_NAME_MAX + 1];
+	int fmts;                 /* formats served: 1 OpenAI, 2 Anthropic */
+	char base_url[2048];      /* table backends: base the route path is
+				     appended to */
+	int auth;                 /* UP_AUTH_* */
+	char key[1024];           /* clear, this process's memory only */
+	int key_ok;               /* 0: a sealed key that would not open */
+	char *models;             /* owned; NULL = every model */
+	char *map;                /* owned; "pattern=target,..." or NULL */
+	int slots, weight, enabled;
+	int translate;            /* mode 'translate' (issue 14's hook; requests
+				     of its own format pass through as now) */
+};
+
+/* A process's copy of the table, refreshed when backend_gen moves. */
+struct backends {
+	struct backend *v;        /* owned array of n */
+	size_t n;
+	long long gen;            /* -1 = never loaded */
+	double checked;           /* monotonic time of the last gen check */
+	struct backend dflt;      /* backend 0, from the configuration */
+	int mkey_ok;
+	unsigned char mkey[SEAL_KEY_LEN];
+};
+
+/* Formats the default backend serves (1 OpenAI, 2 Anthropic): those whose
+ * legacy URL (or SDK base URL) is set. */
+int backend_dflt_mask(const struct cfg *c);
+
+/* Sets up bs (nothing loaded yet) and opens the master key if one is
+ * configured: 0, or -1 with the reason in err (a process refuses to start
+ * then). Free with backends_free. */
+int backends_init(struct backends *bs, const struct cfg *c, char *err, size_t errlen);
+void backends_free(struct backends *bs);
+
+/* Reloads the table when it changed (checked at most every 2 s, or now
+ * with force). Keeps the old copy when the database fails. */
+enum relay_err backends_sync(struct backends *bs, struct db *db, int force);
+
+/* Backend by id (0 = the default), or NULL when unknown. Borrowed. */
+const struct backend *backend_get(const struct backends *bs, unsigned id);
+
+/* 1 when b serves format f and model (the same rule as relay_serves). */
+int backend_serves(const struct backend *b, enum fmt_kind f, const char *model);
+
+/* How many enabled backends other than those in `tried` (n ids) serve f
+ * and model (NULL = any model): a failed try fails over only when this is > 0. */
+int backend_others(const struct backends *bs, enum fmt_kind f, const char *model,
+		   const unsigned *tried, int n);
+
+/* The mapped upstream model for model under b's mapping (first matching
+ * pattern wins) into out: 1 mapped, 0 no mapping applies. */
+int backend_map_model(const struct backend *b, const char *model, char *out, size_t cap);
+
+/* One request prepared for backend b: *rq is in with b's URL (legacy_url
+ * for the default when given, else its configured URL for the format;
+ * else b's base URL + up_path), key and auth, and the body mapped. The
+ * caller's body buffer (initialised) holds a mapped body. Returns 0 or -1
+ * with why (static text) when b cannot be used. */
+int backend_prepare(const struct backend *b, const struct cfg *c,
+		    const struct up_req *in, const char *up_path,
+		    const char *model, char *url, size_t urlcap,
+		    struct buf *body, struct up_req *rq, const char **why);
+
+/* 1 when the pool has more than one usable backend: only then does a
+ * failure count towards a cool-down (a lone upstream's errors pass through
+ * as they always did). */
+int backend_pooled(const struct backends *bs);
+
+/* A failed try on backend id (status 0 = no answer): counted towards its
+ * cool-down (relay_backend_fail, sql/013) when the pool has others. */
+void backend_note_fail(struct db *db, const struct cfg *c, const struct backends *bs,
+		       unsigned id, int status, const char *error, int retry_after);
+
+/* The backend (syncing the copy first; once more, forced, when id is not
+ * known yet): NULL when it does not exist (deleted meanwhile). */
+const struct backend *backend_lookup(struct backends *bs, struct db *db, unsigned id);
+
+/* The JSON text relay_finish takes as p_backend (sql/013) into out:
+ * {"id":..,"name":..,"ok":0|1,"tries":[...]} with tries the caller's JSON
+ * array text (NULL = none). Returns out. */
+const char *backend_log_json(char *out, size_t cap, const struct backend *b, int ok,
+			     const char *tries);
+
+#endif
