@@ -17,13 +17,6 @@
 
 #define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s')"
 
-/* A column of a result turned into a JSON member: 'i' integer, 's'
- * string, 'b' boolean, 'm' model allow-list (comma text -> array). */
-struct cdata_col {
-	const char *name;
-	char type;
-};
-
 /* The comma list s as a JSON array (NULL/"" -> null: every model). */
 static struct json_object *cdata_models(const char *s)
 {
@@ -64,8 +57,7 @@ static struct json_object *cdata_row(const struct db_res *res, unsigned row,
 	return o;
 }
 
-/* Every row of res as an array of objects. */
-static struct json_object *cdata_rows(const struct db_res *res,
+struct json_object *cdata_rows(const struct db_res *res,
 				      const struct cdata_col *cols, unsigned n)
 {
 	struct json_object *a = json_object_new_array();

@@ -16,6 +16,20 @@ struct json_object;
 
 #define CDATA_NAME_MAX 64
 
+struct db_res;
+
+/* A column of a result turned into a JSON member: 'i' integer, 's'
+ * string, 'b' boolean, 'm' model allow-list (comma text -> array). */
+struct cdata_col {
+	const char *name;
+	char type;
+};
+
+/* Every row of res as an array of objects with the members cols[0..n)
+ * (SQL NULL = null). The caller owns the array. */
+struct json_object *cdata_rows(const struct db_res *res, const struct cdata_col *cols,
+			       unsigned n);
+
 /* Keys of user_id (0 = everyone's), newest first, never a hash. */
 enum relay_err cdata_keys(struct db *db, long long user_id, struct json_object **out);
 /* {"today": {requests, tokens, errors, request_limit, token_limit},

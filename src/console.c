@@ -51,7 +51,15 @@ static const struct con_route con_routes[] = {
 	{ CR_API | CR_ADMIN, "GET", "admin/usage", capi_admin_usage },
 	{ CR_API | CR_ADMIN, "GET", "admin/usage.csv", capi_admin_usage_csv },
 	{ CR_API | CR_ADMIN, "GET", "admin/audit", capi_audit },
-	/* Backends (issue 13): admin/backends routes go here and below. */
+	{ CR_API | CR_ADMIN, "GET", "admin/backends", capi_backends },
+	{ CR_API | CR_ADMIN, "GET", "admin/backends/presets", capi_backend_presets },
+	{ CR_API | CR_ADMIN, "POST", "admin/backends", capi_backend_create },
+	{ CR_API | CR_ADMIN, "PUT", "admin/backends/#", capi_backend_update },
+	{ CR_API | CR_ADMIN, "PATCH", "admin/backends/#", capi_backend_update },
+	{ CR_API | CR_ADMIN, "DELETE", "admin/backends/#", capi_backend_action },
+	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/enable", capi_backend_action },
+	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/disable", capi_backend_action },
+	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/test", capi_backend_action },
 	/* HTML pages */
 	{ CR_ANON, "GET", "login", cpage_login },
 	{ CR_ANON, "POST", "login", cpage_login_post },
@@ -77,11 +85,18 @@ static const struct con_route con_routes[] = {
 	{ CR_ADMIN, "POST", "admin/queue/#/retry", cpage_queue_retry },
 	{ CR_ADMIN, "GET", "admin/usage", cpage_admin_usage },
 	{ CR_ADMIN, "GET", "admin/audit", cpage_audit },
+	{ CR_ADMIN, "GET", "admin/backends", cpage_backends },
+	{ CR_ADMIN, "POST", "admin/backends", cpage_backend_create },
+	{ CR_ADMIN, "GET", "admin/backends/#", cpage_backend },
+	{ CR_ADMIN, "POST", "admin/backends/#", cpage_backend_update },
+	{ CR_ADMIN, "POST", "admin/backends/#/enable", cpage_backend_action },
+	{ CR_ADMIN, "POST", "admin/backends/#/disable", cpage_backend_action },
+	{ CR_ADMIN, "POST", "admin/backends/#/test", cpage_backend_action },
+	{ CR_ADMIN, "POST", "admin/backends/#/delete", cpage_backend_action },
 };
 #define CON_NROUTES (sizeof(con_routes) / sizeof(con_routes[0]))
 
-/* The navigation bar: member entries, then admin entries. A Backends page
- * (issue 13) is one more line in the admin part. */
+/* The navigation bar: member entries, then admin entries. */
 static const struct { int admin; const char *path, *label; } con_nav[] = {
 	{ 0, "", "概览" },
 	{ 0, "keys", "我的密钥" },
@@ -91,7 +106,7 @@ static const struct { int admin; const char *path, *label; } con_nav[] = {
 	{ 1, "admin/keys", "全部密钥" },
 	{ 1, "admin/queue", "实时队列" },
 	{ 1, "admin/usage", "用量统计" },
-	/* { 1, "admin/backends", "上游" },  after issue 13 */
+	{ 1, "admin/backends", "上游" },
 	{ 1, "admin/audit", "审计日志" },
 };
 
@@ -146,7 +161,8 @@ static int con_parse_path(struct con *c)
 	return 0;
 }
 
-/* 1 if path matches pattern ('#' = 1..18 digits, stored in *id). */
+/* 1 if path matches pattern ('#' = 1..18 digits without a leading zero,
+ * or "0" itself: the default backend's id; stored in *id). */
 static int con_match(const char *pattern, const char *path, long long *id)
 {
 	const char *p = pattern, *s = path;
@@ -155,7 +171,7 @@ static int con_match(const char *pattern, const char *path, long long *id)
 	while (*p && *s) {
 		if (*p == '#') {
 			size_t d = strspn(s, "0123456789");
-			if (d == 0 || d > 18 || *s == '0')
+			if (d == 0 || d > 18 || (*s == '0' && d > 1))
 				return 0;
 			*id = strtoll(s, NULL, 10);
 			s += d;

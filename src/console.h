@@ -143,4 +143,16 @@ void cpage_queue_retry(struct con *c);
 void cpage_admin_usage(struct con *c);
 void cpage_audit(struct con *c);
 
+/* Backends (h_console_backends.c): */
+void capi_backends(struct con *c);
+void capi_backend_presets(struct con *c);
+void capi_backend_create(struct con *c);
+void capi_backend_update(struct con *c);
+void capi_backend_action(struct con *c);
+void cpage_backends(struct con *c);
+void cpage_backend(struct con *c);
+void cpage_backend_create(struct con *c);
+void cpage_backend_update(struct con *c);
+void cpage_backend_action(struct con *c);
+
 #endif

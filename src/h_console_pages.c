@@ -14,18 +14,17 @@
 #include "cdata.h"
 #include "console.h"
 #include "cookie.h"
+#include "cpage.h"
 #include "csvg.h"
 #include "db.h"
 #include "log.h"
 #include "resp.h"
 #include "tmpl.h"
 
-#define PH_MAX (4 * 1024 * 1024)
-
 /* ---- small builders ---- */
 
 /* Appends s escaped ("-" for NULL). */
-static void ph_text(struct buf *b, const char *s)
+void ph_text(struct buf *b, const char *s)
 {
 	if (!s)
 		s = "-";
@@ -52,19 +51,19 @@ static void ph_value(struct buf *b, struct json_object *v)
 }
 
 /* o.key or NULL. */
-static struct json_object *ph_get(struct json_object *o, const char *key)
+struct json_object *ph_get(struct json_object *o, const char *key)
 {
 	struct json_object *v = NULL;
 
 	return json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
-static long long ph_int(struct json_object *o, const char *key)
+long long ph_int(struct json_object *o, const char *key)
 {
 	return json_object_get_int64(ph_get(o, key));
 }
 
-static const char *ph_str(struct json_object *o, const char *key)
+const char *ph_str(struct json_object *o, const char *key)
 {
 	struct json_object *v = ph_get(o, key);
 
@@ -72,14 +71,14 @@ static const char *ph_str(struct json_object *o, const char *key)
 }
 
 /* The hidden CSRF field of a form. */
-static void ph_csrf(struct con *c, struct buf *b)
+void ph_csrf(struct con *c, struct buf *b)
 {
 	buf_printf(b, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", c->s.csrf);
 }
 
 /* A one-button POST form to /console/<path> (path built from constants
  * and numbers only). */
-static void ph_button(struct con *c, struct buf *b, const char *path, const char *label,
+void ph_button(struct con *c, struct buf *b, const char *path, const char *label,
 		      const char *cls)
 {
 	buf_printf(b, "<form method=\"post\" action=\"/console/%s\" class=\"inline\">", path);
@@ -87,17 +86,8 @@ static void ph_button(struct con *c, struct buf *b, const char *path, const char
 	buf_printf(b, "<button type=\"submit\" class=\"%s\">%s</button></form>", cls, label);
 }
 
-/* A table column: JSON key, header text, 1 = right-aligned number. */
-struct ph_col {
-	const char *key, *head;
-	int num;
-};
-
-/* Per-row extra cell (actions), may be NULL. */
-typedef void (*ph_row_fn)(struct con *c, struct buf *b, struct json_object *row);
-
 /* A table of the objects in arr with cols and an optional action column. */
-static void ph_table(struct con *c, struct buf *b, const char *id, struct json_object *arr,
+void ph_table(struct con *c, struct buf *b, const char *id, struct json_object *arr,
 		     const struct ph_col *cols, size_t ncols, const char *act_head,
 		     ph_row_fn act)
 {
@@ -166,7 +156,7 @@ static void ph_card(struct buf *b, const char *id, const char *label, long long 
 }
 
 /* The page after a failed query. */
-static void ph_dberr(struct con *c)
+void ph_dberr(struct con *c)
 {
 	log_error("console page %s: %s", c->path, db_error(c->a->db));
 	con_page_error(c, 500, "数据库错误");
@@ -620,7 +610,7 @@ void cpage_user_create(struct con *c)
 }
 
 /* A labelled input of the edit form holding the user's current value. */
-static void ph_input(struct buf *b, const char *label, const char *name, struct json_object *v)
+void ph_input(struct buf *b, const char *label, const char *name, struct json_object *v)
 {
 	buf_printf(b, "<label>%s <input name=\"%s\" id=\"u-%s\" value=\"", label, name, name);
 	if (v && json_object_is_type(v, json_type_array))
@@ -635,7 +625,7 @@ static void ph_input(struct buf *b, const char *label, const char *name, struct 
 }
 
 /* A yes/no select of the edit form. */
-static void ph_select01(struct buf *b, const char *label, const char *name, int cur,
+void ph_select01(struct buf *b, const char *label, const char *name, int cur,
 			const char *no, const char *yes)
 {
 	buf_printf(b, "<label>%s <select name=\"%s\" id=\"u-%s\"><option value=\"0\"%s>%s</option>"

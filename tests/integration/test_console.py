@@ -17,7 +17,8 @@ import sys
 import tempfile
 import urllib.parse
 
-from common import OPENAI_REQ, assert_error, jbody, wait_until
+from common import OPENAI_REQ, assert_error, header, jbody, wait_until
+from harness import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -761,3 +762,90 @@ def test_console_make_run(env):
 
 
 test_console_make_run.timeout = 240
+
+
+def test_console_backends(env):
+    """Admins manage the pool's backends from the console (API and pages):
+    add from a preset or a URL with a key that never comes back (last 4
+    only, sealed in the database, not in the audit), change slots and
+    mapping, test against a live and a dead upstream, enable/disable,
+    delete; the default backend is listed but changed only in relay.conf;
+    members get 403; bad input a clear 400/404/409."""
+    secret = "sk-console-upstream-SECRET-9z8y"
+    up = env.start_extra_mock("console-a")
+    base = lighttpd(env)
+    make_admin(env)
+    make_admin(env, "m1", "m1-pass-123", admin=False)
+    a = Client(env, base)
+    a.login(ADMIN, ADMIN_PW)
+    rows = ok(a.req("GET", "/api/v1/admin/backends"))
+    assert [(x["id"], x["name"], x["base_url"]) for x in rows] == [(0, "default", "(relay.conf)")]
+    assert any(p["name"] == "deepseek" for p in ok(a.req("GET", "/api/v1/admin/backends/presets")))
+    b = ok(a.req("POST", "/api/v1/admin/backends",
+                 {"name": "alpha", "format": "openai", "url": up + "/v1", "key": secret,
+                  "slots": 3, "weight": 2, "models": "gpt-*", "model_map": "gpt-x=gpt-4o"}), 201)
+    assert (b["name"], b["slots"], b["weight"], b["models"], b["model_map"], b["key_last4"],
+            b["state"], b["slots_in_use"]) == ("alpha", 3, 2, ["gpt-*"], "gpt-x=gpt-4o", "9z8y",
+                                               "ok", 0), b
+    bid = b["id"]
+    ok(a.req("POST", "/api/v1/admin/backends", {"name": "ds", "preset": "deepseek"}), 201)
+    # errors: taken, bad numbers, bad format, unknown, the default, members
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "alpha", "format": "openai",
+                                                          "url": up + "/v1"}), 409)
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "format": "openai",
+                                                          "url": up, "slots": 0}), 400)
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "format": "soap",
+                                                          "url": up}), 400)
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "slots": {"a": 1}}), 400)
+    assert_error(a.req("PUT", "/api/v1/admin/backends/999999", {"slots": 2}), 404)
+    assert_error(a.req("PUT", "/api/v1/admin/backends/0", {"slots": 2}), 400)
+    assert_error(a.req("DELETE", "/api/v1/admin/backends/0"), 400)
+    assert ok(a.req("POST", "/api/v1/admin/backends/0/test", {}))["ok"] is True
+    m = Client(env, base)
+    m.login("m1", "m1-pass-123")
+    assert_error(m.req("GET", "/api/v1/admin/backends"), 403)
+    assert_error(m.req("POST", "/api/v1/admin/backends", {"name": "evil"}), 403)
+    # change, test (live), disable/enable
+    b = ok(a.req("PUT", "/api/v1/admin/backends/%d" % bid, {"slots": 5, "model_map": ""}))
+    assert (b["slots"], b["model_map"], b["key_last4"]) == (5, None, "9z8y"), b
+    t = ok(a.req("POST", "/api/v1/admin/backends/%d/test" % bid, {}))
+    assert t["ok"] is True and t["status"] == 200, t
+    assert any(header(r, "Authorization") == "Bearer " + secret
+               for r in env.mock_requests_at(up)), "the test used the backend's own key"
+    assert ok(a.req("POST", "/api/v1/admin/backends/%d/disable" % bid, {}))["enabled"] is False
+    assert ok(a.req("POST", "/api/v1/admin/backends/%d/enable" % bid, {}))["state"] == "ok"
+    # a dead upstream: the test says so, and the backend's last error shows it
+    dead = ok(a.req("POST", "/api/v1/admin/backends",
+                    {"name": "dead", "format": "openai", "url": "http://127.0.0.1:%d/v1"
+                     % free_port()}), 201)
+    t = ok(a.req("POST", "/api/v1/admin/backends/%d/test" % dead["id"], {}))
+    assert t["ok"] is False and t["error"], t
+    # pages: the list, an edit form, a form post with the CSRF field
+    page = a.req("GET", "/console/admin/backends")
+    assert page.status == 200 and 'id="backends"' in page.text and "alpha" in page.text, page
+    assert 'action="/console/admin/backends/%d/test"' % bid in page.text
+    edit = a.req("GET", "/console/admin/backends/%d" % bid)
+    assert edit.status == 200 and 'id="backend-edit"' in edit.text, edit
+    assert a.req("GET", "/console/admin/backends/0").status == 404
+    hdr = {"Content-Type": "application/x-www-form-urlencoded"}
+    form = urllib.parse.urlencode({"csrf": a.csrf, "format": "", "url": "", "auth": "",
+                                   "key": "", "slots": "2", "weight": "1", "models": "gpt-*",
+                                   "model_map": "", "mode": "pass", "enabled": "1"})
+    r = a.req("POST", "/console/admin/backends/%d" % bid, form.encode(), raw=True, csrf=False,
+              headers=hdr)
+    assert r.status == 200 and "上游已更新" in r.text, r
+    assert env.sql("SELECT slots, key_last4 FROM backends WHERE id = %d" % bid) == [["2", "9z8y"]]
+    r = a.req("POST", "/console/admin/backends/%d/delete" % dead["id"],
+              ("csrf=%s" % a.csrf).encode(), raw=True, csrf=False, headers=hdr)
+    assert r.status == 200 and "上游已删除" in r.text, r
+    ok(a.req("DELETE", "/api/v1/admin/backends/%d" % bid))
+    assert_error(a.req("DELETE", "/api/v1/admin/backends/%d" % bid), 404)
+    # the key: sealed in the table, never in a listing, a page or the audit
+    assert env.sql_value("SELECT COUNT(*) FROM backends WHERE key_sealed LIKE '%%SECRET%%'") == "0"
+    everything = (a.req("GET", "/api/v1/admin/backends").text + page.text + edit.text +
+                  json.dumps(audit_rows(env)))
+    assert secret not in everything
+    acts = [r[1] for r in audit_rows(env) if r[1].startswith("backend.")]
+    assert acts[:2] == ["backend.create", "backend.create"] and "backend.test" in acts \
+        and "backend.delete" in acts, acts
+
