@@ -104,6 +104,9 @@ static const struct cfg_opt cfg_opts[] = {
 	I(client_write_timeout, 1, 86400, 60),
 	I(drain_max_seconds, 0, 3600, 30),
 	I64(drain_max_bytes, 0, 1073741824LL, 8388608LL),
+	/* translation (issue 14) */
+	B(translate, 1),
+	B(translate_reasoning, 0),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

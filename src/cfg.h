@@ -46,6 +46,12 @@ struct cfg {
 	int client_write_timeout;   /* seconds a write to the client may block */
 	int drain_max_seconds;      /* reading on after the client left */
 	long long drain_max_bytes;
+	/* translation (issue 14) */
+	int translate;              /* bool: translate when the client's
+				       format has no upstream (xlate.h) */
+	int translate_reasoning;    /* bool: Anthropic thinking becomes
+				       OpenAI reasoning_effort (the OpenAI-
+				       format upstream takes it) */
 	char path[512];             /* the file read ("" if none) */
 };
 

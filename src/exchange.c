@@ -13,6 +13,7 @@
 #include "resp.h"
 #include "slot.h"
 #include "v1err.h"
+#include "xroute.h"
 
 /* State of the client side of one exchange. */
 struct exch_dest {
@@ -116,6 +117,7 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 	m.error = error;
 	m.route = x->route;
 	m.day = x->u->day;
+	m.translated = x->xl && x->xl->on;
 	if (oc) {
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
@@ -175,6 +177,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	struct up_req rq = *x->rq;
 	struct exch_dest e;
 	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, &e, ed_start };
+	const struct relay_dest *dp = &d;
 	struct relay_outcome oc;
 	char msg[400], type[64];
 
@@ -183,7 +186,11 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	buf_init(&e.errbody, 65536);
 	rq.tick = exchange_tick;
 	rq.tick_ctx = &t;
-	relay_exchange(x->a->up, &rq, &d, &oc);
+	if (x->xl)
+		dp = xroute_wrap(x->xl, &rq, &d);
+	relay_exchange(x->a->up, &rq, dp, &oc);
+	if (x->xl)
+		xroute_end(x->xl, &oc);
 	if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
 		exchange_fail(x, &oc);
 	else if (e.wrap) {
@@ -195,8 +202,9 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	/* The client has its answer: release the slot and meter after. */
 	web_finish(x->r);
 	exchange_meter(x, oc.status, oc.error[0] ? oc.error : NULL, &oc, s);
-	log_info("user=%s route=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
+	log_info("user=%s route=%s format=%s%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms%s%s",
 		 x->u->name, x->route ? x->route : "call", fmt_name(x->rq->fmt),
+		 x->xl ? " translated" : "",
 		 x->model, x->rq->stream, oc.status, usage_prompt(&oc.usage),
 		 usage_completion(&oc.usage), oc.latency_ms,
 		 oc.error[0] ? " error=" : "", oc.error);

@@ -19,6 +19,7 @@
 
 struct app;
 struct auth_user;
+struct xroute;
 
 struct exch {
 	struct app *a;
@@ -32,6 +33,8 @@ struct exch {
 	const char *own_headers;  /* NULL or the caller's allowance lines,
 				     added to a 2xx answer */
 	long long queue_id;       /* the dispatcher's row, 0 = none */
+	struct xroute *xl;        /* NULL = pass-through; else the exchange
+				     is translated (xroute.h, issue 14) */
 };
 
 /* Meters a request that was admitted (its request counted) and ended:

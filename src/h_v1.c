@@ -21,6 +21,7 @@
 #include "route.h"
 #include "tokest.h"
 #include "v1err.h"
+#include "xroute.h"
 
 /* One request's context, owned by v1_handle's stack frame. */
 struct v1 {
@@ -254,8 +255,11 @@ static void v1_proxy(struct v1 *v)
 	struct admit ad;
 	struct up_req rq;
 	struct exch x;
+	struct xroute xr;
+	enum xroute_rc xr_rc;
 	char day[11], url[2300], own[400];
 
+	xroute_init(&xr);
 	if (v1_read(v))
 		return;
 	db_today(day);
@@ -293,16 +297,20 @@ static void v1_proxy(struct v1 *v)
 		exchange_meter(&x, 403, "model not allowed", NULL, &ad.s);
 		return;
 	}
-	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url))) {
+	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url)) &&
+	    (xr_rc = xroute_setup(&xr, &x, &v->a->cfg, v->rt, v->req, url,
+				  sizeof(url), &ad.s)) != XR_OK) {
+		if (xr_rc == XR_REFUSED)
+			return;
 		v1err_send(v->r, v->f, 500, "api_error", rq.fmt == FMT_ANTHROPIC ?
 			   "configuration error: anthropic_url is not set" :
 			   "configuration error: openai_url is not set", NULL, NULL);
 		exchange_meter(&x, 500, "endpoint not configured", NULL, &ad.s);
 		return;
 	}
-	if (ad.slot != SLOT_GOT && !v1_wait(v, &x, &ad.s))
-		return;
-	exchange_forward(&x, &ad.s);
+	if (ad.slot == SLOT_GOT || v1_wait(v, &x, &ad.s))
+		exchange_forward(&x, &ad.s);
+	xroute_free(&xr);
 }
 
 /* Authenticates without reserving (count_tokens, models are free).

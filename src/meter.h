@@ -21,6 +21,8 @@ struct meter_rec {
 	struct usage usage;
 	long latency_ms;
 	const char *error;         /* NULL when the exchange succeeded */
+	int translated;            /* 1 = answered through the translator
+				      (request_log.translated, sql/016) */
 	const char *day;           /* "YYYY-MM-DD" the request was admitted
 				      on (its tokens count there too); NULL =
 				      a queued item's queue day, else today */
