@@ -45,6 +45,8 @@ BINS     := $(WEB_BINS) $(CLI_BINS)
 # bench/run's lower bounds (bench/floor.c), built with everything else so
 # they always compile; never installed.
 FLOOR_BINS := $(BUILD)/bench/floor-answer $(BUILD)/bench/floor-forward
+# bench/xlate.c: the translator's per-event cost (issue 14), same idea
+FLOOR_BINS += $(BUILD)/bench/xlate
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -106,6 +108,10 @@ $(BUILD)/bench/floor-answer: bench/floor.c $(LIB)
 $(BUILD)/bench/floor-forward: bench/floor.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DFLOOR_FORWARD=1 $< $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+
+$(BUILD)/bench/xlate: bench/xlate.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
