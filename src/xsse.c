@@ -214,6 +214,18 @@ static enum relay_err oa_delta(struct buf *out, int index, const char *dtype,
 	return emit_a(out, "content_block_delta", ev);
 }
 
+/* FNV-1a of a call id (0 for none). */
+static unsigned id_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	if (!s)
+		return 0;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h | 1;
+}
+
 /* Opens the tool_use block of OpenAI tool call `ti`. */
 static enum relay_err oa_tool_open(struct xsse *x, int ti,
 				   struct json_object *tc, struct buf *out)
@@ -243,6 +255,7 @@ static enum relay_err oa_tool_open(struct xsse *x, int ti,
 	x->block = x->nblocks++;
 	x->kind = XK_TOOL;
 	x->tool_block[ti] = x->block;
+	x->tool_id[ti] = id_hash(xl_str(tc, "id"));
 	xl_add(ev, "index", json_object_new_int(x->block));
 	xl_add(ev, "content_block", cb);
 	return emit_a(out, "content_block_start", ev);
@@ -267,7 +280,9 @@ static enum relay_err oa_tools(struct xsse *x, struct json_object *calls,
 			x->dropped++;
 			continue;
 		}
-		if (x->tool_block[ti] < 0 &&
+		if ((x->tool_block[ti] < 0 ||
+		     (xl_str(tc, "id") &&
+		      id_hash(xl_str(tc, "id")) != x->tool_id[ti])) &&
 		    (rc = oa_tool_open(x, (int)ti, tc, out)) != RE_OK)
 			return rc;
 		if (xl_is(args, json_type_string) &&

@@ -52,6 +52,10 @@ struct xsse {
 	int kind;                   /* XK_* of the open block */
 	int nblocks;                /* blocks started so far */
 	int tool_block[XSSE_MAX_TOOLS]; /* OpenAI tool index -> block, -1 */
+	unsigned tool_id[XSSE_MAX_TOOLS]; /* hash of that call's id: a new
+					     id at a used index (some
+					     upstreams send every call as
+					     index 0) starts a new block */
 	/* Anthropic -> OpenAI: the tool call of the open tool_use block */
 	long long cur_block;        /* Anthropic index of the open block */
 	int cur_tool;               /* its OpenAI tool index, -1 if none */
