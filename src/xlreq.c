@@ -976,6 +976,14 @@ static enum relay_err o2a_member(struct rq *r, const char *k,
 		if (json_object_get_int64(v) > 1)
 			return bad(r, "n > 1 cannot be translated to the "
 				   "Anthropic format");
+	} else if (!strcmp(k, "response_format")) {
+		/* a schema the answer must follow has no Anthropic
+		 * equivalent: refusing beats an answer that ignores it */
+		if (xl_streq(xl_str(v, "type"), "json_schema"))
+			return bad(r, "response_format json_schema cannot be "
+				   "translated to the Anthropic format");
+		if (!xl_streq(xl_str(v, "type"), "text"))
+			xlate_note_add(r->n, "dropped response_format");
 	} else if (!strcmp(k, "functions") || !strcmp(k, "function_call")) {
 		return bad(r, "%s is not supported here; use tools", k);
 	} else if (!strcmp(k, "tools")) {
