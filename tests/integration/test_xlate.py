@@ -410,3 +410,26 @@ def test_xlate_claude_code_tool_round_trip(env):
     rows = [x for x in _rows(env) if x[0] == "messages"]
     assert rows and all(x[2] == "1" and x[4] == "200" and x[7] == "1" for x in rows), rows
 test_xlate_claude_code_tool_round_trip.timeout = 240
+
+
+def test_xlate_upstream_dies_mid_stream(env):
+    """The upstream hangs up after two events: the client has the events
+    translated so far, then an error event in its own format (never half an
+    event); the row carries the reason, with the usage seen."""
+    _openai_only(env)
+    key = env.add_user("gina")
+    env.start_lighttpd()
+    _default_mock(env, {"mode": "stream", "close_after": 2, "usage_style": "cumulative"})
+    r = env.http(env.lighttpd_url + "/v1/messages", method="POST",
+                 body=jbody(dict(MSG, stream=True)),
+                 headers=dict(ANTH_HDRS, **{"x-api-key": key}))
+    assert r.status == 200, r.body
+    evs = _events(r.body)
+    names = [n for n, _ in evs]
+    assert names[:2] == ["message_start", "content_block_start"], names
+    assert names[-1] == "error" and "message_stop" not in names, names
+    err = evs[-1][1]
+    assert err["type"] == "error" and err["error"]["type"] == "api_error", err
+    assert r.body.endswith(b"\n\n")
+    rows = _rows(env)
+    assert len(rows) == 1 and rows[0][2] == "1" and rows[0][8], rows
