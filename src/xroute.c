@@ -177,7 +177,7 @@ static void xr_send(struct xroute *t, int status, const struct buf *b)
 static void xr_end_plain(struct xroute *t)
 {
 	struct buf b;
-	int status = t->status;
+	int status = t->status, notes = t->note.count;
 	enum relay_err rc;
 
 	buf_init(&b, RELAY_USAGE_COPY_MAX * 2);
@@ -204,6 +204,9 @@ static void xr_end_plain(struct xroute *t)
 	}
 	xr_send(t, status, &b);
 	buf_free(&b);
+	if (t->note.count > notes)
+		log_info("answer translated %s -> %s: %s", fmt_name(t->upstream),
+			 fmt_name(t->client), t->note.text);
 }
 
 void xroute_end(struct xroute *t, const struct relay_outcome *oc)

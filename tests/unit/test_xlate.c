@@ -9,7 +9,8 @@
  * means upstream_reply.json is an error body), "refuse" (a substring of
  * the reason a refused request gets) and "note" (a substring the
  * translation note must contain). Then, each where its files exist:
- *   client_request.json -> upstream_request.json
+ *   client_request.json -> upstream_request.json (which the opposite
+ *                          direction must accept in turn)
  *   upstream_reply.json -> client_reply.json
  *   upstream_events.txt -> client_events.txt
  * JSON is compared semantically (json_object_equal), streams event by
@@ -285,6 +286,13 @@ static void run_request(struct gcase *c, struct xlate_info *info)
 	want = expected(c->dir, "upstream_request.json", &out, 1);
 	assert_json_same("upstream_request.json", want, strlen(want), out.data,
 			 out.len);
+	/* the other direction takes what this one produced */
+	buf_reset(&out);
+	rc = xlate_request_text(c->upstream, want, strlen(want), &c->o, &out,
+				NULL, &note, why, sizeof why);
+	if (rc)
+		fprintf(stderr, "%s: back: rc %d: %s\n", c->dir, (int)rc, why);
+	assert_int_equal(rc, RE_OK);
 	free(want);
 out:
 	buf_free(&out);
