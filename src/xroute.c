@@ -193,8 +193,9 @@ static void xr_end_plain(struct xroute *t)
 	if (rc) {
 		/* an answer that cannot be translated is the upstream's
 		 * failure, said in the client's words */
-		log_warn("upstream answer (HTTP %d, %zu bytes) could not be "
-			 "translated: %s", status, t->held.len,
+		log_warn("upstream answer (HTTP %d, %s%zu bytes) could not be "
+			 "translated: %s", status, t->overflow ? "over " : "",
+			 t->overflow ? t->held.max : t->held.len,
 			 relay_strerror(rc));
 		status = 502;
 		buf_reset(&b);
