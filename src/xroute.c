@@ -159,33 +159,57 @@ const struct relay_dest *xroute_wrap(struct xroute *t, struct up_req *rq,
 	return &t->outer;
 }
 
-/* Sends a translated non-stream answer (or the error it turned into). */
-static void xr_send(struct xroute *t, int status, const struct buf *b)
+/* Sends a translated non-stream answer (or the error it turned into), as
+ * an event stream when sse. */
+static void xr_send(struct xroute *t, int status, const struct buf *b, int sse)
 {
 	const struct relay_dest *d = t->inner;
+	const char *ct = sse ? "text/event-stream" : "application/json";
 	int rc;
 
-	rc = d->start_hdr ? d->start_hdr(d->ctx, status, "application/json", 0,
-					 t->headers) :
-			    d->start(d->ctx, status, "application/json", 0);
+	rc = d->start_hdr ? d->start_hdr(d->ctx, status, ct, sse, t->headers) :
+			    d->start(d->ctx, status, ct, sse);
 	if (!rc && b->len)
 		rc = d->write(d->ctx, b->data, b->len);
 	if (!rc)
 		d->flush(d->ctx);
 }
 
+/* A 2xx answer into the client's format; *sse = 1 when it went into an
+ * event stream because the client asked for one and the upstream sent a
+ * single JSON body instead. */
+static enum relay_err xr_answer(struct xroute *t, struct buf *b, int *sse)
+{
+	struct json_object *in = xlate_parse(t->held.data, t->held.len);
+	struct json_object *res = NULL;
+	enum relay_err rc;
+
+	*sse = 0;
+	if (!in)
+		return RE_EINVAL;
+	rc = xlate_response(t->upstream, in, &t->o, &t->info, &res, &t->note);
+	if (rc == RE_OK && t->info.stream) {
+		*sse = 1;
+		rc = xsse_from_answer(t->client, res, t->info.include_usage, b);
+	} else if (rc == RE_OK) {
+		rc = xlate_dump(res, b);
+	}
+	json_object_put(res);
+	json_object_put(in);
+	return rc;
+}
+
 static void xr_end_plain(struct xroute *t)
 {
 	struct buf b;
-	int status = t->status, notes = t->note.count;
+	int status = t->status, notes = t->note.count, sse = 0;
 	enum relay_err rc;
 
 	buf_init(&b, RELAY_USAGE_COPY_MAX * 2);
 	if (t->overflow) {
 		rc = RE_ETOOBIG;
 	} else if (status >= 200 && status < 300) {
-		rc = xlate_response_text(t->upstream, t->held.data, t->held.len,
-					 &t->o, &t->info, &b, &t->note);
+		rc = xr_answer(t, &b, &sse);
 	} else {
 		rc = xlate_error_text(t->client, status, t->held.data,
 				      t->held.len, &b);
@@ -198,12 +222,13 @@ static void xr_end_plain(struct xroute *t)
 			 t->overflow ? t->held.max : t->held.len,
 			 relay_strerror(rc));
 		status = 502;
+		sse = 0;
 		buf_reset(&b);
 		xlate_error_text(t->client, 502,
 				 "upstream answer could not be translated",
 				 39, &b);
 	}
-	xr_send(t, status, &b);
+	xr_send(t, status, &b, sse);
 	buf_free(&b);
 	if (t->note.count > notes)
 		log_info("answer translated %s -> %s: %s", fmt_name(t->upstream),

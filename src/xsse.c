@@ -606,6 +606,208 @@ static enum relay_err ao_event(struct xsse *x, const char *type,
 	return RE_OK;
 }
 
+/* ============ a whole answer as a stream (xsse_from_answer) ============ */
+
+/* The empty shell of a content block for its content_block_start. */
+static struct json_object *block_shell(struct json_object *b)
+{
+	const char *t = xl_str(b, "type");
+	struct json_object *s = typed(t ? t : "text");
+
+	if (!s)
+		return NULL;
+	if (xl_streq(t, "tool_use")) {
+		xl_add_ref(s, "id", xl_get(b, "id"));
+		xl_add_ref(s, "name", xl_get(b, "name"));
+		xl_add(s, "input", json_object_new_object());
+	} else if (xl_streq(t, "thinking")) {
+		xl_add(s, "thinking", json_object_new_string(""));
+		xl_add(s, "signature", json_object_new_string(""));
+	} else {
+		xl_add(s, "text", json_object_new_string(""));
+	}
+	return s;
+}
+
+/* One block: start, its whole content as one delta, stop. */
+static enum relay_err answer_block(struct json_object *b, int i,
+				   struct buf *out)
+{
+	const char *t = xl_str(b, "type");
+	struct json_object *ev = typed("content_block_start"), *v;
+	enum relay_err rc;
+
+	if (!ev)
+		return RE_ENOMEM;
+	xl_add(ev, "index", json_object_new_int(i));
+	xl_add(ev, "content_block", block_shell(b));
+	if ((rc = emit_a(out, "content_block_start", ev)) != RE_OK)
+		return rc;
+	if (xl_streq(t, "tool_use")) {
+		v = json_object_new_string(json_object_to_json_string_ext(
+			xl_get(b, "input"), JSON_C_TO_STRING_PLAIN |
+				JSON_C_TO_STRING_NOSLASHESCAPE));
+		rc = v ? oa_delta(out, i, "input_json_delta", "partial_json", v) :
+			 RE_ENOMEM;
+		json_object_put(v);
+	} else if (xl_streq(t, "thinking")) {
+		rc = oa_delta(out, i, "thinking_delta", "thinking",
+			      xl_get(b, "thinking"));
+	} else {
+		rc = oa_delta(out, i, "text_delta", "text", xl_get(b, "text"));
+	}
+	if (rc)
+		return rc;
+	ev = typed("content_block_stop");
+	if (ev)
+		xl_add(ev, "index", json_object_new_int(i));
+	return emit_a(out, "content_block_stop", ev);
+}
+
+static enum relay_err answer_anthropic(struct json_object *a, struct buf *out)
+{
+	struct json_object *ev = typed("message_start"), *m, *u, *c, *d;
+	size_t i, n;
+	enum relay_err rc;
+
+	m = json_object_new_object();
+	u = json_object_new_object();
+	if (!ev || !m || !u) {
+		json_object_put(ev);
+		json_object_put(m);
+		json_object_put(u);
+		return RE_ENOMEM;
+	}
+	json_object_object_foreach(a, k, v) {
+		if (!strcmp(k, "content"))
+			xl_add(m, k, json_object_new_array());
+		else if (!strcmp(k, "stop_reason") || !strcmp(k, "stop_sequence"))
+			xl_add(m, k, NULL);
+		else if (strcmp(k, "usage"))
+			xl_add_ref(m, k, v);
+	}
+	/* the input counts are known up front; the output ones at the end */
+	json_object_object_foreach(xl_get(a, "usage"), uk, uv)
+		xl_add(u, uk, strcmp(uk, "output_tokens") ? json_object_get(uv) :
+							   json_object_new_int(0));
+	xl_add(m, "usage", u);
+	xl_add(ev, "message", m);
+	if ((rc = emit_a(out, "message_start", ev)) != RE_OK)
+		return rc;
+	c = xl_get(a, "content");
+	n = xl_is(c, json_type_array) ? json_object_array_length(c) : 0;
+	for (i = 0; i < n; i++)
+		if ((rc = answer_block(json_object_array_get_idx(c, i), (int)i,
+				       out)) != RE_OK)
+			return rc;
+	ev = typed("message_delta");
+	d = json_object_new_object();
+	if (!ev || !d) {
+		json_object_put(ev);
+		json_object_put(d);
+		return RE_ENOMEM;
+	}
+	xl_add_ref(d, "stop_reason", xl_get(a, "stop_reason"));
+	xl_add_ref(d, "stop_sequence", xl_get(a, "stop_sequence"));
+	xl_add(ev, "delta", d);
+	xl_add_ref(ev, "usage", xl_get(a, "usage"));
+	if ((rc = emit_a(out, "message_delta", ev)) != RE_OK)
+		return rc;
+	return emit_a(out, "message_stop", typed("message_stop"));
+}
+
+/* A chunk like the answer (id, created, model) with choices[0] = {index,
+ * delta, logprobs, finish_reason}; delta taken over. */
+static struct json_object *answer_chunk(struct json_object *a,
+					struct json_object *delta,
+					struct json_object *finish)
+{
+	struct xsse x;
+
+	memset(&x, 0, sizeof x);
+	copy_str(x.id, sizeof x.id, xl_str(a, "id"));
+	copy_str(x.model, sizeof x.model, xl_str(a, "model"));
+	x.o.now = xl_int(a, "created");
+	return ao_chunk(&x, delta, xl_is(finish, json_type_string) ?
+					   json_object_get_string(finish) : NULL);
+}
+
+static enum relay_err answer_openai(struct json_object *a, int usage,
+				    struct buf *out)
+{
+	struct json_object *c0 = json_object_array_get_idx(
+		xl_get(a, "choices"), 0);
+	struct json_object *msg = xl_get(c0, "message"), *d, *calls, *c;
+	enum relay_err rc;
+	size_t i, n;
+
+	if (!(d = json_object_new_object()))
+		return RE_ENOMEM;
+	xl_add(d, "role", json_object_new_string("assistant"));
+	xl_add(d, "content", json_object_new_string(""));
+	if ((rc = emit_o(out, answer_chunk(a, d, NULL))) != RE_OK)
+		return rc;
+	if (xl_str(msg, "reasoning_content") &&
+	    (rc = emit_o(out, answer_chunk(a, delta1("reasoning_content",
+			xl_get(msg, "reasoning_content")), NULL))) != RE_OK)
+		return rc;
+	if (xl_str(msg, "content") &&
+	    (rc = emit_o(out, answer_chunk(a, delta1("content",
+			xl_get(msg, "content")), NULL))) != RE_OK)
+		return rc;
+	calls = xl_get(msg, "tool_calls");
+	n = xl_is(calls, json_type_array) ? json_object_array_length(calls) : 0;
+	if (n) {
+		struct json_object *arr = json_object_new_array();
+
+		for (i = 0; arr && i < n; i++) {
+			c = json_object_array_get_idx(calls, i);
+			/* a chunk's tool call carries its index */
+			struct json_object *cp = NULL;
+
+			if (json_object_deep_copy(c, &cp, NULL) == 0)
+				c = cp;
+			else
+				c = NULL;
+			if (c)
+				xl_add(c, "index", json_object_new_int((int)i));
+			xl_push(arr, c);
+		}
+		d = json_object_new_object();
+		if (!arr || !d) {
+			json_object_put(arr);
+			json_object_put(d);
+			return RE_ENOMEM;
+		}
+		xl_add(d, "tool_calls", arr);
+		if ((rc = emit_o(out, answer_chunk(a, d, NULL))) != RE_OK)
+			return rc;
+	}
+	if ((rc = emit_o(out, answer_chunk(a, NULL, xl_get(c0, "finish_reason"))))
+	    != RE_OK)
+		return rc;
+	if (usage) {
+		c = answer_chunk(a, NULL, NULL);
+		if (!c)
+			return RE_ENOMEM;
+		json_object_array_del_idx(xl_get(c, "choices"), 0, 1);
+		xl_add_ref(c, "usage", xl_get(a, "usage"));
+		if ((rc = emit_o(out, c)) != RE_OK)
+			return rc;
+	}
+	return buf_puts(out, "data: [DONE]\n\n");
+}
+
+enum relay_err xsse_from_answer(enum fmt_kind client, struct json_object *ans,
+				int include_usage, struct buf *out)
+{
+	if (!xl_is(ans, json_type_object))
+		return RE_EINVAL;
+	if (client == FMT_ANTHROPIC)
+		return answer_anthropic(ans, out);
+	return answer_openai(ans, include_usage, out);
+}
+
 /* ============================== entry ============================== */
 
 enum relay_err xsse_event(struct xsse *x, const char *name, const char *data,

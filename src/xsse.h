@@ -93,4 +93,12 @@ enum relay_err xsse_end(struct xsse *x, struct buf *out);
 /* Releases the parser's buffers. */
 void xsse_free(struct xsse *x);
 
+/* A whole answer already in the client's format (what xlate_response
+ * made, borrowed) as that format's event stream, appended to out: for an
+ * upstream that answered a stream request with one JSON body, so the
+ * client still gets the stream it asked for. include_usage: an OpenAI
+ * client's usage chunk. */
+enum relay_err xsse_from_answer(enum fmt_kind client, struct json_object *ans,
+				int include_usage, struct buf *out);
+
 #endif

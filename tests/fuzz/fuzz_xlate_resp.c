@@ -5,13 +5,15 @@
  * status (the rest of it); the rest is the upstream's body. A successful
  * answer must translate to a JSON object or be refused as bad input, and
  * any body - JSON or not, UTF-8 or not - must give a valid JSON error
- * object in the client's format. */
+ * object in the client's format. A translated answer must also turn into
+ * the client's event stream (xsse_from_answer). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
 #include "xlate.h"
+#include "xsse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -50,8 +52,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = xlate_response_text(up, c, size - 1, &o, &info, &out, &n);
 	if (rc != RE_OK && rc != RE_EINVAL)
 		abort();
-	if (rc == RE_OK)
+	if (rc == RE_OK) {
+		struct json_object *j = xlate_parse(out.data, out.len);
+
 		must_be_object(&out);
+		/* the same answer as the client's event stream */
+		buf_reset(&out);
+		if (xsse_from_answer(up == FMT_OPENAI ? FMT_ANTHROPIC :
+							FMT_OPENAI, j,
+				     data[0] & 2, &out) != RE_OK)
+			abort();
+		json_object_put(j);
+	}
 	buf_reset(&out);
 	rc = xlate_error_text(up == FMT_OPENAI ? FMT_ANTHROPIC : FMT_OPENAI,
 			      status, c, size - 1, &out);

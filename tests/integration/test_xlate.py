@@ -433,3 +433,23 @@ def test_xlate_upstream_dies_mid_stream(env):
     assert r.body.endswith(b"\n\n")
     rows = _rows(env)
     assert len(rows) == 1 and rows[0][2] == "1" and rows[0][8], rows
+
+
+def test_xlate_stream_request_answered_with_one_body(env):
+    """An upstream that ignores stream: true and sends one JSON body: the
+    client still gets the event stream it asked for, metered."""
+    _openai_only(env)
+    key = env.add_user("hank")
+    env.start_lighttpd()
+    _default_mock(env, {"mode": "json"})
+    r = env.http(env.lighttpd_url + "/v1/messages", method="POST",
+                 body=jbody(dict(MSG, stream=True)),
+                 headers=dict(ANTH_HDRS, **{"x-api-key": key}))
+    assert r.status == 200, r.body
+    assert r.headers["content-type"].startswith("text/event-stream"), r.headers
+    evs = _events(r.body)
+    assert [n for n, _ in evs] == ["message_start", "content_block_start",
+                                   "content_block_delta", "content_block_stop",
+                                   "message_delta", "message_stop"], evs
+    assert evs[2][1]["delta"]["text"] == CANNED
+    assert _rows(env) == [["messages", "anthropic", "1", "1", "200", "11", "22", "1", None]]

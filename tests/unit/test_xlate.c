@@ -13,6 +13,8 @@
  *                          direction must accept in turn)
  *   upstream_reply.json -> client_reply.json
  *   upstream_events.txt -> client_events.txt
+ *   client_reply.json -> client_events_from_reply.txt (when the client
+ *                          asked for a stream: xsse_from_answer)
  * JSON is compared semantically (json_object_equal), streams event by
  * event (name and data), and the stream is fed three ways (whole, one
  * event at a time, one byte at a time) which must give the same bytes.
@@ -320,6 +322,22 @@ static void run_reply(struct gcase *c, const struct xlate_info *info)
 	want = expected(c->dir, "client_reply.json", &out, 1);
 	assert_json_same("client_reply.json", want, strlen(want), out.data,
 			 out.len);
+	if (c->status < 400 && info->stream) {
+		/* a stream request answered with one body: the same answer
+		 * as the client's event stream */
+		struct json_object *j = xlate_parse(want, strlen(want));
+		char *ev;
+
+		assert_non_null(j);
+		buf_reset(&out);
+		assert_int_equal(xsse_from_answer(c->client, j,
+						  info->include_usage, &out),
+				 RE_OK);
+		json_object_put(j);
+		ev = expected(c->dir, "client_events_from_reply.txt", &out, 0);
+		assert_events_same(ev, strlen(ev), out.data, out.len);
+		free(ev);
+	}
 	free(want);
 	buf_free(&out);
 	free(in);

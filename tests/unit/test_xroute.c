@@ -79,7 +79,6 @@ static struct fix *fix_new(void)
 	f->t.client = FMT_ANTHROPIC;
 	f->t.upstream = FMT_OPENAI;
 	f->t.o.now = 1700000000;
-	f->t.info.stream = 1;
 	xsse_init(&f->t.sse, FMT_OPENAI, &f->t.o, &f->t.info);
 	f->t.body.max = 4096;
 	buf_puts(&f->t.body, "{\"model\":\"m\",\"messages\":[]}");
@@ -206,6 +205,35 @@ static void test_untranslatable_answer(void **state)
 	fix_free(f);
 }
 
+/* A stream request answered with one JSON body still gets its stream. */
+static void test_plain_answer_to_stream_request(void **state)
+{
+	static const char ans[] =
+		"{\"id\":\"c1\",\"model\":\"m\",\"choices\":[{\"index\":0,"
+		"\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},"
+		"\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":3,"
+		"\"completion_tokens\":1}}";
+	struct fix *f = fix_new();
+	struct relay_outcome oc;
+	const char *s;
+
+	(void)state;
+	memset(&oc, 0, sizeof oc);
+	f->t.info.stream = 1;
+	f->d->start_hdr(f->d->ctx, 200, "application/json", 0, NULL);
+	f->d->write(f->d->ctx, ans, sizeof ans - 1);
+	xroute_end(&f->t, &oc);
+	assert_int_equal(f->r.status, 200);
+	assert_int_equal(f->r.sse, 1);
+	assert_string_equal(f->r.ct, "text/event-stream");
+	s = f->r.body.data;
+	assert_true(strncmp(s, "event: message_start\n", 21) == 0);
+	assert_non_null(strstr(s, "\"text\":\"hi\""));
+	assert_non_null(strstr(s, "\"stop_reason\":\"max_tokens\""));
+	assert_non_null(strstr(s, "event: message_stop\n"));
+	fix_free(f);
+}
+
 /* A stream starts at once, each whole event goes out translated as it is
  * written, and a clean end adds the closing events. */
 static void test_stream(void **state)
@@ -279,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_plain_answer),
 		cmocka_unit_test(test_error_answer),
 		cmocka_unit_test(test_untranslatable_answer),
+		cmocka_unit_test(test_plain_answer_to_stream_request),
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_stream_broken_and_gone),
 	};
