@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 
-from common import header, jbody
+from common import header, jbody, wait_until
 from test_sdk import (UPSTREAM_KEY, _claude_argv, _claude_env, client_env,
                       node_modules, sdk)
 
@@ -38,9 +38,16 @@ def _posts(env):
     return [r for r in env.mock_requests() if r["method"] == "POST"]
 
 
-def _rows(env):
-    return env.sql("SELECT route, format, translated, stream, http_status, prompt_tokens,"
-                   " completion_tokens, usage_known, error FROM request_log ORDER BY id")
+def _rows(env, n):
+    """request_log, once it has n rows: the relay answers the client
+    before it meters, so a row may land just after the answer."""
+    wait_until(lambda: int(env.sql_value("SELECT COUNT(*) FROM request_log")) >= n,
+               timeout=30 * env.timeout_factor, what="%d request_log rows" % n)
+    # sorted: two requests in a row may be metered by two processes in
+    # either order
+    return sorted(env.sql("SELECT route, format, translated, stream, http_status,"
+                          " prompt_tokens, completion_tokens, usage_known, error"
+                          " FROM request_log"), key=repr)
 
 
 def _events(body):
@@ -105,7 +112,7 @@ def test_xlate_messages_on_openai_upstream(env):
     assert evs[-2][1]["usage"]["output_tokens"] == 22, evs[-2]
     up = json.loads(_posts(env)[-1]["body"])
     assert up["stream"] is True and up["stream_options"] == {"include_usage": True}, up
-    assert _rows(env) == [["messages", "anthropic", "1", "0", "200", "11", "22", "1", None],
+    assert _rows(env, 2) == [["messages", "anthropic", "1", "0", "200", "11", "22", "1", None],
                           ["messages", "anthropic", "1", "1", "200", "11", "22", "1", None]]
 
 
@@ -146,7 +153,7 @@ def test_xlate_chat_on_anthropic_upstream(env):
     assert text == "词1词2词3", chunks
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 37, chunks[-1]
-    assert _rows(env) == [["chat", "openai", "1", "0", "200", "17", "20", "1", None],
+    assert _rows(env, 2) == [["chat", "openai", "1", "0", "200", "17", "20", "1", None],
                           ["chat", "openai", "1", "1", "200", "17", "20", "1", None]]
 
 
@@ -249,7 +256,7 @@ def test_xlate_tool_round_trip_both_ways(env):
         up = json.loads(_posts(env)[-1]["body"])
         assert up["messages"][-1] == {"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "toolu_mock1", "content": "18C sunny"}]}, up
-    rows = _rows(env)
+    rows = _rows(env, 8)
     assert len(rows) == 8 and all(r[2] == "1" and r[4] == "200" and r[7] == "1"
                                    for r in rows), rows
 
@@ -282,9 +289,10 @@ def test_xlate_errors_and_refusals(env):
     j = r.json()
     assert j["type"] == "error" and "document" in j["error"]["message"], j
     assert len(_posts(env)) == n
-    rows = _rows(env)
-    assert [r[4] for r in rows] == ["429", "429", "400"], rows
-    assert rows[2][2] == "0" and rows[2][8] == "request cannot be translated", rows
+    rows = _rows(env, 3)
+    assert sorted(r[4] for r in rows) == ["400", "429", "429"], rows
+    refused = [r for r in rows if r[4] == "400"][0]
+    assert refused[2] == "0" and refused[8] == "request cannot be translated", rows
     # the other way: n > 1 has no Anthropic equivalent
     env.reset_settings()
     _anthropic_only(env)
@@ -308,7 +316,7 @@ def test_xlate_passthrough_stays_byte_exact(env):
                  headers=dict(ANTH_HDRS, **{"x-api-key": key}))
     assert r.status == 200, r.body
     assert _posts(env)[-1]["body"] == body
-    assert _rows(env)[0][:3] == ["messages", "anthropic", "0"]
+    assert _rows(env, 1)[0][:3] == ["messages", "anthropic", "0"]
 
 
 def test_xlate_translate_off(env):
@@ -370,7 +378,7 @@ def test_xlate_sdks(env):
                        for c in chunks if c["choices"])
         assert text == "词1词2词3", chunks
         assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 37
-    rows = _rows(env)
+    rows = _rows(env, 10)
     assert len(rows) == 10 and all(r[2] == "1" and r[4] == "200" for r in rows), rows
 test_xlate_sdks.timeout = 240
 
@@ -407,7 +415,7 @@ def test_xlate_claude_code_tool_round_trip(env):
     assert last[-1]["role"] == "tool" and "plum" in last[-1]["content"], last[-2:]
     assert any(m.get("tool_calls") for m in last), last
     assert all(header(x, "authorization") == "Bearer " + UPSTREAM_KEY for x in recs)
-    rows = [x for x in _rows(env) if x[0] == "messages"]
+    rows = [x for x in _rows(env, len(recs)) if x[0] == "messages"]
     assert rows and all(x[2] == "1" and x[4] == "200" and x[7] == "1" for x in rows), rows
 test_xlate_claude_code_tool_round_trip.timeout = 240
 
@@ -431,7 +439,7 @@ def test_xlate_upstream_dies_mid_stream(env):
     err = evs[-1][1]
     assert err["type"] == "error" and err["error"]["type"] == "api_error", err
     assert r.body.endswith(b"\n\n")
-    rows = _rows(env)
+    rows = _rows(env, 1)
     assert len(rows) == 1 and rows[0][2] == "1" and rows[0][8], rows
 
 
@@ -452,4 +460,4 @@ def test_xlate_stream_request_answered_with_one_body(env):
                                    "content_block_delta", "content_block_stop",
                                    "message_delta", "message_stop"], evs
     assert evs[2][1]["delta"]["text"] == CANNED
-    assert _rows(env) == [["messages", "anthropic", "1", "1", "200", "11", "22", "1", None]]
+    assert _rows(env, 1) == [["messages", "anthropic", "1", "1", "200", "11", "22", "1", None]]
