@@ -45,6 +45,8 @@ BINS     := $(WEB_BINS) $(CLI_BINS)
 # bench/run's lower bounds (bench/floor.c), built with everything else so
 # they always compile; never installed.
 FLOOR_BINS := $(BUILD)/bench/floor-answer $(BUILD)/bench/floor-forward
+# bench/xlate.c: the translator's per-event cost (issue 14), same idea
+FLOOR_BINS += $(BUILD)/bench/xlate
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -107,6 +109,10 @@ $(BUILD)/bench/floor-forward: bench/floor.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -DFLOOR_FORWARD=1 $< $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
 
+$(BUILD)/bench/xlate: bench/xlate.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(EXTRA_LIBS) $(shell pkg-config --libs cmocka) $(LDFLAGS_ALL) -o $@
@@ -123,7 +129,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/sopt.c src/bmatch.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c
+FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/sopt.c src/bmatch.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c src/xlate.c src/xlreq.c src/xlresp.c src/xsse.c
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)

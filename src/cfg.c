@@ -110,6 +110,9 @@ static const struct cfg_opt cfg_opts[] = {
 	I(backend_fail_threshold, 1, 1000, 3),
 	I(backend_cooldown, 1, 86400, 10),
 	I(backend_cooldown_max, 1, 604800, 300),
+	/* translation (issue 14) */
+	B(translate, 1),
+	B(translate_reasoning, 0),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

@@ -52,6 +52,12 @@ struct cfg {
 	int backend_fail_threshold; /* failures in a row before a cool-down */
 	int backend_cooldown;       /* first cool-down, seconds (doubles) */
 	int backend_cooldown_max;   /* longest cool-down, seconds */
+	/* translation (issue 14) */
+	int translate;              /* bool: translate when the client's
+				       format has no upstream (xlate.h) */
+	int translate_reasoning;    /* bool: Anthropic thinking becomes
+				       OpenAI reasoning_effort (the OpenAI-
+				       format upstream takes it) */
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -15,6 +15,7 @@
 #include "resp.h"
 #include "slot.h"
 #include "v1err.h"
+#include "xroute.h"
 
 /* State of the client side of one exchange. */
 struct exch_dest {
@@ -121,6 +122,7 @@ static void exchange_meter_b(const struct exch *x, int status, const char *error
 	m.route = x->route;
 	m.day = x->u->day;
 	m.backend = backend;
+	m.translated = x->xl && x->xl->on;
 	if (oc) {
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
@@ -180,6 +182,13 @@ static const char *exchange_tick(void *ctx)
 	return "relay lost its upstream slot (database connection lost)";
 }
 
+/* The format the backends of this exchange speak: the client's, or the
+ * other one when the exchange is translated (xroute.h). */
+static enum fmt_kind exchange_up_fmt(const struct exch *x)
+{
+	return x->xl && x->xl->on ? x->xl->upstream : x->rq->fmt;
+}
+
 /* The tries of one request across backends. */
 struct exch_tries {
 	unsigned tried[16];
@@ -231,7 +240,7 @@ static int exchange_failover(const struct exch *x, struct exch_tries *t, struct 
 		DBS(s->held && lock_held(x->a->db, s) ? s->name : NULL),
 		DBS(c->lock_prefix), DBI(c->upstream_slots),
 		DBI(slot_first(c->upstream_slots)), DBI(backend_dflt_mask(c)),
-		DBS(fmt_name(x->rq->fmt)), DBB(model, meter_clip(model, 255)), DBS(ex),
+		DBS(fmt_name(exchange_up_fmt(x))), DBB(model, meter_clip(model, 255)), DBS(ex),
 		DBI(c->queue_wait_max))) {
 		s->held = 0;
 		return 0;
@@ -293,18 +302,26 @@ static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries
 {
 	struct exch_tick tk = { x->a, s };
 	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, e, ed_start };
+	const struct relay_dest *dp = &d;
 	struct backends *bs = &x->a->bk;
 	unsigned id = bmatch_lock_backend(x->a->cfg.lock_prefix, s->name);
 	const struct backend *b = backend_lookup(bs, x->a->db, id);
 	char url[2300];
 	struct buf body;
-	struct up_req rq;
-	const char *why = NULL;
+	struct up_req in = *x->rq, rq;
+	const char *why = NULL, *path = x->up_path;
 
 	*bp = b;
 	memset(oc, 0, sizeof(*oc));
-	buf_init(&body, x->rq->body_len + 1024);
-	if (!b || backend_prepare(b, &x->a->cfg, x->rq, x->up_path, x->model, url,
+	if (x->xl && x->xl->on) {
+		/* the translated request, for the other format's route path and
+		 * (backend 0) URL; mapping then applies to the translated body */
+		dp = xroute_wrap(x->xl, &in, &d);
+		in.url = x->xl->url[0] ? x->xl->url : NULL;
+		path = x->xl->up_path;
+	}
+	buf_init(&body, in.body_len + 1024);
+	if (!b || backend_prepare(b, &x->a->cfg, &in, path, x->model, url,
 				  sizeof(url), &body, &rq, &why)) {
 		oc->err = RE_ECONFIG;
 		oc->status = 502;
@@ -315,8 +332,8 @@ static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries
 	rq.tick_ctx = &tk;
 	t->tried[t->n < 16 ? t->n : 15] = id;
 	rq.refuse_busy = t->n + 1 < x->a->cfg.backend_max_tries && t->n < 15 &&
-		backend_others(bs, x->rq->fmt, x->model, t->tried, t->n + 1) > 0;
-	relay_exchange(x->a->up, &rq, &d, oc);
+		backend_others(bs, exchange_up_fmt(x), x->model, t->tried, t->n + 1) > 0;
+	relay_exchange(x->a->up, &rq, dp, oc);
 out:
 	buf_free(&body);
 }
@@ -342,7 +359,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 		backend_note_fail(x->a->db, &x->a->cfg, &x->a->bk, b ? b->id : 0,
 				  oc.status, oc.error, oc.retry_after);
 		if (t.n + 1 >= x->a->cfg.backend_max_tries || t.n >= 15 ||
-		    backend_others(&x->a->bk, x->rq->fmt, x->model, t.tried, t.n + 1) == 0)
+		    backend_others(&x->a->bk, exchange_up_fmt(x), x->model, t.tried, t.n + 1) == 0)
 			break;
 		if (b)
 			exchange_note_try(&t, b, &oc);
@@ -358,6 +375,8 @@ void exchange_forward(const struct exch *x, struct slot *s)
 		}
 		log_info("failover: try %d on %s after: %s", t.n + 1, s->name, oc.error);
 	}
+	if (x->xl)
+		xroute_end(x->xl, &oc);
 	if (oc.err == RE_EBUSY)
 		exchange_fail_busy(x, &oc);
 	else if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
@@ -377,8 +396,9 @@ void exchange_forward(const struct exch *x, struct slot *s)
 				 json_object_to_json_string_ext(t.failed, JSON_C_TO_STRING_PLAIN) :
 				 NULL);
 	exchange_meter_b(x, oc.status, oc.error[0] ? oc.error : NULL, &oc, s, b ? bj : NULL);
-	log_info("user=%s route=%s format=%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms backend=%s tries=%d%s%s",
+	log_info("user=%s route=%s format=%s%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms backend=%s tries=%d%s%s",
 		 x->u->name, x->route ? x->route : "call", fmt_name(x->rq->fmt),
+		 x->xl ? " translated" : "",
 		 x->model, x->rq->stream, oc.status, usage_prompt(&oc.usage),
 		 usage_completion(&oc.usage), oc.latency_ms, b ? b->name : "-", t.n + 1,
 		 oc.error[0] ? " error=" : "", oc.error);

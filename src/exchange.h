@@ -19,6 +19,7 @@
 
 struct app;
 struct auth_user;
+struct xroute;
 
 struct exch {
 	struct app *a;
@@ -35,6 +36,8 @@ struct exch {
 	const char *up_path;      /* appended to a table backend's base URL
 				     ("/chat/completions", "/v1/messages", a
 				     route's path); backend 0 uses rq->url */
+	struct xroute *xl;        /* NULL = pass-through; else the exchange
+				     is translated (xroute.h, issue 14) */
 };
 
 /* Meters a request that was admitted (its request counted) and ended:

@@ -21,6 +21,7 @@
 #include "route.h"
 #include "tokest.h"
 #include "v1err.h"
+#include "xroute.h"
 
 /* One request's context, owned by v1_handle's stack frame. */
 struct v1 {
@@ -173,7 +174,10 @@ static int v1_tick(void *ctx, long long position)
  * Returns 1 with *s held (forward now), 0 when answered and metered. */
 static int v1_wait(struct v1 *v, struct exch *x, struct slot *s)
 {
-	struct dispatch_req q = { x->u, x->rq->fmt, v->model, v->stream, v->rt->name };
+	/* the queue row's format picks the backends it waits for: the
+	 * upstream's when the exchange is translated */
+	struct dispatch_req q = { x->u, x->xl && x->xl->on ? x->xl->upstream : x->rq->fmt,
+				  v->model, v->stream, v->rt->name };
 	enum dispatch_result dr;
 	char ra[64];
 
@@ -254,12 +258,20 @@ static void v1_proxy(struct v1 *v)
 	struct admit ad;
 	struct up_req rq;
 	struct exch x;
+	struct xroute xr;
+	enum xroute_rc xr_rc;
+	enum fmt_kind afmt;
 	char day[11], url[2300], own[400];
 
+	xroute_init(&xr);
 	if (v1_read(v))
 		return;
 	db_today(day);
-	if (admit_request(v->a->db, &v->a->cfg, route_api_key(v->r), day, v->rt->fmt,
+	/* the format whose backends serve this request: the client's, unless
+	 * only a translating backend of the other format serves the model */
+	backends_sync(&v->a->bk, v->a->db, 0);
+	afmt = xroute_pick(&v->a->bk, &v->a->cfg, v->rt, v->model);
+	if (admit_request(v->a->db, &v->a->cfg, route_api_key(v->r), day, afmt,
 			  v->model, &ad)) {
 		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
 		return;
@@ -297,6 +309,13 @@ static void v1_proxy(struct v1 *v)
 	}
 	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url)))
 		url[0] = '\0';   /* backend 0 lacks this format: another serves it */
+	if (afmt != rq.fmt) {
+		xr_rc = xroute_setup(&xr, &x, &v->a->cfg, v->rt, v->req, &ad.s);
+		if (xr_rc == XR_REFUSED) {
+			xroute_free(&xr);
+			return;
+		}
+	}
 	if (ad.slot == SLOT_NONE && !backends_sync(&v->a->bk, v->a->db, 0) &&
 	    backend_others(&v->a->bk, rq.fmt, NULL, NULL, 0) > 0) {
 		char msg[400];
@@ -304,6 +323,7 @@ static void v1_proxy(struct v1 *v)
 		v1err_send(v->r, v->f, 404, v->f == FMT_ANTHROPIC ? "not_found_error" :
 			   "invalid_request_error", msg, "model_not_found", NULL);
 		exchange_meter(&x, 404, "model not served by any backend", NULL, &ad.s);
+		xroute_free(&xr);
 		return;
 	}
 	if (ad.slot == SLOT_NONE) {
@@ -311,11 +331,12 @@ static void v1_proxy(struct v1 *v)
 			   "configuration error: anthropic_url is not set" :
 			   "configuration error: openai_url is not set", NULL, NULL);
 		exchange_meter(&x, 500, "endpoint not configured", NULL, &ad.s);
+		xroute_free(&xr);
 		return;
 	}
-	if (ad.slot != SLOT_GOT && !v1_wait(v, &x, &ad.s))
-		return;
-	exchange_forward(&x, &ad.s);
+	if (ad.slot == SLOT_GOT || v1_wait(v, &x, &ad.s))
+		exchange_forward(&x, &ad.s);
+	xroute_free(&xr);
 }
 
 /* Authenticates without reserving (count_tokens, models are free).

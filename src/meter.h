@@ -24,6 +24,8 @@ struct meter_rec {
 	const char *backend;       /* JSON text for relay_finish's p_backend
 				      (sql/013: serving backend, failed
 				      tries), NULL = never went upstream */
+	int translated;            /* 1 = answered through the translator
+				      (request_log.translated, sql/016) */
 	const char *day;           /* "YYYY-MM-DD" the request was admitted
 				      on (its tokens count there too); NULL =
 				      a queued item's queue day, else today */

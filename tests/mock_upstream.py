@@ -14,6 +14,9 @@ report).  Control endpoints:
     POST /__reset     -> clear the record and the busy counters, release holds
     POST /__release   -> body NAME: requests with "hold": NAME answer now
     GET  /__health    -> {"ok":true}
+    POST /__default_mock -> body JSON object: the "mock" of every request
+                        that has none (a translating relay drops unknown
+                        members such as "mock"); cleared by /__reset
 """
 
 import argparse
@@ -46,6 +49,7 @@ CLIENT_GONE_ERRORS = (BrokenPipeError, ConnectionResetError,
                       ConnectionAbortedError)
 
 QUIET = False
+DEFAULT_MOCK = {}
 
 
 def dumps(obj):
@@ -206,6 +210,110 @@ def gen_anthropic(model, n, style):
     if style != "none":
         md["usage"] = {"output_tokens": 20}
     yield sse(md, "message_delta")
+    yield sse({"type": "message_stop"}, "message_stop")
+
+
+def _text_of(content):
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content
+                       if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def last_tool_result(fmt, messages):
+    """The text of the tool result the conversation ends with, or None."""
+    if not isinstance(messages, list) or not messages:
+        return None
+    last = messages[-1]
+    if not isinstance(last, dict):
+        return None
+    if fmt == "openai":
+        # OpenAI: the tool messages may be followed by nothing else
+        tools = []
+        for m in reversed(messages):
+            if not isinstance(m, dict) or m.get("role") != "tool":
+                break
+            tools.append(_text_of(m.get("content")))
+        return "\n".join(reversed(tools)) if tools else None
+    c = last.get("content")
+    if last.get("role") != "user" or not isinstance(c, list):
+        return None
+    res = [_text_of(b.get("content")) for b in c
+           if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return "\n".join(res) if res else None
+
+
+TURN_USAGE_IN, TURN_USAGE_OUT = 30, 7
+
+
+def turn_json(fmt, model, name, args, text):
+    if fmt == "anthropic":
+        block = ({"type": "text", "text": text} if text is not None else
+                 {"type": "tool_use", "id": "toolu_mock1", "name": name,
+                  "input": json.loads(args)})
+        return {"id": "msg_turn", "type": "message", "role": "assistant", "model": model,
+                "content": [block], "stop_reason": "end_turn" if text is not None else "tool_use",
+                "stop_sequence": None,
+                "usage": {"input_tokens": TURN_USAGE_IN, "output_tokens": TURN_USAGE_OUT}}
+    msg = {"role": "assistant", "content": text}
+    if text is None:
+        msg["tool_calls"] = [{"id": "call_mock1", "type": "function",
+                              "function": {"name": name, "arguments": args}}]
+    return {"id": "chatcmpl-turn", "object": "chat.completion", "created": CREATED,
+            "model": model, "choices": [{"index": 0, "message": msg,
+                                         "finish_reason": "stop" if text is not None else "tool_calls"}],
+            "usage": {"prompt_tokens": TURN_USAGE_IN, "completion_tokens": TURN_USAGE_OUT,
+                      "total_tokens": TURN_USAGE_IN + TURN_USAGE_OUT}}
+
+
+def gen_openai_turn(model, name, args, text, usage):
+    def ch(delta, finish=None):
+        return sse(openai_chunk(model, [{"index": 0, "delta": delta, "finish_reason": finish}]))
+    yield ch({"role": "assistant", "content": ""})
+    if text is not None:
+        yield ch({"content": text[:5]})
+        yield ch({"content": text[5:]})
+        yield ch({}, "stop")
+    else:
+        half = len(args) // 2
+        yield ch({"tool_calls": [{"index": 0, "id": "call_mock1", "type": "function",
+                                  "function": {"name": name, "arguments": ""}}]})
+        yield ch({"tool_calls": [{"index": 0, "function": {"arguments": args[:half]}}]})
+        yield ch({"tool_calls": [{"index": 0, "function": {"arguments": args[half:]}}]})
+        yield ch({}, "tool_calls")
+    if usage:
+        yield sse(openai_chunk(model, [], {"prompt_tokens": TURN_USAGE_IN,
+                                           "completion_tokens": TURN_USAGE_OUT,
+                                           "total_tokens": TURN_USAGE_IN + TURN_USAGE_OUT}))
+    yield sse("[DONE]")
+
+
+def gen_anthropic_turn(model, name, args, text):
+    yield sse({"type": "message_start", "message": {
+        "id": "msg_turn", "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": TURN_USAGE_IN, "output_tokens": 1}}}, "message_start")
+    if text is not None:
+        yield sse({"type": "content_block_start", "index": 0,
+                   "content_block": {"type": "text", "text": ""}}, "content_block_start")
+        yield sse({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": text}}, "content_block_delta")
+    else:
+        half = len(args) // 2
+        yield sse({"type": "content_block_start", "index": 0,
+                   "content_block": {"type": "tool_use", "id": "toolu_mock1", "name": name,
+                                     "input": {}}}, "content_block_start")
+        for part in (args[:half], args[half:]):
+            yield sse({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "input_json_delta", "partial_json": part}},
+                      "content_block_delta")
+    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    yield sse({"type": "message_delta",
+               "delta": {"stop_reason": "end_turn" if text is not None else "tool_use",
+                         "stop_sequence": None},
+               "usage": {"output_tokens": TURN_USAGE_OUT}}, "message_delta")
     yield sse({"type": "message_stop"}, "message_stop")
 
 
@@ -388,6 +496,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with _BUSY_LOCK:
                 _BUSY.clear()
             release_hold(None)
+            DEFAULT_MOCK.clear()
+            self.send_simple(200, b'{"ok":true}')
+        elif path == "/__default_mock" and self.command == "POST":
+            obj = json.loads(body.decode("utf-8") or "{}")
+            DEFAULT_MOCK.clear()
+            DEFAULT_MOCK.update(obj if isinstance(obj, dict) else {})
             self.send_simple(200, b'{"ok":true}')
         elif path == "/__release" and self.command == "POST":
             release_hold(body.decode("utf-8", "replace").strip())
@@ -424,7 +538,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             req = {}
         mock = req.get("mock")
         if not isinstance(mock, dict):
-            mock = {}
+            mock = dict(DEFAULT_MOCK)
         model = req.get("model")
         if not isinstance(model, str):
             model = DEFAULT_MODEL
@@ -483,6 +597,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.abort_connection(rst)
             return
 
+        if mode == "tools":
+            self.tool_turn(mock, fmt, model, req)
+            return
+
         if mode == "echo":
             self.send_simple(status, body,
                              mock.get("content_type") or "application/json", extra)
@@ -534,6 +652,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.abort_connection(rst)
             return
         self.send_simple(status, out, ctype, extra)
+
+    # ---- a scripted tool round trip ----------------------------------------
+    def tool_turn(self, mock, fmt, model, req):
+        """mode "tools": a model that calls mock["tool"] = {"name", "arguments"}
+        once, then answers "tool result: <what the tool returned>" when the
+        conversation ends with the tool's result. In either format, streamed
+        (arguments in two fragments) or not."""
+        tool = mock.get("tool") if isinstance(mock.get("tool"), dict) else {}
+        name = tool.get("name") or "get_weather"
+        args = dumps(tool.get("arguments") or {})
+        result = last_tool_result(fmt, req.get("messages"))
+        text = None if result is None else "tool result: " + result[:200]
+        if not req.get("tools"):
+            text = CANNED_TEXT       # a side call without tools (a title, ...)
+        stream = req.get("stream") is True
+        if fmt == "anthropic":
+            events = gen_anthropic_turn(model, name, args, text)
+        else:
+            so = req.get("stream_options")
+            events = gen_openai_turn(model, name, args, text,
+                                     isinstance(so, dict) and so.get("include_usage") is True)
+        if not stream:
+            self.send_simple(200, dumps(turn_json(fmt, model, name, args, text)))
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for ev in events:
+            self.write_chunk(ev)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     # ---- streaming --------------------------------------------------------
     def stream(self, mock, fmt, model, status, extra, rec, rst):
@@ -749,3 +900,5 @@ if __name__ == "__main__":
 #           usage_option (OpenAI usage only with stream_options.include_usage),
 #           ping_for/ping_every (": ping" comments first, for ping_for seconds)
 #   json: truncate=N (Content-Length of the whole body, only N bytes sent)
+#   mode "tools": tool={"name", "arguments"}: calls that tool once, then answers
+#           "tool result: <text>" once the conversation ends with its result
