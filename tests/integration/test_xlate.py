@@ -10,6 +10,7 @@ drops unknown members such as the body's "mock"."""
 import json
 import os
 import subprocess
+import time
 
 from common import header, jbody, wait_until
 from test_sdk import (UPSTREAM_KEY, _claude_argv, _claude_env, client_env,
@@ -461,3 +462,44 @@ def test_xlate_stream_request_answered_with_one_body(env):
                                    "message_delta", "message_stop"], evs
     assert evs[2][1]["delta"]["text"] == CANNED
     assert _rows(env, 1) == [["messages", "anthropic", "1", "1", "200", "11", "22", "1", None]]
+
+
+def test_xlate_on_table_backends_by_mode(env):
+    """On the backend pool: /v1/messages for a model that only OpenAI-format
+    backends serve is translated onto the one whose mode is 'translate'
+    (its own key, its model mapping applied to the translated body); a
+    pass-mode backend never takes translated traffic (a configuration
+    error when it is the only one)."""
+    env.settings["RELAY_OPENAI_URL"] = None
+    env.settings["RELAY_OPENAI_BASE_URL"] = None
+    env.settings["RELAY_ANTHROPIC_URL"] = None
+    env.settings["RELAY_ANTHROPIC_BASE_URL"] = None
+    up = env.start_extra_mock("xl-openai")
+    key = env.add_user("carol")
+    env.start_lighttpd()
+    base = env.lighttpd_url
+    hdrs = dict(ANTH_HDRS, **{"x-api-key": key})
+    r = env.relayctl("backend", "add", "oa", "--format", "openai", "--url", up + "/v1",
+                     "--models", "claude-*", "--map", "claude-*=gpt-mapped", "--key", "-",
+                     input="sk-oa-upstream-key\n")
+    assert r.returncode == 0, r.stderr
+    env.http(up + "/__default_mock", method="POST", body=b"{}", timeout=10)
+    body = dict(MSG, model="claude-sonnet-4")
+    r = env.http(base + "/v1/messages", method="POST", body=jbody(body), headers=hdrs)
+    # pass mode: no translation, and nothing speaks Anthropic here
+    assert r.status == 500 and b"anthropic_url is not set" in r.body, r.body
+    assert env.relayctl("backend", "set", "oa", "--mode", "translate").returncode == 0
+    time.sleep(2.5)   # a process looks for a changed table at most every 2 s
+    r = env.http(base + "/v1/messages", method="POST", body=jbody(body), headers=hdrs)
+    assert r.status == 200, r.body
+    assert r.json()["type"] == "message" and r.json()["content"][0]["type"] == "text", r.json()
+    recs = [x for x in env.mock_requests_at(up) if x["method"] == "POST"]
+    assert recs[-1]["path"] == "/v1/chat/completions", recs[-1]["path"]
+    sent = json.loads(recs[-1]["body"])
+    assert sent["model"] == "gpt-mapped" and sent["messages"][0] == \
+        {"role": "system", "content": "Be brief."}, sent
+    assert header(recs[-1], "authorization") == "Bearer sk-oa-upstream-key"
+    wait_until(lambda: int(env.sql_value("SELECT COUNT(*) FROM request_log")) >= 2,
+               timeout=30 * env.timeout_factor, what="2 rows")
+    assert env.sql("SELECT http_status, translated, backend FROM request_log ORDER BY id") == \
+        [["500", "0", None], ["200", "1", "oa"]]
