@@ -116,6 +116,7 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 	m.error = error;
 	m.route = x->route;
 	m.day = x->u->day;
+	m.admit_id = x->u->admit_id;
 	if (oc) {
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;

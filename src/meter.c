@@ -27,7 +27,7 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release)
 {
 	static const char ins[] =
-		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		"CALL relay_finish(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	const char *model = m->model ? m->model : "";
 	const struct cfg *c = db_cfg(db);
 	enum relay_err rc;
@@ -44,7 +44,8 @@ again:
 		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL,
 		 DBS(m->route ? m->route : "call"), DBS(c->lock_prefix),
 		 DBI(c->upstream_slots), DBI(c->queue_wait_max),
-		 m->day && m->day[0] ? DBS(m->day) : DBNULL);
+		 m->day && m->day[0] ? DBS(m->day) : DBNULL,
+		 m->admit_id ? DBI(m->admit_id) : DBNULL);
 	/* A waiter's connection can carry a late kill of its last nap into
 	 * this statement (sql/011): relay_finish writes its log row last, in
 	 * one statement, so one that was cut short wrote nothing and runs
