@@ -92,11 +92,27 @@ CREATE OR REPLACE FUNCTION relay_swept_why() RETURNS VARCHAR(64) DETERMINISTIC N
 CREATE OR REPLACE FUNCTION relay_restart_grace() RETURNS INT DETERMINISTIC NO SQL
   RETURN 2 //
 
--- Requests of the user in flight on `p_day` (not yet in daily_usage): what
--- status pages add to daily_usage.requests.
+-- Requests of the user in flight on `p_day` that are not yet durable (no
+-- log row, no queue row with their id): what is added to
+-- daily_usage.requests for the limit and for everything that shows it.
+-- Exact when read in the same statement as daily_usage: MEMORY tables are
+-- locked for the whole statement before InnoDB takes its snapshot, and an
+-- entry is removed only after the commit that counted its request, so an
+-- entry that is gone was committed before the snapshot, and one that is
+-- there is counted either in daily_usage (committed: it has its row, so it
+-- is left out here) or here (not committed), never both, never neither.
 CREATE OR REPLACE FUNCTION relay_inflight(p_user INT UNSIGNED, p_day DATE)
     RETURNS BIGINT UNSIGNED NOT DETERMINISTIC READS SQL DATA
-  RETURN (SELECT COUNT(*) FROM inflight WHERE user_id = p_user AND day = p_day) //
+  RETURN (SELECT COUNT(*) FROM inflight i WHERE i.user_id = p_user AND i.day = p_day
+            AND NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)
+            AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id)) //
+
+-- Today's requests of a user as members and limits see them: durable ones
+-- plus those in flight, in one statement (see relay_inflight).
+CREATE OR REPLACE FUNCTION relay_requests_used(p_user INT UNSIGNED, p_day DATE)
+    RETURNS BIGINT UNSIGNED NOT DETERMINISTIC READS SQL DATA
+  RETURN COALESCE((SELECT requests FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+         + relay_inflight(p_user, p_day) //
 
 -- Ends one in-flight entry whose relay process is gone: takes its lock (so
 -- its owner, should it come back, waits for this to finish), writes the
@@ -156,10 +172,9 @@ END //
 -- gets its entry (o_rid, its lock held by this connection). The per-user
 -- lock '<prefix>:limit:<user>' serialises the check and the insert of one
 -- user's admissions across processes and hosts (only for a user with a
--- request limit; no commit, no fsync). The entries are read before
--- daily_usage: a finish commits its row before it removes its entry, so a
--- request gone from the first read is in the second. o_used_r counts the
--- entries in flight (the new one included).
+-- request limit; no commit, no fsync). daily_usage and the entries are
+-- read in one statement (exact, see relay_inflight). o_used_r counts the
+-- requests in flight (the new one included).
 CREATE OR REPLACE PROCEDURE relay_reserve(IN p_user INT UNSIGNED,
     IN p_key INT UNSIGNED, IN p_day DATE, IN p_prefix VARCHAR(64),
     IN p_dreq BIGINT UNSIGNED, IN p_dtok BIGINT UNSIGNED, OUT o_admit TINYINT,
@@ -167,10 +182,7 @@ CREATE OR REPLACE PROCEDURE relay_reserve(IN p_user INT UNSIGNED,
     OUT o_rid BIGINT UNSIGNED)
 BEGIN
   DECLARE v_ll VARCHAR(128) DEFAULT NULL;
-  DECLARE v_n BIGINT UNSIGNED DEFAULT 0;
   DECLARE v_up BIGINT DEFAULT 0;
-  DECLARE v_none TINYINT DEFAULT 0;
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_none = 1;
   SET o_admit = 0, o_used_r = 0, o_used_t = 0, o_rid = NULL;
   IF p_dreq > 0 THEN
     IF NOT EXISTS (SELECT 1 FROM inflight_boot) THEN
@@ -187,14 +199,9 @@ BEGIN
     END IF;
   END IF;
   CALL relay_sweep(p_user, 5);
-  SELECT COUNT(*) INTO v_n FROM inflight WHERE user_id = p_user AND day = p_day;
-  SET v_none = 0;
-  SELECT requests, tokens INTO o_used_r, o_used_t
-    FROM daily_usage WHERE user_id = p_user AND day = p_day;
-  IF v_none = 1 THEN
-    SET o_used_r = 0, o_used_t = 0;
-  END IF;
-  SET o_used_r = o_used_r + v_n;
+  SELECT relay_requests_used(p_user, p_day),
+         COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+    INTO o_used_r, o_used_t;
   IF (p_dreq = 0 OR o_used_r < p_dreq) AND (p_dtok = 0 OR o_used_t < p_dtok) THEN
     SET o_rid = UUID_SHORT() & 0x7FFFFFFFFFFFFFFF;   -- a signed 64-bit value for C
     DO GET_LOCK(CONCAT(p_prefix, ':req:', o_rid), 0);
