@@ -92,7 +92,7 @@ CREATE OR REPLACE FUNCTION relay_swept_why() RETURNS VARCHAR(64) DETERMINISTIC N
 CREATE OR REPLACE FUNCTION relay_restart_grace() RETURNS INT DETERMINISTIC NO SQL
   RETURN 2 //
 
--- Requests of the user in flight on `p_day` that are not yet durable (no
+-- Requests of the user (0: of everyone) in flight on `p_day` that are not yet durable (no
 -- log row, no queue row with their id): what is added to
 -- daily_usage.requests for the limit and for everything that shows it.
 -- Exact when read in the same statement as daily_usage: MEMORY tables are
@@ -103,7 +103,7 @@ CREATE OR REPLACE FUNCTION relay_restart_grace() RETURNS INT DETERMINISTIC NO SQ
 -- is left out here) or here (not committed), never both, never neither.
 CREATE OR REPLACE FUNCTION relay_inflight(p_user INT UNSIGNED, p_day DATE)
     RETURNS BIGINT UNSIGNED NOT DETERMINISTIC READS SQL DATA
-  RETURN (SELECT COUNT(*) FROM inflight i WHERE i.user_id = p_user AND i.day = p_day
+  RETURN (SELECT COUNT(*) FROM inflight i WHERE (p_user = 0 OR i.user_id = p_user) AND i.day = p_day
             AND NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)
             AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id)) //
 
