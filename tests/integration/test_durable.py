@@ -49,10 +49,12 @@ def test_durable_every_admitted_request_one_row(env):
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     r = call(env, req(), key)
     assert r.status == 200, r.body[:300]
+    env.mock_reset()
     t, box = hold_slot(env, key, 1)
     r = call(env, req(), key, headers={"X-Relay-Wait": "30"})
     assert r.status == 200, r.body[:300]
     t.join()
+    env.mock_reset()
     t, box = hold_slot(env, key, 1)
     r = call(env, req(), key)
     assert r.status == 202, r.body[:300]
@@ -204,6 +206,7 @@ def test_durable_commits_per_request(env):
         wait_until(lambda: _rows(env) == 6, what="six rows")
         assert _rw_commits(env) - a == 5
         # an inline waiter, its holder (a direct call) subtracted
+        env.mock_reset()
         t, box = hold_slot(env, key, 1)
         a = _rw_commits(env)
         r = call(env, req(), key, headers={"X-Relay-Wait": "30"})
