@@ -6,7 +6,7 @@ log's there), redo log writes (Innodb_log_writes), read-write transaction commit
 (INNODB_METRICS trx_rw_commits) and Handler_commit. These are counts, not
 timings: the figures do not depend on the machine's load.
 
-  python3 bench/commits.py [N]        (default N = 20)
+  python3 bench/commits.py [N] [--floor]     (default N = 20)
 
 Kinds: direct (a slot is free), inline (X-Relay-Wait while the one slot is
 held; the holder's own commits are subtracted), polled (202, then run by
@@ -76,8 +76,25 @@ def measure(env, key, kind, n):
     return {k: v / n for k, v in tot.items()}
 
 
+def floor(env, n=200):
+    """Milliseconds per commit of a bare one-row INSERT (autocommit) on this
+    server, through one mariadb client session: the cost of one fsync."""
+    import subprocess
+    import time
+    env.sql("CREATE TABLE IF NOT EXISTS bench_floor (id INT AUTO_INCREMENT PRIMARY KEY,"
+            " v INT) ENGINE=InnoDB")
+    script = "".join("INSERT INTO bench_floor (v) VALUES (%d);\n" % i for i in range(n))
+    t0 = time.monotonic()
+    subprocess.run(["mariadb", "--no-defaults", "-uroot", "--socket=" + env.db_sock,
+                    "llm_relay"], input=script.encode(), check=True)
+    ms = (time.monotonic() - t0) * 1000.0 / n
+    env.sql("DROP TABLE bench_floor")
+    return ms
+
+
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    args = [a for a in sys.argv[1:] if a != "--floor"]
+    n = int(args[0]) if args else 20
     harness.Env.db_durable = True
     env = harness.Env()
     try:
@@ -98,6 +115,9 @@ def main():
             print("%-22s %7.2f %11.2f %11.2f %15.2f" % (
                 name, d["innodb_data_fsyncs"], d["innodb_log_writes"], d["trx_rw_commits"],
                 d["handler_commit"]))
+        if "--floor" in sys.argv:
+            print("bare INSERT commit on this server: %.3f ms (a timing: quiet machine only)"
+                  % floor(env))
     finally:
         env.close() if hasattr(env, "close") else harness._close_all()
 

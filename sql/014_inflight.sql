@@ -244,7 +244,10 @@ END //
 -- lost its connection and was taken for dead), the row is replaced with the
 -- real outcome and daily_usage corrected by the difference (the request
 -- itself stays counted once); if this very finish already wrote it (a
--- CALL cut short after its commit and run again), nothing is done. The
+-- CALL cut short after its commit and run again), nothing is done. If the
+-- request is durable in a queue row already (relay_enqueue ran but its
+-- reply was lost: the client got 500), the row is written without the
+-- admission id, so it does not count the request a second time. The
 -- caller holds the transaction; the entry is removed after its commit
 -- (relay_unreserve).
 CREATE OR REPLACE PROCEDURE relay_settle(IN p_admit BIGINT UNSIGNED,
@@ -259,21 +262,26 @@ settle: BEGIN
   DECLARE v_olderr VARCHAR(1024) DEFAULT NULL;
   DECLARE v_oldday DATE;
   DECLARE v_lock VARCHAR(128);
+  DECLARE v_admit BIGINT UNSIGNED DEFAULT p_admit;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_old = NULL;
   IF p_admit IS NOT NULL AND p_prefix IS NOT NULL THEN
-    -- a sweep holds the lock while it writes: wait for it to be done
+    -- a sweep, or this request's own lost statement still running on the
+    -- server, holds the lock: wait for it to be done
     SET v_lock = CONCAT(p_prefix, ':req:', p_admit);
     IF IS_USED_LOCK(v_lock) IS NULL OR IS_USED_LOCK(v_lock) <> CONNECTION_ID() THEN
       DO GET_LOCK(v_lock, 5);
     END IF;
     SELECT id, error, day INTO v_old, v_olderr, v_oldday
       FROM request_log WHERE admit_id = p_admit;
+    IF p_queue IS NULL AND EXISTS (SELECT 1 FROM queue WHERE admit_id = p_admit) THEN
+      SET v_admit = NULL;
+    END IF;
   END IF;
   IF v_old IS NULL THEN
     INSERT INTO request_log (user_id, key_id, queue_id, admit_id, route, format, model,
         stream, http_status, prompt_tokens, completion_tokens, total_tokens,
         usage_known, latency_ms, error, day)
-      VALUES (p_user, p_key, p_queue, p_admit, p_route, p_format, p_model, p_stream,
+      VALUES (p_user, p_key, p_queue, v_admit, p_route, p_format, p_model, p_stream,
         p_status, p_prompt, p_completion, p_total, p_known, p_latency, p_error, p_day);
     LEAVE settle;
   END IF;

@@ -160,6 +160,9 @@ def test_dbkill_enqueue_lost_after_it_ran_is_not_repeated(env):
     assert env.sql_value("SELECT COUNT(*) FROM queue") == "1"
     # the reserved request has its row (the 500 the client got)
     assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE http_status = 500") == "1"
+    # and counts once: with its queue row, not again with that log row
+    assert usage(env, "alice")[0] == 1
+    assert env.sql_value("SELECT COUNT(*) FROM inflight") == "0"
 
 
 def test_dbkill_worker_mid_item_no_resend(env):

@@ -4,9 +4,7 @@ request_log row (direct) or its queue row (queued). Here: the daily limit
 under a race, one row per admitted request on every path, a relay killed
 with -9 mid-request, a MariaDB restart mid-flight, and the number of
 read-write commits per request (a count, not a timing)."""
-import json
 import signal
-import threading
 
 from common import call, call_popen, hold_slot, jbody, parallel, req, usage, wait_until
 
