@@ -174,7 +174,10 @@ END //
 -- user's admissions across processes and hosts (only for a user with a
 -- request limit; no commit, no fsync). daily_usage and the entries are
 -- read in one statement (exact, see relay_inflight). o_used_r counts the
--- requests in flight (the new one included).
+-- requests in flight (the new one included). Without a request limit
+-- nothing is counted (o_used_r 0: nobody reads it then) and the user's
+-- dead entries are left to the queue workers' sweep, so an unlimited
+-- user's admission costs one MEMORY insert and a named lock.
 CREATE OR REPLACE PROCEDURE relay_reserve(IN p_user INT UNSIGNED,
     IN p_key INT UNSIGNED, IN p_day DATE, IN p_prefix VARCHAR(64),
     IN p_dreq BIGINT UNSIGNED, IN p_dtok BIGINT UNSIGNED, OUT o_admit TINYINT,
@@ -183,6 +186,8 @@ CREATE OR REPLACE PROCEDURE relay_reserve(IN p_user INT UNSIGNED,
 BEGIN
   DECLARE v_ll VARCHAR(128) DEFAULT NULL;
   DECLARE v_up BIGINT DEFAULT 0;
+  DECLARE v_dead BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_dead = NULL;
   SET o_admit = 0, o_used_r = 0, o_used_t = 0, o_rid = NULL;
   IF p_dreq > 0 THEN
     IF NOT EXISTS (SELECT 1 FROM inflight_boot) THEN
@@ -197,11 +202,24 @@ BEGIN
     IF GET_LOCK(v_ll, 10) IS NULL OR IS_USED_LOCK(v_ll) <> CONNECTION_ID() THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'relay_reserve: limit lock not had in 10 s';
     END IF;
+    -- entries of this user whose process died: closed before counting
+    SELECT id INTO v_dead FROM inflight
+      WHERE user_id = p_user AND IS_USED_LOCK(lock_name) IS NULL LIMIT 1;
+    IF v_dead IS NOT NULL THEN
+      CALL relay_sweep(p_user, 5);
+    END IF;
+    -- one statement: exact (see relay_inflight, inlined: a stored
+    -- function call costs more than the whole query)
+    SELECT COALESCE((SELECT requests FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+           + (SELECT COUNT(*) FROM inflight i WHERE i.user_id = p_user AND i.day = p_day
+                AND NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)
+                AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id)),
+           COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+      INTO o_used_r, o_used_t;
+  ELSEIF p_dtok > 0 THEN
+    SELECT COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+      INTO o_used_t;
   END IF;
-  CALL relay_sweep(p_user, 5);
-  SELECT relay_requests_used(p_user, p_day),
-         COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
-    INTO o_used_r, o_used_t;
   IF (p_dreq = 0 OR o_used_r < p_dreq) AND (p_dtok = 0 OR o_used_t < p_dtok) THEN
     SET o_rid = UUID_SHORT() & 0x7FFFFFFFFFFFFFFF;   -- a signed 64-bit value for C
     DO GET_LOCK(CONCAT(p_prefix, ':req:', o_rid), 0);
@@ -263,21 +281,44 @@ settle: BEGIN
   DECLARE v_oldday DATE;
   DECLARE v_lock VARCHAR(128);
   DECLARE v_admit BIGINT UNSIGNED DEFAULT p_admit;
+  DECLARE v_dup TINYINT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_old = NULL;
+  DECLARE CONTINUE HANDLER FOR 1062 SET v_dup = 1;
   IF p_admit IS NOT NULL AND p_prefix IS NOT NULL THEN
     -- a sweep, or this request's own lost statement still running on the
     -- server, holds the lock: wait for it to be done
     SET v_lock = CONCAT(p_prefix, ':req:', p_admit);
-    IF IS_USED_LOCK(v_lock) IS NULL OR IS_USED_LOCK(v_lock) <> CONNECTION_ID() THEN
+    IF NOT IS_USED_LOCK(v_lock) <=> CONNECTION_ID() THEN
       DO GET_LOCK(v_lock, 5);
     END IF;
-    SELECT id, error, day INTO v_old, v_olderr, v_oldday
-      FROM request_log WHERE admit_id = p_admit;
-    IF p_queue IS NULL AND EXISTS (SELECT 1 FROM queue WHERE admit_id = p_admit) THEN
-      SET v_admit = NULL;
+  END IF;
+  -- The common case: the entry is there (or there is none to have), so
+  -- no row can exist yet but one of this very finish cut short after its
+  -- commit (the duplicate key tells).
+  IF p_admit IS NULL OR p_queue IS NOT NULL OR
+     EXISTS (SELECT 1 FROM inflight WHERE id = p_admit) THEN
+    INSERT INTO request_log (user_id, key_id, queue_id, admit_id, route, format, model,
+        stream, http_status, prompt_tokens, completion_tokens, total_tokens,
+        usage_known, latency_ms, error, day)
+      VALUES (p_user, p_key, p_queue, p_admit, p_route, p_format, p_model, p_stream,
+        p_status, p_prompt, p_completion, p_total, p_known, p_latency, p_error, p_day);
+    IF v_dup = 0 THEN
+      LEAVE settle;
+    END IF;
+    IF p_admit IS NULL OR p_queue IS NOT NULL THEN
+      -- the queue item's row exists: a closer or an earlier run wrote it
+      SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062,
+        MESSAGE_TEXT = 'request_log: queue item already metered';
     END IF;
   END IF;
+  -- The entry is gone (a MariaDB restart, a sweep, the request durable in
+  -- a queue row, a first run of this finish) or the row exists.
+  SELECT id, error, day INTO v_old, v_olderr, v_oldday
+    FROM request_log WHERE admit_id = p_admit;
   IF v_old IS NULL THEN
+    IF EXISTS (SELECT 1 FROM queue WHERE admit_id = p_admit) THEN
+      SET v_admit = NULL;
+    END IF;
     INSERT INTO request_log (user_id, key_id, queue_id, admit_id, route, format, model,
         stream, http_status, prompt_tokens, completion_tokens, total_tokens,
         usage_known, latency_ms, error, day)
@@ -428,7 +469,10 @@ BEGIN
   IF p_prefix IS NOT NULL AND (p_lock IS NOT NULL OR v_inline = 1) THEN
     CALL relay_wake(p_prefix, p_slots, p_maxwait);
   END IF;
-  IF @@in_transaction = 0 THEN
+  -- Two writes (an inline row and its log row) are one transaction; a
+  -- direct request's one INSERT is its own (autocommit: no BEGIN/COMMIT
+  -- statements on the hot path).
+  IF v_inline = 1 AND @@in_transaction = 0 THEN
     SET v_own = 1;
     START TRANSACTION;
   END IF;
@@ -443,7 +487,13 @@ BEGIN
   IF v_own = 1 THEN
     COMMIT;
   END IF;
-  CALL relay_unreserve(p_admit, p_prefix);
+  -- relay_unreserve, inlined (a nested CALL costs more than these two)
+  IF p_admit IS NOT NULL THEN
+    DELETE FROM inflight WHERE id = p_admit;
+    IF p_prefix IS NOT NULL THEN
+      DO RELEASE_LOCK(CONCAT(p_prefix, ':req:', p_admit));
+    END IF;
+  END IF;
   IF v_inline = 1 AND v_wl IS NOT NULL AND IS_USED_LOCK(v_wl) = CONNECTION_ID() THEN
     DO RELEASE_LOCK(v_wl);
   END IF;
