@@ -286,10 +286,11 @@ settle: BEGIN
   DECLARE CONTINUE HANDLER FOR 1062 SET v_dup = 1;
   IF p_admit IS NOT NULL AND p_prefix IS NOT NULL THEN
     -- a sweep, or this request's own lost statement still running on the
-    -- server, holds the lock: wait for it to be done
+    -- server (an enqueue whose reply was lost), holds the lock: wait for
+    -- it to be done, or the entry would be seen before that commit
     SET v_lock = CONCAT(p_prefix, ':req:', p_admit);
     IF NOT IS_USED_LOCK(v_lock) <=> CONNECTION_ID() THEN
-      DO GET_LOCK(v_lock, 5);
+      DO GET_LOCK(v_lock, 30);
     END IF;
   END IF;
   -- The common case: the entry is there (or there is none to have), so

@@ -161,7 +161,9 @@ def test_dbkill_enqueue_lost_after_it_ran_is_not_repeated(env):
     # the reserved request has its row (the 500 the client got)
     assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE http_status = 500") == "1"
     # and counts once: with its queue row, not again with that log row
-    assert usage(env, "alice")[0] == 1
+    assert usage(env, "alice")[0] == 1, (usage(env, "alice"), env.sql(
+        "SELECT admit_id, queue_id, http_status FROM request_log"), env.sql(
+        "SELECT id, admit_id FROM queue"), env.sql("SELECT id FROM inflight"))
     assert env.sql_value("SELECT COUNT(*) FROM inflight") == "0"
 
 

@@ -9,6 +9,13 @@ import signal
 from common import call, call_popen, hold_slot, jbody, parallel, req, usage, wait_until
 
 
+def _slot_free(env):
+    """An earlier test's slot holder (a client killed while its server-side
+    SLEEP goes on) may still hold slot 1: wait for it."""
+    wait_until(lambda: env.sql_value("SELECT IS_FREE_LOCK('%s:slot:1')" % env.lock_prefix) == "1",
+               timeout=60, what="slot 1 to be free")
+
+
 def _rows(env):
     return int(env.sql_value("SELECT COUNT(*) FROM request_log"))
 
@@ -23,6 +30,7 @@ def _rw_commits(env):
 
 
 def test_durable_limit_never_exceeded_under_race(env):
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=5, daily_tokens=0)
     env.settings["RELAY_UPSTREAM_SLOTS"] = "32"
     out = parallel(16, lambda i: call(env, req(mock={"stall": 0.3}), key, timeout=60))
@@ -44,6 +52,7 @@ def test_durable_limit_never_exceeded_under_race(env):
 def test_durable_every_admitted_request_one_row(env):
     """Direct, inline waiter and polled (202): one row each, each request
     counted once, nothing left in flight."""
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     r = call(env, req(), key)
     assert r.status == 200, r.body[:300]
@@ -74,6 +83,7 @@ def test_durable_kill9_mid_request_ends_as_one_row(env):
     entry loses its lock; the next admission of the user (or a queue
     worker's pass) writes the request's one row, and the limit is not
     leaked: the request counts once, as an error."""
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=2, daily_tokens=0)
     p = call_popen(env, jbody(req(mock={"stall": 30})), key)
     wait_until(lambda: len(env.mock_requests()) >= 1, what="the call to reach the upstream")
@@ -96,6 +106,7 @@ def test_durable_kill9_mid_request_ends_as_one_row(env):
 
 
 def test_durable_kill9_swept_by_worker(env):
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     p = call_popen(env, jbody(req(mock={"stall": 30})), key)
     wait_until(lambda: len(env.mock_requests()) >= 1, what="the call to reach the upstream")
@@ -113,6 +124,7 @@ def test_durable_swept_row_replaced_by_a_late_finish(env):
     """A relay that only lost its connection was taken for dead (its entry
     swept, a 500 row written): its finish replaces that row with the real
     outcome; one row, the request counted once, the tokens counted."""
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     p = call_popen(env, jbody(req(mock={"stall": 2})), key)
     wait_until(lambda: len(env.mock_requests()) >= 1, what="the call to reach the upstream")
@@ -138,6 +150,7 @@ def test_durable_restart_mid_flight(env):
     table is emptied; their exchanges stop, as they cannot keep their
     slots): each still ends as one row, written once the database is back,
     and counts once, so the limit after the restart is exact."""
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=4, daily_tokens=0)
     env.settings["RELAY_UPSTREAM_SLOTS"] = "8"
     procs = [call_popen(env, jbody(req(mock={"stall": 5})), key) for _ in range(3)]
@@ -165,6 +178,7 @@ def test_durable_connection_lost_mid_flight_rebinds(env):
     stays up): it takes its slot again and puts its in-flight entry back on
     the new connection, so no sweep takes it for dead; one row, the real
     outcome."""
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     p = call_popen(env, jbody(req(mock={"stall": 3})), key)
     wait_until(lambda: len(env.mock_requests()) >= 1, what="the call at the upstream")
@@ -190,6 +204,7 @@ def test_durable_commits_per_request(env):
     """Read-write commits (each one redo-log fsync on a durable server) per
     request: direct 1 (was 2), inline waiter 3 (enqueue, claim, finish;
     was 5)."""
+    _slot_free(env)
     key = env.add_user("alice", daily_requests=10, daily_tokens=0)
     env.sql("SET GLOBAL innodb_monitor_enable = 'trx_rw_commits';"
             "SET GLOBAL innodb_stats_auto_recalc = 0")
