@@ -72,9 +72,10 @@ again:
 		 m->day && m->day[0] ? DBS(m->day) : DBNULL,
 		 m->admit_id ? DBI(m->admit_id) : DBNULL);
 	/* A waiter's connection can carry a late kill of its last nap into
-	 * this statement (sql/011): relay_finish writes its log row last, in
-	 * one statement, so one that was cut short wrote nothing and runs
-	 * again (what came before the row is safe to repeat). */
+	 * this statement (sql/011): relay_finish's writes are one transaction
+	 * (sql/014), rolled back when cut short, so it runs again; cut short
+	 * after its commit, the second run finds its own row by the admission
+	 * id and writes nothing (an inline row's: the duplicate queue_id). */
 	if (rc && db_errno(db) == DB_ER_QUERY_INTERRUPTED && !tries++)
 		goto again;
 	if (rc && meter_may_retry(db, &waited_ms))
