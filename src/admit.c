@@ -51,6 +51,7 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 			LIMIT_REQUESTS : LIMIT_TOKENS;
 		goto out;
 	}
+	ad->u.admit_id = db_res_int(&res, 0, 17, 0);
 	slot = db_res_int(&res, 0, 13, 0);
 	if (slot > 0 && db_res_str(&res, 0, 15)) {
 		/* The procedure names the lock it took: the name's format

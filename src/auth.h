@@ -23,6 +23,10 @@ struct auth_user {
 	/* The local day this request was admitted on (relay_admit reserved
 	 * its request there): its tokens and errors count on it too. */
 	char day[11];
+	/* The admission's id (sql/016: its in-flight entry, then the
+	 * request_log / queue row that makes it durable); 0 = none (a queue
+	 * worker's item, whose request is already durable in its queue row). */
+	long long admit_id;
 };
 
 /* Copies an allow-list cell (NULL = every model) into u. */

@@ -295,13 +295,15 @@ const struct backend *backend_lookup(struct backends *bs, struct db *db, unsigne
 }
 
 const char *backend_log_json(char *out, size_t cap, const struct backend *b, int ok,
-			     const char *tries)
+			     int translated, const char *tries)
 {
 	struct json_object *o = json_object_new_object(), *t;
 
 	json_object_object_add(o, "id", json_object_new_int64(b->id));
 	json_object_object_add(o, "name", json_object_new_string(b->name));
 	json_object_object_add(o, "ok", json_object_new_int(ok ? 1 : 0));
+	if (translated)
+		json_object_object_add(o, "translated", json_object_new_int(1));
 	t = tries ? json_tokener_parse(tries) : NULL;
 	if (t)
 		json_object_object_add(o, "tries", t);

@@ -104,9 +104,10 @@ void backend_note_fail(struct db *db, const struct cfg *c, const struct backends
 const struct backend *backend_lookup(struct backends *bs, struct db *db, unsigned id);
 
 /* The JSON text relay_finish takes as p_backend (sql/013) into out:
- * {"id":..,"name":..,"ok":0|1,"tries":[...]} with tries the caller's JSON
- * array text (NULL = none). Returns out. */
+ * {"id":..,"name":..,"ok":0|1,"translated":1,"tries":[...]} with tries the
+ * caller's JSON array text (NULL = none); "translated" only when the
+ * exchange was (sql/014). Returns out. */
 const char *backend_log_json(char *out, size_t cap, const struct backend *b, int ok,
-			     const char *tries);
+			     int translated, const char *tries);
 
 #endif

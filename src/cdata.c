@@ -136,10 +136,11 @@ enum relay_err cdata_usage(struct db *db, long long user_id, int days,
 	enum relay_err rc;
 
 	db_today(today);
-	rc = DBX(db, "SELECT COALESCE(d.requests, 0), COALESCE(d.tokens, 0),"
+	/* requests in flight count too (sql/016), as for the limit */
+	rc = DBX(db, "SELECT relay_requests_used(u.id, ?), COALESCE(d.tokens, 0),"
 		 " COALESCE(d.errors, 0), u.daily_requests, u.daily_tokens"
 		 " FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?"
-		 " WHERE u.id = ?", &res, DBS(today), DBI(user_id));
+		 " WHERE u.id = ?", &res, DBS(today), DBS(today), DBI(user_id));
 	if (rc)
 		return rc;
 	o = json_object_new_object();
@@ -273,11 +274,11 @@ enum relay_err cdata_users(struct db *db, long long id, struct json_object **out
 		 " u.pending, u.daily_requests, u.daily_tokens, u.priority, u.models,"
 		 " u.password_hash IS NOT NULL, (SELECT COUNT(*) FROM api_keys k"
 		 " WHERE k.user_id = u.id AND k.revoked_at IS NULL),"
-		 " COALESCE(d.requests, 0), COALESCE(d.tokens, 0), COALESCE(d.errors, 0), "
+		 " relay_requests_used(u.id, ?), COALESCE(d.tokens, 0), COALESCE(d.errors, 0), "
 		 TS("u.created_at") ", u.max_concurrent, u.max_queued"
 		 " FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id"
 		 " AND d.day = ? WHERE (? = 0 OR u.id = ?) ORDER BY u.name LIMIT 5000", &res,
-		 DBS(today), DBI(id), DBI(id));
+		 DBS(today), DBS(today), DBI(id), DBI(id));
 	if (rc)
 		return rc;
 	*out = cdata_rows(&res, cols, NCOLS(cols));

@@ -674,7 +674,8 @@ static int ctl_usage_backends(struct app *a, const char *day)
 static int ctl_usage_report(struct app *a, int argc, char **argv)
 {
 	static const char q[] =
-		"SELECT u.name, COALESCE(d.requests, 0), u.daily_requests,"
+		/* requests in flight count too (sql/016), as for the limit */
+		"SELECT u.name, relay_requests_used(u.id, ?), u.daily_requests,"
 		" COALESCE(d.tokens, 0), u.daily_tokens, COALESCE(d.errors, 0),"
 		" u.priority, u.enabled"
 		" FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?"
@@ -699,7 +700,7 @@ static int ctl_usage_report(struct app *a, int argc, char **argv)
 	}
 	if (by_backend)
 		return ctl_usage_backends(a, day);
-	if (DBX(a->db, q, &res, DBS(day)))
+	if (DBX(a->db, q, &res, DBS(day), DBS(day)))
 		return ctl_fail_db(a, "usage");
 	printf("usage for %s\n", day);
 	printf("%-24s %21s %27s %7s %8s %s\n", "USER", "REQUESTS/LIMIT",

@@ -182,6 +182,11 @@ void db_unpin(struct db *db)
 		db->pins--;
 }
 
+int db_in_txn(const struct db *db)
+{
+	return db->in_txn;
+}
+
 int db_unknown(const struct db *db)
 {
 	return db->unknown;

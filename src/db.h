@@ -98,6 +98,8 @@ void db_unpin(struct db *db);
 /* 1 if the last failed db_exec lost the connection after sending: the
  * statement may or may not have run. */
 int db_unknown(const struct db *db);
+/* 1 inside db_begin .. db_commit/db_rollback. */
+int db_in_txn(const struct db *db);
 
 unsigned long long db_affected(const struct db *db);
 unsigned long long db_insert_id(const struct db *db);

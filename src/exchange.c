@@ -122,7 +122,7 @@ static void exchange_meter_b(const struct exch *x, int status, const char *error
 	m.route = x->route;
 	m.day = x->u->day;
 	m.backend = backend;
-	m.translated = x->xl && x->xl->on;
+	m.admit_id = x->u->admit_id;
 	if (oc) {
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
@@ -166,7 +166,29 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 struct exch_tick {
 	struct app *a;
 	struct slot *s;
+	const struct exch *x;
 };
+
+/* After the connection was re-made during the exchange: the request's
+ * in-flight entry (sql/016) is put back on this connection (a MariaDB
+ * restart emptied the table; a lost connection freed its lock), so the
+ * daily limit counts it again and a sweep does not take it for dead. An
+ * inline waiter's request is durable in its queue row already. */
+static void exchange_rebind(const struct exch *x)
+{
+	const struct cfg *c = &x->a->cfg;
+	struct db_res res;
+
+	if (!x->u->admit_id || x->queue_id)
+		return;
+	if (DBX(x->a->db, "CALL relay_rebind(?, ?, ?, ?, ?)", &res, DBI(x->u->admit_id),
+		DBI(x->u->user_id), DBI(x->u->key_id), DBS(x->u->day),
+		DBS(c->lock_prefix))) {
+		log_warn("in-flight entry not put back: %s", db_error(x->a->db));
+		return;
+	}
+	db_res_free(&res);
+}
 
 /* During the exchange: the slot lives on the database connection; if that
  * connection dies, take the slot again at once, or stop the exchange so
@@ -174,9 +196,13 @@ struct exch_tick {
 static const char *exchange_tick(void *ctx)
 {
 	struct exch_tick *t = ctx;
+	int lost = !lock_held(t->a->db, t->s);
 
-	if (lock_keep(t->a->db, t->s) == RE_OK)
+	if (lock_keep(t->a->db, t->s) == RE_OK) {
+		if (lost)
+			exchange_rebind(t->x);
 		return NULL;
+	}
 	log_error("upstream slot %s lost with the database connection; exchange stopped",
 		  t->s->name);
 	return "relay lost its upstream slot (database connection lost)";
@@ -300,7 +326,7 @@ static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries
 			 struct exch_dest *e, const struct backend **bp,
 			 struct relay_outcome *oc)
 {
-	struct exch_tick tk = { x->a, s };
+	struct exch_tick tk = { x->a, s, x };
 	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, e, ed_start };
 	const struct relay_dest *dp = &d;
 	struct backends *bs = &x->a->bk;
@@ -391,7 +417,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	web_finish(x->r);
 	ok = !exchange_bad(&oc);
 	if (b)
-		backend_log_json(bj, sizeof(bj), b, ok,
+		backend_log_json(bj, sizeof(bj), b, ok, x->xl && x->xl->on,
 				 json_object_array_length(t.failed) ?
 				 json_object_to_json_string_ext(t.failed, JSON_C_TO_STRING_PLAIN) :
 				 NULL);

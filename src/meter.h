@@ -23,12 +23,13 @@ struct meter_rec {
 	const char *error;         /* NULL when the exchange succeeded */
 	const char *backend;       /* JSON text for relay_finish's p_backend
 				      (sql/013: serving backend, failed
-				      tries), NULL = never went upstream */
-	int translated;            /* 1 = answered through the translator
-				      (request_log.translated, sql/016) */
+				      tries; sql/014: translated), NULL =
+				      never went upstream */
 	const char *day;           /* "YYYY-MM-DD" the request was admitted
 				      on (its tokens count there too); NULL =
 				      a queued item's queue day, else today */
+	long long admit_id;        /* the admission id (sql/016); 0 = none
+				      (a queue worker's item) */
 };
 
 /* The length of s cut to at most n bytes without splitting a UTF-8
@@ -47,7 +48,10 @@ int meter_is_error(const struct meter_rec *m);
  * can be metered only once: request_log.queue_id is unique, and a second
  * attempt returns RE_EINVAL. Also lets go of the user's concurrency lock
  * (sql/010), closes an inline waiter's queue row and wakes whoever is next
- * in line for the freed slot. */
+ * in line for the freed slot. With an admission id (sql/016) the log row
+ * is what makes the request durable: the row, an inline waiter's queue
+ * row and the request's count in daily_usage are one commit, and the
+ * request's in-flight entry goes after it. */
 enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release);
 

@@ -16,7 +16,7 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 			  enum queue_refusal *refused)
 {
 	static const char enq[] =
-		"CALL relay_enqueue(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		"CALL relay_enqueue(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	const char *model = q->model ? q->model : "";
 	struct db_res res;
 	enum relay_err rc;
@@ -28,7 +28,8 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 		 DBB(model, meter_clip(model, 255)), DBI(q->stream ? 1 : 0),
 		 DBS(q->route ? q->route : "call"), DBS(q->headers_json),
 		 q->body ? DBB(q->body, q->body_len) : DBNULL,
-		 DBI(c->queue_max), DBS(q->waitlock));
+		 DBI(c->queue_max), DBS(q->waitlock),
+		 q->u->admit_id ? DBI(q->u->admit_id) : DBNULL);
 	if (rc)
 		return rc;
 	*id = db_res_int(&res, 0, 0, 0);
@@ -304,6 +305,11 @@ enum relay_err queue_recover(struct db *db, int *n)
 
 	*n = 0;
 	rc = queue_recover_inline(db, n);
+	if (rc)
+		return rc;
+	/* Direct requests whose relay process died (sql/016): each gets its
+	 * one log row and stops counting as in flight. */
+	rc = db_exec(db, "CALL relay_sweep(0, 100)", NULL, 0, NULL);
 	if (rc)
 		return rc;
 	rc = db_exec(db, sel, NULL, 0, &res);

@@ -128,7 +128,8 @@ struct json_object *status_build(struct app *a, int *http_status)
 		" (SELECT COUNT(*) FROM users),"
 		" (SELECT COUNT(*) FROM queue WHERE status = 'waiting'),"
 		" (SELECT COUNT(*) FROM queue WHERE status = 'processing'),"
-		" (SELECT COALESCE(SUM(requests), 0) FROM daily_usage WHERE day = ?),"
+		" (SELECT COALESCE(SUM(requests), 0) FROM daily_usage WHERE day = ?)"
+		" + relay_inflight(0, ?),"   /* in flight count too (sql/016) */
 		" (SELECT COALESCE(SUM(tokens), 0) FROM daily_usage WHERE day = ?),"
 		" (SELECT COALESCE(SUM(errors), 0) FROM daily_usage WHERE day = ?)";
 	static const char *const stat_names[] = { "active_users", "total_users",
@@ -149,7 +150,7 @@ struct json_object *status_build(struct app *a, int *http_status)
 	db_today(day);
 	localtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-	db_ok = DBX(a->db, q, &res, DBS(day), DBS(day), DBS(day)) == RE_OK;
+	db_ok = DBX(a->db, q, &res, DBS(day), DBS(day), DBS(day), DBS(day)) == RE_OK;
 
 	checks = json_object_new_object();
 	json_object_object_add(checks, "database", db_ok ?

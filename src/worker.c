@@ -187,7 +187,7 @@ static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 		backend_note_fail(a->db, &a->cfg, &a->bk, bid, oc.status, oc.error,
 				  oc.retry_after);
 	backend_log_json(it->backend, sizeof(it->backend), b,
-			 !(oc.err == RE_EUPSTREAM || oc.status == 429 || oc.status >= 500), NULL);
+			 !(oc.err == RE_EUPSTREAM || oc.status == 429 || oc.status >= 500), 0, NULL);
 	/* Once more before storing: a recoverer must not see the item's
 	 * lock free while its result is being written. */
 	worker_tick(&t);

@@ -85,9 +85,11 @@ def last_log(env):
 
 
 def usage(env, user):
-    """Today's (requests, tokens, errors) of a user, ints; zeros if no row."""
-    rows = env.sql("SELECT d.requests, d.tokens, d.errors FROM daily_usage d JOIN users u"
-                   " ON u.id = d.user_id WHERE u.name = '%s' AND d.day = CURDATE()" % user)
+    """Today's (requests, tokens, errors) of a user, ints; zeros if no row.
+    requests as members see it: durable ones plus those in flight (sql/016)."""
+    rows = env.sql("SELECT relay_requests_used(u.id, CURDATE()), COALESCE(d.tokens, 0),"
+                   " COALESCE(d.errors, 0) FROM users u LEFT JOIN daily_usage d"
+                   " ON d.user_id = u.id AND d.day = CURDATE() WHERE u.name = '%s'" % user)
     return tuple(int(x) for x in rows[0]) if rows else (0, 0, 0)
 
 

@@ -124,9 +124,11 @@ def test_dbkill_finish_lost_after_it_ran_is_not_repeated(env):
 
 def test_dbkill_admit_lost_after_it_ran_is_not_repeated(env):
     """relay_admit reserved the request, then the reply was lost: a repeat
-    would reserve a second one (over the daily limit with limit 1)."""
+    would reserve a second one (over the daily limit with limit 1). The
+    reservation is the request's in-flight entry (sql/016); the next
+    admission finds it without its process and writes its one row."""
     key = env.add_user("alice", daily_requests=1, daily_tokens=0)
-    ts = [_slow_trigger(env, "daily_usage", "INSERT"), _slow_trigger(env, "daily_usage", "UPDATE")]
+    ts = [_slow_trigger(env, "inflight", "INSERT")]
     try:
         r = call(env, req(), key, env_over=env.relay_env(RELAY_DB_READ_TIMEOUT="1"))
         assert r.status == 500, r.body[:300]
@@ -135,6 +137,12 @@ def test_dbkill_admit_lost_after_it_ran_is_not_repeated(env):
         _drop(env, *ts)
     assert usage(env, "alice")[0] == 1
     assert env.mock_requests() == []
+    r = call(env, req(), key)
+    assert r.status == 429, r.body[:300]
+    assert env.sql("SELECT http_status, error FROM request_log") == [
+        ["500", "relay process ended before metering"]]
+    assert usage(env, "alice") == (1, 0, 1)
+    assert env.sql_value("SELECT COUNT(*) FROM inflight") == "0"
 
 
 def test_dbkill_enqueue_lost_after_it_ran_is_not_repeated(env):
@@ -152,6 +160,11 @@ def test_dbkill_enqueue_lost_after_it_ran_is_not_repeated(env):
     assert env.sql_value("SELECT COUNT(*) FROM queue") == "1"
     # the reserved request has its row (the 500 the client got)
     assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE http_status = 500") == "1"
+    # and counts once: with its queue row, not again with that log row
+    assert usage(env, "alice")[0] == 1, (usage(env, "alice"), env.sql(
+        "SELECT admit_id, queue_id, http_status FROM request_log"), env.sql(
+        "SELECT id, admit_id FROM queue"), env.sql("SELECT id FROM inflight"))
+    assert env.sql_value("SELECT COUNT(*) FROM inflight") == "0"
 
 
 def test_dbkill_worker_mid_item_no_resend(env):

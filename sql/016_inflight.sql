@@ -1,0 +1,609 @@
+-- 016_inflight.sql - one durable commit per direct request (issue 16).
+--
+-- Before: admission reserved the request with a durable upsert of
+-- daily_usage (one redo-log fsync) and the finish wrote the request_log row
+-- (another). Now a request in flight is an entry in `inflight`, a MEMORY
+-- table (no redo log, no fsync), and it becomes durable exactly once, with
+-- the first durable write that is about it anyway:
+--   * a direct request: its request_log row (the usage trigger counts the
+--     request in daily_usage.requests in the same transaction);
+--   * a queued request (202 or inline waiter): its queue row (relay_enqueue
+--     counts it in daily_usage.requests in the same transaction).
+-- The entry is removed only after that commit, so at every moment a request
+-- counts in daily_usage, in inflight, or (for an instant) in both: the
+-- daily limit is checked against daily_usage.requests + inflight entries,
+-- never less than the truth (N concurrent requests never exceed the limit).
+--
+-- Liveness: the request's connection holds the named lock in
+-- inflight.lock_name ('<prefix>:req:<id>') from admission to the end of
+-- its finish. An entry whose lock is free belongs to a relay process that
+-- died (kill -9) or lost its database connection: whoever sees it first
+-- (the user's next admission, a queue worker) takes the lock and writes the
+-- request's one request_log row (HTTP 500, relay_swept_why()), which counts
+-- it. If the relay was alive after all (it only lost its connection), its
+-- finish replaces that row with the real outcome, so the request still
+-- ends as exactly one row, counted once.
+--
+-- A MariaDB restart empties `inflight`: a request in flight then counts
+-- when its finish writes its row (meter_record runs it on the new
+-- connection; the row carries the admission id, so it counts once). Until
+-- then the limit check does not see it; relay processes holding a slot put
+-- their entry back within 200 ms (relay_rebind, from the exchange's
+-- connection check), and admissions of limited users wait for the first
+-- relay_restart_grace() seconds of the server's uptime, so they see those
+-- entries.
+
+CREATE TABLE IF NOT EXISTS inflight (
+  id           BIGINT UNSIGNED NOT NULL,       -- UUID_SHORT(): unique across restarts
+  user_id      INT UNSIGNED NOT NULL,
+  key_id       INT UNSIGNED NOT NULL,
+  day          DATE NOT NULL,                  -- the local day it counts on
+  conn_id      BIGINT UNSIGNED NOT NULL,
+  lock_name    VARCHAR(128) CHARACTER SET ascii NOT NULL,
+  admitted_at  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (id),
+  KEY ix_inflight_user USING BTREE (user_id, day)
+) ENGINE=MEMORY DEFAULT CHARSET=utf8mb4;
+
+-- Empty after every MariaDB start (MEMORY): the first admission of a
+-- limited user after a start looks at the server's uptime (the grace
+-- below), later ones see this row and do not.
+CREATE TABLE IF NOT EXISTS inflight_boot (
+  id  TINYINT UNSIGNED NOT NULL,
+  PRIMARY KEY (id)
+) ENGINE=MEMORY;
+
+-- The admission id of the request a row is about: a direct request's log
+-- row counts its request (unique: once); a queue row carries it so a sweep
+-- can see that the request became durable there.
+ALTER TABLE request_log
+  ADD COLUMN IF NOT EXISTS admit_id BIGINT UNSIGNED NULL AFTER queue_id,
+  ADD UNIQUE KEY IF NOT EXISTS uq_request_log_admit (admit_id);
+ALTER TABLE queue
+  ADD COLUMN IF NOT EXISTS admit_id BIGINT UNSIGNED NULL,
+  ADD KEY IF NOT EXISTS ix_queue_admit (admit_id);
+
+-- 012's trigger, plus: a row with an admission id and no queue item counts
+-- its request (a queued request was counted when its queue row was
+-- written).
+DROP TRIGGER IF EXISTS request_log_usage;
+
+CREATE TRIGGER request_log_usage AFTER INSERT ON request_log
+  FOR EACH ROW
+  INSERT INTO daily_usage (user_id, day, requests, tokens, errors)
+  SELECT id, COALESCE(NEW.day, DATE(NEW.created_at)),
+         IF(NEW.admit_id IS NOT NULL AND NEW.queue_id IS NULL, 1, 0),
+         NEW.total_tokens,
+         IF(NEW.error IS NOT NULL OR NEW.http_status >= 400, 1, 0)
+  FROM users WHERE id = NEW.user_id
+  ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),
+    tokens = tokens + VALUES(tokens), errors = errors + VALUES(errors);
+
+DELIMITER //
+
+-- The error of a row written for a request whose relay process ended
+-- before it metered (a finish that comes after all replaces such a row).
+CREATE OR REPLACE FUNCTION relay_swept_why() RETURNS VARCHAR(64) DETERMINISTIC NO SQL
+  RETURN 'relay process ended before metering' //
+
+-- Seconds after a MariaDB start during which admissions of users with a
+-- request limit wait: relay processes holding a slot put their in-flight
+-- entries back meanwhile (they check their connection every 200 ms).
+CREATE OR REPLACE FUNCTION relay_restart_grace() RETURNS INT DETERMINISTIC NO SQL
+  RETURN 2 //
+
+-- Requests of the user (0: of everyone) in flight on `p_day` that are not yet durable (no
+-- log row, no queue row with their id): what is added to
+-- daily_usage.requests for the limit and for everything that shows it.
+-- Exact when read in the same statement as daily_usage: MEMORY tables are
+-- locked for the whole statement before InnoDB takes its snapshot, and an
+-- entry is removed only after the commit that counted its request, so an
+-- entry that is gone was committed before the snapshot, and one that is
+-- there is counted either in daily_usage (committed: it has its row, so it
+-- is left out here) or here (not committed), never both, never neither.
+CREATE OR REPLACE FUNCTION relay_inflight(p_user INT UNSIGNED, p_day DATE)
+    RETURNS BIGINT UNSIGNED NOT DETERMINISTIC READS SQL DATA
+  RETURN (SELECT COUNT(*) FROM inflight i WHERE (p_user = 0 OR i.user_id = p_user) AND i.day = p_day
+            AND NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)
+            AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id)) //
+
+-- Today's requests of a user as members and limits see them: durable ones
+-- plus those in flight, in one statement (see relay_inflight).
+CREATE OR REPLACE FUNCTION relay_requests_used(p_user INT UNSIGNED, p_day DATE)
+    RETURNS BIGINT UNSIGNED NOT DETERMINISTIC READS SQL DATA
+  RETURN COALESCE((SELECT requests FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+         + relay_inflight(p_user, p_day) //
+
+-- Ends one in-flight entry whose relay process is gone: takes its lock (so
+-- its owner, should it come back, waits for this to finish), writes the
+-- request's one log row unless the request is already durable (a log row
+-- or a queue row with its id: the owner died between that commit and
+-- removing the entry), and removes the entry. Safe to run twice.
+CREATE OR REPLACE PROCEDURE relay_sweep_one(IN p_id BIGINT UNSIGNED)
+sweep: BEGIN
+  DECLARE v_lock VARCHAR(128) DEFAULT NULL;
+  DECLARE v_user INT UNSIGNED;
+  DECLARE v_key INT UNSIGNED;
+  DECLARE v_day DATE;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_lock = NULL;
+  SELECT lock_name INTO v_lock FROM inflight WHERE id = p_id;
+  IF v_lock IS NULL OR GET_LOCK(v_lock, 0) <> 1 THEN
+    LEAVE sweep;
+  END IF;
+  SET v_user = NULL;
+  SELECT user_id, key_id, day INTO v_user, v_key, v_day FROM inflight WHERE id = p_id;
+  IF v_user IS NOT NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM queue WHERE admit_id = p_id) THEN
+      INSERT IGNORE INTO request_log (user_id, key_id, admit_id, route, format, model,
+          stream, http_status, error, day)
+        VALUES (v_user, v_key, p_id, 'call', '', '', 0, 500, relay_swept_why(), v_day);
+    END IF;
+    DELETE FROM inflight WHERE id = p_id;
+  END IF;
+  DO RELEASE_LOCK(v_lock);
+END //
+
+-- Sweeps up to p_max dead entries (p_user 0 = anyone's).
+CREATE OR REPLACE PROCEDURE relay_sweep(IN p_user INT UNSIGNED, IN p_max INT)
+BEGIN
+  DECLARE v_id BIGINT UNSIGNED;
+  DECLARE n INT DEFAULT 0;
+  DECLARE v_skip INT DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_id = NULL;
+  sweeping: WHILE n < p_max DO
+    SET v_id = NULL;
+    SELECT id INTO v_id FROM inflight
+      WHERE (p_user = 0 OR user_id = p_user) AND IS_USED_LOCK(lock_name) IS NULL
+      ORDER BY id LIMIT 1 OFFSET v_skip;
+    IF v_id IS NULL THEN
+      LEAVE sweeping;
+    END IF;
+    CALL relay_sweep_one(v_id);
+    IF EXISTS (SELECT 1 FROM inflight WHERE id = v_id) THEN
+      SET v_skip = v_skip + 1;   -- its owner came back meanwhile
+    END IF;
+    SET n = n + 1;
+  END WHILE;
+END //
+
+-- The reservation (replaces relay_admit's daily_usage upsert): a request
+-- is admitted when daily_usage.requests + the user's entries in flight is
+-- below the request limit and today's tokens below the token limit; it then
+-- gets its entry (o_rid, its lock held by this connection). The per-user
+-- lock '<prefix>:limit:<user>' serialises the check and the insert of one
+-- user's admissions across processes and hosts (only for a user with a
+-- request limit; no commit, no fsync). daily_usage and the entries are
+-- read in one statement (exact, see relay_inflight). o_used_r counts the
+-- requests in flight (the new one included). Without a request limit
+-- nothing is counted (o_used_r 0: nobody reads it then) and the user's
+-- dead entries are left to the queue workers' sweep, so an unlimited
+-- user's admission costs one MEMORY insert and a named lock.
+CREATE OR REPLACE PROCEDURE relay_reserve(IN p_user INT UNSIGNED,
+    IN p_key INT UNSIGNED, IN p_day DATE, IN p_prefix VARCHAR(64),
+    IN p_dreq BIGINT UNSIGNED, IN p_dtok BIGINT UNSIGNED, OUT o_admit TINYINT,
+    OUT o_used_r BIGINT UNSIGNED, OUT o_used_t BIGINT UNSIGNED,
+    OUT o_rid BIGINT UNSIGNED)
+BEGIN
+  DECLARE v_ll VARCHAR(128) DEFAULT NULL;
+  DECLARE v_up BIGINT DEFAULT 0;
+  DECLARE v_dead BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_dead = NULL;
+  SET o_admit = 0, o_used_r = 0, o_used_t = 0, o_rid = NULL;
+  IF p_dreq > 0 THEN
+    IF NOT EXISTS (SELECT 1 FROM inflight_boot) THEN
+      SELECT VARIABLE_VALUE INTO v_up FROM information_schema.GLOBAL_STATUS
+        WHERE VARIABLE_NAME = 'UPTIME';
+      IF v_up < relay_restart_grace() THEN
+        DO SLEEP(relay_restart_grace() - v_up);
+      END IF;
+      INSERT IGNORE INTO inflight_boot VALUES (1);
+    END IF;
+    SET v_ll = CONCAT(p_prefix, ':limit:', p_user);
+    IF GET_LOCK(v_ll, 10) IS NULL OR IS_USED_LOCK(v_ll) <> CONNECTION_ID() THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'relay_reserve: limit lock not had in 10 s';
+    END IF;
+    -- entries of this user whose process died: closed before counting
+    SELECT id INTO v_dead FROM inflight
+      WHERE user_id = p_user AND IS_USED_LOCK(lock_name) IS NULL LIMIT 1;
+    IF v_dead IS NOT NULL THEN
+      CALL relay_sweep(p_user, 5);
+    END IF;
+    -- one statement: exact (see relay_inflight, inlined: a stored
+    -- function call costs more than the whole query)
+    SELECT COALESCE((SELECT requests FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+           + (SELECT COUNT(*) FROM inflight i WHERE i.user_id = p_user AND i.day = p_day
+                AND NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)
+                AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id)),
+           COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+      INTO o_used_r, o_used_t;
+  ELSEIF p_dtok > 0 THEN
+    SELECT COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+      INTO o_used_t;
+  END IF;
+  IF (p_dreq = 0 OR o_used_r < p_dreq) AND (p_dtok = 0 OR o_used_t < p_dtok) THEN
+    SET o_rid = UUID_SHORT() & 0x7FFFFFFFFFFFFFFF;   -- a signed 64-bit value for C
+    DO GET_LOCK(CONCAT(p_prefix, ':req:', o_rid), 0);
+    INSERT INTO inflight (id, user_id, key_id, day, conn_id, lock_name)
+      VALUES (o_rid, p_user, p_key, p_day, CONNECTION_ID(),
+              CONCAT(p_prefix, ':req:', o_rid));
+    SET o_admit = 1, o_used_r = o_used_r + 1;
+  END IF;
+  IF v_ll IS NOT NULL THEN
+    DO RELEASE_LOCK(v_ll);
+  END IF;
+END //
+
+-- A relay process whose database connection was re-made during its
+-- exchange (a MariaDB restart empties `inflight`; a lost connection frees
+-- the entry's lock) puts its entry back: takes the lock again and re-adds
+-- the entry unless the request is already durable (or the entry is there).
+-- One row: 1 if the entry is held now, 0 if the request already has its
+-- row (a sweep wrote it; the finish will replace it).
+CREATE OR REPLACE PROCEDURE relay_rebind(IN p_admit BIGINT UNSIGNED,
+    IN p_user INT UNSIGNED, IN p_key INT UNSIGNED, IN p_day DATE,
+    IN p_prefix VARCHAR(64))
+BEGIN
+  DECLARE v_lock VARCHAR(128) DEFAULT CONCAT(p_prefix, ':req:', p_admit);
+  IF IS_USED_LOCK(v_lock) IS NULL OR IS_USED_LOCK(v_lock) <> CONNECTION_ID() THEN
+    DO GET_LOCK(v_lock, 5);
+  END IF;
+  IF EXISTS (SELECT 1 FROM request_log WHERE admit_id = p_admit) THEN
+    SELECT 0;
+  ELSE
+    INSERT IGNORE INTO inflight (id, user_id, key_id, day, conn_id, lock_name)
+      VALUES (p_admit, p_user, p_key, p_day, CONNECTION_ID(), v_lock);
+    UPDATE inflight SET conn_id = CONNECTION_ID() WHERE id = p_admit;
+    SELECT 1;
+  END IF;
+END //
+
+-- The finish's durable part (replaces relay_finish's request_log INSERT):
+-- the request's one log row. If a sweep already wrote the row (this relay
+-- lost its connection and was taken for dead), the row is replaced with the
+-- real outcome and daily_usage corrected by the difference (the request
+-- itself stays counted once); if this very finish already wrote it (a
+-- CALL cut short after its commit and run again), nothing is done. If the
+-- request is durable in a queue row already (relay_enqueue ran but its
+-- reply was lost: the client got 500), the row is written without the
+-- admission id, so it does not count the request a second time. The
+-- caller holds the transaction; the entry is removed after its commit
+-- (relay_unreserve).
+CREATE OR REPLACE PROCEDURE relay_settle(IN p_admit BIGINT UNSIGNED,
+    IN p_prefix VARCHAR(64), IN p_user INT UNSIGNED, IN p_key INT UNSIGNED,
+    IN p_queue BIGINT UNSIGNED, IN p_format VARCHAR(16), IN p_model VARCHAR(255),
+    IN p_stream TINYINT, IN p_status SMALLINT UNSIGNED, IN p_prompt BIGINT UNSIGNED,
+    IN p_completion BIGINT UNSIGNED, IN p_total BIGINT UNSIGNED,
+    IN p_known TINYINT, IN p_latency INT UNSIGNED, IN p_error VARCHAR(1024),
+    IN p_route VARCHAR(32), IN p_day DATE, IN p_backend TEXT)
+settle: BEGIN
+  DECLARE v_old BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE v_olderr VARCHAR(1024) DEFAULT NULL;
+  DECLARE v_oldday DATE;
+  DECLARE v_lock VARCHAR(128);
+  DECLARE v_admit BIGINT UNSIGNED DEFAULT p_admit;
+  DECLARE v_dup TINYINT DEFAULT 0;
+  -- the serving backend and its tries (013), translation (014)
+  DECLARE v_bid INT UNSIGNED DEFAULT JSON_VALUE(p_backend, '$.id');
+  DECLARE v_bname VARCHAR(64) DEFAULT JSON_VALUE(p_backend, '$.name');
+  DECLARE v_tries INT DEFAULT LEAST(COALESCE(JSON_LENGTH(p_backend, '$.tries'), 0) + 1, 255);
+  DECLARE v_xl TINYINT DEFAULT COALESCE(JSON_VALUE(p_backend, '$.translated'), 0);
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_old = NULL;
+  DECLARE CONTINUE HANDLER FOR 1062 SET v_dup = 1;
+  IF p_admit IS NOT NULL AND p_prefix IS NOT NULL THEN
+    -- a sweep, or this request's own lost statement still running on the
+    -- server (an enqueue whose reply was lost), holds the lock: wait for
+    -- it to be done, or the entry would be seen before that commit
+    SET v_lock = CONCAT(p_prefix, ':req:', p_admit);
+    IF NOT IS_USED_LOCK(v_lock) <=> CONNECTION_ID() THEN
+      DO GET_LOCK(v_lock, 30);
+    END IF;
+  END IF;
+  -- The common case: the entry is there (or there is none to have), so
+  -- no row can exist yet but one of this very finish cut short after its
+  -- commit (the duplicate key tells).
+  IF p_admit IS NULL OR p_queue IS NOT NULL OR
+     EXISTS (SELECT 1 FROM inflight WHERE id = p_admit) THEN
+    INSERT INTO request_log (user_id, key_id, queue_id, admit_id, route, format, model,
+        stream, http_status, prompt_tokens, completion_tokens, total_tokens,
+        usage_known, latency_ms, error, day, backend_id, backend, tries, translated)
+      VALUES (p_user, p_key, p_queue, p_admit, p_route, p_format, p_model, p_stream,
+        p_status, p_prompt, p_completion, p_total, p_known, p_latency, p_error, p_day,
+        v_bid, v_bname, v_tries, v_xl);
+    IF v_dup = 0 THEN
+      LEAVE settle;
+    END IF;
+    IF p_admit IS NULL OR p_queue IS NOT NULL THEN
+      -- the queue item's row exists: a closer or an earlier run wrote it
+      SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062,
+        MESSAGE_TEXT = 'request_log: queue item already metered';
+    END IF;
+  END IF;
+  -- The entry is gone (a MariaDB restart, a sweep, the request durable in
+  -- a queue row, a first run of this finish) or the row exists.
+  SELECT id, error, day INTO v_old, v_olderr, v_oldday
+    FROM request_log WHERE admit_id = p_admit;
+  IF v_old IS NULL THEN
+    IF EXISTS (SELECT 1 FROM queue WHERE admit_id = p_admit) THEN
+      SET v_admit = NULL;
+    END IF;
+    INSERT INTO request_log (user_id, key_id, queue_id, admit_id, route, format, model,
+        stream, http_status, prompt_tokens, completion_tokens, total_tokens,
+        usage_known, latency_ms, error, day, backend_id, backend, tries, translated)
+      VALUES (p_user, p_key, p_queue, v_admit, p_route, p_format, p_model, p_stream,
+        p_status, p_prompt, p_completion, p_total, p_known, p_latency, p_error, p_day,
+        v_bid, v_bname, v_tries, v_xl);
+    LEAVE settle;
+  END IF;
+  IF v_olderr IS NULL OR v_olderr <> relay_swept_why() THEN
+    LEAVE settle;   -- our own row, written by a first run of this finish
+  END IF;
+  UPDATE request_log SET queue_id = p_queue, route = p_route, format = p_format,
+      model = p_model, stream = p_stream, http_status = p_status,
+      prompt_tokens = p_prompt, completion_tokens = p_completion,
+      total_tokens = p_total, usage_known = p_known, latency_ms = p_latency,
+      error = p_error, backend_id = v_bid, backend = v_bname, tries = v_tries,
+      translated = v_xl
+    WHERE id = v_old;
+  -- the swept row counted 0 tokens and 1 error
+  UPDATE daily_usage SET tokens = tokens + p_total,
+      errors = errors - 1 + IF(p_error IS NOT NULL OR p_status >= 400, 1, 0)
+    WHERE user_id = p_user AND day = v_oldday AND errors > 0;
+END //
+
+-- After the commit that made the request durable: its entry goes, then its
+-- lock (in this order, so a sweep never sees the entry unlocked).
+CREATE OR REPLACE PROCEDURE relay_unreserve(IN p_admit BIGINT UNSIGNED,
+    IN p_prefix VARCHAR(64))
+BEGIN
+  IF p_admit IS NOT NULL THEN
+    DELETE FROM inflight WHERE id = p_admit;
+    IF p_prefix IS NOT NULL THEN
+      DO RELEASE_LOCK(CONCAT(p_prefix, ':req:', p_admit));
+    END IF;
+  END IF;
+END //
+
+-- 013's relay_admit; the daily_usage upsert and its read are replaced by
+-- CALL relay_reserve (the rest is unchanged). One more column at the end:
+-- the admission id (NULL unless admitted), which the binaries pass to
+-- relay_enqueue or relay_finish.
+CREATE OR REPLACE PROCEDURE relay_admit(IN p_hash CHAR(64), IN p_day DATE,
+    IN p_prefix VARCHAR(64), IN p_slots INT, IN p_first INT,
+    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_dflt INT)
+BEGIN
+  DECLARE v_found TINYINT DEFAULT 1;
+  DECLARE v_key INT UNSIGNED DEFAULT NULL;
+  DECLARE v_hash CHAR(64) DEFAULT NULL;
+  DECLARE v_revoked TINYINT DEFAULT 0;
+  DECLARE v_expired TINYINT DEFAULT 0;
+  DECLARE v_user INT UNSIGNED DEFAULT NULL;
+  DECLARE v_name VARCHAR(64) DEFAULT NULL;
+  DECLARE v_enabled TINYINT DEFAULT 0;
+  DECLARE v_dreq BIGINT UNSIGNED DEFAULT 0;
+  DECLARE v_dtok BIGINT UNSIGNED DEFAULT 0;
+  DECLARE v_prio INT DEFAULT 0;
+  DECLARE v_maxc INT UNSIGNED DEFAULT 0;
+  DECLARE v_admit TINYINT DEFAULT 0;
+  DECLARE v_used_r BIGINT UNSIGNED DEFAULT 0;
+  DECLARE v_used_t BIGINT UNSIGNED DEFAULT 0;
+  DECLARE v_slot INT DEFAULT 0;
+  DECLARE v_slotname VARCHAR(128) DEFAULT NULL;
+  DECLARE v_capped TINYINT DEFAULT 0;
+  DECLARE v_ulock VARCHAR(128) DEFAULT NULL;
+  DECLARE v_models TEXT DEFAULT NULL;
+  DECLARE v_why INT DEFAULT 1;
+  DECLARE v_first TINYINT DEFAULT 0;
+  DECLARE v_rid BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE i INT DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
+
+  -- A process holds no named lock between requests: anything left over
+  -- from an earlier request that could not be metered is let go here.
+  DO RELEASE_ALL_LOCKS();
+  SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL,
+         (k.expires_at IS NOT NULL AND k.expires_at < p_day),
+         u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority,
+         u.max_concurrent, COALESCE(k.models, u.models)
+    INTO v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
+         v_dreq, v_dtok, v_prio, v_maxc, v_models
+    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = p_hash;
+  IF v_found = 1 AND v_revoked = 0 AND v_expired = 0 AND v_enabled = 1 THEN
+    IF v_maxc > 0 THEN
+      SET v_capped = 1;
+      WHILE i < v_maxc AND v_capped = 1 DO
+        SET v_ulock = CONCAT(p_prefix, ':user:', v_user, ':', i + 1);
+        IF GET_LOCK(v_ulock, 0) = 1 THEN
+          SET v_capped = 0;
+        END IF;
+        SET i = i + 1;
+      END WHILE;
+      SET i = 0;
+    END IF;
+    IF v_capped = 0 THEN
+      -- 016: was the durable daily_usage upsert and its read
+      CALL relay_reserve(v_user, v_key, p_day, p_prefix, v_dreq, v_dtok,
+                         v_admit, v_used_r, v_used_t, v_rid);
+      IF v_admit = 0 THEN
+        IF v_maxc > 0 THEN DO RELEASE_LOCK(v_ulock); END IF;
+      ELSE
+        CALL relay_take_slot(p_prefix, p_slots, p_first, p_dflt, p_format, p_model,
+                             v_prio, 0, NULL, v_slotname, v_why, v_first);
+        SET v_slot = CASE v_why WHEN 0 THEN 1 WHEN 2 THEN -1 WHEN 3 THEN -2 ELSE 0 END;
+      END IF;
+    END IF;
+  END IF;
+  SELECT v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
+         v_dreq, v_dtok, v_prio, v_admit, v_used_r, v_used_t, v_slot,
+         v_models, v_slotname, v_capped, v_rid;
+END //
+
+-- 013's relay_finish (p_backend: the serving backend, its failed tries,
+-- and whether it was translated, as JSON) plus p_admit (the admission id,
+-- NULL for a queue worker's item). Changed: the wake comes right after the slot release
+-- (before any commit, as the log INSERT came after it before), and the
+-- inline row's UPDATE and the log row are one transaction, one commit
+-- (relay_settle writes the row); the entry goes after that commit, then the
+-- liveness and user locks. Inside a caller's transaction (a queue worker
+-- stores its result and meters in one) it joins that one.
+CREATE OR REPLACE PROCEDURE relay_finish(IN p_lock VARCHAR(128),
+    IN p_user INT UNSIGNED, IN p_key INT UNSIGNED, IN p_queue BIGINT UNSIGNED,
+    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_stream TINYINT,
+    IN p_status SMALLINT UNSIGNED, IN p_prompt BIGINT UNSIGNED,
+    IN p_completion BIGINT UNSIGNED, IN p_total BIGINT UNSIGNED,
+    IN p_known TINYINT, IN p_latency INT UNSIGNED, IN p_error VARCHAR(1024),
+    IN p_route VARCHAR(32), IN p_prefix VARCHAR(64), IN p_slots INT,
+    IN p_maxwait INT, IN p_day DATE, IN p_backend TEXT, IN p_admit BIGINT UNSIGNED)
+BEGIN
+  DECLARE v_wl VARCHAR(128) DEFAULT NULL;
+  DECLARE v_inline TINYINT DEFAULT 0;
+  DECLARE v_day DATE DEFAULT p_day;
+  DECLARE v_own TINYINT DEFAULT 0;
+  DECLARE v_bid INT UNSIGNED DEFAULT JSON_VALUE(p_backend, '$.id');
+  DECLARE v_ntries INT DEFAULT COALESCE(JSON_LENGTH(p_backend, '$.tries'), 0);
+  DECLARE v_log BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_inline = 0;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    IF v_own = 1 THEN ROLLBACK; END IF;
+    RESIGNAL;
+  END;
+  IF p_lock IS NOT NULL THEN
+    DO RELEASE_LOCK(p_lock);
+  END IF;
+  IF p_queue IS NOT NULL THEN
+    SELECT inline_wait, worker, COALESCE(p_day, DATE(added_at))
+      INTO v_inline, v_wl, v_day FROM queue WHERE id = p_queue;
+  END IF;
+  -- A queue worker releases its slot after this (relay_release wakes then).
+  IF p_prefix IS NOT NULL AND (p_lock IS NOT NULL OR v_inline = 1) THEN
+    CALL relay_wake(p_prefix, p_slots, p_maxwait);
+  END IF;
+  -- a success clears the backend's failure state (a write only when it had one)
+  IF v_bid IS NOT NULL AND JSON_VALUE(p_backend, '$.ok') = 1 THEN
+    CALL relay_backend_ok(v_bid);
+  END IF;
+  -- Two writes (an inline row and its log row, or the log row and the
+  -- failed tries of a failover) are one transaction; a direct request's
+  -- one INSERT is its own (autocommit: no BEGIN/COMMIT on the hot path).
+  IF (v_inline = 1 OR v_ntries > 0) AND @@in_transaction = 0 THEN
+    SET v_own = 1;
+    START TRANSACTION;
+  END IF;
+  IF v_inline = 1 THEN
+    UPDATE queue SET status = IF(p_error IS NULL AND p_status < 400, 'completed', 'failed'),
+        completed_at = NOW(), http_status = p_status, error_message = p_error, metered = 1
+      WHERE id = p_queue AND status IN ('waiting', 'processing');
+  END IF;
+  CALL relay_settle(p_admit, p_prefix, p_user, p_key, p_queue, p_format, p_model,
+      p_stream, p_status, p_prompt, p_completion, p_total, p_known, p_latency,
+      p_error, p_route, COALESCE(v_day, CURDATE()), p_backend);
+  IF v_ntries > 0 THEN
+    SELECT id INTO v_log FROM request_log
+      WHERE (p_admit IS NOT NULL AND admit_id = p_admit)
+         OR (p_admit IS NULL AND queue_id = p_queue) ORDER BY id DESC LIMIT 1;
+    INSERT INTO request_tries (log_id, try_no, backend_id, backend, http_status,
+        latency_ms, error)
+      SELECT v_log, t.n, t.id, COALESCE(t.name, ''), COALESCE(t.status, 0),
+             COALESCE(t.ms, 0), t.error
+        FROM JSON_TABLE(p_backend, '$.tries[*]' COLUMNS (
+          n FOR ORDINALITY, id INT UNSIGNED PATH '$.id',
+          name VARCHAR(64) PATH '$.name', status SMALLINT UNSIGNED PATH '$.status',
+          ms INT UNSIGNED PATH '$.ms', error VARCHAR(300) PATH '$.error')) t
+        WHERE v_log IS NOT NULL;
+  END IF;
+  IF v_own = 1 THEN
+    COMMIT;
+  END IF;
+  -- relay_unreserve, inlined (a nested CALL costs more than these two)
+  IF p_admit IS NOT NULL THEN
+    DELETE FROM inflight WHERE id = p_admit;
+    IF p_prefix IS NOT NULL THEN
+      DO RELEASE_LOCK(CONCAT(p_prefix, ':req:', p_admit));
+    END IF;
+  END IF;
+  IF v_inline = 1 AND v_wl IS NOT NULL AND IS_USED_LOCK(v_wl) = CONNECTION_ID() THEN
+    DO RELEASE_LOCK(v_wl);
+  END IF;
+  CALL relay_release_user(p_prefix, p_user);
+END //
+
+-- 010's relay_enqueue plus p_admit: the queue row and the request's count
+-- in daily_usage.requests are one transaction (the request becomes durable
+-- with its queue row, which needs its commit anyway), and the entry goes
+-- after it. Refusal 3 also when the request is already closed by a sweep
+-- (this process lost its connection since its admission).
+CREATE OR REPLACE PROCEDURE relay_enqueue(IN p_prefix VARCHAR(64),
+    IN p_user INT UNSIGNED, IN p_key INT UNSIGNED, IN p_prio INT,
+    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_stream TINYINT,
+    IN p_route VARCHAR(32), IN p_headers TEXT, IN p_body LONGBLOB,
+    IN p_queue_max INT, IN p_waitlock VARCHAR(128), IN p_admit BIGINT UNSIGNED)
+enq: BEGIN
+  DECLARE v_max INT UNSIGNED DEFAULT 0;
+  DECLARE v_id BIGINT UNSIGNED DEFAULT 0;
+  DECLARE v_lock VARCHAR(128) DEFAULT CONCAT(p_prefix, ':enqueue');
+  DECLARE v_day DATE DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_max = 0;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    ROLLBACK;
+    DO RELEASE_LOCK(v_lock);
+    RESIGNAL;
+  END;
+  IF p_queue_max <= 0 THEN
+    SELECT 0, 1;
+    LEAVE enq;
+  END IF;
+  IF p_waitlock IS NOT NULL AND GET_LOCK(p_waitlock, 0) <> 1 THEN
+    SELECT 0, 3;
+    LEAVE enq;
+  END IF;
+  IF GET_LOCK(v_lock, 10) <> 1 THEN
+    IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+    SELECT 0, 3;
+    LEAVE enq;
+  END IF;
+  SELECT max_queued INTO v_max FROM users WHERE id = p_user;
+  IF (SELECT COUNT(*) FROM queue WHERE status = 'waiting') >= p_queue_max THEN
+    DO RELEASE_LOCK(v_lock);
+    IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+    SELECT 0, 1;
+    LEAVE enq;
+  END IF;
+  IF v_max > 0 AND (SELECT COUNT(*) FROM queue WHERE status = 'waiting'
+                    AND user_id = p_user) >= v_max THEN
+    DO RELEASE_LOCK(v_lock);
+    IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+    SELECT 0, 2;
+    LEAVE enq;
+  END IF;
+  IF p_admit IS NOT NULL THEN
+    SELECT day INTO v_day FROM inflight WHERE id = p_admit;
+    IF v_day IS NULL AND EXISTS (SELECT 1 FROM request_log WHERE admit_id = p_admit) THEN
+      DO RELEASE_LOCK(v_lock);
+      IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+      SELECT 0, 3;
+      LEAVE enq;
+    END IF;
+  END IF;
+  START TRANSACTION;
+  INSERT INTO queue (user_id, key_id, priority, format, model, stream, inline_wait,
+      route, headers, body, worker, wait_conn, admit_id)
+    VALUES (p_user, p_key, p_prio, p_format, p_model, p_stream,
+      p_waitlock IS NOT NULL, p_route, p_headers, p_body, p_waitlock,
+      IF(p_waitlock IS NULL, NULL, CONNECTION_ID()), p_admit);
+  SET v_id = LAST_INSERT_ID();
+  IF p_admit IS NOT NULL THEN
+    INSERT INTO daily_usage (user_id, day, requests)
+      VALUES (p_user, COALESCE(v_day, CURDATE()), 1)
+      ON DUPLICATE KEY UPDATE requests = requests + 1;
+  END IF;
+  COMMIT;
+  DO RELEASE_LOCK(v_lock);
+  CALL relay_unreserve(p_admit, p_prefix);
+  IF p_waitlock IS NULL THEN
+    CALL relay_release_user(p_prefix, p_user);
+  END IF;
+  SELECT v_id, 0;
+END //
+
+DELIMITER ;
