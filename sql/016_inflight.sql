@@ -478,8 +478,12 @@ BEGIN
   IF p_prefix IS NOT NULL AND (p_lock IS NOT NULL OR v_inline = 1) THEN
     CALL relay_wake(p_prefix, p_slots, p_maxwait);
   END IF;
-  -- a success clears the backend's failure state (a write only when it had one)
-  IF v_bid IS NOT NULL AND JSON_VALUE(p_backend, '$.ok') = 1 THEN
+  -- a success clears the backend's failure state; looked at with a plain
+  -- read first, since even an UPDATE that matches nothing is a read-write
+  -- commit for InnoDB
+  IF v_bid IS NOT NULL AND JSON_VALUE(p_backend, '$.ok') = 1 AND
+     EXISTS (SELECT 1 FROM backend_state WHERE backend_id = v_bid AND
+             (fails > 0 OR cool_until IS NOT NULL)) THEN
     CALL relay_backend_ok(v_bid);
   END IF;
   -- Two writes (an inline row and its log row, or the log row and the

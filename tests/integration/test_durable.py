@@ -217,7 +217,7 @@ def test_durable_commits_per_request(env):
             r = call(env, req(), key, via="fcgi")
             assert r.status == 200, r.body[:300]
         wait_until(lambda: _rows(env) == 6, what="six rows")
-        assert _rw_commits(env) - a == 5
+        assert _rw_commits(env) - a == 5, _rw_commits(env) - a
         # an inline waiter, its holder (a direct call) subtracted
         env.mock_reset()
         t, box = hold_slot(env, key, 1)
