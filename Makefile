@@ -39,7 +39,7 @@ LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/templates.o
 LIB      := $(BUILD)/librelay.a
 
-WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1 cgi-bin/console
+WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1 cgi-bin/console cgi-bin/metrics
 CLI_BINS := bin/queue_worker bin/relayctl
 BINS     := $(WEB_BINS) $(CLI_BINS)
 # bench/run's lower bounds (bench/floor.c), built with everything else so
@@ -123,7 +123,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/sopt.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c
+FUZZ_LIB_SRC := src/acl.c src/buf.c src/err.c src/sse.c src/sopt.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)

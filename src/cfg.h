@@ -46,6 +46,11 @@ struct cfg {
 	int client_write_timeout;   /* seconds a write to the client may block */
 	int drain_max_seconds;      /* reading on after the client left */
 	long long drain_max_bytes;
+	/* operations (issue 16) */
+	char metrics_allow[1024];   /* addresses/CIDRs that may GET /metrics */
+	char metrics_token[256];    /* "" = none; else Bearer token that may */
+	int log_retention_days;     /* request_log rows kept; 0 = forever */
+	int log_archive;            /* bool: copy purged rows to request_log_archive */
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -17,6 +17,7 @@
 #include "migrations.h"
 #include "qadmin.h"
 #include "queue.h"
+#include "ctl_log.h"
 #include "secret.h"
 #include "sha256.h"
 #include "slot.h"
@@ -42,6 +43,7 @@ static const char ctl_usage_text[] =
 	"  queue list [--all]\n"
 	"  queue cancel ID\n"
 	"  queue retry ID\n"
+	"  log purge [--days N] [--archive|--no-archive] [--batch N] [--pause-ms N] [--dry-run]\n"
 	"(0 = unlimited for limits; --models \"\" = every model (a key without a list\n"
 	" uses its user's); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
 
@@ -771,7 +773,7 @@ int ctl_main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
-	    strcmp(cmd, "usage") && strcmp(cmd, "queue"))
+	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "log"))
 		return ctl_usage("unknown command");
 	app_init(&a, "relayctl");
 	if (!a.cfg_ok) {
@@ -792,6 +794,8 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_key(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "usage") == 0)
 		rc = ctl_usage_report(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "log") == 0)
+		rc = ctl_log(&a, argc - 2, argv + 2);
 	else
 		rc = ctl_queue(&a, argc - 2, argv + 2);
 	app_free(&a);
