@@ -21,28 +21,28 @@ static void retain_sleep_ms(int ms)
 		nanosleep(&ts, NULL);
 }
 
-/* The cutoff as a DATETIME string and the id range [*lo, *hi] that can
- * hold rows older than it: from the oldest row to the newest row created
- * before the cutoff (both index lookups, no scan). *hi < *lo when there is
- * nothing to purge. */
+/* The cutoff as a DATETIME string, the oldest and newest ids, and *hi,
+ * the id of the newest row created before the cutoff (all index lookups,
+ * no scan). */
 static enum relay_err retain_bounds(struct db *db, int days, char cutoff[32],
-				    long long *lo, long long *hi)
+				    long long *lo, long long *max, long long *hi)
 {
 	struct db_res res;
 	enum relay_err rc;
 
-	rc = DBX(db, "SELECT NOW() - INTERVAL ? DAY, (SELECT MIN(id) FROM request_log)", &res,
-		 DBI(days));
+	rc = DBX(db, "SELECT NOW() - INTERVAL ? DAY, (SELECT MIN(id) FROM request_log),"
+		 " (SELECT MAX(id) FROM request_log)", &res, DBI(days));
 	if (rc)
 		return rc;
 	snprintf(cutoff, 32, "%s", db_res_str(&res, 0, 0) ? db_res_str(&res, 0, 0) : "");
-	*lo = db_res_int(&res, 0, 1, 0);
+	*lo = db_res_int(&res, 0, 1, 1);
+	*max = db_res_int(&res, 0, 2, 0);
 	db_res_free(&res);
 	rc = DBX(db, "SELECT id FROM request_log WHERE created_at < ?"
 		 " ORDER BY created_at DESC, id DESC LIMIT 1", &res, DBS(cutoff));
 	if (rc)
 		return rc;
-	*hi = res.nrows ? db_res_int(&res, 0, 0, 0) : *lo - 1;
+	*hi = res.nrows ? db_res_int(&res, 0, 0, 0) : 0;
 	db_res_free(&res);
 	return RE_OK;
 }
@@ -88,7 +88,7 @@ enum relay_err retain_purge(struct db *db, const struct retain_opts *o,
 {
 	double t0 = retain_now();
 	char cutoff[32];
-	long long lo, hi, n;
+	long long lo, max, hi, n = 0;
 	int batch = o->batch > 0 ? o->batch : RETAIN_BATCH_DEFAULT;
 	enum relay_err rc;
 
@@ -96,10 +96,18 @@ enum relay_err retain_purge(struct db *db, const struct retain_opts *o,
 	out->done = 0;
 	if (o->days < 1)
 		return RE_EINVAL;
-	if ((rc = retain_bounds(db, o->days, cutoff, &lo, &hi)))
+	if ((rc = retain_bounds(db, o->days, cutoff, &lo, &max, &hi)))
 		return rc;
-	while (lo <= hi) {
-		long long bhi = hi - lo >= batch ? lo + batch - 1 : hi;
+	if (!hi) {
+		out->done = 1;      /* nothing older than the cutoff */
+		return RE_OK;
+	}
+	/* Ids follow time, but not exactly (a clock stepped back, rows
+	 * written with their own time): walk up to the newest old row found,
+	 * and on past it while batches still find old rows. */
+	while (lo <= max && (lo <= hi || n > 0)) {
+		long long bhi = lo + batch - 1;
+		struct db_res res;
 
 		if ((rc = retain_batch(db, o, cutoff, lo, bhi, &n)))
 			return rc;
@@ -107,15 +115,11 @@ enum relay_err retain_purge(struct db *db, const struct retain_opts *o,
 		out->batches++;
 		/* the next row that exists: a gap (rows deleted before) costs
 		 * one lookup, not empty batches */
-		{
-			struct db_res res;
-			if ((rc = DBX(db, "SELECT MIN(id) FROM request_log WHERE id > ?", &res,
-				      DBI(bhi))))
-				return rc;
-			lo = db_res_int(&res, 0, 0, hi + 1);
-			db_res_free(&res);
-		}
-		if (lo > hi)
+		if ((rc = DBX(db, "SELECT MIN(id) FROM request_log WHERE id > ?", &res, DBI(bhi))))
+			return rc;
+		lo = db_res_int(&res, 0, 0, max + 1);
+		db_res_free(&res);
+		if (lo > max || (lo > hi && n == 0))
 			break;
 		if (o->max_seconds > 0 && retain_now() - t0 >= o->max_seconds)
 			return RE_OK;
