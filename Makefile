@@ -163,7 +163,7 @@ install: all
 	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/llm-relay/sql/
 	-install -m 0644 templates/* $(DESTDIR)$(PREFIX)/share/llm-relay/templates/
 	install -m 0600 relay.conf.example $(DESTDIR)$(PREFIX)/share/llm-relay/examples/relay.conf
-	-install -m 0644 apache.conf lighttpd.conf cron/llm-relay $(DESTDIR)$(PREFIX)/share/llm-relay/examples/
+	-install -m 0644 apache.conf lighttpd.conf cron/llm-relay tools/mariadb-relay.cnf $(DESTDIR)$(PREFIX)/share/llm-relay/examples/
 
 run:
 	sh tools/run.sh start

@@ -259,6 +259,7 @@ do_start() {
 	say ""
 	say "try:"
 	say "  curl -s http://127.0.0.1:$PORT/api/status.php"
+	say "  curl -s http://127.0.0.1:$PORT/metrics        (Prometheus; metrics_allow / metrics_token)"
 	say "  curl -s -X POST http://127.0.0.1:$PORT/api/call.php \\"
 	say "    -H 'Content-Type: application/json' -H 'X-API-Key: $key' \\"
 	say "    -d '{\"model\":\"MiniMax-M2.7\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"
