@@ -193,3 +193,27 @@ def test_metrics_count_database_errors_once_it_is_back(env):
     assert env.fcgi("status").status == 200
     _, fams = scrape(env)
     assert value(fams, "llm_relay_db_errors", "llm_relay_db_errors_total") >= 1, fams.keys()
+
+
+def test_metrics_queue_gauges_and_wait_histogram(env):
+    from common import hold_slot
+    key = env.add_user("alice")
+    t, box = hold_slot(env, key, 2)
+    r = call(env, req(), key)
+    assert r.status == 202, r.body
+    _, fams = scrape(env)
+    assert value(fams, "llm_relay_upstream_slots_in_use") == 1
+    assert value(fams, "llm_relay_queue_length", kind="polled") == 1
+    assert value(fams, "llm_relay_queue_length", kind="inline") == 0
+    t.join()
+    assert box["resp"].status == 200
+    assert env.queue_worker("--once").returncode == 0
+    assert env.sql_value("SELECT status FROM queue") == "completed"
+    settle(env)
+    _, fams = scrape(env)
+    assert value(fams, "llm_relay_queue_length", kind="polled") == 0
+    assert value(fams, "llm_relay_upstream_slots_in_use") == 0
+    h = "llm_relay_queue_wait_seconds"
+    assert value(fams, h, h + "_count", route="call") == 1, fams.get(h)
+    assert value(fams, h, h + "_bucket", route="call", le="+Inf") == 1
+    assert value(fams, "llm_relay_requests", "llm_relay_requests_total", status="200") == 2
