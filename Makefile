@@ -138,7 +138,8 @@ cppcheck:
 # The request paths under valgrind, every binary through CGI, FastCGI and
 # both web servers (definite leaks and memory errors fail the test): what CI
 # runs, about 8 minutes. `make valgrind-all` adds relayctl, status.php, the
-# hardening, the console API, the rest of the dispatcher and queue tests and
+# hardening, the console API, /metrics, log retention, the rest of the
+# dispatcher and queue tests and
 # the huge stream (about 20 minutes). Left out of both: test_deploy and the
 # demo (they start their own copies of the binaries), the harness's
 # self-tests, the npm clients (the same C paths as test_v1 and test_web), and
