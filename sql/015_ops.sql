@@ -71,6 +71,28 @@ CREATE TABLE IF NOT EXISTS metrics_state (
 INSERT IGNORE INTO metrics_state (id, last_id)
   SELECT 1, COALESCE(MAX(id), 0) FROM request_log;
 
+-- Usage by day and model, for the console's "usage by model" (it used to
+-- group request_log over 30 days: hundreds of thousands of rows on a log of
+-- years). Kept by the same fold as metrics_totals; the rows up to the
+-- high-water mark are counted here once, now (one scan at upgrade), and the
+-- console adds the few rows past the mark live.
+CREATE TABLE IF NOT EXISTS usage_model_daily (
+  day       DATE NOT NULL,
+  model     VARCHAR(255) NOT NULL,
+  requests  BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  tokens    BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  errors    BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, model)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+INSERT INTO usage_model_daily (day, model, requests, tokens, errors)
+  SELECT COALESCE(l.day, DATE(l.created_at)), l.model, COUNT(*), SUM(l.total_tokens),
+         SUM(l.error IS NOT NULL OR l.http_status >= 400)
+  FROM request_log l
+  WHERE l.id <= (SELECT last_id FROM metrics_state WHERE id = 1)
+    AND NOT EXISTS (SELECT 1 FROM usage_model_daily LIMIT 1)
+  GROUP BY 1, 2;
+
 -- Failed database statements, per host: each process counts its own and
 -- adds them here with the first statement that succeeds afterwards (so a
 -- database that is down is counted once it is back; nothing is written

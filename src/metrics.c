@@ -128,16 +128,32 @@ static enum relay_err metrics_fold_waits(struct db *db, long long lo, long long 
 	return rc;
 }
 
+/* Adds the rows with id in (lo, hi] to usage_model_daily, by the day they
+ * were admitted on (the console's usage by model). */
+static enum relay_err metrics_fold_models(struct db *db, long long lo, long long hi)
+{
+	static const char agg[] =
+		"INSERT INTO usage_model_daily (day, model, requests, tokens, errors)"
+		" SELECT COALESCE(day, DATE(created_at)), model, COUNT(*), SUM(total_tokens),"
+		" SUM(error IS NOT NULL OR http_status >= 400) FROM request_log"
+		" WHERE id > ? AND id <= ? GROUP BY 1, 2"
+		" ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),"
+		" tokens = tokens + VALUES(tokens), errors = errors + VALUES(errors)";
+
+	return DBX(db, agg, NULL, DBI(lo), DBI(hi));
+}
+
 enum relay_err metrics_rollup(struct db *db, long long *rows)
 {
-	/* The newest row old enough that its insert has committed: ids are
-	 * handed out at insert time, so a row still committing may have a
-	 * lower id than one already visible. 2 s covers any commit that is
-	 * not stalled (then its row would be left out of the counters, never
-	 * counted twice). */
+	/* Up to the first row younger than 2 s: ids are handed out at insert
+	 * time, so a row still committing may have a lower id than one
+	 * already visible; 2 s covers any commit that is not stalled (a row
+	 * whose commit took longer would be left out of the counters, never
+	 * counted twice). Both lookups stay within the new id range. */
 	static const char q_hi[] =
-		"SELECT id FROM request_log WHERE created_at < NOW() - INTERVAL 2 SECOND"
-		" ORDER BY created_at DESC, id DESC LIMIT 1";
+		"SELECT COALESCE((SELECT MIN(id) - 1 FROM request_log WHERE id > ? AND id <= ?"
+		" AND created_at >= NOW() - INTERVAL 2 SECOND),"
+		" (SELECT MAX(id) FROM request_log WHERE id > ? AND id <= ?), ?)";
 	struct db_res res;
 	long long lo, hi;
 	enum relay_err rc;
@@ -159,17 +175,17 @@ enum relay_err metrics_rollup(struct db *db, long long *rows)
 		rc = RE_EDB;       /* no state row: 015 not applied */
 		goto fail;
 	}
-	if ((rc = db_exec(db, q_hi, NULL, 0, &res)))
+	if ((rc = DBX(db, q_hi, &res, DBI(lo), DBI(lo + METRICS_ROLLUP_MAX), DBI(lo),
+		      DBI(lo + METRICS_ROLLUP_MAX), DBI(lo))))
 		goto fail;
-	hi = db_res_int(&res, 0, 0, 0);
+	hi = db_res_int(&res, 0, 0, lo);
 	db_res_free(&res);
-	if (hi > lo + METRICS_ROLLUP_MAX)
-		hi = lo + METRICS_ROLLUP_MAX;
 	if (hi <= lo) {
 		db_rollback(db);
 		return RE_OK;
 	}
-	if ((rc = metrics_fold_totals(db, lo, hi)) || (rc = metrics_fold_waits(db, lo, hi)))
+	if ((rc = metrics_fold_totals(db, lo, hi)) || (rc = metrics_fold_waits(db, lo, hi)) ||
+	    (rc = metrics_fold_models(db, lo, hi)))
 		goto fail;
 	if ((rc = DBX(db, "UPDATE metrics_state SET last_id = ?, rolled_at = NOW() WHERE id = 1",
 		      NULL, DBI(hi))))

@@ -21,8 +21,9 @@ struct db;
  * client inventing model names cannot blow up the series count. */
 #define METRICS_MODELS_MAX 200
 
-/* Folds new request_log rows (those older than 2 s, so a row whose commit
- * is still under way is not skipped) into the totals, in one short
+/* Folds new request_log rows (up to the first one younger than 2 s, so a
+ * row whose commit is still under way is not skipped) into the totals and
+ * usage_model_daily, in one short
  * transaction. *rows = rows folded. Safe to run from several processes at
  * once (the high-water mark row is locked). */
 enum relay_err metrics_rollup(struct db *db, long long *rows);

@@ -217,3 +217,66 @@ def test_metrics_queue_gauges_and_wait_histogram(env):
     assert value(fams, h, h + "_count", route="call") == 1, fams.get(h)
     assert value(fams, h, h + "_bucket", route="call", le="+Inf") == 1
     assert value(fams, "llm_relay_requests", "llm_relay_requests_total", status="200") == 2
+
+
+def test_console_usage_by_model_from_the_fold_and_the_tail(env):
+    """The console's usage by model reads usage_model_daily (folded rows)
+    plus the rows past the fold live: exact, and no scan of the log."""
+    from test_console import ADMIN, ADMIN_PW, Client, make_admin, ok
+    key = env.add_user("alice")
+    make_admin(env)
+    uid = env.sql_value("SELECT id FROM users WHERE name = 'alice'")
+    # three days ago (admitted then), and older than the 7 days asked for
+    env.sql("INSERT INTO request_log (user_id, key_id, route, format, model, http_status,"
+            " total_tokens, created_at, day) SELECT %s, 0, 'chat', 'openai', 'old-model', 200, 10,"
+            " NOW() - INTERVAL 3 DAY, CURDATE() - INTERVAL 3 DAY FROM seq_1_to_5" % uid)
+    env.sql("INSERT INTO request_log (user_id, key_id, route, format, model, http_status,"
+            " total_tokens, created_at, day) SELECT %s, 0, 'chat', 'openai', 'ancient', 200, 10,"
+            " NOW() - INTERVAL 30 DAY, CURDATE() - INTERVAL 30 DAY FROM seq_1_to_5" % uid)
+    scrape(env)   # folds the old rows (older than 2 s)
+    got = [list(r) for r in env.sql("SELECT model, requests, tokens FROM usage_model_daily ORDER BY model")]
+    assert got == [["ancient", "5", "50"], ["old-model", "5", "50"]], got
+    # the newest rows are not folded yet: read live
+    assert call(env, req(), key).status == 200
+    assert call(env, req(mock={"status": 500}), key).status == 500
+    c = Client(env, env.lighttpd_url if env.lighttpd_url else "http://127.0.0.1:%d" % env.start_lighttpd())
+    c.login(ADMIN, ADMIN_PW)
+    usage = ok(c.req("GET", "/api/v1/admin/usage?days=7"))
+    models = {m["model"]: (m["requests"], m["tokens"], m["errors"]) for m in usage["models"]}
+    assert models == {"old-model": (5, 50, 0), "gpt-test": (2, 33, 1)}, usage["models"]
+    # once folded, the same answer (nothing counted twice)
+    settle(env)
+    scrape(env)
+    usage = ok(c.req("GET", "/api/v1/admin/usage?days=7"))
+    assert {m["model"]: (m["requests"], m["tokens"], m["errors"]) for m in usage["models"]} == models
+
+
+def test_migration_015_on_a_log_with_history(env):
+    """Upgrading a server that has a log: the counters start at its end,
+    and usage_model_daily gets the history once."""
+    env.add_user("alice")
+    uid = env.sql_value("SELECT id FROM users WHERE name = 'alice'")
+    env.sql("DROP TABLE usage_model_daily, metrics_state, metrics_totals, metrics_wait,"
+            " metrics_db_errors, request_log_archive")
+    env.sql("DELETE FROM schema_migrations WHERE version = 15")
+    env.sql("INSERT INTO request_log (user_id, key_id, route, format, model, http_status,"
+            " total_tokens, created_at, day) SELECT %s, 0, 'chat', 'openai',"
+            " IF(MOD(seq, 2) = 0, 'a', 'b'), IF(MOD(seq, 10) = 0, 502, 200), 3,"
+            " NOW() - INTERVAL MOD(seq, 4) DAY, CURDATE() - INTERVAL MOD(seq, 4) DAY"
+            " FROM seq_1_to_400" % uid)
+    r = env.relayctl("migrate")
+    assert r.returncode == 0, r.stderr
+    assert env.sql_value("SELECT last_id FROM metrics_state") == env.sql_value("SELECT MAX(id) FROM request_log")
+    got = [list(x) for x in env.sql("SELECT day, model, requests, tokens, errors FROM usage_model_daily"
+                                    " ORDER BY day, model")]
+    want = [list(x) for x in env.sql("SELECT day, model, COUNT(*), SUM(total_tokens),"
+                                     " SUM(http_status >= 400) FROM request_log GROUP BY day, model"
+                                     " ORDER BY day, model")]
+    assert got == want and len(got) == 4, (got, want)
+    _, fams = scrape(env)
+    assert value(fams, "llm_relay_requests", "llm_relay_requests_total") == 0
+    assert value(fams, "llm_relay_metrics_pending_rows") == 0
+    # migrating again changes nothing
+    assert env.relayctl("migrate").returncode == 0
+    assert [list(x) for x in env.sql("SELECT day, model, requests, tokens, errors FROM usage_model_daily"
+                                     " ORDER BY day, model")] == got
