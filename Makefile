@@ -39,7 +39,7 @@ LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/templates.o
 LIB      := $(BUILD)/librelay.a
 
-WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1 cgi-bin/console
+WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1 cgi-bin/console cgi-bin/metrics
 CLI_BINS := bin/queue_worker bin/relayctl
 BINS     := $(WEB_BINS) $(CLI_BINS)
 # bench/run's lower bounds (bench/floor.c), built with everything else so
@@ -129,7 +129,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := src/buf.c src/err.c src/sse.c src/sopt.c src/bmatch.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c src/xlate.c src/xlreq.c src/xlresp.c src/xsse.c
+FUZZ_LIB_SRC := src/acl.c src/buf.c src/err.c src/sse.c src/sopt.c src/bmatch.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c src/xlate.c src/xlreq.c src/xlresp.c src/xsse.c
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
@@ -144,14 +144,15 @@ cppcheck:
 # The request paths under valgrind, every binary through CGI, FastCGI and
 # both web servers (definite leaks and memory errors fail the test): what CI
 # runs, about 8 minutes. `make valgrind-all` adds relayctl, status.php, the
-# hardening, the console API, the rest of the dispatcher and queue tests and
-# the huge stream and the backend pool (about 23 minutes). Left out of both: test_deploy and the
+# hardening, the console API, /metrics, log retention, the rest of the
+# dispatcher and queue tests, the huge stream and the backend pool (about 25
+# minutes). Left out of both: test_deploy and the
 # demo (they start their own copies of the binaries), the harness's
 # self-tests, the npm clients (the same C paths as test_v1 and test_web), and
 # the MariaDB restart with 20 waiters (20 processes starting under valgrind
 # outlast the restart it is about).
 VALGRIND_TESTS ?= test_call.py,test_stream.py,test_web.py,test_v1.py,test_faults.py::test_database,test_faults.py::test_upstream,test_faults.py::test_slow,test_faults.py::test_client,test_queue.py::test_busy_slot,test_queue.py::test_stream_item,test_queue.py::test_two_workers,test_queue.py::test_worker_killed,test_queue.py::test_worker_wakes,test_dispatch.py::test_four,test_dispatch.py::test_streaming,test_dispatch.py::test_disconnect
-VALGRIND_ALL := test_admin,test_status,test_backends,test_call.py,test_stream.py,test_queue.py,test_web.py,test_faults.py,test_hardening,test_v1.py,test_console_api,test_dispatch.py::test_four,test_dispatch.py::test_inline,test_dispatch.py::test_direct,test_dispatch.py::test_wait,test_dispatch.py::test_streaming,test_dispatch.py::test_disconnect,test_dispatch.py::test_user,test_dispatch.py::test_two
+VALGRIND_ALL := test_admin,test_status,test_backends,test_metrics,test_retention,test_call.py,test_stream.py,test_queue.py,test_web.py,test_faults.py,test_hardening,test_v1.py,test_console_api,test_dispatch.py::test_four,test_dispatch.py::test_inline,test_dispatch.py::test_direct,test_dispatch.py::test_wait,test_dispatch.py::test_streaming,test_dispatch.py::test_disconnect,test_dispatch.py::test_user,test_dispatch.py::test_two
 valgrind: all
 	VALGRIND=1 python3 tests/integration/run.py -k $(VALGRIND_TESTS)
 valgrind-all: all
@@ -169,7 +170,7 @@ install: all
 	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/llm-relay/sql/
 	-install -m 0644 templates/* $(DESTDIR)$(PREFIX)/share/llm-relay/templates/
 	install -m 0600 relay.conf.example $(DESTDIR)$(PREFIX)/share/llm-relay/examples/relay.conf
-	-install -m 0644 apache.conf lighttpd.conf cron/llm-relay $(DESTDIR)$(PREFIX)/share/llm-relay/examples/
+	-install -m 0644 apache.conf lighttpd.conf cron/llm-relay tools/mariadb-relay.cnf $(DESTDIR)$(PREFIX)/share/llm-relay/examples/
 
 run:
 	sh tools/run.sh start

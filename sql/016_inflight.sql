@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS inflight_boot (
 ALTER TABLE request_log
   ADD COLUMN IF NOT EXISTS admit_id BIGINT UNSIGNED NULL AFTER queue_id,
   ADD UNIQUE KEY IF NOT EXISTS uq_request_log_admit (admit_id);
+-- the archive (015) keeps request_log's columns, in the same order, for
+-- its INSERT ... SELECT * (without the unique key: ids are archived once)
+ALTER TABLE request_log_archive
+  ADD COLUMN IF NOT EXISTS admit_id BIGINT UNSIGNED NULL AFTER queue_id;
 ALTER TABLE queue
   ADD COLUMN IF NOT EXISTS admit_id BIGINT UNSIGNED NULL,
   ADD KEY IF NOT EXISTS ix_queue_admit (admit_id);

@@ -45,5 +45,6 @@ void status_handle(struct web_req *r, void *ctx);
 void queue_status_handle(struct web_req *r, void *ctx);
 void docs_handle(struct web_req *r, void *ctx);      /* h_docs.c: /api/ page */
 void v1_handle(struct web_req *r, void *ctx);        /* h_v1.c: the SDK routes */
+void metrics_handle(struct web_req *r, void *ctx);   /* h_metrics.c: GET /metrics */
 
 #endif

@@ -12,6 +12,7 @@
 #include "csess.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "qadmin.h"
 #include "queue.h"
 
@@ -303,6 +304,39 @@ static enum relay_err cdata_group(struct db *db, const char *sql, const char *fi
 	return RE_OK;
 }
 
+/* Usage by model since `since` (a day): usage_model_daily (sql/015, the
+ * request_log rows already folded, by admission day) plus the few rows not
+ * folded yet, read live by primary key, so the listing is exact and never
+ * scans the log's history however long it is. Folds first, so that tail
+ * stays short even where no worker or scraper runs. */
+static enum relay_err cdata_usage_models(struct db *db, const char *since, struct json_object *o)
+{
+	static const char q[] =
+		"SELECT model, SUM(r), SUM(t), SUM(e) FROM ("
+		" SELECT model, requests AS r, tokens AS t, errors AS e FROM usage_model_daily"
+		"  WHERE day >= ?"
+		" UNION ALL"
+		" SELECT model, 1, total_tokens, error IS NOT NULL OR http_status >= 400 FROM request_log"
+		"  WHERE id > (SELECT COALESCE(MAX(last_id), 0) FROM metrics_state WHERE id = 1)"
+		"  AND COALESCE(day, DATE(created_at)) >= ?) x"
+		" GROUP BY model ORDER BY SUM(t) DESC, model LIMIT 500";
+	const struct cdata_col cols[] = {
+		{ "model", 's' }, { "requests", 'i' }, { "tokens", 'i' }, { "errors", 'i' },
+	};
+	struct db_res res;
+	long long rows;
+	enum relay_err rc;
+
+	if (metrics_rollup(db, &rows))
+		log_warn("usage by model: fold failed (%s); reading the log's tail live",
+			 db_error(db));
+	if ((rc = DBX(db, q, &res, DBS(since), DBS(since))))
+		return rc;
+	json_object_object_add(o, "models", cdata_rows(&res, cols, NCOLS(cols)));
+	db_res_free(&res);
+	return RE_OK;
+}
+
 enum relay_err cdata_admin_usage(struct db *db, int days, struct json_object **out)
 {
 	struct json_object *o = json_object_new_object(), *d = NULL;
@@ -322,12 +356,7 @@ enum relay_err cdata_admin_usage(struct db *db, int days, struct json_object **o
 			      " WHERE d.day >= ? GROUP BY u.id ORDER BY SUM(d.tokens) DESC, u.name",
 			      "user", since, o, "users")))
 		goto fail;
-	/* request_log knows models (daily_usage does not); its day is the
-	 * session time zone's, as the trigger's. */
-	if ((rc = cdata_group(db, "SELECT model, COUNT(*), SUM(total_tokens),"
-			      " SUM(error IS NOT NULL OR http_status >= 400) FROM request_log"
-			      " WHERE created_at >= ? GROUP BY model ORDER BY SUM(total_tokens) DESC,"
-			      " model LIMIT 500", "model", since, o, "models")))
+	if ((rc = cdata_usage_models(db, since, o)))
 		goto fail;
 	json_object_object_add(o, "since", json_object_new_string(since));
 	*out = o;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "buf.h"
 #include <curl/curl.h>
+#include "acl.h"
 #include "cfg.h"
 
 #define CFG_MAX_FILE (1024u * 1024u)   /* a config file larger than this is refused */
@@ -48,6 +49,7 @@ struct cfg_opt {
 static const char *check_url(const char *v);
 static const char *check_lock_prefix(const char *v);
 static const char *check_timezone(const char *v);
+static const char *check_acl(const char *v);
 
 #define FSIZE(f) sizeof(((struct cfg *)0)->f)
 /* Strings may be empty and as long as their buffer allows. */
@@ -113,6 +115,11 @@ static const struct cfg_opt cfg_opts[] = {
 	/* translation (issue 14) */
 	B(translate, 1),
 	B(translate_reasoning, 0),
+	/* operations (issue 16): GET /metrics' access, log retention */
+	S(metrics_allow, "127.0.0.1, ::1", check_acl),
+	S(metrics_token, "", NULL),
+	I(log_retention_days, 0, 36500, 0),
+	B(log_archive, 0),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))
@@ -214,6 +221,12 @@ static const char *check_url(const char *v)
 }
 
 /* The prefix goes into MariaDB lock names; keep it to a safe alphabet. */
+static const char *check_acl(const char *v)
+{
+	return acl_check(v, NULL) ? "takes IPv4/IPv6 addresses or address/prefix"
+				    " entries separated by commas" : NULL;
+}
+
 static const char *check_lock_prefix(const char *v)
 {
 	for (; *v; v++)

@@ -58,6 +58,11 @@ struct cfg {
 	int translate_reasoning;    /* bool: Anthropic thinking becomes
 				       OpenAI reasoning_effort (the OpenAI-
 				       format upstream takes it) */
+	/* operations (issue 16) */
+	char metrics_allow[1024];   /* addresses/CIDRs that may GET /metrics */
+	char metrics_token[256];    /* "" = none; else Bearer token that may */
+	int log_retention_days;     /* request_log rows kept; 0 = forever */
+	int log_archive;            /* bool: copy purged rows to request_log_archive */
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -18,6 +18,7 @@
 #include "migrations.h"
 #include "qadmin.h"
 #include "queue.h"
+#include "ctl_log.h"
 #include "secret.h"
 #include "sha256.h"
 #include "slot.h"
@@ -50,6 +51,7 @@ static const char ctl_usage_text[] =
 	"  backend set NAME [same options]   backend enable|disable|del|test NAME\n"
 	"  backend list   backend presets\n"
 	"  usage --by-backend [--day YYYY-MM-DD]\n"
+	"  log purge [--days N] [--archive|--no-archive] [--batch N] [--pause-ms N] [--dry-run]\n"
 	"(0 = unlimited for limits; --models \"\" = every model (a key without a list\n"
 	" uses its user's); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
 
@@ -810,7 +812,8 @@ int ctl_main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
-	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend"))
+	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend") &&
+	    strcmp(cmd, "log"))
 		return ctl_usage("unknown command");
 	app_init(&a, "relayctl");
 	if (!a.cfg_ok) {
@@ -833,6 +836,8 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_usage_report(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "backend") == 0)
 		rc = ctl_backend(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "log") == 0)
+		rc = ctl_log(&a, argc - 2, argv + 2);
 	else
 		rc = ctl_queue(&a, argc - 2, argv + 2);
 	app_free(&a);

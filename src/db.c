@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <mysql.h>
 #include <errmsg.h>
 #include "cfg.h"
@@ -34,6 +35,10 @@ struct db {
 	unsigned long long affected, insert_id;
 	unsigned errnum;
 	char err[512];
+	/* Failed statements not yet added to metrics_db_errors (GET
+	 * /metrics): added by the first statement that succeeds afterwards,
+	 * so nothing is written while all is well. */
+	unsigned long long fails_pending;
 };
 
 struct db *db_new(const struct cfg *c)
@@ -509,6 +514,34 @@ fail_conn:
 	return RE_EDB;
 }
 
+/* Adds the failures counted since the last flush to metrics_db_errors
+ * (sql/015), keeping what the caller's statement left in the handle
+ * (affected rows, insert id). A server without the table (before
+ * migrating) drops the count. */
+static void db_flush_fails(struct db *db)
+{
+	static const char q[] =
+		"INSERT INTO metrics_db_errors (host, errors) VALUES (?, ?)"
+		" ON DUPLICATE KEY UPDATE errors = errors + VALUES(errors)";
+	unsigned long long affected = db->affected, insert_id = db->insert_id;
+	char host[256];
+	struct db_val v[2];
+	int lost;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	v[0] = DBS(host);
+	v[1] = DBI(db->fails_pending);
+	if (db_try(db, q, v, 2, NULL, &lost) == RE_OK || db->errnum == 1146)
+		db->fails_pending = 0;
+	db->affected = affected;
+	db->insert_id = insert_id;
+	db->errnum = 0;
+	db->err[0] = '\0';
+	db->unknown = 0;
+}
+
 enum relay_err db_exec(struct db *db, const char *sql,
 		       const struct db_val *args, unsigned nargs,
 		       struct db_res *res)
@@ -539,8 +572,12 @@ enum relay_err db_exec(struct db *db, const char *sql,
 	if (rc) {
 		if (res)
 			db_res_free(res);
-		if (db->errnum != DB_ER_QUERY_INTERRUPTED)
+		if (db->errnum != DB_ER_QUERY_INTERRUPTED) {
 			log_error("sql failed: %s", db->err);
+			db->fails_pending++;
+		}
+	} else if (db->fails_pending && !db->in_txn && !db->pins) {
+		db_flush_fails(db);
 	}
 	return rc;
 }

@@ -17,6 +17,8 @@
 #include "relay.h"
 #include "slot.h"
 #include "up.h"
+#include "metrics.h"
+#include "retain.h"
 #include "worker.h"
 
 static volatile sig_atomic_t worker_stop;
@@ -278,6 +280,30 @@ static void worker_probe(struct app *a)
 	db_res_free(&res);
 }
 
+/* Once a minute: the log's old end (log_retention_days; at most 2 s of
+ * small batches, so queued work waits little: a backlog of years is worked
+ * off over the following minutes, or at once with `relayctl log purge`)
+ * and the /metrics rollup, so the counters follow even when nobody
+ * scrapes. */
+static void worker_log_chores(struct app *a)
+{
+	long long rows;
+
+	if (a->cfg.log_retention_days > 0) {
+		struct retain_opts o = { .days = a->cfg.log_retention_days,
+			.archive = a->cfg.log_archive, .batch = RETAIN_BATCH_DEFAULT,
+			.pause_ms = RETAIN_PAUSE_DEFAULT, .max_seconds = 2.0 };
+		struct retain_result r;
+
+		if (!retain_purge(a->db, &o, &r) && r.deleted)
+			log_info("log retention: %s %lld request_log row(s) older than %d day(s)%s",
+				 o.archive ? "archived" : "deleted", r.deleted, o.days,
+				 r.done ? "" : " (more left for the next round)");
+	}
+	if (metrics_rollup(a->db, &rows))
+		log_warn("metrics rollup failed: %s", db_error(a->db));
+}
+
 /* Housekeeping of the first worker: dead workers' items, old results,
  * registrations of workers that are gone, probes of cooled-down backends. */
 static void worker_chores(struct app *a, double now, double *last_recover,
@@ -296,6 +322,7 @@ static void worker_chores(struct app *a, double now, double *last_recover,
 			log_info("purged %d finished item(s)", n);
 		db_exec(a->db, "DELETE FROM queue_workers WHERE conn_id NOT IN"
 			" (SELECT ID FROM information_schema.PROCESSLIST)", NULL, 0, NULL);
+		worker_log_chores(a);
 		*last_purge = now;
 	}
 }

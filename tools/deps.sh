@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libfcgi-dev libfcgi-bin libjson-c-dev
 libmariadb-dev libmariadb-dev-compat libcurl4-openssl-dev libssl-dev libcmocka-dev
 mariadb-server mariadb-client apache2 libapache2-mod-fcgid lighttpd spawn-fcgi
-python3 python3-requests curl nginx-light wrk valgrind cppcheck nodejs openssl procps
+python3 python3-requests python3-prometheus-client curl nginx-light wrk valgrind cppcheck nodejs openssl procps
 libcrypt-dev
 chromium fonts-wqy-microhei"
 missing=""

@@ -63,8 +63,10 @@ start_db() {
 			--auth-root-authentication-method=socket --skip-test-db >"$RUN/db-install.log" 2>&1 ||
 			die "mariadb-install-db failed, see $RUN/db-install.log"
 	fi
-	mariadbd --no-defaults --user=root --datadir="$RUN/db" --socket="$RUN/db.sock" \
-		--pid-file="$RUN/db.pid" --skip-networking --skip-log-bin \
+	# The recommended settings (durable; each one's trade-off is explained
+	# in the file). --defaults-file must come first, as --no-defaults would.
+	mariadbd --defaults-file="$ROOT/tools/mariadb-relay.cnf" --user=root --datadir="$RUN/db" \
+		--socket="$RUN/db.sock" --pid-file="$RUN/db.pid" --skip-networking --skip-log-bin \
 		--log-error="$RUN/db-error.log" --max-connections=$((2 * PROCS + 50)) >/dev/null 2>&1 &
 	i=0
 	until mariadb-admin --no-defaults --socket="$RUN/db.sock" -uroot ping >/dev/null 2>&1; do
@@ -273,6 +275,7 @@ do_start() {
 	say ""
 	say "try:"
 	say "  curl -s http://127.0.0.1:$PORT/api/status.php"
+	say "  curl -s http://127.0.0.1:$PORT/metrics        (Prometheus; metrics_allow / metrics_token)"
 	say "  curl -s -X POST http://127.0.0.1:$PORT/api/call.php \\"
 	say "    -H 'Content-Type: application/json' -H 'X-API-Key: $key' \\"
 	say "    -d '{\"model\":\"MiniMax-M2.7\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'"

@@ -39,7 +39,7 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-WEB_PROGS = ("call", "status", "queue_status", "docs", "v1", "console")
+WEB_PROGS = ("call", "status", "queue_status", "docs", "v1", "console", "metrics")
 WEB_USER = "www-data"
 VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                 "--errors-for-leak-kinds=definite", "-q"]

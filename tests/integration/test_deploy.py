@@ -17,7 +17,8 @@ def test_make_install_honours_destdir_prefix(env):
               "lib/llm-relay/cgi-bin/queue_status", "bin/relayctl", "bin/queue_worker",
               "share/llm-relay/sql/001_init.sql", "share/llm-relay/examples/relay.conf",
               "share/llm-relay/examples/apache.conf", "share/llm-relay/examples/lighttpd.conf",
-              "share/llm-relay/examples/llm-relay"):
+              "share/llm-relay/examples/llm-relay", "lib/llm-relay/cgi-bin/metrics",
+              "share/llm-relay/examples/mariadb-relay.cnf"):
         assert os.path.exists(os.path.join(base, f)), f
     mode = stat.S_IMODE(os.stat(base + "/share/llm-relay/examples/relay.conf").st_mode)
     assert mode == 0o600, oct(mode)
@@ -49,6 +50,17 @@ def test_run_and_stop_demo(env):
             assert out.stdout.count("data: ") >= 4 and last in out.stdout, (shell, out.stdout)
         st = env.http("http://127.0.0.1:%d/api/status.php" % port).json()
         assert st["status"] == "healthy" and st["stats"]["today_requests"] == 3, st
+        # the printed metrics URL answers from 127.0.0.1 (metrics_allow's default)
+        murl = "http://127.0.0.1:%d/metrics" % port
+        assert "curl -s " + murl in r.stdout, r.stdout
+        m = env.http(murl)
+        assert m.status == 200 and b"llm_relay_db_up 1" in m.body, (m.status, m.body[:300])
+        # its MariaDB runs with tools/mariadb-relay.cnf: durable
+        dur = subprocess.run(["mariadb", "--no-defaults", "-S", os.path.join(run_dir, "db.sock"),
+                              "-uroot", "-N", "-B", "-e",
+                              "SELECT @@innodb_flush_log_at_trx_commit, @@innodb_doublewrite"],
+                             capture_output=True, text=True, timeout=30)
+        assert dur.stdout.split() == ["1", "1"], (dur.stdout, dur.stderr)
         # re-running is safe and keeps the key
         r2 = subprocess.run(["sh", "tools/run.sh", "start"], cwd=ROOT, env=e, capture_output=True,
                             text=True, timeout=180)

@@ -609,6 +609,34 @@ static void test_cfg_load(void **state)
 	unsetenv("RELAY_CONFIG");
 }
 
+/* issue 16: /metrics access and log retention */
+static void test_operations(void **state)
+{
+	struct cfg c;
+
+	(void)state;
+	cfg_defaults(&c);
+	assert_string_equal(c.metrics_allow, "127.0.0.1, ::1");
+	assert_string_equal(c.metrics_token, "");
+	assert_int_equal(c.log_retention_days, 0);
+	assert_int_equal(c.log_archive, 0);
+	assert_int_equal(parse(&c, "metrics_allow = 10.0.0.0/8, fd00::/8\nmetrics_token = s3cret\n"
+			      "log_retention_days = 365\nlog_archive = true\n"), 0);
+	assert_string_equal(c.metrics_allow, "10.0.0.0/8, fd00::/8");
+	assert_string_equal(c.metrics_token, "s3cret");
+	assert_int_equal(c.log_retention_days, 365);
+	assert_int_equal(c.log_archive, 1);
+	assert_int_equal(parse(&c, "metrics_allow =\n"), 0);
+	assert_string_equal(c.metrics_allow, "");
+	assert_int_equal(parse(&c, "metrics_allow = 10.0.0.0/33\n"), -1);
+	assert_non_null(strstr(err, "a.conf:1: metrics_allow: "));
+	assert_int_equal(parse(&c, "metrics_allow = localhost\n"), -1);
+	expect_err("log_retention_days = 36501\n",
+		   "a.conf:1: log_retention_days: 36501 out of range 0..36500");
+	expect_err("log_retention_days = -1\n",
+		   "a.conf:1: log_retention_days: -1 out of range 0..36500");
+}
+
 static void test_misc(void **state)
 {
 	static const char nul[] = "db_host = a\0b\n";
@@ -697,6 +725,7 @@ int main(void)
 		cmocka_unit_test_setup(test_custom_env_fn, reset),
 		cmocka_unit_test_setup(test_cfg_load, reset),
 		cmocka_unit_test_setup(test_misc, reset),
+		cmocka_unit_test_setup(test_operations, reset),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,414 @@
+"""bench/ops.py - the operator's figures of bench/run (issue 16).
+
+* Portkey: the Portkey AI gateway (npm @portkey-ai/gateway, Node, no
+  metering) installed into the run's temp folder and put in front of the
+  same nginx upstream, as row (g) of section 1. Skipped with the reason
+  printed when npm or the registry is not there.
+* The other MariaDB settings: the relay through lighttpd and Apache once
+  more on the tests' settings (innodb_flush_log_at_trx_commit=2, no
+  doublewrite) when the run is durable, or on the durable defaults with
+  --db-fast: rows (c') and (d') of section 1, one run, both settings.
+* A log that grows for years (section 6): status.php, `relayctl usage`,
+  GET /metrics, the admission procedure and a call, measured with an empty
+  request_log and again with N rows (default 10 million) spread over two
+  years of days and 1,000 users, as ratios; then `relayctl log purge` of the
+  oldest month in small batches while wrk keeps calling.
+
+Only figures, never thresholds. Everything listens on 127.0.0.1.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import time
+
+import harness
+
+PORTKEY_PKG = "@portkey-ai/gateway"
+PORTKEY_VERSION = "1.15.2"
+# node's listen() is patched before the gateway loads so it binds to
+# 127.0.0.1 only (start-server.js has no option for the address).
+PORTKEY_PRELOAD = """// written by bench/ops.py: keep the gateway on the loopback interface
+const net = require('net');
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === 'number' || (typeof args[0] === 'string' && /^\\d+$/.test(args[0]))) {
+    const cb = args.find((a) => typeof a === 'function');
+    return cb ? listen.call(this, Number(args[0]), '127.0.0.1', cb)
+              : listen.call(this, Number(args[0]), '127.0.0.1');
+  }
+  if (args[0] && typeof args[0] === 'object' && args[0].port !== undefined && !args[0].path)
+    args[0] = Object.assign({}, args[0], { host: '127.0.0.1' });
+  return listen.apply(this, args);
+};
+"""
+
+LOG_USERS = 1000
+LOG_DAYS = 730
+LOG_CHUNK = 200000
+MODELS = ("'MiniMax-M2.7'", "'gpt-4o-mini'", "'claude-sonnet-4'", "'deepseek-chat'", "'qwen-max'")
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+class Portkey:
+    """The gateway in its own temp folder; start() returns its URL or None."""
+
+    def __init__(self, base, log):
+        self.dir = os.path.join(base, "portkey")
+        self.log = log
+        self.proc = None
+        self.port = None
+        self.why = None
+
+    def install(self):
+        if not shutil.which("npm") or not shutil.which("node"):
+            self.why = "npm/node not installed"
+            return False
+        os.makedirs(self.dir, exist_ok=True)
+        self.log("portkey: npm install %s@%s into %s" % (PORTKEY_PKG, PORTKEY_VERSION, self.dir))
+        try:
+            r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
+                                "--prefix", self.dir, "%s@%s" % (PORTKEY_PKG, PORTKEY_VERSION)],
+                               capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            self.why = "npm install timed out"
+            return False
+        script = self.script()
+        if r.returncode != 0 or not os.path.exists(script):
+            self.why = "npm install failed: %s" % (r.stderr or r.stdout).strip()[-300:]
+            return False
+        with open(os.path.join(self.dir, "loopback.cjs"), "w") as f:
+            f.write(PORTKEY_PRELOAD)
+        return True
+
+    def script(self):
+        return os.path.join(self.dir, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js")
+
+    def start(self, popen):
+        self.port = harness.free_port()
+        env = dict(os.environ, NODE_ENV="production")
+        out = open(os.path.join(self.dir, "gateway.log"), "ab")
+        self.proc = popen(["node", "--require", os.path.join(self.dir, "loopback.cjs"), self.script(),
+                           "--port=%d" % self.port, "--headless"], env=env, stdout=out, stderr=out)
+        out.close()
+        harness._wait_for(lambda: harness._port_open(self.port), 30, "portkey gateway", proc=self.proc,
+                          log=os.path.join(self.dir, "gateway.log"))
+        return "http://127.0.0.1:%d" % self.port
+
+    @staticmethod
+    def headers(upstream_base):
+        """OpenAI as the provider, the bench upstream as its custom host."""
+        return {"x-portkey-provider": "openai", "x-portkey-custom-host": upstream_base + "/v1",
+                "Authorization": "Bearer sk-bench-upstream"}
+
+
+def http_get_ms(port, path, n, headers=None):
+    """n sequential keep-alive GETs; (median ms, statuses seen)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    times, statuses = [], set()
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            r.read()
+            times.append((time.perf_counter() - t0) * 1000.0)
+            statuses.add(r.status)
+    finally:
+        conn.close()
+    return median(times), statuses
+
+
+class Ops:
+    def __init__(self, bench, log, popen, stop_proc, wrk_cls):
+        self.b = bench
+        self.log = log
+        self.popen = popen
+        self.stop_proc = stop_proc
+        self.wrk_cls = wrk_cls
+
+    # ------------------------------------------------------------ Portkey
+    def portkey(self):
+        b = self.b
+        pk = Portkey(b.env.tmp, self.log)
+        if not pk.install():
+            b.note("(g) Portkey gateway skipped: %s" % pk.why)
+            b.out["g_skip"] = pk.why
+            return
+        try:
+            url = pk.start(self.popen)
+            wrk = self.wrk_cls(b.env.tmp, b.key, extra_headers=Portkey.headers(b.nginx.url_direct),
+                               name="wrk-portkey")
+            # sanity: the gateway really forwards to the bench upstream
+            from_b = b.http_post(url + "/v1/chat/completions", b.req_body,
+                                 dict(Portkey.headers(b.nginx.url_direct), **{"Content-Type": "application/json"}))
+            if from_b[0] != 200 or b'"usage"' not in from_b[1]:
+                raise harness.HarnessError("portkey answered %s %r" % (from_b[0], from_b[1][:200]))
+            saved, b.wrk = b.wrk, wrk
+            try:
+                b.out["g"] = b.measure_target("(g) Portkey gateway", url + "/v1/chat/completions", b.warm)
+            finally:
+                b.wrk = saved
+        finally:
+            if pk.proc is not None:
+                self.stop_proc(pk.proc)
+
+    # ------------------------------------------------------------ other DB settings
+    def restart_db(self, durable):
+        env = self.b.env
+        harness_lighttpd_stop(env)
+        env.stop_apache()
+        env.stop_db()
+        env.db_durable = durable
+        env.start_db()
+
+    def other_settings(self):
+        """(c') and (d'): the relay again, on the other MariaDB settings."""
+        b = self.b
+        first = b.env.db_durable
+        self.log("MariaDB: restarting with the %s settings" % ("tests' fast" if first else "durable"))
+        self.restart_db(not first)
+        try:
+            v = dict(b.env.sql("SHOW GLOBAL VARIABLES WHERE Variable_name IN"
+                               " ('innodb_flush_log_at_trx_commit', 'innodb_doublewrite')"))
+            b.alt_settings = "innodb_flush_log_at_trx_commit=%s, innodb_doublewrite=%s (%s)" % (
+                v.get("innodb_flush_log_at_trx_commit"), v.get("innodb_doublewrite"),
+                "durable defaults" if not first else "the tests' settings")
+            saved = {k: b.out.get(k) for k in ("c", "d", "mem", "cpu_per_call", "sql")}
+            try:
+                b.part_lighttpd()
+                b.out["c_alt"] = b.out["c"]
+                b.part_apache()
+                b.out["d_alt"] = b.out["d"]
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        b.out.pop(k, None)
+                    else:
+                        b.out[k] = v
+        finally:
+            self.log("MariaDB: back to the run's own settings")
+            self.restart_db(first)
+
+    # ------------------------------------------------------------ a log of years
+    def _ids(self):
+        env = self.b.env
+        key = self.b.key[0] if isinstance(self.b.key, list) else self.b.key
+        import hashlib
+        h = hashlib.sha256(key.encode()).hexdigest()
+        return h, env.sql_value("SELECT user_id FROM api_keys WHERE key_hash = '%s'" % h)
+
+    def _slap(self, query, n):
+        env = self.b.env
+        t0 = time.monotonic()
+        r = subprocess.run(["mariadb-slap", "--no-defaults", "-S", env.db_sock, "-uroot",
+                            "--create-schema=llm_relay", "--concurrency=16",
+                            "--number-of-queries=%d" % n, "--query=" + query],
+                           capture_output=True, text=True, timeout=600)
+        dt = time.monotonic() - t0
+        return n / dt if r.returncode == 0 else None
+
+    def _settle(self, limit_s=300):
+        """Waits until InnoDB has caught up with a bulk load (dirty pages
+        flushed, undo history purged), so the figures after it measure the
+        log's size and not the load's aftermath. Returns the seconds waited."""
+        env = self.b.env
+        t0 = time.monotonic()
+        seen = []
+        while time.monotonic() - t0 < limit_s:
+            st = dict(env.sql("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
+                              " WHERE VARIABLE_NAME IN ('INNODB_BUFFER_POOL_PAGES_DIRTY',"
+                              " 'INNODB_BUFFER_POOL_PAGES_TOTAL', 'INNODB_HISTORY_LIST_LENGTH')"))
+            dirty = int(st.get("INNODB_BUFFER_POOL_PAGES_DIRTY", 0))
+            total = max(1, int(st.get("INNODB_BUFFER_POOL_PAGES_TOTAL", 1)))
+            hist = int(st.get("INNODB_HISTORY_LIST_LENGTH", 0))
+            # InnoDB keeps some dirty pages for good when idle: done when
+            # the history is purged and the dirty count stopped falling
+            seen.append(dirty)
+            if hist < 1000 and (dirty * 100 < total or
+                                (len(seen) >= 4 and min(seen[-4:]) >= seen[-4])):
+                break
+            time.sleep(1.0)
+        return time.monotonic() - t0
+
+    def _measure(self, label):
+        """The figures that must not depend on the log's size."""
+        b, env = self.b, self.b.env
+        waited = self._settle()
+        # one untimed pass warms the caches the timed one reads
+        http_get_ms(env.lighttpd_port, "/api/status.php", 10)
+        b.wrk.run(env.lighttpd_url + "/api/call.php", 16, 1)
+        q = b.a.quick
+        out = {"settle_s": waited}
+        port = env.lighttpd_port
+        out["status_ms"], out["status_codes"] = http_get_ms(port, "/api/status.php", 50 if q else 300)
+        out["metrics_ms"], out["metrics_codes"] = http_get_ms(port, "/metrics", 20 if q else 100)
+        t = []
+        for _ in range(5 if q else 15):
+            t0 = time.perf_counter()
+            r = env.relayctl("usage")
+            t.append((time.perf_counter() - t0) * 1000.0)
+            if r.returncode != 0:
+                out["usage_err"] = r.stderr.strip()[:200]
+        out["usage_ms"] = median(t)
+        h, _uid = self._ids()
+        out["admit_rps"] = self._slap(b.admit_sql(h), 4000 if q else 20000)
+        url = env.lighttpd_url + "/api/call.php"
+        out["call1"] = b.wrk.run(url, 1, b.dur)
+        out["call16"] = b.wrk.run(url, 16, b.dur)
+        self.log("log %s: status.php %.2f ms, /metrics %.2f ms, relayctl usage %.1f ms, relay_admit %s/s,"
+                 " call p50 %s ms (1 conn), %s req/s (16 conns)" % (
+                     label, out["status_ms"] or 0, out["metrics_ms"] or 0, out["usage_ms"] or 0,
+                     "%.0f" % out["admit_rps"] if out["admit_rps"] else "-",
+                     out["call1"].get("p50"), out["call16"].get("rps")))
+        return out
+
+    def _generate(self, n):
+        env = self.b.env
+        base = int(env.sql_value("SELECT COALESCE(MIN(id), 0) FROM users WHERE name LIKE 'logu%'"))
+        span = LOG_DAYS * 86400
+        t0 = time.monotonic()
+        done = 0
+        while done < n:
+            k = min(LOG_CHUNK, n - done)
+            # ids ascending with time: row i of n at (i / n) of two years ago -> now - 1 day
+            env.sql("INSERT INTO request_log (user_id, key_id, route, format, model, stream, http_status,"
+                    " prompt_tokens, completion_tokens, total_tokens, usage_known, latency_ms, error,"
+                    " created_at, day)"
+                    " SELECT %d + MOD(s.seq, %d), 0, IF(MOD(s.seq, 3) = 0, 'chat', 'call'), 'openai',"
+                    " ELT(1 + MOD(s.seq, 5), %s), MOD(s.seq, 2), IF(MOD(s.seq, 50) = 0, 502, 200),"
+                    " 100 + MOD(s.seq, 900), 50 + MOD(s.seq, 400), 150 + MOD(s.seq, 900) + MOD(s.seq, 400),"
+                    " 1, 200 + MOD(s.seq, 5000), IF(MOD(s.seq, 50) = 0, 'upstream error', NULL),"
+                    " t.ts, DATE(t.ts)"
+                    " FROM seq_%d_to_%d s"
+                    " JOIN (SELECT seq, NOW() - INTERVAL 1 DAY - INTERVAL %d SECOND"
+                    "  + INTERVAL FLOOR(seq * %d / %d) SECOND AS ts FROM seq_%d_to_%d) t ON t.seq = s.seq"
+                    % (base, LOG_USERS, ", ".join(MODELS), done + 1, done + k, span, span, n,
+                       done + 1, done + k))
+            done += k
+            self.log("log: %d / %d rows (%.0f rows/s)" % (done, n, done / max(1e-9, time.monotonic() - t0)))
+        return time.monotonic() - t0
+
+    def _purge_under_load(self):
+        """The oldest month goes in batches while wrk calls at 16 conns."""
+        b, env = self.b, self.b.env
+        days = LOG_DAYS - 30
+        before = int(env.sql_value("SELECT COUNT(*) FROM request_log WHERE created_at < NOW() - INTERVAL %d DAY"
+                                   % days))
+        path = os.path.join(harness.ROOT, "bin", "relayctl")
+        lg = open(os.path.join(env.tmp, "bench-purge.log"), "ab")
+        t0 = time.monotonic()
+        p = self.popen([path, "log", "purge", "--days", str(days)], env=env.relay_env(),
+                       stdout=subprocess.PIPE, stderr=lg)
+        lg.close()
+        w = b.wrk.run(env.lighttpd_url + "/api/call.php", 16, b.dur)
+        try:
+            out, _ = p.communicate(timeout=1800)
+        finally:
+            self.stop_proc(p, timeout=2)
+        return {"rows": before, "seconds": time.monotonic() - t0, "rc": p.returncode,
+                "out": out.decode("utf-8", "replace").strip(), "wrk": w}
+
+    def log_years(self):
+        b, env = self.b, self.b.env
+        n = b.a.log_rows or (200000 if b.a.quick else 10000000)
+        b.relay_settings(b.openai_nginx, 256)
+        env.sql("INSERT IGNORE INTO users (name, daily_requests, daily_tokens)"
+                " SELECT CONCAT('logu', seq), 0, 0 FROM seq_1_to_%d" % LOG_USERS)
+        env.sql("TRUNCATE TABLE request_log")
+        env.sql("UPDATE metrics_state SET last_id = 0")
+        b.start_lighttpd_pool()
+        try:
+            res = {"n": n}
+            self.log("log: measuring with an empty request_log")
+            res["empty"] = self._measure("empty")
+            self.log("log: generating %d rows over %d days and %d users" % (n, LOG_DAYS, LOG_USERS))
+            res["gen_s"] = self._generate(n)
+            res["daily_rows"] = int(env.sql_value("SELECT COUNT(*) FROM daily_usage"))
+            # the metrics rollup starts at the log's end, as after an upgrade
+            env.sql("UPDATE metrics_state SET last_id = (SELECT MAX(id) FROM request_log)")
+            self.log("log: measuring with %d rows" % n)
+            res["full"] = self._measure("%d rows" % n)
+            self.log("log: relayctl log purge of the oldest 30 days while wrk calls")
+            res["purge"] = self._purge_under_load()
+            res["left"] = int(env.sql_value("SELECT COUNT(*) FROM request_log"))
+        finally:
+            harness_lighttpd_stop(env)
+            env.sql("TRUNCATE TABLE request_log")
+            env.sql("UPDATE metrics_state SET last_id = 0")
+        b.out["log"] = res
+
+    # ------------------------------------------------------------ report
+    def report_log(self):
+        o = self.b.out.get("log")
+        L = ["", "6. A log that grows for years: empty request_log vs %s rows (%d days, %d users; ratio = empty / full"
+             " for times, full / empty for rates: 1.00 = as fast)" % (
+                 "{:,}".format(o["n"]) if o else "N", LOG_DAYS, LOG_USERS)]
+        if not o:
+            L.append("   not measured")
+            return L
+        e, f = o["empty"], o["full"]
+
+        def ratio_t(a, b):
+            return "%.2f" % (a / b) if a and b else "-"
+
+        def ratio_r(a, b):
+            return "%.2f" % (b / a) if a and b else "-"
+        rows = [
+            ["GET /api/status.php (sequential, median)", "%.2f ms" % e["status_ms"], "%.2f ms" % f["status_ms"],
+             ratio_t(e["status_ms"], f["status_ms"])],
+            ["GET /metrics (sequential, median)", "%.2f ms" % e["metrics_ms"], "%.2f ms" % f["metrics_ms"],
+             ratio_t(e["metrics_ms"], f["metrics_ms"])],
+            ["relayctl usage (%d users, median wall time)" % (LOG_USERS + 1), "%.1f ms" % e["usage_ms"],
+             "%.1f ms" % f["usage_ms"], ratio_t(e["usage_ms"], f["usage_ms"])],
+            ["CALL relay_admit (mariadb-slap, 16 conns)", "%s/s" % _fint(e["admit_rps"]),
+             "%s/s" % _fint(f["admit_rps"]), ratio_r(e["admit_rps"], f["admit_rps"])],
+            ["call via lighttpd, 1 conn: p50", "%s ms" % e["call1"].get("p50"), "%s ms" % f["call1"].get("p50"),
+             ratio_t(e["call1"].get("p50"), f["call1"].get("p50"))],
+            ["call via lighttpd, 16 conns: req/s", _fint(e["call16"].get("rps")), _fint(f["call16"].get("rps")),
+             ratio_r(e["call16"].get("rps"), f["call16"].get("rps"))],
+        ]
+        L.append(_table(["figure", "empty log", "full log", "ratio"], rows))
+        L.append("   generated in %.0f s (%s rows/s, the usage trigger included); daily_usage then has %s rows;"
+                 " InnoDB settled (dirty pages flushed, undo purged) %.0f s before the full-log figures"
+                 % (o["gen_s"], _fint(o["n"] / max(1e-9, o["gen_s"])), _fint(o["daily_rows"]),
+                    o["full"].get("settle_s", 0)))
+        for k in ("empty", "full"):
+            codes = o[k]["status_codes"] | o[k]["metrics_codes"]
+            if codes != {200}:
+                L.append("   %s: status.php / metrics answered %s" % (k, sorted(codes)))
+            if o[k].get("usage_err"):
+                L.append("   %s: relayctl usage: %s" % (k, o[k]["usage_err"]))
+        p = o.get("purge")
+        if p:
+            w = p["wrk"]
+            L.append("   relayctl log purge --days %d (%s rows, batches of 1,000, 20 ms apart): %.1f s, exit %s: %s"
+                     % (LOG_DAYS - 30, _fint(p["rows"]), p["seconds"], p["rc"], p["out"][:160]))
+            L.append("   calls meanwhile (16 conns, %d s): %s req/s (%s of the full-log figure), p50 %s ms, p99 %s ms"
+                     % (self.b.dur, _fint(w.get("rps")),
+                        ratio_r(f["call16"].get("rps"), w.get("rps")), w.get("p50"), w.get("p99")))
+        return L
+
+
+def _fint(v):
+    return "{:,}".format(int(round(v))) if v is not None else "-"
+
+
+def _table(headers, rows):
+    w = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
+    line = lambda cells: "  ".join(str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i])
+                                   for i, c in enumerate(cells)).rstrip()
+    return "\n".join([line(headers), "  ".join("-" * x for x in w)] + [line(r) for r in rows])
+
+
+def harness_lighttpd_stop(env):
+    try:
+        env.stop_lighttpd()
+    except Exception:
+        pass
