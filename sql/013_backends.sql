@@ -217,7 +217,7 @@ CREATE OR REPLACE PROCEDURE relay_take_slot(IN p_prefix VARCHAR(64), IN p_slots 
     IN p_first INT, IN p_dflt INT, IN p_format VARCHAR(16), IN p_model VARCHAR(255),
     IN p_prio INT, IN p_id BIGINT UNSIGNED, IN p_exclude VARCHAR(1024),
     OUT o_slot VARCHAR(128), OUT o_why INT, OUT o_first TINYINT)
-BEGIN
+proc: BEGIN
   DECLARE v_b INT UNSIGNED;
   DECLARE v_w INT UNSIGNED;
   DECLARE v_n INT;
@@ -244,6 +244,22 @@ BEGIN
   -- nobody waits (the common case): no line to look at per backend
   SET v_waiting = p_prio IS NOT NULL AND
     EXISTS (SELECT 1 FROM queue WHERE status = 'waiting' AND id <> p_id);
+  -- No table backend of this format: the default's own slots, without the
+  -- scan and its weights (the legacy setup, and the hot path: the scan's
+  -- UNION, per-backend counts and parsing cost more than the whole rest
+  -- of an admission)
+  IF (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0 AND
+     (p_exclude IS NULL OR LOCATE(',0,', p_exclude) = 0) AND
+     NOT EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = p_format) THEN
+    IF v_waiting = 1 AND relay_ahead(0, p_dflt, p_prio, p_id) = 1 THEN
+      SET o_why = IF(relay_bfree(p_prefix, 0, relay_bslots(0, p_slots), 1) > 0, 2, 1);
+      LEAVE proc;
+    END IF;
+    SET o_first = 1;
+    CALL relay_grab(p_prefix, 0, p_slots, p_first, o_slot);
+    SET o_why = IF(o_slot IS NULL, 1, 0);
+    LEAVE proc;
+  END IF;
   SET v_done = 0;
   OPEN cur;
   scan: LOOP

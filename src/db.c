@@ -606,6 +606,13 @@ enum relay_err db_exec_plain(struct db *db, const char *sql, size_t len)
 unsigned long long db_affected(const struct db *db) { return db->affected; }
 unsigned long long db_insert_id(const struct db *db) { return db->insert_id; }
 const char *db_error(const struct db *db) { return db->err; }
+int db_cut_short(const struct db *db)
+{
+	unsigned e = db_errno(db);
+
+	return e == DB_ER_QUERY_INTERRUPTED || e == DB_ER_LOCK_DEADLOCK;
+}
+
 unsigned db_errno(const struct db *db) { return db->errnum; }
 
 enum relay_err db_begin(struct db *db)

@@ -110,6 +110,12 @@ unsigned db_errno(const struct db *db);
 /* A statement ended by KILL QUERY: for a waiter's nap, a wake-up (not
  * logged as a failure). */
 #define DB_ER_QUERY_INTERRUPTED 1317
+/* InnoDB chose the statement as a deadlock's victim: its transaction was
+ * rolled back (named locks are not transactional and stay as they were). */
+#define DB_ER_LOCK_DEADLOCK 1213
+/* 1 when the last failure was a statement the server cut short on its own
+ * (a late KILL QUERY, or a deadlock victim): safe to finish or redo. */
+int db_cut_short(const struct db *db);
 
 enum relay_err db_begin(struct db *db);
 enum relay_err db_commit(struct db *db);

@@ -153,10 +153,11 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 		  DBI(c->upstream_slots), DBI(slot_first(c->upstream_slots)),
 		  DBI(nap < 0.05 ? 50 : (long long)(nap * 1000.0)),
 		  DBI(c->queue_wait_max), DBI(backend_dflt_mask(c)));
-	if (!hit && rc && db_errno(a->db) == DB_ER_QUERY_INTERRUPTED) {
-		/* a late kill of the nap cut the step short: finish or undo
-		 * whatever its claim had done (sql/011) */
-		log_info("a late wake-up cut the wait step short; resuming it");
+	if (!hit && rc && db_cut_short(a->db)) {
+		/* a late kill of the nap, or a deadlock under a burst, cut the
+		 * step short: finish or undo whatever its claim had done (sql/011) */
+		log_info("the wait step was cut short (MariaDB error %u); resuming it",
+			 db_errno(a->db));
 		rc = DBXW(a->db, "CALL relay_wait_resume(?, ?, ?, ?)", &res, fd, ev, &hit,
 			  DBI(id), DBS(c->lock_prefix), DBI(c->upstream_slots),
 			  DBI(c->queue_wait_max));

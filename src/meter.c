@@ -76,8 +76,8 @@ again:
 	 * (sql/016), rolled back when cut short, so it runs again; cut short
 	 * after its commit, the second run finds its own row by the admission
 	 * id and writes nothing (an inline row's: the duplicate queue_id). */
-	if (rc && db_errno(db) == DB_ER_QUERY_INTERRUPTED && !tries++)
-		goto again;
+	if (rc && db_cut_short(db) && !tries++)
+		goto again;   /* a deadlock victim too: nothing of it was kept */
 	if (rc && meter_may_retry(db, &waited_ms))
 		goto again;
 	if (rc && db_errno(db) == ER_DUP_ENTRY) {
