@@ -93,6 +93,25 @@ INSERT INTO usage_model_daily (day, model, requests, tokens, errors)
     AND NOT EXISTS (SELECT 1 FROM usage_model_daily LIMIT 1)
   GROUP BY 1, 2;
 
+-- The same by backend (issue 13's request_log.backend; "none" = refused
+-- before it went upstream), for the console's usage by backend.
+CREATE TABLE IF NOT EXISTS usage_backend_daily (
+  day       DATE NOT NULL,
+  backend   VARCHAR(64) NOT NULL,
+  requests  BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  tokens    BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  errors    BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, backend)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+INSERT INTO usage_backend_daily (day, backend, requests, tokens, errors)
+  SELECT COALESCE(l.day, DATE(l.created_at)), COALESCE(l.backend, 'none'), COUNT(*),
+         SUM(l.total_tokens), SUM(l.error IS NOT NULL OR l.http_status >= 400)
+  FROM request_log l
+  WHERE l.id <= (SELECT last_id FROM metrics_state WHERE id = 1)
+    AND NOT EXISTS (SELECT 1 FROM usage_backend_daily LIMIT 1)
+  GROUP BY 1, 2;
+
 -- Failed database statements, per host: each process counts its own and
 -- adds them here with the first statement that succeeds afterwards (so a
 -- database that is down is counted once it is back; nothing is written

@@ -304,14 +304,15 @@ static enum relay_err cdata_group(struct db *db, const char *sql, const char *fi
 	return RE_OK;
 }
 
-/* Usage by model since `since` (a day): usage_model_daily (sql/015, the
- * request_log rows already folded, by admission day) plus the few rows not
- * folded yet, read live by primary key, so the listing is exact and never
- * scans the log's history however long it is. Folds first, so that tail
- * stays short even where no worker or scraper runs. */
-static enum relay_err cdata_usage_models(struct db *db, const char *since, struct json_object *o)
+/* Usage by model and by backend since `since` (a day): usage_model_daily
+ * and usage_backend_daily (sql/015, the request_log rows already folded,
+ * by admission day) plus the few rows not folded yet, read live by primary
+ * key, so the listing is exact and never scans the log's history however
+ * long it is. Folds first, so that tail stays short even where no worker
+ * or scraper runs. */
+static enum relay_err cdata_usage_folded(struct db *db, const char *since, struct json_object *o)
 {
-	static const char q[] =
+	static const char qm[] =
 		"SELECT model, SUM(r), SUM(t), SUM(e) FROM ("
 		" SELECT model, requests AS r, tokens AS t, errors AS e FROM usage_model_daily"
 		"  WHERE day >= ?"
@@ -320,20 +321,35 @@ static enum relay_err cdata_usage_models(struct db *db, const char *since, struc
 		"  WHERE id > (SELECT COALESCE(MAX(last_id), 0) FROM metrics_state WHERE id = 1)"
 		"  AND COALESCE(day, DATE(created_at)) >= ?) x"
 		" GROUP BY model ORDER BY SUM(t) DESC, model LIMIT 500";
-	const struct cdata_col cols[] = {
-		{ "model", 's' }, { "requests", 'i' }, { "tokens", 'i' }, { "errors", 'i' },
+	static const char qb[] =
+		"SELECT backend, SUM(r), SUM(t), SUM(e) FROM ("
+		" SELECT backend, requests AS r, tokens AS t, errors AS e FROM usage_backend_daily"
+		"  WHERE day >= ?"
+		" UNION ALL"
+		" SELECT COALESCE(backend, 'none'), 1, total_tokens,"
+		"  error IS NOT NULL OR http_status >= 400 FROM request_log"
+		"  WHERE id > (SELECT COALESCE(MAX(last_id), 0) FROM metrics_state WHERE id = 1)"
+		"  AND COALESCE(day, DATE(created_at)) >= ?) x"
+		" GROUP BY backend ORDER BY SUM(t) DESC, backend LIMIT 500";
+	static const struct { const char *q, *dim, *key; } by[] = {
+		{ qm, "model", "models" }, { qb, "backend", "backends" },
 	};
 	struct db_res res;
 	long long rows;
 	enum relay_err rc;
 
 	if (metrics_rollup(db, &rows))
-		log_warn("usage by model: fold failed (%s); reading the log's tail live",
+		log_warn("usage by model/backend: fold failed (%s); reading the log's tail live",
 			 db_error(db));
-	if ((rc = DBX(db, q, &res, DBS(since), DBS(since))))
-		return rc;
-	json_object_object_add(o, "models", cdata_rows(&res, cols, NCOLS(cols)));
-	db_res_free(&res);
+	for (size_t i = 0; i < sizeof(by) / sizeof(by[0]); i++) {
+		const struct cdata_col cols[] = {
+			{ by[i].dim, 's' }, { "requests", 'i' }, { "tokens", 'i' }, { "errors", 'i' },
+		};
+		if ((rc = DBX(db, by[i].q, &res, DBS(since), DBS(since))))
+			return rc;
+		json_object_object_add(o, by[i].key, cdata_rows(&res, cols, NCOLS(cols)));
+		db_res_free(&res);
+	}
 	return RE_OK;
 }
 
@@ -356,7 +372,7 @@ enum relay_err cdata_admin_usage(struct db *db, int days, struct json_object **o
 			      " WHERE d.day >= ? GROUP BY u.id ORDER BY SUM(d.tokens) DESC, u.name",
 			      "user", since, o, "users")))
 		goto fail;
-	if ((rc = cdata_usage_models(db, since, o)))
+	if ((rc = cdata_usage_folded(db, since, o)))
 		goto fail;
 	json_object_object_add(o, "since", json_object_new_string(since));
 	*out = o;

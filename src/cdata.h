@@ -47,7 +47,8 @@ enum relay_err cdata_users(struct db *db, long long id, struct json_object **out
 /* The live queue: waiting, processing, and failed of the last day. */
 enum relay_err cdata_admin_queue(struct db *db, struct json_object **out);
 /* {"days": [...], "users": [{user, requests, tokens, errors}],
- *  "models": [{model, requests, tokens, errors}]} over `days` days. */
+ *  "models": [{model, ...}], "backends": [{backend, ...}]} over `days`
+ * days ("none" = requests refused before they went upstream). */
 enum relay_err cdata_admin_usage(struct db *db, int days, struct json_object **out);
 /* The last `limit` audit rows, newest first. */
 enum relay_err cdata_audit(struct db *db, int limit, struct json_object **out);

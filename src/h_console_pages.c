@@ -788,6 +788,10 @@ static const struct ph_col ph_group_model_cols[] = {
 	{ "model", "模型", 0 }, { "requests", "请求", 1 }, { "tokens", "Token", 1 },
 	{ "errors", "错误", 1 },
 };
+static const struct ph_col ph_group_backend_cols[] = {
+	{ "backend", "上游", 0 }, { "requests", "请求", 1 }, { "tokens", "Token", 1 },
+	{ "errors", "错误", 1 },
+};
 static const struct ph_col ph_day_cols[] = {
 	{ "day", "日期", 0 }, { "requests", "请求", 1 }, { "tokens", "Token", 1 },
 	{ "errors", "错误", 1 },
@@ -820,7 +824,8 @@ void cpage_admin_usage(struct con *c)
 	ph_table(c, &b, "by-user", ph_get(u, "users"), ph_group_user_cols, 4, NULL, NULL);
 	buf_puts(&b, "<h2>按模型</h2>");
 	ph_table(c, &b, "by-model", ph_get(u, "models"), ph_group_model_cols, 4, NULL, NULL);
-	/* by backend: after issue 13 */
+	buf_puts(&b, "<h2>按上游</h2>");
+	ph_table(c, &b, "by-backend", ph_get(u, "backends"), ph_group_backend_cols, 4, NULL, NULL);
 	buf_puts(&b, "<h2>按日</h2>");
 	ph_table(c, &b, "by-day", ph_get(u, "days"), ph_day_cols, 4, NULL, NULL);
 	con_page(c, 200, "用量统计", NULL, 0, &b, 0, NULL);

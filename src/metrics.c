@@ -130,8 +130,9 @@ static enum relay_err metrics_fold_waits(struct db *db, long long lo, long long 
 	return rc;
 }
 
-/* Adds the rows with id in (lo, hi] to usage_model_daily, by the day they
- * were admitted on (the console's usage by model). */
+/* Adds the rows with id in (lo, hi] to usage_model_daily and
+ * usage_backend_daily, by the day they were admitted on (the console's
+ * usage by model and by backend). */
 static enum relay_err metrics_fold_models(struct db *db, long long lo, long long hi)
 {
 	static const char agg[] =
@@ -141,8 +142,16 @@ static enum relay_err metrics_fold_models(struct db *db, long long lo, long long
 		" WHERE id > ? AND id <= ? GROUP BY 1, 2"
 		" ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),"
 		" tokens = tokens + VALUES(tokens), errors = errors + VALUES(errors)";
+	static const char agg_b[] =
+		"INSERT INTO usage_backend_daily (day, backend, requests, tokens, errors)"
+		" SELECT COALESCE(day, DATE(created_at)), COALESCE(backend, 'none'), COUNT(*),"
+		" SUM(total_tokens), SUM(error IS NOT NULL OR http_status >= 400) FROM request_log"
+		" WHERE id > ? AND id <= ? GROUP BY 1, 2"
+		" ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),"
+		" tokens = tokens + VALUES(tokens), errors = errors + VALUES(errors)";
+	enum relay_err rc = DBX(db, agg, NULL, DBI(lo), DBI(hi));
 
-	return DBX(db, agg, NULL, DBI(lo), DBI(hi));
+	return rc ? rc : DBX(db, agg_b, NULL, DBI(lo), DBI(hi));
 }
 
 enum relay_err metrics_rollup(struct db *db, long long *rows)

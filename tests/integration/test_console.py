@@ -356,6 +356,9 @@ def test_console_api_admin_flows(env):
     usage = ok(a.req("GET", "/api/v1/admin/usage?days=7"))
     assert len(usage["days"]) == 7 and usage["days"][-1]["requests"] == 1, usage
     assert [x["user"] for x in usage["users"]] == ["ann"] and usage["models"][0]["model"] == "gpt-test"
+    assert [(x["backend"], x["requests"]) for x in usage["backends"]] == [("default", 1)], usage
+    page = a.req("GET", "/console/admin/usage")
+    assert page.status == 200 and 'id="by-backend"' in page.text and "default" in page.text, page
     csv = a.req("GET", "/api/v1/admin/usage.csv?days=2")
     assert csv.status == 200 and "attachment" in csv.headers["content-disposition"], csv
     lines = csv.text.splitlines()
