@@ -367,8 +367,10 @@ BEGIN
   END IF;
 END //
 
--- 013's relay_admit; the daily_usage upsert and its read are replaced by
--- CALL relay_reserve (the rest is unchanged). One more column at the end:
+-- relay_admit: 010's with the slot taken per backend (relay_take_slot, 013:
+-- p_format / p_model, p_dflt = the default backend's formats; slot column -2
+-- when no backend serves them), and the daily_usage upsert and its read
+-- replaced by CALL relay_reserve. One more column at the end:
 -- the admission id (NULL unless admitted), which the binaries pass to
 -- relay_enqueue or relay_finish.
 CREATE OR REPLACE PROCEDURE relay_admit(IN p_hash CHAR(64), IN p_day DATE,
@@ -441,8 +443,9 @@ BEGIN
          v_models, v_slotname, v_capped, v_rid;
 END //
 
--- 013's relay_finish (p_backend: the serving backend, its failed tries,
--- and whether it was translated, as JSON) plus p_admit (the admission id,
+-- 012's relay_finish plus p_backend (013, 014: the serving backend, its
+-- failed tries into request_tries, and whether it was translated, as
+-- JSON) and p_admit (the admission id,
 -- NULL for a queue worker's item). Changed: the wake comes right after the slot release
 -- (before any commit, as the log INSERT came after it before), and the
 -- inline row's UPDATE and the log row are one transaction, one commit
