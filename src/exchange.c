@@ -360,6 +360,11 @@ static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries
 	rq.refuse_busy = t->n + 1 < x->a->cfg.backend_max_tries && t->n < 15 &&
 		backend_others(bs, exchange_up_fmt(x), x->model, t->tried, t->n + 1) > 0;
 	relay_exchange(x->a->up, &rq, dp, oc);
+	/* while d lives: what the translator still owes a client that got
+	 * the start of this try's answer (a try that never started the
+	 * client's answer, and may fail over, owes nothing) */
+	if (dp != &d)
+		xroute_end(x->xl, oc);
 out:
 	buf_free(&body);
 }
@@ -401,8 +406,6 @@ void exchange_forward(const struct exch *x, struct slot *s)
 		}
 		log_info("failover: try %d on %s after: %s", t.n + 1, s->name, oc.error);
 	}
-	if (x->xl)
-		xroute_end(x->xl, &oc);
 	if (oc.err == RE_EBUSY)
 		exchange_fail_busy(x, &oc);
 	else if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
