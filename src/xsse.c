@@ -666,7 +666,7 @@ static enum relay_err answer_block(struct json_object *b, int i,
 
 static enum relay_err answer_anthropic(struct json_object *a, struct buf *out)
 {
-	struct json_object *ev = typed("message_start"), *m, *u, *c, *d;
+	struct json_object *ev = typed("message_start"), *m, *u, *c, *d, *ua;
 	size_t i, n;
 	enum relay_err rc;
 
@@ -687,9 +687,14 @@ static enum relay_err answer_anthropic(struct json_object *a, struct buf *out)
 			xl_add_ref(m, k, v);
 	}
 	/* the input counts are known up front; the output ones at the end */
-	json_object_object_foreach(xl_get(a, "usage"), uk, uv)
-		xl_add(u, uk, strcmp(uk, "output_tokens") ? json_object_get(uv) :
-							   json_object_new_int(0));
+	ua = xl_get(a, "usage");
+	if (xl_is(ua, json_type_object)) {
+		json_object_object_foreach(ua, uk, uv) {
+			xl_add(u, uk, strcmp(uk, "output_tokens") ?
+					      json_object_get(uv) :
+					      json_object_new_int(0));
+		}
+	}
 	xl_add(m, "usage", u);
 	xl_add(ev, "message", m);
 	if ((rc = emit_a(out, "message_start", ev)) != RE_OK)
