@@ -475,7 +475,7 @@ static void cbk_page_list(struct con *c, int status, const char *flash, int bad)
 		 "默认上游(ID 0)来自 relay.conf。</p>");
 	ph_table(c, &b, "backends", d, cbk_page_cols,
 		 sizeof(cbk_page_cols) / sizeof(cbk_page_cols[0]), "操作", cbk_row_act);
-	buf_puts(&b, "<h2>添加上游</h2><form method=\"post\" action=\"/console/admin/backends\""
+	buf_puts(&b, "<h2>添加上游</h2><form method=\"post\" action=\"/console/admin/backends\" class=\"box\""
 		 " id=\"backend-add\">");
 	ph_csrf(c, &b);
 	cbk_fields(&b, NULL);
@@ -508,7 +508,7 @@ static void cbk_page_edit(struct con *c, int status, const char *flash, int bad)
 	buf_init(&b, PH_MAX);
 	buf_printf(&b, "<h2>");
 	ph_text(&b, ph_str(row, "name"));
-	buf_printf(&b, "</h2><form method=\"post\" action=\"/console/admin/backends/%lld\""
+	buf_printf(&b, "</h2><form method=\"post\" action=\"/console/admin/backends/%lld\" class=\"box\""
 		   " id=\"backend-edit\">", c->id);
 	ph_csrf(c, &b);
 	cbk_fields(&b, row);

@@ -256,6 +256,25 @@ async function adminPages(page, out) {
   assert.equal(byUser.status(), 200);
   const t = await page.locator('#by-user').textContent();
   assert.ok(t.includes(MEMBER), 'usage by user lists the member');
+  assert.match(await page.locator('#by-backend').textContent(), /default/);
+  // backends: one added from the form (its key never shown again), then
+  // tested against an address where nothing listens
+  await page.goto(`${BASE}/console/admin/backends`);
+  await page.fill('#backend-add #u-name', 'pw-backend');
+  await page.selectOption('#backend-add #b-format', 'openai');
+  await page.fill('#backend-add #u-url', 'http://127.0.0.1:9/v1');
+  await page.fill('#backend-add #b-key', 'sk-browser-upstream-SECRET-7q6w');
+  await page.fill('#backend-add #u-slots', '2');
+  r = await submit(page, '#backend-save');
+  assert.equal(r.status(), 200);
+  assert.match(await flash(page), /上游已添加/);
+  const brow = page.locator('#backends tr', { hasText: 'pw-backend' });
+  assert.match(await brow.textContent(), /7q6w/);
+  assert.ok(!(await page.content()).includes('SECRET'), 'the key is never shown again');
+  r = await submit(page, '#backends tr:has-text("pw-backend") button.test');
+  assert.equal(r.status(), 200);
+  assert.match(await flash(page), /测试失败/);
+  await shot(page, '15-admin-backends');
 }
 
 async function main() {
