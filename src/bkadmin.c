@@ -157,7 +157,17 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 		return bk_fail(err, errlen, "--slots takes a number 1..1000");
 	if (s->weight != -1 && (s->weight < 1 || s->weight > 1000))
 		return bk_fail(err, errlen, "--weight takes a number 1..1000");
+	if (s->priority != -1 && (s->priority < 0 || s->priority > 1000))
+		return bk_fail(err, errlen, "--priority takes a number 0..1000");
 	return 0;
+}
+
+void bk_spec_init(struct bk_spec *s, const char *name)
+{
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	s->slots = s->weight = s->priority = -1;
+	s->enabled = -1;
 }
 
 /* Seals key into out; *n its length. -1 with err when there is no master
@@ -198,11 +208,12 @@ enum relay_err bk_add(struct app *a, const struct bk_spec *s, char *err, size_t 
 	if (bk_seal(a, s->key, sealed, sizeof(sealed), &n, last4, err, errlen))
 		return RE_EINVAL;
 	rc = DBX(a->db, "INSERT INTO backends (name, format, base_url, auth, key_sealed,"
-		 " key_last4, slots, weight, enabled, models, model_map, mode, preset)"
-		 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?)", NULL,
-		 DBS(s->name), DBS(s->format), DBS(s->url), DBS(s->auth),
+		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset)"
+		 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?)",
+		 NULL, DBS(s->name), DBS(s->format), DBS(s->url), DBS(s->auth),
 		 n ? DBB((const char *)sealed, n) : DBNULL, DBS(last4),
 		 DBI(s->slots == -1 ? 1 : s->slots), DBI(s->weight == -1 ? 1 : s->weight),
+		 DBI(s->priority == -1 ? 0 : s->priority),
 		 DBI(s->enabled == -1 ? 1 : s->enabled), DBS(s->models ? s->models : ""),
 		 DBS(s->map ? s->map : ""), DBS(s->mode ? s->mode : "pass"),
 		 DBS(s->preset ? s->preset : ""));
@@ -252,7 +263,7 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 " base_url = COALESCE(?, base_url), auth = COALESCE(?, auth),"
 		 " key_sealed = IF(? = 1, ?, key_sealed), key_last4 = IF(? = 1, ?, key_last4),"
 		 " slots = COALESCE(?, slots), weight = COALESCE(?, weight),"
-		 " enabled = COALESCE(?, enabled),"
+		 " priority = COALESCE(?, priority), enabled = COALESCE(?, enabled),"
 		 " models = IF(? = 1, NULLIF(?, ''), models),"
 		 " model_map = IF(? = 1, NULLIF(?, ''), model_map),"
 		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset) WHERE name = ?", NULL,
@@ -261,6 +272,7 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 DBI(s->key ? 1 : 0), DBS(s->key ? last4 : ""),
 		 s->slots == -1 ? DBNULL : DBI(s->slots),
 		 s->weight == -1 ? DBNULL : DBI(s->weight),
+		 s->priority == -1 ? DBNULL : DBI(s->priority),
 		 s->enabled == -1 ? DBNULL : DBI(s->enabled),
 		 DBI(s->models ? 1 : 0), DBS(s->models ? s->models : ""),
 		 DBI(s->map ? 1 : 0), DBS(s->map ? s->map : ""),
@@ -292,7 +304,7 @@ enum relay_err bk_list(struct app *a, struct db_res *res)
 	return DBX(a->db, "SELECT b.id, b.name, b.format, b.base_url, b.auth, b.key_last4,"
 		   " b.slots, b.weight, b.enabled, b.models, b.model_map, b.mode,"
 		   " COALESCE(s.fails, 0), s.cool_until, s.last_status, s.last_error,"
-		   " s.cool_until IS NOT NULL AND s.cool_until > NOW(3), b.preset"
+		   " s.cool_until IS NOT NULL AND s.cool_until > NOW(3), b.preset, b.priority"
 		   " FROM backends b LEFT JOIN backend_state s ON s.backend_id = b.id"
 		   " WHERE b.id > ? ORDER BY b.id", res, DBI(0)) ? RE_EDB : RE_OK;
 }

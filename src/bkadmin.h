@@ -38,9 +38,12 @@ struct bk_spec {
 	const char *models;         /* comma list, "" = every model */
 	const char *map;            /* "pattern=target,...", "" = none */
 	const char *mode;           /* "pass" | "translate" */
-	long long slots, weight;
+	long long slots, weight, priority;
 	int enabled;
 };
+
+/* An empty spec for backend name: nothing given. */
+void bk_spec_init(struct bk_spec *s, const char *name);
 
 /* Checks a spec for add (adding = 1: name, format/preset and URL needed)
  * or set; fills in what the preset implies. 0, or -1 with a message for
@@ -54,9 +57,9 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 /* Deletes backend name: RE_ENOTFOUND when there is none. */
 enum relay_err bk_del(struct app *a, const char *name);
 
-/* The listing (default first): id, name, format, base_url, auth, key
- * last 4, slots, weight, enabled, models, model_map, mode, fails,
- * cool_until, last_status, last_error, cooling (1/0), preset. */
+/* The listing (table backends only): id, name, format, base_url, auth,
+ * key last 4, slots, weight, enabled, models, model_map, mode, fails,
+ * cool_until, last_status, last_error, cooling (1/0), preset, priority. */
 enum relay_err bk_list(struct app *a, struct db_res *res);
 
 /* Probes backend name (GET <base>/models, or /v1/models for Anthropic)

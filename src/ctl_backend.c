@@ -86,6 +86,9 @@ static int cb_flags(int argc, char **argv, struct bk_spec *s, char *keybuf, size
 		} else if (strcmp(o, "--weight") == 0) {
 			if (cb_num(v, 1, 1000, &s->weight))
 				return cb_usage("--weight takes a number 1..1000");
+		} else if (strcmp(o, "--priority") == 0) {
+			if (cb_num(v, 0, 1000, &s->priority))
+				return cb_usage("--priority takes a number 0..1000");
 		} else if (strcmp(o, "--key-file") == 0 || strcmp(o, "--key") == 0) {
 			FILE *f;
 			if (strcmp(o, "--key") == 0 && strcmp(v, "-") != 0)
@@ -109,14 +112,6 @@ static int cb_flags(int argc, char **argv, struct bk_spec *s, char *keybuf, size
 	return 0;
 }
 
-static void cb_spec_init(struct bk_spec *s, const char *name)
-{
-	memset(s, 0, sizeof(*s));
-	s->name = name;
-	s->slots = s->weight = -1;
-	s->enabled = -1;
-}
-
 /* add / set / enable / disable */
 static int cb_change(struct app *a, const char *sub, int argc, char **argv)
 {
@@ -127,7 +122,7 @@ static int cb_change(struct app *a, const char *sub, int argc, char **argv)
 
 	if (argc < 1 || argv[0][0] == '-')
 		return cb_usage("missing backend NAME");
-	cb_spec_init(&s, argv[0]);
+	bk_spec_init(&s, argv[0]);
 	if (strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0) {
 		if (argc != 1)
 			return cb_usage("backend enable/disable take only NAME");
@@ -152,8 +147,9 @@ static int cb_change(struct app *a, const char *sub, int argc, char **argv)
 		return EX_FAIL;
 	}
 	/* what changed, never the key itself */
-	snprintf(detail, sizeof(detail), "%s%s%s%s%s%s%s", s.format ? "format " : "",
+	snprintf(detail, sizeof(detail), "%s%s%s%s%s%s%s%s%s", s.format ? "format " : "",
 		 s.url ? "url " : "", s.key ? "key " : "", s.slots != -1 ? "slots " : "",
+		 s.weight != -1 ? "weight " : "", s.priority != -1 ? "priority " : "",
 		 s.models ? "models " : "", s.map ? "map " : "",
 		 s.enabled == -1 ? "" : s.enabled ? "enabled" : "disabled");
 	ctl_audit(a, adding ? "backend.create" : "backend.update", s.name, detail);
@@ -163,11 +159,11 @@ static int cb_change(struct app *a, const char *sub, int argc, char **argv)
 
 /* One line of the listing. */
 static void cb_line(const char *id, const char *name, const char *fmt, const char *url,
-		    const char *slots, const char *weight, const char *state,
+		    const char *slots, const char *weight, const char *prio, const char *state,
 		    const char *key4, const char *models, const char *map)
 {
-	printf("%-4s %-20s %-9s %5s %6s %-10s %-6s %-40s %s%s%s\n", id, name, fmt, slots,
-	       weight, state, key4, url, models, map[0] ? " map " : "", map);
+	printf("%-4s %-20s %-9s %5s %6s %4s %-10s %-6s %-40s %s%s%s\n", id, name, fmt, slots,
+	       weight, prio, state, key4, url, models, map[0] ? " map " : "", map);
 }
 
 /* The default backend's health (its backend_state row 0). */
@@ -197,11 +193,11 @@ static int cb_list(struct app *a)
 	if (bk_list(a, &res))
 		return fprintf(stderr, "relayctl: backend list failed: %s\n", db_error(a->db)),
 			EX_FAIL;
-	cb_line("ID", "NAME", "FORMAT", "BASE URL", "SLOTS", "WEIGHT", "STATE", "KEY",
+	cb_line("ID", "NAME", "FORMAT", "BASE URL", "SLOTS", "WEIGHT", "PRIO", "STATE", "KEY",
 		"MODELS", "");
 	snprintf(slots, sizeof(slots), "%d", d->slots);
 	cb_line("0", "default", d->fmts == 3 ? "both" : d->fmts == 2 ? "anthropic" :
-		d->fmts == 1 ? "openai" : "-", "(openai_url / anthropic_url)", slots, "1",
+		d->fmts == 1 ? "openai" : "-", "(openai_url / anthropic_url)", slots, "1", "0",
 		!d->fmts ? "off" : cb_default_state(a), a->cfg.upstream_api_key[0] ? "set" : "-",
 		"*", "");
 	for (i = 0; i < res.nrows; i++) {
@@ -213,7 +209,7 @@ static int cb_list(struct app *a)
 		snprintf(key4, sizeof(key4), k4 && *k4 ? "...%s" : "-", k4);
 		cb_line(db_res_str(&res, i, 0), db_res_str(&res, i, 1), db_res_str(&res, i, 2),
 			db_res_str(&res, i, 3), db_res_str(&res, i, 6), db_res_str(&res, i, 7),
-			st, key4, db_res_str(&res, i, 9) ? db_res_str(&res, i, 9) : "*",
+			db_res_str(&res, i, 18), st, key4, db_res_str(&res, i, 9) ? db_res_str(&res, i, 9) : "*",
 			db_res_str(&res, i, 10) ? db_res_str(&res, i, 10) : "");
 	}
 	db_res_free(&res);

@@ -25,7 +25,7 @@
 static const struct cdata_col cbk_cols[] = {
 	{ "id", 'i' }, { "name", 's' }, { "format", 's' }, { "base_url", 's' },
 	{ "auth", 's' }, { "key_last4", 's' }, { "slots", 'i' }, { "weight", 'i' },
-	{ "enabled", 'b' }, { "models", 'm' }, { "model_map", 's' }, { "mode", 's' },
+	{ "priority", 'i' }, { "enabled", 'b' }, { "models", 'm' }, { "model_map", 's' }, { "mode", 's' },
 	{ "preset", 's' }, { "state", 's' }, { "slots_in_use", 'i' }, { "fails", 'i' },
 	{ "cool_until", 's' }, { "last_status", 'i' }, { "last_error", 's' },
 };
@@ -36,7 +36,7 @@ static enum relay_err cbk_list(struct con *c, long long id, struct json_object *
 {
 	static const char q[] =
 		"SELECT b.id, b.name, b.format, b.base_url, b.auth, b.key_last4, b.slots,"
-		" b.weight, b.enabled, b.models, b.model_map, b.mode, b.preset,"
+		" b.weight, b.priority, b.enabled, b.models, b.model_map, b.mode, b.preset,"
 		" CASE WHEN b.enabled = 0 THEN 'disabled'"
 		"  WHEN s.cool_until > NOW(3) THEN 'down' WHEN s.cool_until IS NOT NULL"
 		"  THEN 'probing' WHEN s.fails > 0 THEN 'failing' ELSE 'ok' END,"
@@ -44,10 +44,10 @@ static enum relay_err cbk_list(struct con *c, long long id, struct json_object *
 		" DATE_FORMAT(s.cool_until, '%Y-%m-%d %H:%i:%s'), s.last_status, s.last_error"
 		" FROM (SELECT 0 AS id, 'default' AS name, ? AS format,"
 		"   '(relay.conf)' AS base_url, '' AS auth, '' AS key_last4, ? AS slots,"
-		"   1 AS weight, ? AS enabled, NULL AS models, NULL AS model_map,"
+		"   1 AS weight, 0 AS priority, ? AS enabled, NULL AS models, NULL AS model_map,"
 		"   'pass' AS mode, '' AS preset"
 		"  UNION ALL SELECT id, name, format, base_url, auth, key_last4, slots, weight,"
-		"   enabled, models, model_map, mode, preset FROM backends) b"
+		"   priority, enabled, models, model_map, mode, preset FROM backends) b"
 		" LEFT JOIN backend_state s ON s.backend_id = b.id"
 		" WHERE ? < 0 OR b.id = ? ORDER BY b.id";
 	const struct backend *d = &c->a->bk.dflt;
@@ -116,9 +116,7 @@ static int cbk_read(struct con *c, struct cbk_args *g, const char **msg)
 	long long v;
 	int rc;
 
-	memset(s, 0, sizeof(*s));
-	s->slots = s->weight = -1;
-	s->enabled = -1;
+	bk_spec_init(s, NULL);
 	s->name = cbk_text(c, "name", g->name, sizeof(g->name));
 	s->preset = cbk_text(c, "preset", g->preset, sizeof(g->preset));
 	s->format = cbk_text(c, "format", g->format, sizeof(g->format));
@@ -136,6 +134,10 @@ static int cbk_read(struct con *c, struct cbk_args *g, const char **msg)
 		s->weight = v;
 	else if (rc < 0)
 		return cbk_say(msg, "weight 须为 1..1000", 400);
+	if ((rc = con_arg_int(c, "priority", 0, 1000, &v)) == 0)
+		s->priority = v;
+	else if (rc < 0)
+		return cbk_say(msg, "priority 须为 0..1000", 400);
 	if ((rc = con_arg_int(c, "enabled", 0, 1, &v)) == 0)
 		s->enabled = (int)v;
 	else if (rc < 0)
@@ -158,9 +160,10 @@ static int cbk_read(struct con *c, struct cbk_args *g, const char **msg)
 /* What a change touched, for the audit (never the key itself). */
 static void cbk_detail(const struct bk_spec *s, char *out, size_t cap)
 {
-	snprintf(out, cap, "%s%s%s%s%s%s%s%s%s", s->preset ? "preset " : "",
+	snprintf(out, cap, "%s%s%s%s%s%s%s%s%s%s", s->preset ? "preset " : "",
 		 s->format ? "format " : "", s->url ? "url " : "", s->key ? "key " : "",
 		 s->slots != -1 ? "slots " : "", s->weight != -1 ? "weight " : "",
+		 s->priority != -1 ? "priority " : "",
 		 s->models ? "models " : "", s->map ? "map " : "",
 		 s->enabled == -1 ? "" : s->enabled ? "enabled" : "disabled");
 }
@@ -271,9 +274,7 @@ static int cbk_act(struct con *c, long long id, const char *what, struct json_ob
 		con_audit(c, "backend.delete", target, NULL);
 		return cbk_say(msg, "上游已删除", 200);
 	}
-	memset(&s, 0, sizeof(s));
-	s.name = name;
-	s.slots = s.weight = -1;
+	bk_spec_init(&s, name);
 	s.enabled = strcmp(what, "enable") == 0;
 	if (bk_check(&s, 0, err, sizeof(err))) {
 		snprintf(msgbuf, cap, "%s", err);
@@ -394,7 +395,8 @@ void capi_backend_action(struct con *c)
 static const struct ph_col cbk_page_cols[] = {
 	{ "id", "ID", 1 }, { "name", "名称", 0 }, { "format", "格式", 0 },
 	{ "base_url", "地址", 0 }, { "state", "状态", 0 }, { "slots_in_use", "使用中", 1 },
-	{ "slots", "并发", 1 }, { "weight", "权重", 1 }, { "models", "模型", 0 },
+	{ "slots", "并发", 1 }, { "weight", "权重", 1 }, { "priority", "优先级", 1 },
+	{ "models", "模型", 0 },
 	{ "model_map", "模型映射", 0 }, { "mode", "模式", 0 }, { "key_last4", "密钥尾号", 0 },
 	{ "last_error", "最近错误", 0 },
 };
@@ -455,6 +457,7 @@ static void cbk_fields(struct buf *b, struct json_object *row)
 		 "</label>");
 	ph_input(b, "并发", "slots", row ? ph_get(row, "slots") : NULL);
 	ph_input(b, "权重", "weight", row ? ph_get(row, "weight") : NULL);
+	ph_input(b, "优先级(高者先用)", "priority", row ? ph_get(row, "priority") : NULL);
 	ph_input(b, "模型(逗号分隔,留空 = 全部)", "models", row ? ph_get(row, "models") : NULL);
 	ph_input(b, "模型映射(pattern=target,...)", "model_map",
 		 row ? ph_get(row, "model_map") : NULL);

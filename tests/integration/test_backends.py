@@ -135,9 +135,9 @@ def test_failover_cooldown_and_recovery(env):
     # a cool-down far longer than the test: its end is made to come below
     # (no clock in the test)
     e = _no_default(env, RELAY_BACKEND_FAIL_THRESHOLD="2", RELAY_BACKEND_COOLDOWN="600")
-    # the dead one is heavily preferred: every request tries it first
+    # the dead one is preferred: every request tries it first
     _add(env, "dead", "--format", "openai", "--url", "http://127.0.0.1:%d/v1" % dead_port,
-         "--weight", 1000, "--slots", 2, key=KEY_A)
+         "--priority", 1, "--slots", 2, key=KEY_A)
     _add(env, "good", "--format", "openai", "--url", b + "/v1", key=KEY_B)
     k = env.add_user("u", daily_requests=0, daily_tokens=0)
     for i in range(5):
@@ -177,7 +177,7 @@ def test_failover_on_503_before_anything_reached_the_client(env):
     env.mock_reset_at(a)
     env.mock_reset_at(b)
     e = _no_default(env)
-    _add(env, "alpha", "--format", "openai", "--url", a + "/v1", "--weight", 1000, key=KEY_A)
+    _add(env, "alpha", "--format", "openai", "--url", a + "/v1", "--priority", 1, key=KEY_A)
     _add(env, "bravo", "--format", "openai", "--url", b + "/v1", key=KEY_B)
     k = env.add_user("u", daily_requests=0, daily_tokens=0)
     aport = a.rsplit(":", 1)[1]
@@ -192,13 +192,56 @@ def test_failover_on_503_before_anything_reached_the_client(env):
     assert env.sql_value("SELECT COUNT(*) FROM request_log") == "1"
 
 
+def test_priority_tiers_use_the_fallback_only_for_what_the_main_cannot(env):
+    a = env.start_extra_mock("a")
+    b = env.start_extra_mock("b")
+    env.mock_reset_at(a)
+    env.mock_reset_at(b)
+    e = _no_default(env)
+    # the spare weighs far more, yet the main account's tier comes first
+    _add(env, "main", "--format", "openai", "--url", a + "/v1", "--priority", 5, key=KEY_A)
+    _add(env, "spare", "--format", "openai", "--url", b + "/v1", "--weight", 1000,
+         key=KEY_B)
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    for i in range(4):
+        assert call(env, req(n=i), k, env_over=e).status == 200
+    assert len(env.mock_requests_at(a)) == 4 and not env.mock_requests_at(b)
+    lst = env.relayctl("backend", "list", env=e).stdout.splitlines()
+    head = lst[0].split()
+    main = [ln.split() for ln in lst if " main " in ln][0]
+    assert main[head.index("PRIO")] == "5", lst
+    # main's one slot is held: the next request takes the spare's at once
+    box = {}
+
+    def hold():
+        box["r"] = call(env, req(mock={"hold": "p1"}), k, env_over=e, timeout=60)
+    t = threading.Thread(target=hold)
+    t.start()
+    wait_until(lambda: len(env.mock_requests_at(a)) >= 5, what="the holder upstream")
+    assert call(env, req(n=9), k, env_over=e).status == 200
+    assert len(env.mock_requests_at(b)) == 1
+    env.http(a + "/__release", method="POST", body=b"p1", timeout=10)
+    t.join()
+    assert box["r"].status == 200
+    rows = env.sql("SELECT backend FROM request_log ORDER BY id")
+    assert [r[0] for r in rows] == ["main"] * 4 + ["spare", "main"], rows
+    # set changes it; bad values get a clear error and exit status 2
+    r = env.relayctl("backend", "set", "spare", "--priority", "9", env=e)
+    assert r.returncode == 0, r.stderr
+    assert call(env, req(n=10), k, env_over=e).status == 200
+    assert len(env.mock_requests_at(b)) == 2
+    for bad in ("-1", "1001", "x"):
+        r = env.relayctl("backend", "set", "spare", "--priority", bad, env=e)
+        assert r.returncode == 2 and "--priority takes a number 0..1000" in r.stderr, r
+
+
 def test_no_failover_after_the_first_byte(env):
     a = env.start_extra_mock("a")
     b = env.start_extra_mock("b")
     env.mock_reset_at(a)
     env.mock_reset_at(b)
     e = _no_default(env)
-    _add(env, "alpha", "--format", "openai", "--url", a + "/v1", "--weight", 1000, key=KEY_A)
+    _add(env, "alpha", "--format", "openai", "--url", a + "/v1", "--priority", 1, key=KEY_A)
     _add(env, "bravo", "--format", "openai", "--url", b + "/v1", key=KEY_B)
     k = env.add_user("u", daily_requests=0, daily_tokens=0)
     r = call(env, req(stream=True, mock={"close_after": 2, "n": 5}), k, env_over=e,
@@ -383,7 +426,7 @@ def test_retry_after_cools_that_backend_down(env):
     env.mock_reset_at(a)
     env.mock_reset_at(b)
     e = _no_default(env)
-    _add(env, "alpha", "--format", "openai", "--url", a + "/v1", "--weight", 1000, key=KEY_A)
+    _add(env, "alpha", "--format", "openai", "--url", a + "/v1", "--priority", 1, key=KEY_A)
     _add(env, "bravo", "--format", "openai", "--url", b + "/v1", key=KEY_B)
     k = env.add_user("u", daily_requests=0, daily_tokens=0)
     aport = a.rsplit(":", 1)[1]

@@ -786,10 +786,11 @@ def test_console_backends(env):
     assert any(p["name"] == "deepseek" for p in ok(a.req("GET", "/api/v1/admin/backends/presets")))
     b = ok(a.req("POST", "/api/v1/admin/backends",
                  {"name": "alpha", "format": "openai", "url": up + "/v1", "key": secret,
-                  "slots": 3, "weight": 2, "models": "gpt-*", "model_map": "gpt-x=gpt-4o"}), 201)
-    assert (b["name"], b["slots"], b["weight"], b["models"], b["model_map"], b["key_last4"],
-            b["state"], b["slots_in_use"]) == ("alpha", 3, 2, ["gpt-*"], "gpt-x=gpt-4o", "9z8y",
-                                               "ok", 0), b
+                  "slots": 3, "weight": 2, "priority": 4, "models": "gpt-*",
+                  "model_map": "gpt-x=gpt-4o"}), 201)
+    assert (b["name"], b["slots"], b["weight"], b["priority"], b["models"], b["model_map"],
+            b["key_last4"], b["state"], b["slots_in_use"]) == \
+        ("alpha", 3, 2, 4, ["gpt-*"], "gpt-x=gpt-4o", "9z8y", "ok", 0), b
     bid = b["id"]
     ok(a.req("POST", "/api/v1/admin/backends", {"name": "ds", "preset": "deepseek"}), 201)
     # errors: taken, bad numbers, bad format, unknown, the default, members
@@ -800,6 +801,8 @@ def test_console_backends(env):
     assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "format": "soap",
                                                           "url": up}), 400)
     assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "slots": {"a": 1}}), 400)
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "format": "openai",
+                                                          "url": up, "priority": -1}), 400)
     assert_error(a.req("PUT", "/api/v1/admin/backends/999999", {"slots": 2}), 404)
     assert_error(a.req("PUT", "/api/v1/admin/backends/0", {"slots": 2}), 400)
     assert_error(a.req("DELETE", "/api/v1/admin/backends/0"), 400)
@@ -832,12 +835,14 @@ def test_console_backends(env):
     assert a.req("GET", "/console/admin/backends/0").status == 404
     hdr = {"Content-Type": "application/x-www-form-urlencoded"}
     form = urllib.parse.urlencode({"csrf": a.csrf, "format": "", "url": "", "auth": "",
-                                   "key": "", "slots": "2", "weight": "1", "models": "gpt-*",
+                                   "key": "", "slots": "2", "weight": "1", "priority": "",
+                                   "models": "gpt-*",
                                    "model_map": "", "mode": "pass", "enabled": "1"})
     r = a.req("POST", "/console/admin/backends/%d" % bid, form.encode(), raw=True, csrf=False,
               headers=hdr)
     assert r.status == 200 and "上游已更新" in r.text, r
-    assert env.sql("SELECT slots, key_last4 FROM backends WHERE id = %d" % bid) == [["2", "9z8y"]]
+    assert env.sql("SELECT slots, priority, key_last4 FROM backends WHERE id = %d" % bid) \
+        == [["2", "4", "9z8y"]]
     r = a.req("POST", "/console/admin/backends/%d/delete" % dead["id"],
               ("csrf=%s" % a.csrf).encode(), raw=True, csrf=False, headers=hdr)
     assert r.status == 200 and "上游已删除" in r.text, r

@@ -8,44 +8,36 @@
 #include <cmocka.h>
 #include "bkadmin.h"
 
-static void spec(struct bk_spec *s, const char *name)
-{
-	memset(s, 0, sizeof(*s));
-	s->name = name;
-	s->slots = s->weight = -1;
-	s->enabled = -1;
-}
-
 static void test_presets(void **state)
 {
 	struct bk_spec s;
 	char err[300];
 
 	(void)state;
-	spec(&s, "mm");
+	bk_spec_init(&s, "mm");
 	s.preset = "MiniMax";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), 0);
 	assert_string_equal(s.format, "openai");
 	assert_string_equal(s.url, "https://api.minimax.io/v1");
 	assert_string_equal(s.auth, "bearer");
-	spec(&s, "mm-a");
+	bk_spec_init(&s, "mm-a");
 	s.preset = "minimax";
 	s.format = "anthropic";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), 0);
 	assert_string_equal(s.url, "https://api.minimax.io/anthropic");
 	assert_string_equal(s.auth, "x-api-key");
-	spec(&s, "claude");
+	bk_spec_init(&s, "claude");
 	s.preset = "anthropic";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), 0);
 	assert_string_equal(s.format, "anthropic");
 	assert_string_equal(s.url, "https://api.anthropic.com");
 	/* a preset without that format's endpoint needs --url */
-	spec(&s, "g");
+	bk_spec_init(&s, "g");
 	s.preset = "groq";
 	s.format = "anthropic";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "--url"));
-	spec(&s, "local");
+	bk_spec_init(&s, "local");
 	s.preset = "openai-compatible";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);
 	s.url = "http://10.0.0.5:8000/v1";
@@ -60,22 +52,22 @@ static void test_refusals(void **state)
 	char err[300];
 
 	(void)state;
-	spec(&s, "default");
+	bk_spec_init(&s, "default");
 	s.preset = "openai";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);
-	spec(&s, "has space");
+	bk_spec_init(&s, "has space");
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);
-	spec(&s, "x");
+	bk_spec_init(&s, "x");
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);   /* no format */
-	spec(&s, "x");
+	bk_spec_init(&s, "x");
 	s.format = "openai";
 	s.url = "http://h/v1\"";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);
-	spec(&s, "x");
+	bk_spec_init(&s, "x");
 	s.preset = "openai";
 	s.key = "sk-with space";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);
-	spec(&s, "x");
+	bk_spec_init(&s, "x");
 	s.preset = "openai";
 	s.map = "claude-*=MiniMax-M2.7,x=y*";
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);   /* '*' in a target */
@@ -88,8 +80,13 @@ static void test_refusals(void **state)
 	s.slots = 0;
 	assert_int_equal(bk_check(&s, 1, err, sizeof(err)), -1);
 	/* set: nothing is required, given values are still checked */
-	spec(&s, "x");
+	bk_spec_init(&s, "x");
 	s.weight = 5;
+	s.priority = 0;
+	assert_int_equal(bk_check(&s, 0, err, sizeof(err)), 0);
+	s.priority = 1001;
+	assert_int_equal(bk_check(&s, 0, err, sizeof(err)), -1);
+	s.priority = 10;
 	assert_int_equal(bk_check(&s, 0, err, sizeof(err)), 0);
 	s.auth = "basic";
 	assert_int_equal(bk_check(&s, 0, err, sizeof(err)), -1);
