@@ -727,6 +727,19 @@ class Env:
         rows = self.sql(query, db)
         return rows[0][0] if rows else None
 
+    def settle(self, timeout=30):
+        """Waits until no admitted request is still unmetered. Through a web
+        server the relay answers first and meters after (sql/016): a client
+        holding its answer may look at request_log a moment too early. The
+        finish deletes the request's inflight row in the transaction that
+        writes its log row, so an empty inflight table means every row is
+        there."""
+        deadline = time.monotonic() + timeout * self.timeout_factor
+        while self.sql_value("SELECT COUNT(*) FROM inflight") != "0":
+            if time.monotonic() > deadline:
+                raise HarnessError("requests still unmetered after %d s" % timeout)
+            time.sleep(0.02)
+
     # ------------------------------------------------------------------ mock upstream
     def start_mock(self):
         if self._mock_proc is not None and self._mock_proc.poll() is None:

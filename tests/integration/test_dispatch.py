@@ -33,6 +33,8 @@ def _hold(env, key, seconds, n=1, e=None):
     if env.valgrind:
         seconds *= 4
     boxes = []
+    # counted before the first holder starts: one may reach the mock at once
+    before = len(env.mock_requests())
     for _ in range(n):
         box = {}
 
@@ -42,7 +44,6 @@ def _hold(env, key, seconds, n=1, e=None):
         t = threading.Thread(target=run)
         t.start()
         boxes.append((t, box))
-    before = len(env.mock_requests())
     wait_until(lambda: len(env.mock_requests()) >= before + n, what="the holders upstream")
     return boxes
 

@@ -48,7 +48,9 @@ def value(fams, family, sample=None, **labels):
 
 def settle(env):
     """The rollup leaves rows younger than 2 s for the next scrape (their
-    commit may still be under way): age them instead of sleeping."""
+    commit may still be under way): age them instead of sleeping, once
+    every request is metered."""
+    env.settle()
     env.sql("UPDATE request_log SET created_at = created_at - INTERVAL 10 SECOND")
 
 

@@ -102,6 +102,7 @@ def assert_untouched(rec, sent, key):
 
 
 def log_rows(env, since=0):
+    env.settle()
     return env.sql("SELECT route, stream, http_status, prompt_tokens, completion_tokens,"
                    " total_tokens, usage_known, model FROM request_log WHERE id > %d"
                    " ORDER BY id" % since)
@@ -439,6 +440,7 @@ def test_sdk_busy_and_queue_full(env):
         assert 0 < int(r["headers"]["retry-after"]) <= 60, r["headers"]
         assert r["headers"].get("x-should-retry") != "false"
     assert len(posts(env)) == 1                # neither went upstream
+    env.settle()          # the holder is metered after its answer went out
     rows = env.sql("SELECT route, http_status, error FROM request_log WHERE route <> 'call'"
                    " ORDER BY id")
     assert sorted(rows) == [["chat", "200", None], ["chat", "503", "queue full"],

@@ -190,6 +190,7 @@ def test_v1_routes_share_the_call_pool(env):
         r = env.http(base + "/v1/nope", method="POST", body=b"{}",
                      headers={"Authorization": "Bearer " + key})
         assert r.status == 404 and "error" in r.json(), (server, r.status, r.body[:200])
+        env.settle()
         rows = env.sql("SELECT route FROM request_log ORDER BY id DESC LIMIT 2")
         assert sorted(x for (x,) in rows) == ["chat", "messages"], (server, rows)
         # this server's FastCGI processes: call ones, no v1 among them
