@@ -88,55 +88,8 @@ CREATE TABLE IF NOT EXISTS request_tries (
 
 DELIMITER //
 
--- 1 when p_model matches one of the comma-separated patterns in p_list
--- (exact names, '*' any run of characters); with p_map = 1 the entries are
--- "pattern=target" and only the pattern counts.
-CREATE OR REPLACE FUNCTION relay_glob_any(p_list TEXT, p_model VARCHAR(255),
-    p_map TINYINT) RETURNS TINYINT DETERMINISTIC NO SQL
-BEGIN
-  DECLARE v_rest TEXT DEFAULT p_list;
-  DECLARE v_pat TEXT;
-  DECLARE v_pos INT;
-  WHILE v_rest IS NOT NULL AND v_rest <> '' DO
-    SET v_pos = LOCATE(',', v_rest);
-    IF v_pos = 0 THEN
-      SET v_pat = v_rest, v_rest = NULL;
-    ELSE
-      SET v_pat = LEFT(v_rest, v_pos - 1), v_rest = SUBSTRING(v_rest, v_pos + 1);
-    END IF;
-    IF p_map = 1 THEN
-      SET v_pat = SUBSTRING_INDEX(v_pat, '=', 1);
-    END IF;
-    SET v_pat = TRIM(v_pat);
-    IF v_pat <> '' AND p_model LIKE REPLACE(REPLACE(REPLACE(REPLACE(v_pat,
-        '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') ESCAPE '\\' THEN
-      RETURN 1;
-    END IF;
-  END WHILE;
-  RETURN 0;
-END //
-
--- 1 when backend p_b (0 = the default, whose formats are p_dflt) is
--- enabled and serves p_format / p_model (health aside).
-CREATE OR REPLACE FUNCTION relay_serves(p_b INT UNSIGNED, p_format VARCHAR(16),
-    p_model VARCHAR(255), p_dflt INT) RETURNS TINYINT NOT DETERMINISTIC READS SQL DATA
-BEGIN
-  DECLARE v_models TEXT DEFAULT NULL;
-  DECLARE v_map TEXT DEFAULT NULL;
-  DECLARE v_found TINYINT DEFAULT 1;
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
-  IF p_b = 0 THEN
-    RETURN (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0;
-  END IF;
-  SELECT models, model_map INTO v_models, v_map FROM backends
-    WHERE id = p_b AND enabled = 1 AND format = p_format;
-  IF v_found = 0 THEN
-    RETURN 0;
-  END IF;
-  RETURN v_models IS NULL OR TRIM(v_models) = '' OR
-         relay_glob_any(v_models, p_model, 0) = 1 OR
-         relay_glob_any(v_map, p_model, 1) = 1;
-END //
+-- relay_glob_any, relay_serves: in 018 (case-sensitive, an exact list
+-- without a function call).
 
 -- The slots backend p_b may use now: 0 while it cools down, 1 (one probe)
 -- after its cool-down until a success clears it, else its own count.

@@ -1,4 +1,5 @@
--- 018_backend_priority.sql - backends in priority tiers (issue 13).
+-- 018_backend_priority.sql - backends in priority tiers, and model matching
+-- that agrees with the binaries and is cheap with many backends (issue 13).
 --
 -- A weight shares traffic among equals; a team with a main account and a
 -- fallback one ("the DeepSeek key as a fallback") wants an order instead:
@@ -12,7 +13,72 @@
 ALTER TABLE backends ADD COLUMN IF NOT EXISTS
   priority INT UNSIGNED NOT NULL DEFAULT 0 AFTER weight;
 
+-- And model matching, made to agree with the binaries (bmatch.c) and to
+-- cost less with many backends: 013 compared in the database's default
+-- collation (utf8mb4_unicode_ci: "GPT-4o" matched "gpt-4o" here but not in
+-- the model mapping, which is byte-exact), and called a stored function
+-- per backend per pattern list: with 50 backends configured for other
+-- models that was 100 calls of ~10 us on every admission. Now matching is
+-- byte-exact (model ids are case-sensitive upstream), and a list without
+-- '*' is looked up with FIND_IN_SET inline; the function runs only for
+-- lists with globs and for mappings.
+
 DELIMITER //
+
+-- 1 when p_model matches one of the comma-separated patterns in p_list
+-- (exact names, '*' any run of characters, byte for byte); with p_map = 1
+-- the entries are "pattern=target" and only the pattern counts.
+CREATE OR REPLACE FUNCTION relay_glob_any(
+    p_list TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+    p_model VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+    p_map TINYINT) RETURNS TINYINT DETERMINISTIC NO SQL
+BEGIN
+  DECLARE v_rest TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT p_list;
+  DECLARE v_pat TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  DECLARE v_pos INT;
+  WHILE v_rest IS NOT NULL AND v_rest <> '' DO
+    SET v_pos = LOCATE(',', v_rest);
+    IF v_pos = 0 THEN
+      SET v_pat = v_rest, v_rest = NULL;
+    ELSE
+      SET v_pat = LEFT(v_rest, v_pos - 1), v_rest = SUBSTRING(v_rest, v_pos + 1);
+    END IF;
+    IF p_map = 1 THEN
+      SET v_pat = SUBSTRING_INDEX(v_pat, '=', 1);
+    END IF;
+    SET v_pat = TRIM(v_pat);
+    IF v_pat <> '' AND p_model LIKE REPLACE(REPLACE(REPLACE(REPLACE(v_pat,
+        '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%') ESCAPE '\\' THEN
+      RETURN 1;
+    END IF;
+  END WHILE;
+  RETURN 0;
+END //
+
+-- 1 when backend p_b (0 = the default, whose formats are p_dflt) is
+-- enabled and serves p_format / p_model (health aside). The same rule is
+-- inline in relay_take_slot's scan.
+CREATE OR REPLACE FUNCTION relay_serves(p_b INT UNSIGNED, p_format VARCHAR(16),
+    p_model VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, p_dflt INT)
+    RETURNS TINYINT NOT DETERMINISTIC READS SQL DATA
+BEGIN
+  DECLARE v_models TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL;
+  DECLARE v_map TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL;
+  DECLARE v_found TINYINT DEFAULT 1;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
+  IF p_b = 0 THEN
+    RETURN (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0;
+  END IF;
+  SELECT models, model_map INTO v_models, v_map FROM backends
+    WHERE id = p_b AND enabled = 1 AND format = p_format;
+  IF v_found = 0 THEN
+    RETURN 0;
+  END IF;
+  RETURN v_models IS NULL OR TRIM(v_models) = '' OR
+         IF(LOCATE('*', v_models) = 0, FIND_IN_SET(p_model, REPLACE(v_models, ' ', '')) > 0,
+            relay_glob_any(v_models, p_model, 0) = 1) OR
+         (v_map IS NOT NULL AND relay_glob_any(v_map, p_model, 1) = 1);
+END //
 
 -- Takes a slot for a request of p_format / p_model: among the backends
 -- that serve it, have a free slot, are not in p_exclude (",id,id,") and
@@ -44,13 +110,16 @@ proc: BEGIN
   DECLARE v_top INT DEFAULT NULL;
   DECLARE v_rest TEXT DEFAULT '';
   -- the serving backends only (relay_serves' rule inline: one scan of a
-  -- small table, no statement per backend)
+  -- small table, no statement per backend, a function call only for a
+  -- list with globs or a mapping)
   DECLARE cur CURSOR FOR
     SELECT 0, 1, 0 FROM DUAL WHERE (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0
     UNION ALL
     SELECT id, weight, priority FROM backends WHERE enabled = 1 AND format = p_format
-      AND (models IS NULL OR TRIM(models) = '' OR relay_glob_any(models, p_model, 0) = 1
-           OR relay_glob_any(model_map, p_model, 1) = 1)
+      AND (models IS NULL OR TRIM(models) = ''
+           OR IF(LOCATE('*', models) = 0, FIND_IN_SET(p_model, REPLACE(models, ' ', '')) > 0,
+                 relay_glob_any(models, p_model, 0) = 1)
+           OR (model_map IS NOT NULL AND relay_glob_any(model_map, p_model, 1) = 1))
     ORDER BY 3 DESC, 1;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = 1;
   SET o_slot = NULL, o_why = 3, o_first = 0;

@@ -118,9 +118,12 @@ def test_model_routing_and_mapping_rewrite_only_the_model(env):
     rb = env.mock_requests_at(b)
     assert len(rb) == 2 and rb[1]["path"].endswith("/anthropic/v1/messages")
     assert json.loads(rb[1]["body"])["model"] == "MiniMax-M2.7"
-    # a model nobody serves: a clear error, counted, no upstream call
-    r = call(env, req(model="nobody-serves-this"), k, env_over=e)
-    assert r.status == 400 and "nobody-serves-this" in r.json()["message"], r.body
+    # a model nobody serves: a clear error, counted, no upstream call;
+    # matching is byte-exact, as the mapping is (model ids are case-sensitive)
+    for body in (req(model="nobody-serves-this"), req(model="ONLY-ALPHA"), req(model="AL-1"),
+                 dict(ANTHROPIC_REQ, model="Claude-haiku")):
+        r = call(env, body, k, env_over=e)
+        assert r.status == 400 and body["model"] in r.json()["message"], r.body
     r = env.cgi("v1", method="POST", body=jbody(req(model="nobody-serves-this")),
                 headers={"Content-Type": "application/json", "Authorization": "Bearer " + k},
                 env=_no_default(env, PATH_INFO="/v1/chat/completions"))
