@@ -10,7 +10,8 @@ Two measurements, each next to its floor or baseline from the same run:
 * routing: added latency of choosing a backend with 50 backends configured
            (49 for other models) against 1: p50 / p99 of sequential direct
            calls on /v1/chat/completions through lighttpd, same mock, no
-           waiting.
+           waiting, in interleaved rounds (the 49 enabled and disabled in
+           turn), with the round-to-round spread of each setup as the noise.
 """
 
 import json
@@ -143,26 +144,43 @@ class Backends:
             lat.append((time.monotonic() - t0) * 1000.0)
         return lat
 
+    def _others(self, on):
+        """The 49 other backends on or off, and every process's copy
+        reloaded (it looks at backend_gen at most every 2 s)."""
+        self.env.sql("UPDATE backends SET enabled = %d WHERE name LIKE 'other%%'" % on)
+        self.env.sql("CALL relay_backend_bump()")
+        time.sleep(2.2)
+
     def routing(self):
+        """Interleaved rounds (1 backend, 50 backends, 1, 50, ...): drift
+        of the machine (frequency, which process lighttpd picks) lands on
+        both setups alike, and the spread of one setup's p50 from round to
+        round is the noise the difference is judged against."""
         env = self.env
-        n = 50 if self.quick else 400
-        out = {}
+        rounds, n = (2, 25) if self.quick else (6, 120)
+        out = {"1": [], "50": [], "p50_1": [], "p50_50": []}
         self._clear()
         try:
             self._relayctl("add", "one", "--format", "openai", "--url", env.mock_url + "/v1",
                            "--slots", 4, "--models", "bench-backends")
-            url = self._lighttpd(default_on=False)
-            self._calls(url, 10)                       # warm the pool
-            out["1"] = self._calls(url, n)
             for i in range(49):
                 self._relayctl("add", "other%02d" % i, "--format", "openai", "--url",
-                               env.mock_url + "/v1", "--slots", 2, "--models", "other-%d" % i)
-            time.sleep(2.5)                            # every process reloads its copy
-            self._calls(url, 10)
-            out["50"] = self._calls(url, n)
+                               env.mock_url + "/v1", "--slots", 2, "--models", "other-%d" % i,
+                               "--disable")
+            url = self._lighttpd(default_on=False)
+            self._calls(url, 10)                       # warm the pool
+            for _ in range(rounds):
+                for setup in ("1", "50"):
+                    self._others(1 if setup == "50" else 0)
+                    self._calls(url, 5)
+                    lat = self._calls(url, n)
+                    out[setup] += lat
+                    out["p50_" + setup].append(_pct(lat, 50))
             self.b.out["brouting"] = out
-            self.log("backends routing: p50 %.2f ms (1 backend) vs %.2f ms (50)"
-                     % (_pct(out["1"], 50), _pct(out["50"], 50)))
+            self.log("backends routing: p50 %.2f ms (1 backend) vs %.2f ms (50), rounds %s / %s"
+                     % (_pct(out["1"], 50), _pct(out["50"], 50),
+                        " ".join("%.2f" % x for x in out["p50_1"]),
+                        " ".join("%.2f" % x for x in out["p50_50"])))
         finally:
             env.stop_lighttpd()
             self._restore()
@@ -184,11 +202,17 @@ def report(out, table, fnum):
         rows.append(["drain", "not measured", "", ""])
     r = out.get("brouting")
     if r:
-        rows.append(["direct call latency, 50 backends configured (n=%d)" % len(r["50"]),
+        rows.append(["direct call latency, 50 backends configured (n=%d, %d rounds"
+                     " interleaved with 1)" % (len(r["50"]), len(r["p50_50"])),
                      "p50 %s ms, p99 %s ms" % (fnum(_pct(r["50"], 50)), fnum(_pct(r["50"], 99))),
                      "1 backend: p50 %s ms, p99 %s ms" % (fnum(_pct(r["1"], 50)),
                                                           fnum(_pct(r["1"], 99))),
                      "x%.2f" % (_pct(r["50"], 50) / max(1e-9, _pct(r["1"], 50)))])
+        p1 = r["p50_1"]
+        rows.append(["  noise: one setup's p50 from round to round",
+                     "50: %s-%s ms" % (fnum(min(r["p50_50"])), fnum(max(r["p50_50"]))),
+                     "1: %s-%s ms" % (fnum(min(p1)), fnum(max(p1))),
+                     "x%.2f" % (max(p1) / max(1e-9, min(p1)))])
     else:
         rows.append(["routing with 50 backends", "not measured", "", ""])
     L.append(table(["figure", "relay", "baseline", "ratio"], rows, "llll"))
