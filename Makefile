@@ -31,8 +31,8 @@ endif
 
 CFLAGS  ?=
 CPPFLAGS += -D_GNU_SOURCE -Isrc -I$(BUILD)
-ALL_CFLAGS = $(WARN) $(OPT) -fstack-protector-strong -fPIE $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
-LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
+ALL_CFLAGS = $(WARN) $(OPT) -pthread -fstack-protector-strong -fPIE $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+LDFLAGS_ALL = -pthread -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
 MAINS    := $(wildcard src/main_*.c)
 LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "buf.h"
 #include "app.h"
+#include "meterq.h"
 #include "db.h"
 #include "log.h"
 #include "resp.h"
@@ -47,6 +48,8 @@ int app_web_main(const char *prog, web_handler h)
 
 void app_free(struct app *a)
 {
+	meterq_free(a->mq);   /* what it holds is metered first */
+	a->mq = NULL;
 	db_close(a->db);
 	up_free(a->up);
 	backends_free(&a->bk);

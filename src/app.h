@@ -20,6 +20,9 @@ struct app {
 	struct db *db;      /* NULL when the config is bad */
 	struct up *up;      /* NULL when the config is bad */
 	struct backends bk; /* the pool of upstream accounts (backend.h) */
+	struct meterq *mq;  /* the metering thread (meterq.h), made at the
+			       first direct request a FastCGI process meters */
+	int mq_failed;      /* it could not start: meter inline */
 };
 
 /* The whole main() of a web binary: init, serve until told to stop, free. */

@@ -120,6 +120,7 @@ static const struct cfg_opt cfg_opts[] = {
 	S(metrics_token, "", NULL),
 	I(log_retention_days, 0, 36500, 0),
 	B(log_archive, 0),
+	B(meter_async, 1),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

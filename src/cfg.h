@@ -63,6 +63,8 @@ struct cfg {
 	char metrics_token[256];    /* "" = none; else Bearer token that may */
 	int log_retention_days;     /* request_log rows kept; 0 = forever */
 	int log_archive;            /* bool: copy purged rows to request_log_archive */
+	int meter_async;            /* bool: meter a direct request on the metering
+				       thread after its answer (meterq.h) */
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -12,9 +12,11 @@
 #include "hdrpass.h"
 #include "log.h"
 #include "meter.h"
+#include "meterq.h"
 #include "resp.h"
 #include "slot.h"
 #include "v1err.h"
+#include "web.h"
 #include "xroute.h"
 
 /* State of the client side of one exchange. */
@@ -103,6 +105,29 @@ static void ed_upstream_error(const struct buf *b, char *msg, size_t msglen,
 	json_object_put(o);
 }
 
+/* Hands a direct request's metering to the metering thread (meterq.h) and
+ * lets go of this connection's locks; 1 when done so, 0 = meter inline (an
+ * inline waiter's row, a transaction, CGI, meter_async off). */
+static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
+				const char *slot)
+{
+	struct app *a = x->a;
+
+	if (!a->cfg.meter_async || m->queue_id || !m->admit_id || db_in_txn(a->db) ||
+	    a->mq_failed || !web_persistent())
+		return 0;
+	if (!a->mq && !(a->mq = meterq_new(&a->cfg))) {
+		a->mq_failed = 1;
+		return 0;
+	}
+	meterq_submit(a->mq, m, slot);
+	/* slot, user cap and the request's lock at once: the metering
+	 * connection is already asking for the last one */
+	if (db_exec(a->db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))
+		log_warn("releasing the request's locks: %s", db_error(a->db));
+	return 1;
+}
+
 /* exchange_meter with the serving backend (JSON text, may be NULL). */
 static void exchange_meter_b(const struct exch *x, int status, const char *error,
 			     const struct relay_outcome *oc, struct slot *s,
@@ -128,6 +153,11 @@ static void exchange_meter_b(const struct exch *x, int status, const char *error
 		m.latency_ms = oc->latency_ms;
 	}
 	/* A slot lost with its connection is not ours to release. */
+	if (exchange_meter_later(x, &m, s && lock_held(x->a->db, s) ? s->name : NULL)) {
+		if (s)
+			s->held = 0;
+		return;
+	}
 	if (meter_record(x->a->db, &m, s && lock_held(x->a->db, s) ? s->name : NULL))
 		log_error("metering failed for user %s: %s", x->u->name,
 			  db_error(x->a->db));

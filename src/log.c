@@ -7,7 +7,8 @@
 #include "log.h"
 
 static const char *log_prog = "llm-relay";
-static char log_req[40];
+/* per thread: the metering thread (meterq.c) logs under its own item's id */
+static _Thread_local char log_req[40];
 
 void log_init(const char *prog)
 {
@@ -17,6 +18,11 @@ void log_init(const char *prog)
 void log_set_request(const char *id)
 {
 	snprintf(log_req, sizeof(log_req), "%s", id ? id : "");
+}
+
+const char *log_request(void)
+{
+	return log_req;
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

@@ -10,6 +10,8 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_init(const char *prog);
 /* Sets the request id shown in every line ("" for none; copied). */
 void log_set_request(const char *id);
+/* This thread's request id ("" outside a request). */
+const char *log_request(void);
 /* Writes one line. Newlines in the message are replaced by spaces so a
  * client-controlled value can never forge a second log line. */
 void log_msg(enum log_level lvl, const char *fmt, ...)

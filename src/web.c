@@ -231,6 +231,11 @@ static void web_signals(int restart)
 	sigaction(SIGUSR1, &sa, NULL);
 }
 
+int web_persistent(void)
+{
+	return !FCGX_IsCGI();
+}
+
 int web_run(web_handler h, void *ctx)
 {
 	FCGX_Request fr;

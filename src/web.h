@@ -36,6 +36,8 @@ int web_run(web_handler h, void *ctx);
  * stops reading otherwise keeps its upstream slot for as long as the web
  * server waits (lighttpd: 360 s per stall). Call before web_run(). */
 void web_set_write_timeout(int seconds);
+/* 1 under FastCGI (the process serves request after request), 0 as CGI. */
+int web_persistent(void);
 
 /* A CGI meta-variable ("HTTP_X_API_KEY", "CONTENT_TYPE", ...) or NULL. */
 const char *web_param(const struct web_req *r, const char *name);

@@ -206,3 +206,60 @@ def test_v1_routes_share_the_call_pool(env):
             progs.update(os.path.basename(a.decode("utf-8", "replace")) for a in argv
                          if a.endswith((b"/call", b"/v1")))
         assert "call" in progs and "v1" not in progs, (server, progs)
+
+
+def test_metering_after_the_answer_on_the_metering_thread(env):
+    """Under FastCGI a direct request is metered by the process's metering
+    thread after its answer (meterq.h): every request still ends as one
+    row, counted once, its locks let go at once (the next request and a
+    waiter get the slot), and what is queued at a shutdown is metered
+    before the process exits."""
+    env.settings["RELAY_UPSTREAM_SLOTS"] = "1"
+    k = env.add_user("m", daily_requests=500, daily_tokens=0)
+    for server in SERVERS:
+        env.sql("DELETE FROM request_log; DELETE FROM daily_usage")
+        base = _base(env, server)
+        for i in range(30):
+            r = env.http(base + "/v1/chat/completions", method="POST", body=jbody(req(n=i)),
+                         headers={"Authorization": "Bearer " + k,
+                                  "Content-Type": "application/json"})
+            assert r.status == 200, (server, r.status, r.body[:200])
+        env.settle()
+        assert env.sql("SELECT COUNT(*), COUNT(DISTINCT admit_id), SUM(error IS NULL),"
+                       " SUM(total_tokens) FROM request_log") == [["30", "30", "30", "990"]], server
+        assert env.sql("SELECT requests, tokens, errors FROM daily_usage") == [["30", "990", "0"]]
+        assert _slot_free(env), server
+        # a holder of the one slot, an inline waiter behind it: the holder's
+        # release (before its metering) lets the waiter in
+        box = {}
+
+        def hold(b=box):
+            b["h"] = env.http(base + "/v1/chat/completions", method="POST",
+                              body=jbody(req(mock={"stall": 1})), timeout=60,
+                              headers={"Authorization": "Bearer " + k,
+                                       "Content-Type": "application/json"})
+        import threading
+        t = threading.Thread(target=hold)
+        t.start()
+        wait_until(lambda: not _slot_free(env), what="the holder's slot")
+        w = env.http(base + "/v1/chat/completions", method="POST", body=jbody(req(n=99)),
+                     timeout=60, headers={"Authorization": "Bearer " + k,
+                                          "Content-Type": "application/json",
+                                          "X-Relay-Wait": "30"})
+        t.join()
+        assert box["h"].status == 200 and w.status == 200, (server, box["h"].status, w.status)
+        # answered, then the server stops at once: nothing queued is lost
+        for i in range(10):
+            assert env.http(base + "/v1/chat/completions", method="POST",
+                            body=jbody(req(n=200 + i)),
+                            headers={"Authorization": "Bearer " + k,
+                                     "Content-Type": "application/json"}).status == 200
+        if server == "lighttpd":
+            env.stop_lighttpd()
+        else:
+            env.stop_apache()
+        env.settle()
+        assert env.sql("SELECT COUNT(*), SUM(error IS NULL) FROM request_log") == \
+            [["42", "42"]], (server, env.sql("SELECT error FROM request_log WHERE error IS NOT NULL"))
+        assert env.sql_value("SELECT requests FROM daily_usage") == "42"
+        assert _slot_free(env)
