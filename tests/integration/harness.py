@@ -546,6 +546,7 @@ class Env:
             self.start_mock()
         self.reset_settings()
         if self.db_running():
+            self._quiesce()
             self.reset_data()
         if self.mock_running():
             self.mock_reset()
@@ -726,6 +727,19 @@ class Env:
         """First column of the first row (or None if no rows)."""
         rows = self.sql(query, db)
         return rows[0][0] if rows else None
+
+    def _quiesce(self, timeout=20):
+        """Before the next test: lets requests of the last one that are
+        still alive (a client thread the test did not wait for, a process
+        still metering; their entries' locks are held) end, so they hold
+        no slot in the next test. Dead entries (lock free) do not count."""
+        deadline = time.monotonic() + timeout * self.timeout_factor
+        q = "SELECT COUNT(*) FROM inflight WHERE IS_USED_LOCK(lock_name) IS NOT NULL"
+        try:
+            while self.sql_value(q) not in ("0", None) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        except HarnessError:
+            pass   # no schema yet, or the database is gone: nothing to wait for
 
     def settle(self, timeout=30):
         """Waits until no admitted request is still unmetered. Through a web
