@@ -39,14 +39,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (bmatch_list(in, 1, model, target, sizeof(target))) {
 		buf_init(&out, 4u << 20);
 		if (bmatch_splice_model(body, blen, target, &out) == 0) {
+			/* only when the input itself was an object json-c reads:
+			 * its lenient parser turns some malformed bodies (e.g.
+			 * a "//" comment eating the closing brace) into a bare
+			 * number, before and after the splice alike */
+			struct json_object *orig = json_tokener_parse(body);
 			o = json_tokener_parse(buf_cstr(&out));
-			/* only when the input itself was JSON json-c reads */
-			if (o && (!json_object_object_get_ex(o, "model", &m) ||
-				  strcmp(json_object_get_string(m), target) != 0)) {
-				struct json_object *orig = json_tokener_parse(body);
-				if (orig)
-					abort();
-			}
+			if (json_object_is_type(orig, json_type_object) &&
+			    (!json_object_is_type(o, json_type_object) ||
+			     !json_object_object_get_ex(o, "model", &m) ||
+			     strcmp(json_object_get_string(m), target) != 0))
+				abort();
+			json_object_put(orig);
 			json_object_put(o);
 		}
 		buf_free(&out);
