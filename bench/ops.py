@@ -212,6 +212,7 @@ class Ops:
                             "--number-of-queries=%d" % n, "--query=" + query],
                            capture_output=True, text=True, timeout=600)
         dt = time.monotonic() - t0
+        self.b.forget_slap_admits(env)
         return n / dt if r.returncode == 0 else None
 
     def _settle(self, limit_s=300):

@@ -405,6 +405,12 @@ class Env:
     # False: the tests' MariaDB trades durability for speed (no fsync per
     # commit, no doublewrite); the benchmark keeps MariaDB's durable defaults.
     db_durable = False
+    # The tests' 64 MiB buffer pool keeps many parallel servers small; the
+    # benchmark sets None (MariaDB's own default) or its --db-cnf value.
+    db_buffer_pool = "64M"
+    # more mariadbd options, after the harness's own (so they win): the
+    # benchmark's --db-cnf settings
+    db_extra_args = ()
 
     def __init__(self, tmp=None):
         _ENV_COUNTER[0] += 1
@@ -656,12 +662,14 @@ class Env:
                     "--port=%d" % port, "--bind-address=127.0.0.1",
                     "--skip-log-bin", "--log-error=" + self.db_log,
                     "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
-                    "--max-connections=%d" % max(500, 2 * self.relay_procs() + 100),
-                    "--innodb-buffer-pool-size=64M"]
+                    "--max-connections=%d" % max(500, 2 * self.relay_procs() + 100)]
+            if self.db_buffer_pool:
+                argv.append("--innodb-buffer-pool-size=" + self.db_buffer_pool)
             if not self.db_durable:
                 # tests only: a crash of the test machine loses nothing that matters
                 argv += ["--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
                          "--skip-innodb-adaptive-hash-index"]
+            argv += list(self.db_extra_args)
             self._db_proc = self._popen(argv, log=self.db_log)
             try:
                 _wait_for(self._db_ping, 30, "mariadbd", proc=self._db_proc, log=self.db_log)
