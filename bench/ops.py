@@ -205,15 +205,7 @@ class Ops:
         return h, env.sql_value("SELECT user_id FROM api_keys WHERE key_hash = '%s'" % h)
 
     def _slap(self, query, n):
-        env = self.b.env
-        t0 = time.monotonic()
-        r = subprocess.run(["mariadb-slap", "--no-defaults", "-S", env.db_sock, "-uroot",
-                            "--create-schema=llm_relay", "--concurrency=16",
-                            "--number-of-queries=%d" % n, "--query=" + query],
-                           capture_output=True, text=True, timeout=600)
-        dt = time.monotonic() - t0
-        self.b.forget_slap_admits(env)
-        return n / dt if r.returncode == 0 else None
+        return self.b.slap(query, n, timeout=600)[0]
 
     def _settle(self, limit_s=300):
         """Waits until InnoDB has caught up with a bulk load (dirty pages
