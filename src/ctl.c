@@ -676,7 +676,8 @@ static int ctl_usage_backends(struct app *a, const char *day)
 static int ctl_usage_report(struct app *a, int argc, char **argv)
 {
 	static const char q[] =
-		/* requests in flight count too (sql/016), as for the limit:
+		/* requests in flight and not yet durable count too (sql/019:
+		 * inflight_open), as for the limit:
 		 * relay_requests_used() inlined, the entries counted in one
 		 * grouped pass (a stored function call per user cost ~80 us,
 		 * 90 ms for 1,000 users) */
@@ -684,10 +685,8 @@ static int ctl_usage_report(struct app *a, int argc, char **argv)
 		" COALESCE(d.tokens, 0), u.daily_tokens, COALESCE(d.errors, 0),"
 		" u.priority, u.enabled"
 		" FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?"
-		" LEFT JOIN (SELECT i.user_id, COUNT(*) AS n FROM inflight i WHERE i.day = ?"
-		"   AND NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)"
-		"   AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id)"
-		"   GROUP BY i.user_id) f ON f.user_id = u.id"
+		" LEFT JOIN (SELECT i.user_id, COUNT(*) AS n FROM inflight_open i"
+		"   WHERE i.day = ? GROUP BY i.user_id) f ON f.user_id = u.id"
 		" ORDER BY u.name";
 	struct db_res res;
 	char day[11];
