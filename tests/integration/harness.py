@@ -736,16 +736,23 @@ class Env:
         rows = self.sql(query, db)
         return rows[0][0] if rows else None
 
+    def _wait_inflight(self, where, timeout):
+        """Waits until no in-flight entry matches `where`; False on timeout."""
+        deadline = time.monotonic() + timeout * self.timeout_factor
+        q = "SELECT COUNT(*) FROM inflight" + (" WHERE " + where if where else "")
+        while self.sql_value(q) not in ("0", None):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def _quiesce(self, timeout=20):
         """Before the next test: lets requests of the last one that are
         still alive (a client thread the test did not wait for, a process
         still metering; their entries' locks are held) end, so they hold
         no slot in the next test. Dead entries (lock free) do not count."""
-        deadline = time.monotonic() + timeout * self.timeout_factor
-        q = "SELECT COUNT(*) FROM inflight WHERE IS_USED_LOCK(lock_name) IS NOT NULL"
         try:
-            while self.sql_value(q) not in ("0", None) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            self._wait_inflight("IS_USED_LOCK(lock_name) IS NOT NULL", timeout)
         except HarnessError:
             pass   # no schema yet, or the database is gone: nothing to wait for
 
@@ -753,14 +760,10 @@ class Env:
         """Waits until no admitted request is still unmetered. Through a web
         server the relay answers first and meters after (sql/016): a client
         holding its answer may look at request_log a moment too early. The
-        finish deletes the request's inflight row in the transaction that
-        writes its log row, so an empty inflight table means every row is
-        there."""
-        deadline = time.monotonic() + timeout * self.timeout_factor
-        while self.sql_value("SELECT COUNT(*) FROM inflight") != "0":
-            if time.monotonic() > deadline:
-                raise HarnessError("requests still unmetered after %d s" % timeout)
-            time.sleep(0.02)
+        finish removes the request's entry only after the commit of its log
+        row, so an empty inflight table means every row is there."""
+        if not self._wait_inflight(None, timeout):
+            raise HarnessError("requests still unmetered after %d s" % timeout)
 
     # ------------------------------------------------------------------ mock upstream
     def start_mock(self):
