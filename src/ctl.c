@@ -390,127 +390,148 @@ static void ctl_audit_set(struct app *a, const char *name, const struct ctl_user
 	buf_free(&d);
 }
 
-static int ctl_user(struct app *a, int argc, char **argv)
+static int ctl_user_list(struct app *a, int argc)
+{
+	struct db_res res;
+
+	if (argc != 1)
+		return ctl_usage("user list takes no arguments");
+	if (db_exec(a->db, "SELECT name, enabled, daily_requests, daily_tokens,"
+		    " priority, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id"
+		    " AND k.revoked_at IS NULL), DATE_FORMAT(created_at, '%Y-%m-%d'),"
+		    " COALESCE(models, 'all')"
+		    " FROM users u ORDER BY name", NULL, 0, &res))
+		return ctl_fail_db(a, "user list");
+	printf("%-24s %-8s %14s %16s %8s %5s %-10s %s\n", "NAME", "ENABLED",
+	       "DAILY_REQUESTS", "DAILY_TOKENS", "PRIORITY", "KEYS", "CREATED",
+	       "MODELS");
+	for (unsigned i = 0; i < res.nrows; i++)
+		printf("%-24s %-8s %14s %16s %8s %5s %-10s %s\n", db_res_str(&res, i, 0),
+		       db_res_int(&res, i, 1, 0) ? "yes" : "no",
+		       db_res_int(&res, i, 2, 0) ? db_res_str(&res, i, 2) : "unlimited",
+		       db_res_int(&res, i, 3, 0) ? db_res_str(&res, i, 3) : "unlimited",
+		       db_res_str(&res, i, 4), db_res_str(&res, i, 5),
+		       db_res_str(&res, i, 6), db_res_str(&res, i, 7));
+	db_res_free(&res);
+	return 0;
+}
+
+static int ctl_user_add(struct app *a, const char *name, int argc, char **argv)
 {
 	struct ctl_user_flags f;
-	const char *name;
 	long long id;
 	int rc;
 
+	if ((rc = ctl_user_flags(argc, argv, 0, &f)))
+		return rc;
+	id = ctl_user_id(a, name);
+	if (id < 0)
+		return ctl_fail_db(a, "user add");
+	if (id > 0) {
+		fprintf(stderr, "relayctl: user '%s' already exists\n", name);
+		return EX_FAIL;
+	}
+	if (DBX(a->db, "INSERT INTO users (name, daily_requests, daily_tokens, priority,"
+		" max_concurrent, max_queued, models) VALUES (?, ?, ?, ?, ?, ?, ?)", NULL,
+		DBS(name), DBI(f.has_requests ? f.requests : 1000),
+		DBI(f.has_tokens ? f.tokens : 100000),
+		DBI(f.has_priority ? f.priority : 0), DBI(f.max_conc),
+		DBI(f.max_queued), DBS(f.models[0] ? f.models : NULL)))
+		return ctl_fail_db(a, "user add");
+	ctl_audit(a, "user.create", name, NULL);
+	printf("user '%s' added\n", name);
+	return 0;
+}
+
+static int ctl_user_set(struct app *a, long long id, const char *name, int argc,
+			char **argv)
+{
+	struct ctl_user_flags f;
+	int rc;
+
+	if ((rc = ctl_user_flags(argc, argv, 1, &f)))
+		return rc;
+	if (!id) {
+		fprintf(stderr, "relayctl: no user '%s'\n", name);
+		return EX_FAIL;
+	}
+	if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0 &&
+	    !f.has_max_conc && !f.has_max_queued && f.admin < 0 && !f.has_models)
+		return ctl_usage("user set needs at least one option");
+	if (DBX(a->db, "UPDATE users SET"
+		" daily_requests = IF(?, ?, daily_requests),"
+		" daily_tokens = IF(?, ?, daily_tokens),"
+		" priority = IF(?, ?, priority),"
+		" max_concurrent = IF(?, ?, max_concurrent),"
+		" max_queued = IF(?, ?, max_queued),"
+		" models = IF(?, ?, models),"
+		" enabled = IF(? >= 0, ?, enabled),"
+		" is_admin = IF(? >= 0, ?, is_admin) WHERE id = ?", NULL,
+		DBI(f.has_requests), DBI(f.requests), DBI(f.has_tokens),
+		DBI(f.tokens), DBI(f.has_priority), DBI(f.priority),
+		DBI(f.has_max_conc), DBI(f.max_conc), DBI(f.has_max_queued),
+		DBI(f.max_queued), DBI(f.has_models),
+		DBS(f.models[0] ? f.models : NULL), DBI(f.enable), DBI(f.enable),
+		DBI(f.admin), DBI(f.admin), DBI(id)))
+		return ctl_fail_db(a, "user set");
+	ctl_audit_set(a, name, &f);
+	printf("user '%s' updated\n", name);
+	return 0;
+}
+
+static int ctl_user_del(struct app *a, long long id, const char *name)
+{
+	int n = 0;
+
+	/* Keys and usage go with the user (ON DELETE CASCADE); the request
+	 * log is kept for accounting; waiting requests fail with a reason
+	 * instead of being served for nobody, each with its request_log row
+	 * (every accepted request ends with one). */
+	if (qadmin_cancel_user(a->db, id, &n) ||
+	    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
+		return ctl_fail_db(a, "user del");
+	ctl_audit(a, "user.delete", name, NULL);
+	printf("user '%s' deleted\n", name);
+	return 0;
+}
+
+static int ctl_user(struct app *a, int argc, char **argv)
+{
+	const char *name;
+	long long id;
+
 	if (argc < 1)
 		return ctl_usage("user needs a subcommand");
-	if (strcmp(argv[0], "list") == 0) {
-		struct db_res res;
-		if (argc != 1)
-			return ctl_usage("user list takes no arguments");
-		if (db_exec(a->db, "SELECT name, enabled, daily_requests, daily_tokens,"
-			    " priority, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id"
-			    " AND k.revoked_at IS NULL), DATE_FORMAT(created_at, '%Y-%m-%d'),"
-			    " COALESCE(models, 'all')"
-			    " FROM users u ORDER BY name", NULL, 0, &res))
-			return ctl_fail_db(a, "user list");
-		printf("%-24s %-8s %14s %16s %8s %5s %-10s %s\n", "NAME", "ENABLED",
-		       "DAILY_REQUESTS", "DAILY_TOKENS", "PRIORITY", "KEYS", "CREATED",
-		       "MODELS");
-		for (unsigned i = 0; i < res.nrows; i++)
-			printf("%-24s %-8s %14s %16s %8s %5s %-10s %s\n", db_res_str(&res, i, 0),
-			       db_res_int(&res, i, 1, 0) ? "yes" : "no",
-			       db_res_int(&res, i, 2, 0) ? db_res_str(&res, i, 2) : "unlimited",
-			       db_res_int(&res, i, 3, 0) ? db_res_str(&res, i, 3) : "unlimited",
-			       db_res_str(&res, i, 4), db_res_str(&res, i, 5),
-			       db_res_str(&res, i, 6), db_res_str(&res, i, 7));
-		db_res_free(&res);
-		return 0;
-	}
+	if (strcmp(argv[0], "list") == 0)
+		return ctl_user_list(a, argc);
 	if (argc < 2)
 		return ctl_usage("missing user NAME");
 	name = argv[1];
 	if (!ctl_name_ok(name))
 		return ctl_usage("NAME must be 1..64 characters without spaces");
-	if (strcmp(argv[0], "add") == 0) {
-		if ((rc = ctl_user_flags(argc - 2, argv + 2, 0, &f)))
-			return rc;
-		id = ctl_user_id(a, name);
-		if (id < 0)
-			return ctl_fail_db(a, "user add");
-		if (id > 0) {
-			fprintf(stderr, "relayctl: user '%s' already exists\n", name);
-			return EX_FAIL;
-		}
-		if (DBX(a->db, "INSERT INTO users (name, daily_requests, daily_tokens, priority,"
-			" max_concurrent, max_queued, models) VALUES (?, ?, ?, ?, ?, ?, ?)", NULL,
-			DBS(name), DBI(f.has_requests ? f.requests : 1000),
-			DBI(f.has_tokens ? f.tokens : 100000),
-			DBI(f.has_priority ? f.priority : 0), DBI(f.max_conc),
-			DBI(f.max_queued), DBS(f.models[0] ? f.models : NULL)))
-			return ctl_fail_db(a, "user add");
-		ctl_audit(a, "user.create", name, NULL);
-		printf("user '%s' added\n", name);
-		return 0;
-	}
+	if (strcmp(argv[0], "add") == 0)
+		return ctl_user_add(a, name, argc - 2, argv + 2);
+	if (strcmp(argv[0], "set") != 0 && strcmp(argv[0], "passwd") != 0 &&
+	    strcmp(argv[0], "del") != 0)
+		return ctl_usage("unknown user subcommand");
+	if (strcmp(argv[0], "passwd") == 0 && argc != 2)
+		return ctl_usage("user passwd takes only NAME (the password comes from stdin)");
+	if (strcmp(argv[0], "del") == 0 && argc != 2)
+		return ctl_usage("user del takes only NAME");
 	id = ctl_user_id(a, name);
 	if (id < 0)
 		return ctl_fail_db(a, "user lookup");
-	if (strcmp(argv[0], "set") == 0) {
-		if ((rc = ctl_user_flags(argc - 2, argv + 2, 1, &f)))
-			return rc;
-		if (!id) {
-			fprintf(stderr, "relayctl: no user '%s'\n", name);
-			return EX_FAIL;
-		}
-		if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0 &&
-		    !f.has_max_conc && !f.has_max_queued && f.admin < 0 && !f.has_models)
-			return ctl_usage("user set needs at least one option");
-		if (DBX(a->db, "UPDATE users SET"
-			" daily_requests = IF(?, ?, daily_requests),"
-			" daily_tokens = IF(?, ?, daily_tokens),"
-			" priority = IF(?, ?, priority),"
-			" max_concurrent = IF(?, ?, max_concurrent),"
-			" max_queued = IF(?, ?, max_queued),"
-			" models = IF(?, ?, models),"
-			" enabled = IF(? >= 0, ?, enabled),"
-			" is_admin = IF(? >= 0, ?, is_admin) WHERE id = ?", NULL,
-			DBI(f.has_requests), DBI(f.requests), DBI(f.has_tokens),
-			DBI(f.tokens), DBI(f.has_priority), DBI(f.priority),
-			DBI(f.has_max_conc), DBI(f.max_conc), DBI(f.has_max_queued),
-			DBI(f.max_queued), DBI(f.has_models),
-			DBS(f.models[0] ? f.models : NULL), DBI(f.enable), DBI(f.enable),
-			DBI(f.admin), DBI(f.admin), DBI(id)))
-			return ctl_fail_db(a, "user set");
-		ctl_audit_set(a, name, &f);
-		printf("user '%s' updated\n", name);
-		return 0;
+	/* set checks its options first: a bad flag is exit 2 even for a
+	 * user that does not exist */
+	if (strcmp(argv[0], "set") == 0)
+		return ctl_user_set(a, id, name, argc - 2, argv + 2);
+	if (!id) {
+		fprintf(stderr, "relayctl: no user '%s'\n", name);
+		return EX_FAIL;
 	}
-	if (strcmp(argv[0], "passwd") == 0) {
-		if (argc != 2)
-			return ctl_usage("user passwd takes only NAME (the password comes from stdin)");
-		if (!id) {
-			fprintf(stderr, "relayctl: no user '%s'\n", name);
-			return EX_FAIL;
-		}
+	if (strcmp(argv[0], "passwd") == 0)
 		return ctl_passwd(a, id, name);
-	}
-	if (strcmp(argv[0], "del") == 0) {
-		if (argc != 2)
-			return ctl_usage("user del takes only NAME");
-		if (!id) {
-			fprintf(stderr, "relayctl: no user '%s'\n", name);
-			return EX_FAIL;
-		}
-		/* Keys and usage go with the user (ON DELETE CASCADE); the
-		 * request log is kept for accounting; waiting requests fail
-		 * with a reason instead of being served for nobody, each with
-		 * its request_log row (every accepted request ends with one). */
-		int n = 0;
-
-		if (qadmin_cancel_user(a->db, id, &n) ||
-		    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
-			return ctl_fail_db(a, "user del");
-		ctl_audit(a, "user.delete", name, NULL);
-		printf("user '%s' deleted\n", name);
-		return 0;
-	}
-	return ctl_usage("unknown user subcommand");
+	return ctl_user_del(a, id, name);
 }
 
 /* ---- keys ---- */

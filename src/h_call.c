@@ -209,10 +209,65 @@ static int call_has_subpath(struct web_req *r)
 	       uri[n + 1] != '?';
 }
 
+/* Answers an admission that did not admit (a bad key, a cap or a daily
+ * limit reached) in the seed's shapes; 0 when the request goes on. */
+static int call_refused(struct web_req *r, const struct admit *ad)
+{
+	struct json_object *data;
+
+	if (ad->auth != AUTH_OK) {
+		resp_error(r, 401, auth_message(ad->auth), NULL);
+		return 1;
+	}
+	if (ad->limit == LIMIT_CONCURRENT) {
+		resp_error_h(r, 429, "您的并发请求数已达上限,请稍后重试", NULL,
+			     "Retry-After: 5\r\nCache-Control: no-store\r\n");
+		return 1;
+	}
+	if (ad->limit == LIMIT_REQUESTS) {
+		data = json_object_new_object();
+		json_object_object_add(data, "request_limit", json_object_new_int64(ad->u.daily_requests));
+		json_object_object_add(data, "request_used", json_object_new_int64(ad->requests_used));
+		resp_error(r, 429, "今日请求次数已达上限", data);
+		return 1;
+	}
+	if (ad->limit == LIMIT_TOKENS) {
+		data = json_object_new_object();
+		json_object_object_add(data, "token_limit", json_object_new_int64(ad->u.daily_tokens));
+		json_object_object_add(data, "token_used", json_object_new_int64(ad->tokens_used));
+		resp_error(r, 429, "今日Token用量已达上限", data);
+		return 1;
+	}
+	return 0;
+}
+
+/* The exchange of an admitted request: the body as it came, for the
+ * client's format's upstream path. */
+static void call_exch_init(struct exch *x, struct up_req *rq, struct app *a,
+			   struct web_req *r, struct admit *ad, const struct buf *body,
+			   struct json_object *req, const char *model, enum fmt_kind f)
+{
+	memset(rq, 0, sizeof(*rq));
+	memset(x, 0, sizeof(*x));
+	x->a = a;
+	x->r = r;
+	x->u = &ad->u;
+	x->rq = rq;
+	x->route = "call";
+	rq->body = body->data;
+	rq->body_len = body->len;
+	rq->stream = fmt_is_stream(req);
+	rq->anthropic_version = web_header(r, "Anthropic-Version");
+	rq->anthropic_beta = web_header(r, "Anthropic-Beta");
+	x->model = model;
+	rq->fmt = f;
+	x->up_path = f == FMT_ANTHROPIC ? "/v1/messages" : "/chat/completions";
+}
+
 void call_handle(struct web_req *r, void *ctx)
 {
 	struct app *a = ctx;
-	struct json_object *req = NULL, *data;
+	struct json_object *req = NULL;
 	struct admit ad;
 	struct up_req rq;
 	struct exch x;
@@ -260,45 +315,10 @@ void call_handle(struct web_req *r, void *ctx)
 		resp_error(r, 500, MSG_DB, NULL);
 		goto out;
 	}
-	if (ad.auth != AUTH_OK) {
-		resp_error(r, 401, auth_message(ad.auth), NULL);
+	if (call_refused(r, &ad))
 		goto out;
-	}
-	if (ad.limit == LIMIT_CONCURRENT) {
-		resp_error_h(r, 429, "您的并发请求数已达上限,请稍后重试", NULL,
-			     "Retry-After: 5\r\nCache-Control: no-store\r\n");
-		goto out;
-	}
-	if (ad.limit == LIMIT_REQUESTS) {
-		data = json_object_new_object();
-		json_object_object_add(data, "request_limit", json_object_new_int64(ad.u.daily_requests));
-		json_object_object_add(data, "request_used", json_object_new_int64(ad.requests_used));
-		resp_error(r, 429, "今日请求次数已达上限", data);
-		goto out;
-	}
-	if (ad.limit == LIMIT_TOKENS) {
-		data = json_object_new_object();
-		json_object_object_add(data, "token_limit", json_object_new_int64(ad.u.daily_tokens));
-		json_object_object_add(data, "token_used", json_object_new_int64(ad.tokens_used));
-		resp_error(r, 429, "今日Token用量已达上限", data);
-		goto out;
-	}
 
-	memset(&rq, 0, sizeof(rq));
-	memset(&x, 0, sizeof(x));
-	x.a = a;
-	x.r = r;
-	x.u = &ad.u;
-	x.rq = &rq;
-	x.route = "call";
-	rq.body = body.data;
-	rq.body_len = body.len;
-	rq.stream = fmt_is_stream(req);
-	rq.anthropic_version = web_header(r, "Anthropic-Version");
-	rq.anthropic_beta = web_header(r, "Anthropic-Beta");
-	x.model = model;
-	rq.fmt = f;
-	x.up_path = f == FMT_ANTHROPIC ? "/v1/messages" : "/chat/completions";
+	call_exch_init(&x, &rq, a, r, &ad, &body, req, model, f);
 	if (bad_fmt) {
 		why = "X-API-Format 只能是 openai 或 anthropic";
 		code = 400;
