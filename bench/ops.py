@@ -243,7 +243,7 @@ class Ops:
         waited = self._settle()
         # one untimed pass warms the caches the timed one reads
         http_get_ms(env.lighttpd_port, "/api/status.php", 10)
-        b.wrk.run(env.lighttpd_url + "/api/call.php", 16, 1)
+        b.run_metered(env.lighttpd_url + "/api/call.php", 16, 1)
         q = b.a.quick
         out = {"settle_s": waited}
         port = env.lighttpd_port
@@ -260,8 +260,9 @@ class Ops:
         h, _uid = self._ids()
         out["admit_rps"] = self._slap(b.admit_sql(h), 4000 if q else 20000)
         url = env.lighttpd_url + "/api/call.php"
-        out["call1"] = b.wrk.run(url, 1, b.dur)
-        out["call16"] = b.wrk.run(url, 16, b.dur)
+        b.metering_lag()
+        out["call1"] = b.run_metered(url, 1, b.dur)
+        out["call16"] = b.run_metered(url, 16, b.dur)
         self.log("log %s: status.php %.2f ms, /metrics %.2f ms, relayctl usage %.1f ms, relay_admit %s/s,"
                  " call p50 %s ms (1 conn), %s req/s (16 conns)" % (
                      label, out["status_ms"] or 0, out["metrics_ms"] or 0, out["usage_ms"] or 0,
@@ -307,7 +308,7 @@ class Ops:
         p = self.popen([path, "log", "purge", "--days", str(days)], env=env.relay_env(),
                        stdout=subprocess.PIPE, stderr=lg)
         lg.close()
-        w = b.wrk.run(env.lighttpd_url + "/api/call.php", 16, b.dur)
+        w = b.run_metered(env.lighttpd_url + "/api/call.php", 16, b.dur)
         try:
             out, _ = p.communicate(timeout=1800)
         finally:
