@@ -150,8 +150,10 @@ cppcheck:
 # demo (they start their own copies of the binaries), the harness's
 # self-tests, the npm clients (the same C paths as test_v1 and test_web), and
 # the MariaDB restart with 20 waiters (20 processes starting under valgrind
-# outlast the restart it is about).
-VALGRIND_TESTS ?= test_call.py,test_stream.py,test_web.py,test_v1.py,test_faults.py::test_database,test_faults.py::test_upstream,test_faults.py::test_slow,test_faults.py::test_client,test_queue.py::test_busy_slot,test_queue.py::test_stream_item,test_queue.py::test_two_workers,test_queue.py::test_worker_killed,test_queue.py::test_worker_wakes,test_dispatch.py::test_four,test_dispatch.py::test_streaming,test_dispatch.py::test_disconnect,test_backends.py::test_failover_on_503,test_backends.py::test_model_routing,test_xlate.py::test_xlate_tool_round_trip,test_durable.py::test_durable_every_admitted
+# outlast the restart it is about). The 4-slot drain (the same worker and
+# dispatcher paths as the queue and streaming-waiter tests) is in
+# valgrind-all only, to keep CI under 30 minutes.
+VALGRIND_TESTS ?= test_call.py,test_stream.py,test_web.py,test_v1.py,test_faults.py::test_database,test_faults.py::test_upstream,test_faults.py::test_slow,test_faults.py::test_client,test_queue.py::test_busy_slot,test_queue.py::test_stream_item,test_queue.py::test_two_workers,test_queue.py::test_worker_killed,test_queue.py::test_worker_wakes,test_dispatch.py::test_streaming,test_dispatch.py::test_disconnect,test_backends.py::test_failover_on_503,test_backends.py::test_model_routing,test_xlate.py::test_xlate_tool_round_trip,test_durable.py::test_durable_every_admitted
 VALGRIND_ALL := test_admin,test_status,test_backends,test_metrics,test_retention,test_call.py,test_stream.py,test_queue.py,test_web.py,test_faults.py,test_hardening,test_v1.py,test_console_api,test_dispatch.py::test_four,test_dispatch.py::test_inline,test_dispatch.py::test_direct,test_dispatch.py::test_wait,test_dispatch.py::test_streaming,test_dispatch.py::test_disconnect,test_dispatch.py::test_user,test_dispatch.py::test_two
 valgrind: all
 	VALGRIND=1 python3 tests/integration/run.py -k $(VALGRIND_TESTS)
