@@ -209,12 +209,21 @@ static int call_has_subpath(struct web_req *r)
 	       uri[n + 1] != '?';
 }
 
+/* A daily limit reached: 429 with the limit and the use so far in data. */
+static void call_limit_429(struct web_req *r, const char *msg, const char *lk, long long limit,
+			   const char *uk, long long used)
+{
+	struct json_object *data = json_object_new_object();
+
+	json_object_object_add(data, lk, json_object_new_int64(limit));
+	json_object_object_add(data, uk, json_object_new_int64(used));
+	resp_error(r, 429, msg, data);
+}
+
 /* Answers an admission that did not admit (a bad key, a cap or a daily
  * limit reached) in the seed's shapes; 0 when the request goes on. */
 static int call_refused(struct web_req *r, const struct admit *ad)
 {
-	struct json_object *data;
-
 	if (ad->auth != AUTH_OK) {
 		resp_error(r, 401, auth_message(ad->auth), NULL);
 		return 1;
@@ -225,17 +234,13 @@ static int call_refused(struct web_req *r, const struct admit *ad)
 		return 1;
 	}
 	if (ad->limit == LIMIT_REQUESTS) {
-		data = json_object_new_object();
-		json_object_object_add(data, "request_limit", json_object_new_int64(ad->u.daily_requests));
-		json_object_object_add(data, "request_used", json_object_new_int64(ad->requests_used));
-		resp_error(r, 429, "今日请求次数已达上限", data);
+		call_limit_429(r, "今日请求次数已达上限", "request_limit", ad->u.daily_requests,
+			       "request_used", ad->requests_used);
 		return 1;
 	}
 	if (ad->limit == LIMIT_TOKENS) {
-		data = json_object_new_object();
-		json_object_object_add(data, "token_limit", json_object_new_int64(ad->u.daily_tokens));
-		json_object_object_add(data, "token_used", json_object_new_int64(ad->tokens_used));
-		resp_error(r, 429, "今日Token用量已达上限", data);
+		call_limit_429(r, "今日Token用量已达上限", "token_limit", ad->u.daily_tokens,
+			       "token_used", ad->tokens_used);
 		return 1;
 	}
 	return 0;
