@@ -53,10 +53,14 @@ def test_database_restart_under_load(env):
     codes = {}
     for status, body in results:
         codes[status] = codes.get(status, 0) + 1
-        assert status in (200, 500, 503), (status, body[:300])
+        assert status in (200, 500, 502, 503), (status, body[:300])
         if status != 200:
             j = json.loads(body)
             assert j["success"] is False and j["code"] == status, j
+            # 502 only for a request already at the upstream when its
+            # slot went with the connection (src/exchange.c stops it
+            # rather than run more calls than upstream_slots)
+            assert status != 502 or "lost its upstream slot" in j["message"], j
     assert codes.get(200, 0) > 0 and codes.get(500, 0) > 0, codes
     print("responses during the restart:", codes)
     # recovered by itself: no web server restart, no stuck lock or item
