@@ -260,7 +260,6 @@ class Ops:
         h, _uid = self._ids()
         out["admit_rps"] = self._slap(b.admit_sql(h), 4000 if q else 20000)
         url = env.lighttpd_url + "/api/call.php"
-        b.metering_lag()
         out["call1"] = b.run_metered(url, 1, b.dur)
         out["call16"] = b.run_metered(url, 16, b.dur)
         self.log("log %s: status.php %.2f ms, /metrics %.2f ms, relayctl usage %.1f ms, relay_admit %s/s,"

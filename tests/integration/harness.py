@@ -736,8 +736,9 @@ class Env:
         rows = self.sql(query, db)
         return rows[0][0] if rows else None
 
-    def _wait_inflight(self, where, timeout):
-        """Waits until no in-flight entry matches `where`; False on timeout."""
+    def wait_inflight(self, where, timeout):
+        """Waits until no in-flight entry matches `where` (None: none at all);
+        False on timeout. Also bench/run's wait for the metering to catch up."""
         deadline = time.monotonic() + timeout * self.timeout_factor
         q = "SELECT COUNT(*) FROM inflight" + (" WHERE " + where if where else "")
         while self.sql_value(q) not in ("0", None):
@@ -752,7 +753,7 @@ class Env:
         still metering; their entries' locks are held) end, so they hold
         no slot in the next test. Dead entries (lock free) do not count."""
         try:
-            self._wait_inflight("IS_USED_LOCK(lock_name) IS NOT NULL", timeout)
+            self.wait_inflight("IS_USED_LOCK(lock_name) IS NOT NULL", timeout)
         except HarnessError:
             pass   # no schema yet, or the database is gone: nothing to wait for
 
@@ -762,7 +763,7 @@ class Env:
         holding its answer may look at request_log a moment too early. The
         finish removes the request's entry only after the commit of its log
         row, so an empty inflight table means every row is there."""
-        if not self._wait_inflight(None, timeout):
+        if not self.wait_inflight(None, timeout):
             raise HarnessError("requests still unmetered after %d s" % timeout)
 
     # ------------------------------------------------------------------ mock upstream
