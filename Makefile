@@ -40,7 +40,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/templ
 LIB      := $(BUILD)/librelay.a
 
 WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1 cgi-bin/console cgi-bin/metrics
-CLI_BINS := bin/queue_worker bin/relayctl
+CLI_BINS := bin/queue_worker bin/relayctl bin/meterd
 BINS     := $(WEB_BINS) $(CLI_BINS)
 # bench/run's lower bounds (bench/floor.c), built with everything else so
 # they always compile; never installed.

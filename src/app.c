@@ -3,6 +3,7 @@
 #include <string.h>
 #include "buf.h"
 #include "app.h"
+#include "meterc.h"
 #include "meterq.h"
 #include "db.h"
 #include "log.h"
@@ -48,6 +49,8 @@ int app_web_main(const char *prog, web_handler h)
 
 void app_free(struct app *a)
 {
+	meterc_free(a->mc);
+	a->mc = NULL;
 	meterq_free(a->mq);   /* what it holds is metered first */
 	a->mq = NULL;
 	db_close(a->db);

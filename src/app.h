@@ -23,6 +23,8 @@ struct app {
 	struct meterq *mq;  /* the metering thread (meterq.h), made at the
 			       first direct request a FastCGI process meters */
 	int mq_failed;      /* it could not start: meter inline */
+	struct meterc *mc;  /* bin/meterd's socket (meterc.h), made with the
+			       first record when meter_socket is set */
 };
 
 /* The whole main() of a web binary: init, serve until told to stop, free. */

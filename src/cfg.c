@@ -121,6 +121,9 @@ static const struct cfg_opt cfg_opts[] = {
 	I(log_retention_days, 0, 36500, 0),
 	B(log_archive, 0),
 	B(meter_async, 1),
+	S(meter_socket, "", NULL),
+	I(meter_batch_ms, 0, 1000, 5),
+	S(meter_peer_user, "www-data", NULL),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

@@ -65,6 +65,13 @@ struct cfg {
 	int log_archive;            /* bool: copy purged rows to request_log_archive */
 	int meter_async;            /* bool: meter a direct request on the metering
 				       thread after its answer (meterq.h) */
+	char meter_socket[256];     /* "" = none; else bin/meterd's socket: a
+				       direct request's metering goes there
+				       (meterd.h), the thread is the fallback */
+	int meter_batch_ms;         /* meterd: how long a record may wait for
+				       others to share its commit, 0..1000 */
+	char meter_peer_user[64];   /* meterd: the web server's user, whose
+				       processes may send records */
 	char path[512];             /* the file read ("" if none) */
 };
 

@@ -12,6 +12,7 @@
 #include "hdrpass.h"
 #include "log.h"
 #include "meter.h"
+#include "meterc.h"
 #include "meterq.h"
 #include "resp.h"
 #include "slot.h"
@@ -105,7 +106,8 @@ static void ed_upstream_error(const struct buf *b, char *msg, size_t msglen,
 	json_object_put(o);
 }
 
-/* Hands a direct request's metering to the metering thread (meterq.h) and
+/* Hands a direct request's metering to bin/meterd (meterc.h) or to the
+ * metering thread (meterq.h) and
  * lets go of this connection's locks; 1 when done so, 0 = meter inline (an
  * inline waiter's row, a transaction, CGI, meter_async off). */
 static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
@@ -114,13 +116,22 @@ static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
 	struct app *a = x->a;
 
 	if (!a->cfg.meter_async || m->queue_id || !m->admit_id || db_in_txn(a->db) ||
-	    a->mq_failed || !web_persistent())
+	    !web_persistent())
+		return 0;
+	/* the host's metering daemon first (one commit for many requests),
+	 * this process's thread when it does not answer */
+	if (a->cfg.meter_socket[0] && !a->mc)
+		a->mc = meterc_new(&a->cfg);
+	if (a->mc && meterc_send(a->mc, m, slot) == 0)
+		goto handed;
+	if (a->mq_failed)
 		return 0;
 	if (!a->mq && !(a->mq = meterq_new(&a->cfg))) {
 		a->mq_failed = 1;
 		return 0;
 	}
 	meterq_submit(a->mq, m, slot);
+handed:
 	/* slot, user cap and the request's lock at once: the metering
 	 * connection is already asking for the last one */
 	if (db_exec(a->db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))

@@ -37,17 +37,6 @@ int meter_is_error(const struct meter_rec *m)
 	return m->error != NULL || m->http_status >= 400;
 }
 
-size_t meter_clip(const char *s, size_t n)
-{
-	size_t len = strlen(s);
-
-	if (len <= n)
-		return len;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
 enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 			    const char *release)
 {

@@ -9,19 +9,11 @@
 #include "db.h"
 #include "log.h"
 #include "meterq.h"
+#include "meterw.h"
 
 /* A few requests' worth: the thread keeps up unless the database stalls,
  * and then the requests wait as they did when they metered inline. */
 #define MQ_CAP 16
-
-/* One request's record, its strings copied (the request's memory is gone
- * by the time the thread gets to it). */
-struct mq_item {
-	struct meter_rec m;
-	int has_error, has_backend, has_slot;
-	char model[256], error[1001], route[32], day[16], reqid[40];
-	char slot[128], backend[4096];
-};
 
 struct meterq {
 	const struct cfg *c;
@@ -29,50 +21,29 @@ struct meterq {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t more, room;
-	struct mq_item *v;
+	struct meterw_rec *v;   /* the request's memory is gone by the time
+				   the thread gets to its copy */
 	unsigned head, n;
 	int stop;
 };
 
-/* src into dst, cut at a character boundary (strict SQL mode refuses half
- * of one). */
-static void mq_copy(char *dst, size_t cap, const char *src)
-{
-	size_t n = src ? meter_clip(src, cap - 1) : 0;
-
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-/* The item's record with its pointers into the item. */
-static void mq_rec(struct mq_item *it, struct meter_rec *m)
-{
-	*m = it->m;
-	m->model = it->model;
-	m->error = it->has_error ? it->error : NULL;
-	m->route = it->route[0] ? it->route : NULL;
-	m->day = it->day[0] ? it->day : NULL;
-	m->backend = it->has_backend ? it->backend : NULL;
-}
-
-static void mq_meter(struct meterq *q, struct mq_item *it)
+void meterq_record(struct db *db, const struct cfg *c, const struct meterw_rec *it)
 {
 	struct meter_rec m;
 	char lock[200];
 
 	log_set_request(it->reqid);
-	mq_rec(it, &m);
+	meterw_view(it, &m);
 	/* the request's liveness lock first: its connection lets go of it
 	 * right after handing the item over, and waiting for it here makes
 	 * it pass to this connection without a moment unheld (a sweep would
 	 * take the entry for dead; relay_settle would mend that, at a cost) */
-	snprintf(lock, sizeof(lock), "%s:req:%lld", q->c->lock_prefix, m.admit_id);
-	if (DBX(q->db, "DO GET_LOCK(?, 30)", NULL, DBS(lock)))
-		log_warn("metering: the request's lock: %s", db_error(q->db));
-	if (meter_record(q->db, &m, it->has_slot ? it->slot : NULL))
+	snprintf(lock, sizeof(lock), "%s:req:%lld", c->lock_prefix, m.admit_id);
+	if (DBX(db, "DO GET_LOCK(?, 30)", NULL, DBS(lock)))
+		log_warn("metering: the request's lock: %s", db_error(db));
+	if (meter_record(db, &m, it->has_slot ? it->slot : NULL))
 		log_error("metering failed (admission %lld, user %lld): %s", m.admit_id,
-			  m.user_id, db_error(q->db));
+			  m.user_id, db_error(db));
 	log_set_request("");
 }
 
@@ -90,7 +61,7 @@ static void *mq_main(void *arg)
 		pthread_mutex_unlock(&q->mu);
 		/* the slot stays taken until it is metered: submit never
 		 * writes over an item in progress */
-		mq_meter(q, &q->v[q->head]);
+		meterq_record(q->db, q->c, &q->v[q->head]);
 		pthread_mutex_lock(&q->mu);
 		q->head = (q->head + 1) % MQ_CAP;
 		q->n--;
@@ -141,7 +112,7 @@ struct meterq *meterq_new(const struct cfg *c)
 
 void meterq_submit(struct meterq *q, const struct meter_rec *m, const char *slot)
 {
-	struct mq_item *it;
+	struct meterw_rec *it;
 
 	pthread_mutex_lock(&q->mu);
 	while (q->n == MQ_CAP)
@@ -149,18 +120,7 @@ void meterq_submit(struct meterq *q, const struct meter_rec *m, const char *slot
 	it = &q->v[(q->head + q->n) % MQ_CAP];
 	pthread_mutex_unlock(&q->mu);
 	/* a free slot of the ring is the submitter's alone until counted */
-	memset(it, 0, sizeof(*it));
-	it->m = *m;
-	mq_copy(it->model, sizeof(it->model), m->model);
-	it->has_error = m->error != NULL;
-	mq_copy(it->error, sizeof(it->error), m->error);
-	mq_copy(it->route, sizeof(it->route), m->route);
-	mq_copy(it->day, sizeof(it->day), m->day);
-	it->has_backend = m->backend != NULL;
-	mq_copy(it->backend, sizeof(it->backend), m->backend);
-	it->has_slot = slot != NULL;
-	mq_copy(it->slot, sizeof(it->slot), slot);
-	mq_copy(it->reqid, sizeof(it->reqid), log_request());
+	meterw_fill(it, m, slot, log_request());
 	pthread_mutex_lock(&q->mu);
 	q->n++;
 	pthread_cond_signal(&q->more);

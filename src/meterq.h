@@ -36,6 +36,13 @@ struct meterq *meterq_new(const struct cfg *c);
  * is full. The caller then releases its connection's locks. */
 void meterq_submit(struct meterq *q, const struct meter_rec *m, const char *slot);
 
+/* One handed-over record, metered the way the thread does it: the
+ * request's liveness lock first (waiting for its web process to let go),
+ * then relay_finish (bin/meterd's way for what its batch cannot take). */
+struct db;
+struct meterw_rec;
+void meterq_record(struct db *db, const struct cfg *c, const struct meterw_rec *w);
+
 /* Meters what is queued, stops the thread, frees. NULL is fine. */
 void meterq_free(struct meterq *q);
 

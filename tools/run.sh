@@ -48,6 +48,8 @@ do_stop() {
 	stop_pid "$RUN/web.pid"
 	# FastCGI processes the web server started end with it; make sure.
 	pkill -f "^$RUN/cgi-bin/" 2>/dev/null || true
+	# after the web server: it writes what the web processes handed it
+	stop_pid "$RUN/meterd.pid"
 	stop_pid "$RUN/mock.pid"
 	stop_pid "$RUN/db.pid"
 	say "llm-relay demo stopped"
@@ -129,6 +131,7 @@ write_config() {
 		echo "upstream_slots = $SLOTS"
 		echo "queue_max = $QUEUE_MAX"
 		echo "master_key_file = \"$RUN/master.key\""
+		echo "meter_socket = \"$RUN/meterd.sock\""
 	} > "$RUN/relay.conf"
 	umask 022
 	chgrp "$WEB_USER" "$RUN/relay.conf"
@@ -251,6 +254,10 @@ do_start() {
 		"$ROOT/bin/relayctl" user set admin --admin 1 >/dev/null
 	fi
 	install_bins
+	# the host's metering daemon (README "Metering daemon") before the web
+	# server: until it answers, web processes meter on their own
+	"$ROOT/bin/meterd" >>"$RUN/meterd.log" 2>&1 &
+	echo $! > "$RUN/meterd.pid"
 	"start_$SERVER"
 	"$ROOT/bin/queue_worker" --loop >>"$RUN/worker.log" 2>&1 &
 	echo $! > "$RUN/worker.pid"

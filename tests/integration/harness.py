@@ -77,8 +77,8 @@ def _port_open(port, host="127.0.0.1"):
         return False
 
 
-def _unix_open(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _unix_open(path, kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_UNIX, kind)
     s.settimeout(0.5)
     try:
         s.connect(path)
@@ -918,6 +918,39 @@ class Env:
                         env=env if env is not None else self.relay_env())
         self._running.add(p)
         return p
+
+    def start_meterd(self, *args):
+        """bin/meterd in the background on <tmp>/meterd.sock, and the setting
+        that sends the web processes' records there (meter_socket); returns
+        the Popen (stopped by stop_meterd() or close())."""
+        path = self._bin("meterd")
+        sock = os.path.join(self.tmp, "meterd.sock")
+        self.settings["RELAY_METER_SOCKET"] = sock
+        p = self._popen(self._vg_prefix() + [path] + [str(a) for a in args],
+                        log=os.path.join(self.tmp, "meterd.log"), env=self.relay_env())
+        self._running.add(p)
+        _wait_for(lambda: _unix_open(sock, socket.SOCK_SEQPACKET), 10 * self.timeout_factor, "meterd's socket",
+                  proc=p, log=os.path.join(self.tmp, "meterd.log"))
+        self._meterd = p
+        return p
+
+    def stop_meterd(self, sig=signal.SIGTERM, timeout=30):
+        """Stops meterd (SIGTERM: it writes what it holds first); the
+        setting stays, so web processes find no socket and meter on their
+        own. Returns its exit code."""
+        p = getattr(self, "_meterd", None)
+        if p is None:
+            return None
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=timeout * self.timeout_factor)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        self._running.discard(p)
+        self._meterd = None
+        self._note_rc([self._bin("meterd")], rc)
+        return rc
 
     def migrate(self):
         r = self.relayctl("migrate")

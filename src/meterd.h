@@ -1,0 +1,42 @@
+/* meterd.h - bin/meterd: the metering daemon of a host.
+ *
+ * Why: a direct request's finish is one durable commit of one log row, and
+ * MariaDB's cost is per statement and per commit, not per row (measured:
+ * relay_finish 0.62 ms of mariadbd CPU per request; 16 rows in one batch
+ * 0.16 ms each). Each web process has its own metering thread
+ * (meterq.h), but at any load the requests spread over many processes, so
+ * no process has more than one to write at a time. One daemon per host
+ * collects them all and writes everything that came in within
+ * meter_batch_ms with one CALL relay_finish_batch (sql/020): one commit
+ * for the whole batch.
+ *
+ * Nothing lost, nothing counted twice: a request counts against the limits
+ * by its in-flight entry until the commit that writes its row (sql/016),
+ * wherever that happens. The web process sends the record (meterc.h), then
+ * lets go of its locks; relay_finish_batch first takes each request's
+ * liveness lock, so an entry is always held by a live connection and no
+ * sweep takes it for dead. What the batch cannot take (the entry gone, a
+ * database error) goes through relay_finish one by one, which handles
+ * every such case. If meterd dies with records not yet written, their
+ * entries are swept as a dead process's are: one row each, HTTP 500 "relay
+ * process ended before metering". On SIGTERM/SIGINT it stops taking
+ * records (web processes then meter on their own), writes what it has and
+ * what is still in its sockets, and exits.
+ *
+ * Access: the socket (meter_socket) is made mode 0666 and every connection
+ * is checked by its peer's uid: root, meterd's own user or
+ * meter_peer_user. */
+#ifndef RELAY_METERD_H
+#define RELAY_METERD_H
+
+struct app;
+
+struct meterd_opts {
+	int verbose;    /* a line per batch */
+};
+
+/* Serves until SIGTERM/SIGINT; 0 on a clean stop, 1 if the socket could
+ * not be made. */
+int meterd_run(struct app *a, const struct meterd_opts *o);
+
+#endif
