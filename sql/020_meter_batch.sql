@@ -16,9 +16,14 @@
 --   never went upstream).
 --
 -- The guarantees are relay_finish's, item by item:
---   * each request's liveness lock is taken first (its web process lets go
---     of it right after handing the item over), so no sweep works on an
---     entry while it is written here;
+--   * the request's in-flight entry is handed to meterd before the record
+--     is sent (relay_handover, below): its lock_name becomes meterd's own
+--     lock ('<prefix>:md:<random>', held by meterd's connection for its
+--     life), and the web process lets go of its locks. A sweep takes an
+--     entry for dead only when its lock is free: while meterd lives, no
+--     sweep touches what it holds, and the batch needs no lock per item;
+--     if meterd dies, its lock goes with its connection and the sweep
+--     closes the entries (one row each, HTTP 500 relay_swept_why());
 --   * a request gets its row here only when its in-flight entry is there:
 --     then no row can exist yet (the entry goes only after the commit that
 --     wrote the row). The rows and their counts in daily_usage are one
@@ -29,10 +34,16 @@
 --     half of the batch's cost;
 --   * an item whose entry is gone (a MariaDB restart, a sweep after a lost
 --     connection) is returned in the result (o_rest, the admission ids,
---     comma-separated) for relay_finish, which handles every such case;
---   * any error rolls the whole batch back (and lets go of the locks): the
---     caller then runs relay_finish for each item, which finds the rows of
---     a batch that did commit by their admission ids.
+--     comma-separated) for relay_finish, which handles every such case
+--     (it replaces a swept row with the real outcome);
+--   * any error rolls the whole batch back: the caller then runs
+--     relay_finish for each item, which finds the rows of a batch that did
+--     commit by their admission ids.
+
+-- When meterd wrote nothing for an entry it was handed (the web process
+-- died between the handover and the send), meterd's periodic check finds
+-- it by this time and sweeps it (src/meterd.c).
+ALTER TABLE inflight ADD COLUMN IF NOT EXISTS handed_at TIMESTAMP NULL DEFAULT NULL;
 
 -- the usage trigger (016's), standing aside for relay_finish_batch's rows
 DROP TRIGGER IF EXISTS request_log_usage;
@@ -54,10 +65,27 @@ BEGIN
   END IF;
 END //
 
--- p_slotted: how many of the items held a slot (a wake each, as their
+-- A web process hands its request's entry to meterd (whose lock p_lock
+-- is) and lets go of its locks, slot included. One row: 1 = handed (send
+-- the record now), 0 = meterd's lock is not held (meterd or its connection
+-- is gone): nothing changed, the locks are kept, meter here.
+CREATE OR REPLACE PROCEDURE relay_handover(IN p_admit BIGINT UNSIGNED,
+    IN p_lock VARCHAR(128))
+BEGIN
+  IF IS_USED_LOCK(p_lock) IS NULL THEN
+    SELECT 0;
+  ELSE
+    UPDATE inflight SET lock_name = p_lock, handed_at = NOW() WHERE id = p_admit;
+    DO RELEASE_ALL_LOCKS();
+    SELECT 1;
+  END IF;
+END //
+
+-- p_lock: meterd's own lock (taken again here should its connection have
+-- been made anew). p_slotted: how many of the items held a slot (a wake each, as their
 -- relay_finish would have done).
 CREATE OR REPLACE PROCEDURE relay_finish_batch(IN p_prefix VARCHAR(64),
-    IN p_slots INT, IN p_maxwait INT, IN p_slotted INT, IN p_items LONGTEXT)
+    IN p_lock VARCHAR(128), IN p_slots INT, IN p_maxwait INT, IN p_slotted INT, IN p_items LONGTEXT)
 BEGIN
   DECLARE v_n INT DEFAULT COALESCE(JSON_LENGTH(p_items), 0);
   DECLARE v_rows INT DEFAULT 0;
@@ -77,17 +105,14 @@ BEGIN
   BEGIN
     SET @relay_batch = NULL;
     ROLLBACK;
-    DO RELEASE_ALL_LOCKS();
     RESIGNAL;
   END;
   IF @@in_transaction = 1 THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'relay_finish_batch: called inside a transaction';
   END IF;
-  WHILE i < v_n DO
-    DO GET_LOCK(CONCAT(p_prefix, ':req:',
-                       JSON_VALUE(p_items, CONCAT('$[', i, '].a'))), 30);
-    SET i = i + 1;
-  END WHILE;
+  IF IS_USED_LOCK(p_lock) IS NULL THEN
+    DO GET_LOCK(p_lock, 0);
+  END IF;
   -- the slots are free already (the web processes let go of them): the
   -- next in line is woken first, as relay_finish does
   SET i = 0;
@@ -137,7 +162,7 @@ BEGIN
       FROM JSON_TABLE(p_items, '$[*]' COLUMNS (a BIGINT UNSIGNED PATH '$.a')) j
      WHERE NOT EXISTS (SELECT 1 FROM inflight i WHERE i.id = j.a);
   END IF;
-  -- after the commit (relay_unreserve's order): the entries, then the locks
+  -- after the commit (relay_unreserve's order)
   DELETE i FROM inflight i
     JOIN JSON_TABLE(p_items, '$[*]' COLUMNS (a BIGINT UNSIGNED PATH '$.a')) j ON i.id = j.a;
   IF EXISTS (SELECT 1 FROM backend_state WHERE fails > 0 OR cool_until IS NOT NULL) THEN
@@ -151,7 +176,6 @@ BEGIN
     END LOOP;
     CLOSE cur;
   END IF;
-  DO RELEASE_ALL_LOCKS();
   SELECT v_rest;
 END //
 

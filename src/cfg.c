@@ -122,7 +122,7 @@ static const struct cfg_opt cfg_opts[] = {
 	B(log_archive, 0),
 	B(meter_async, 1),
 	S(meter_socket, "", NULL),
-	I(meter_batch_ms, 0, 1000, 5),
+	I(meter_batch_ms, 0, 1000, 20),
 	S(meter_peer_user, "www-data", NULL),
 };
 

@@ -122,8 +122,8 @@ static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
 	 * this process's thread when it does not answer */
 	if (a->cfg.meter_socket[0] && !a->mc)
 		a->mc = meterc_new(&a->cfg);
-	if (a->mc && meterc_send(a->mc, m, slot) == 0)
-		goto handed;
+	if (a->mc && meterc_hand(a->mc, a->db, m, slot) == 0)
+		return 1;   /* the handover let go of the locks */
 	if (a->mq_failed)
 		return 0;
 	if (!a->mq && !(a->mq = meterq_new(&a->cfg))) {
@@ -131,7 +131,6 @@ static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
 		return 0;
 	}
 	meterq_submit(a->mq, m, slot);
-handed:
 	/* slot, user cap and the request's lock at once: the metering
 	 * connection is already asking for the last one */
 	if (db_exec(a->db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))

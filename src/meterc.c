@@ -7,20 +7,24 @@
 #include <time.h>
 #include <unistd.h>
 #include "cfg.h"
+#include "db.h"
 #include "log.h"
 #include "meterc.h"
 #include "meterw.h"
 
-/* A full socket means meterd is behind (its database stalls): wait this
- * long, then meter here, which waits for the same database anyway. */
-#define MC_SEND_TIMEOUT_S 2
+/* A full socket (about 150 records of this process) means meterd is behind
+ * (its database stalls): wait this long for room, then meter here. The
+ * wait is on the request's path: short. */
+#define MC_SEND_TIMEOUT_MS 200
 #define MC_RETRY_S 1
 
 struct meterc {
 	const struct cfg *c;
 	int fd;
 	time_t retry_at;    /* no connect before this after a failure */
+	char lock[128];     /* meterd's lock (its hello), "" = none yet */
 	struct meterw_rec w;
+	unsigned char wire[METERW_WIRE_MAX];
 };
 
 struct meterc *meterc_new(const struct cfg *c)
@@ -41,10 +45,25 @@ static void mc_close(struct meterc *mc)
 	mc->fd = -1;
 }
 
+/* meterd's first datagram on a connection: the name of its lock. */
+static int mc_hello(struct meterc *mc)
+{
+	ssize_t n = recv(mc->fd, mc->lock, sizeof(mc->lock) - 1, MSG_TRUNC);
+
+	if (n <= 0 || (size_t)n >= sizeof(mc->lock) || !memchr(mc->lock, ':', (size_t)n)) {
+		if (n >= 0)
+			errno = EPROTO;
+		mc->lock[0] = '\0';
+		return -1;
+	}
+	mc->lock[n] = '\0';
+	return 0;
+}
+
 static int mc_connect(struct meterc *mc)
 {
 	struct sockaddr_un sa;
-	struct timeval tv = { MC_SEND_TIMEOUT_S, 0 };
+	struct timeval tv = { 0, MC_SEND_TIMEOUT_MS * 1000 };
 	size_t n = strlen(mc->c->meter_socket);
 	time_t now = time(NULL);
 
@@ -55,7 +74,8 @@ static int mc_connect(struct meterc *mc)
 	memcpy(sa.sun_path, mc->c->meter_socket, n);
 	mc->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (mc->fd < 0 || setsockopt(mc->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
-	    connect(mc->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	    setsockopt(mc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    connect(mc->fd, (struct sockaddr *)&sa, sizeof(sa)) || mc_hello(mc)) {
 		if (mc->retry_at == 0 || errno != ENOENT)
 			log_warn("meterd at %s: %s; metering in this process", mc->c->meter_socket,
 				 strerror(errno));
@@ -66,23 +86,40 @@ static int mc_connect(struct meterc *mc)
 	return 0;
 }
 
-int meterc_send(struct meterc *mc, const struct meter_rec *m, const char *slot)
+/* The entry under meterd's lock, this connection's locks let go. */
+static int mc_handover(struct meterc *mc, struct db *db, long long admit_id)
 {
+	struct db_res res = { 0 };
+	int ok;
+
+	ok = DBX(db, "CALL relay_handover(?, ?)", &res, DBI(admit_id), DBS(mc->lock)) ==
+		     RE_OK && db_res_int(&res, 0, 0, 0) == 1;
+	db_res_free(&res);
+	return ok ? 0 : -1;
+}
+
+int meterc_hand(struct meterc *mc, struct db *db, const struct meter_rec *m,
+		const char *slot)
+{
+	size_t n;
+
+	if (mc->fd < 0 && mc_connect(mc))
+		return -1;
 	meterw_fill(&mc->w, m, slot, log_request());
-	for (int tries = 0; tries < 2; tries++) {
-		if (mc->fd < 0 && mc_connect(mc))
-			return -1;
-		if (send(mc->fd, &mc->w, sizeof(mc->w), MSG_NOSIGNAL) == (ssize_t)sizeof(mc->w))
-			return 0;
-		/* EPIPE / ECONNRESET: meterd restarted since; once more on a
-		 * new connection. EAGAIN (the timeout): it is behind. */
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			log_warn("meterd is behind (its socket stayed full %d s); metering in this process",
-				 MC_SEND_TIMEOUT_S);
-			return -1;
-		}
-		mc_close(mc);
+	n = meterw_encode(&mc->w, mc->wire);
+	if (mc_handover(mc, db, m->admit_id))
+		return -1;
+	if (send(mc->fd, mc->wire, n, MSG_NOSIGNAL) == (ssize_t)n)
+		return 0;
+	/* handed over, not sent: relay_finish (the caller's) takes the entry
+	 * all the same. EAGAIN (the timeout): meterd is behind; EPIPE /
+	 * ECONNRESET: it stopped (a new one has a new lock: reconnect later). */
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+		log_warn("meterd is behind (its socket stayed full %d ms); metering in this process",
+			 MC_SEND_TIMEOUT_MS);
+		return -1;
 	}
+	mc_close(mc);
 	mc->retry_at = time(NULL) + MC_RETRY_S;
 	return -1;
 }

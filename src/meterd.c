@@ -1,8 +1,10 @@
 /* meterd.c - the host's metering daemon (see meterd.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +21,49 @@
 #include "meterq.h"
 #include "meterw.h"
 
-/* One batch at most; web processes wait in their sockets meanwhile. */
+/* The writer takes a batch as soon as this many records wait (or the
+ * oldest has waited meter_batch_ms), and up to MD_BATCH_MAX at once: while
+ * it writes, records pile up, and a bigger batch costs less per record, so
+ * the daemon keeps up by writing fewer, larger commits. */
 #define MD_BATCH 64
+#define MD_BATCH_MAX 256
+/* Records between the reader and the writer (about 6 KiB each). When it is
+ * full the reader stops reading: the web processes' sockets fill, and
+ * their senders meter on their own after meterc's short timeout. */
+#define MD_QUEUE 2048
+/* Records taken from one client per round, the round starting at the next
+ * client each time: reading every client to its end from the first one on
+ * starved the last ones under load (their senders sat out the whole send
+ * timeout with a full socket while the batches filled from the others). */
+#define MD_PER_CLIENT 4
 #define MD_MAX_FDS 4096
+/* An entry handed over this long ago without its record is an orphan. */
+#define MD_ORPHAN_S 120
 
+/* Two threads: the reader (the main thread: sockets, into q) and the
+ * writer (out of q, into the database). The reading never waits for the
+ * database, so a web process's send finds room even while a batch is
+ * being committed. */
 struct md {
-	struct app *a;
+	struct app *a;               /* its db: the writer's only */
 	const struct meterd_opts *o;
 	struct pollfd *fds;          /* [0] = the listening socket */
 	unsigned nfds;
-	struct meterw_rec *b;        /* the batch being collected */
-	unsigned nb;
-	struct timespec first;       /* when b[0] came */
+	unsigned next;               /* the client a round starts at */
 	uid_t peer_uid;              /* meter_peer_user's, or (uid_t)-1 */
+	char lock[80];               /* '<prefix>:md:<random>': held by the
+					writer's connection, named to every
+					client (the hello) */
+	size_t lock_len;
+
+	pthread_mutex_t mu;          /* guards q, at, qhead, qlen, stopping */
+	pthread_cond_t more, room;   /* for the writer, for the reader */
+	struct meterw_rec *q;        /* ring of MD_QUEUE */
+	struct timespec *at;         /* when each came */
+	unsigned qhead, qlen;
+	int stopping;                /* no more records: write what is left */
+
+	struct meterw_rec *b;        /* the writer's batch */
 	unsigned long long batches, records, rejected;
 };
 
@@ -41,14 +73,6 @@ static void md_on_term(int sig)
 {
 	(void)sig;
 	md_stop = 1;
-}
-
-static long md_ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
 }
 
 /* The socket, taking over a stale one (a meterd that died) but never a
@@ -84,7 +108,7 @@ static int md_listen(const char *path)
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			errno = 0;
 	}
-	if (errno || chmod(path, 0666) || listen(fd, 128)) {
+	if (errno || chmod(path, 0666) || listen(fd, SOMAXCONN)) {
 		log_error("meter_socket %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -113,6 +137,11 @@ static void md_accept(struct md *d)
 			close(fd);
 			continue;
 		}
+		if (send(fd, d->lock, d->lock_len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    (ssize_t)d->lock_len) {
+			close(fd);
+			continue;
+		}
 		d->fds[d->nfds].fd = fd;
 		d->fds[d->nfds].events = POLLIN;
 		d->fds[d->nfds].revents = 0;
@@ -120,29 +149,126 @@ static void md_accept(struct md *d)
 	}
 }
 
-/* Reads what client i has ready into the batch, up to its end; 0 when the
- * client hung up. */
+static int md_full(struct md *d)
+{
+	int full;
+
+	pthread_mutex_lock(&d->mu);
+	full = d->qlen >= MD_QUEUE;
+	pthread_mutex_unlock(&d->mu);
+	return full;
+}
+
+/* Reads up to MD_PER_CLIENT records client i has ready into the queue:
+ * 0 when the client hung up, 2 when its socket is empty, 3 when the queue
+ * is full, else 1. */
 static int md_read(struct md *d, unsigned i)
 {
-	static struct meterw_rec raw;
+	static unsigned char raw[METERW_WIRE_MAX];
 	ssize_t n;
 
-	while (d->nb < MD_BATCH) {
-		n = recv(d->fds[i].fd, &raw, sizeof(raw), MSG_DONTWAIT | MSG_TRUNC);
+	for (int k = 0; k < MD_PER_CLIENT; k++) {
+		unsigned slot;
+		int bad;
+
+		if (md_full(d))   /* only the reader makes it grow */
+			return 3;
+		n = recv(d->fds[i].fd, raw, sizeof(raw), MSG_DONTWAIT | MSG_TRUNC);
 		if (n == 0)
 			return 0;
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-		if (meterw_decode(&raw, (size_t)n, &d->b[d->nb])) {
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 2 : 0;
+		pthread_mutex_lock(&d->mu);
+		slot = (d->qhead + d->qlen) % MD_QUEUE;
+		bad = (size_t)n > sizeof(raw) || meterw_decode(raw, (size_t)n, &d->q[slot]);
+		if (!bad) {
+			clock_gettime(CLOCK_MONOTONIC, &d->at[slot]);
+			d->qlen++;
+			pthread_cond_signal(&d->more);
+		}
+		pthread_mutex_unlock(&d->mu);
+		if (bad) {
 			d->rejected++;
 			log_warn("meterd: a malformed record of %zd bytes dropped", n);
-			continue;
 		}
-		if (d->nb == 0)
-			clock_gettime(CLOCK_MONOTONIC, &d->first);
-		d->nb++;
 	}
 	return 1;
+}
+
+/* Waits (a little) until the writer has made room in the queue. */
+static void md_wait_room(struct md *d)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += 100 * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->mu);
+	if (d->qlen >= MD_QUEUE)
+		pthread_cond_timedwait(&d->room, &d->mu, &t);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Reads the clients poll found ready, fairly (MD_PER_CLIENT): from
+ * d->next on, wrapping; a client not reached keeps its data for the next
+ * round's poll to report again. Hung-up clients are dropped after. */
+static void md_read_round(struct md *d)
+{
+	unsigned nc = d->nfds - 1, k;
+
+	for (k = 0; k < nc; k++) {
+		unsigned i = 1 + (d->next + k) % nc;
+		int r;
+
+		if (!d->fds[i].revents)
+			continue;
+		d->fds[i].revents = 0;
+		if ((r = md_read(d, i)) == 0) {
+			close(d->fds[i].fd);
+			d->fds[i].fd = -1;
+		} else if (r == 3) {
+			break;
+		}
+	}
+	d->next = nc ? (d->next + k) % nc : 0;
+	for (unsigned i = 1; i < d->nfds;)
+		if (d->fds[i].fd < 0)
+			d->fds[i] = d->fds[--d->nfds];
+		else
+			i++;
+}
+
+/* One round of the reader: waits for records (a second at most), reads
+ * them. */
+static void md_round(struct md *d)
+{
+	if (md_full(d))
+		md_wait_room(d);
+	if (poll(d->fds, d->nfds, 1000) < 0 && errno != EINTR)
+		log_warn("meterd: poll: %s", strerror(errno));
+	if (d->fds[0].revents & POLLIN)
+		md_accept(d);
+	md_read_round(d);
+}
+
+/* At the stop: no new records (a sender's next send fails and it meters
+ * itself), then everything already in the sockets. */
+static void md_drain(struct md *d)
+{
+	for (unsigned i = 1; i < d->nfds; i++)
+		shutdown(d->fds[i].fd, SHUT_RD);
+	for (unsigned i = 1; i < d->nfds; i++) {
+		int r;
+
+		while ((r = md_read(d, i)) == 1 || r == 3)
+			if (r == 3)
+				md_wait_room(d);
+		close(d->fds[i].fd);   /* to its end (0); 2 only if it never hung up */
+	}
+	d->nfds = 1;
 }
 
 /* Had failed tries (a failover): relay_finish writes those as
@@ -219,20 +345,20 @@ static int md_in_list(const char *rest, long long id)
 	return 0;
 }
 
-/* Writes the batch: one relay_finish_batch for the items it can take,
+/* Writes b[0..nb): one relay_finish_batch for the items it can take,
  * relay_finish for the rest (and for all of them when it failed). */
-static void md_flush(struct md *d)
+static void md_flush(struct md *d, unsigned nb)
 {
-	static const char sql[] = "CALL relay_finish_batch(?, ?, ?, ?, ?)";
+	static const char sql[] = "CALL relay_finish_batch(?, ?, ?, ?, ?, ?)";
 	const struct cfg *c = &d->a->cfg;
 	struct json_object *arr = json_object_new_array();
-	unsigned char alone[MD_BATCH];
+	unsigned char alone[MD_BATCH_MAX];
 	struct db_res res = { 0 };
 	const char *rest = NULL, *js;
 	int slotted = 0, failed = 0;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < d->nb; i++) {
+	for (unsigned i = 0; i < nb; i++) {
 		struct json_object *it = md_item(&d->b[i]);
 
 		alone[i] = it == NULL;
@@ -245,7 +371,8 @@ static void md_flush(struct md *d)
 	if (n) {
 		js = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
 						    JSON_C_TO_STRING_NOSLASHESCAPE);
-		if (DBX(d->a->db, sql, &res, DBS(c->lock_prefix), DBI(c->upstream_slots),
+		if (DBX(d->a->db, sql, &res, DBS(c->lock_prefix), DBS(d->lock),
+			DBI(c->upstream_slots),
 			DBI(c->queue_wait_max), DBI(slotted), DBB(js, strlen(js)))) {
 			log_warn("meterd: a batch of %u not written (%s); one by one", n,
 				 db_error(d->a->db));
@@ -254,108 +381,251 @@ static void md_flush(struct md *d)
 			rest = db_res_str(&res, 0, 0);
 		}
 	}
-	for (unsigned i = 0; i < d->nb; i++)
+	for (unsigned i = 0; i < nb; i++)
 		if (alone[i] || failed || md_in_list(rest, d->b[i].m.admit_id))
 			meterq_record(d->a->db, c, &d->b[i]);
 	if (d->o->verbose)
-		log_info("meterd: batch of %u (%u in one commit%s)", d->nb, n,
+		log_info("meterd: batch of %u (%u in one commit%s)", nb, n,
 			 failed ? ", failed" : "");
 	d->batches++;
-	d->records += d->nb;
+	d->records += nb;
 	db_res_free(&res);
 	json_object_put(arr);
-	d->nb = 0;
 }
 
-/* Drops client i (it hung up, or at the stop). */
-static void md_drop(struct md *d, unsigned i)
+/* Called with d->mu held: 1 when the oldest record is due (or the batch
+ * full, or the stop), else 0 after waiting until it is or more came. */
+static int md_due(struct md *d)
 {
-	close(d->fds[i].fd);
-	d->fds[i] = d->fds[--d->nfds];
-}
+	struct timespec t = d->at[d->qhead];
 
-/* One round: waits for records (at most until the batch is due), reads
- * them, writes the batch when it is full or due. */
-static void md_round(struct md *d)
-{
-	long wait = 1000;
-
-	if (d->nb) {
-		wait = d->a->cfg.meter_batch_ms - md_ms_since(&d->first);
-		if (wait < 0)
-			wait = 0;
+	if (d->stopping || d->qlen >= MD_BATCH)
+		return 1;
+	t.tv_nsec += d->a->cfg.meter_batch_ms * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
 	}
-	if (poll(d->fds, d->nfds, (int)wait) < 0 && errno != EINTR)
-		log_warn("meterd: poll: %s", strerror(errno));
-	if (d->fds[0].revents & POLLIN)
-		md_accept(d);
-	for (unsigned i = 1; i < d->nfds && d->nb < MD_BATCH; i++) {
-		if (!d->fds[i].revents)
+	return pthread_cond_timedwait(&d->more, &d->mu, &t) == ETIMEDOUT;
+}
+
+/* Keeps meterd's lock on the writer's connection (taken again after a
+ * reconnect; until then relay_handover refuses, and web processes meter
+ * on their own). */
+static void md_keep_lock(struct md *d)
+{
+	if (DBX(d->a->db, "SELECT IF(IS_USED_LOCK(?) <=> CONNECTION_ID(), 1, GET_LOCK(?, 0))",
+		NULL, DBS(d->lock), DBS(d->lock)))
+		log_warn("meterd: its lock: %s", db_error(d->a->db));
+}
+
+/* Is admission id `id` in the queue or the batch? Called with d->mu. */
+static int md_holds(const struct md *d, long long id, unsigned nb)
+{
+	for (unsigned i = 0; i < d->qlen; i++)
+		if (d->q[(d->qhead + i) % MD_QUEUE].m.admit_id == id)
+			return 1;
+	for (unsigned i = 0; i < nb; i++)
+		if (d->b[i].m.admit_id == id)
+			return 1;
+	return 0;
+}
+
+/* Entries handed to meterd long ago whose record never came (the web
+ * process died between relay_handover and its send): swept as a dead
+ * process's are. A record that does come later still gets its real row
+ * (relay_finish replaces the swept one). */
+static void md_sweep_orphans(struct md *d)
+{
+	struct db_res res = { 0 };
+
+	if (DBX(d->a->db, "SELECT id FROM inflight WHERE lock_name = ? AND handed_at < "
+			  "NOW() - INTERVAL ? SECOND ORDER BY id LIMIT 100",
+		&res, DBS(d->lock), DBI(MD_ORPHAN_S))) {
+		log_warn("meterd: looking for orphaned entries: %s", db_error(d->a->db));
+		return;
+	}
+	for (unsigned r = 0; r < res.nrows; r++) {
+		long long id = db_res_int(&res, r, 0, 0);
+		int held;
+
+		pthread_mutex_lock(&d->mu);
+		held = md_holds(d, id, 0);
+		pthread_mutex_unlock(&d->mu);
+		if (held)
 			continue;
-		d->fds[i].revents = 0;
-		if (!md_read(d, i))
-			md_drop(d, i--);
+		log_warn("meterd: request %lld was handed over but its record never came; swept", id);
+		if (DBX(d->a->db, "CALL relay_sweep_one(?)", NULL, DBI(id)))
+			log_warn("meterd: sweeping %lld: %s", id, db_error(d->a->db));
 	}
-	if (d->nb && (d->nb >= MD_BATCH || md_ms_since(&d->first) >= d->a->cfg.meter_batch_ms))
-		md_flush(d);
+	db_res_free(&res);
 }
 
-/* At the stop: no new records (a sender's next send fails and it meters
- * itself), then everything already in the sockets. */
-static void md_drain(struct md *d)
+/* While idle (once a second): the lock, and now and then the orphans. */
+static void md_tend(struct md *d, time_t *swept_at)
 {
-	for (unsigned i = 1; i < d->nfds; i++)
-		shutdown(d->fds[i].fd, SHUT_RD);
-	while (d->nfds > 1) {
-		for (unsigned i = 1; i < d->nfds; i++) {
-			md_read(d, i);
-			if (d->nb >= MD_BATCH) {
-				md_flush(d);   /* and this client again */
-				i--;
-				continue;
-			}
-			md_drop(d, i--);   /* read to its end */
-		}
+	time_t now = time(NULL);
+
+	md_keep_lock(d);
+	if (now - *swept_at >= MD_ORPHAN_S / 4) {
+		md_sweep_orphans(d);
+		*swept_at = now;
 	}
-	if (d->nb)
-		md_flush(d);
+}
+
+/* Called with d->mu held: waits up to a second for a record; 0 = none
+ * came (the writer tends its lock meanwhile). */
+static int md_wait_more(struct md *d)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec++;
+	return pthread_cond_timedwait(&d->more, &d->mu, &t) != ETIMEDOUT || d->qlen;
+}
+
+/* The writer thread: batches out of the queue until the stop has emptied
+ * it. */
+static void *md_writer(void *arg)
+{
+	struct md *d = arg;
+	time_t swept_at = time(NULL);
+
+	md_keep_lock(d);
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		unsigned n;
+
+		while (d->qlen == 0 && !d->stopping)
+			if (!md_wait_more(d)) {
+				pthread_mutex_unlock(&d->mu);
+				md_tend(d, &swept_at);
+				pthread_mutex_lock(&d->mu);
+			}
+		if (d->qlen == 0)
+			break;
+		if (!md_due(d))
+			continue;
+		n = d->qlen < MD_BATCH_MAX ? d->qlen : MD_BATCH_MAX;
+		for (unsigned i = 0; i < n; i++)
+			d->b[i] = d->q[(d->qhead + i) % MD_QUEUE];
+		d->qhead = (d->qhead + n) % MD_QUEUE;
+		d->qlen -= n;
+		pthread_cond_signal(&d->room);
+		pthread_mutex_unlock(&d->mu);
+		md_flush(d, n);
+		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* '<prefix>:md:<16 random hex digits>': a new name each start, so a
+ * web process still connected to a meterd that stopped can not hand an
+ * entry to the next one's lock by mistake. */
+static int md_lock_name(struct md *d)
+{
+	unsigned char r[8];
+	int n;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		log_error("meterd: no randomness for its lock's name");
+		return -1;
+	}
+	n = snprintf(d->lock, sizeof(d->lock), "%s:md:%02x%02x%02x%02x%02x%02x%02x%02x",
+		     d->a->cfg.lock_prefix, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+	if (n < 0 || n > 64) {   /* MariaDB's longest lock name */
+		log_error("meterd: lock_prefix is too long for its lock's name");
+		return -1;
+	}
+	d->lock_len = (size_t)n;
+	return 0;
+}
+
+static int md_init(struct md *d, struct app *a, const struct meterd_opts *o)
+{
+	struct passwd *pw = getpwnam(a->cfg.meter_peer_user);
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->more, &ca);
+	pthread_cond_init(&d->room, &ca);
+	pthread_condattr_destroy(&ca);
+	d->a = a;
+	d->o = o;
+	d->peer_uid = pw ? pw->pw_uid : (uid_t)-1;
+	d->fds = calloc(MD_MAX_FDS, sizeof(*d->fds));
+	d->q = calloc(MD_QUEUE, sizeof(*d->q));
+	d->at = calloc(MD_QUEUE, sizeof(*d->at));
+	d->b = calloc(MD_BATCH_MAX, sizeof(*d->b));
+	return d->fds && d->q && d->at && d->b ? md_lock_name(d) : -1;
+}
+
+static void md_free(struct md *d)
+{
+	pthread_cond_destroy(&d->more);
+	pthread_cond_destroy(&d->room);
+	pthread_mutex_destroy(&d->mu);
+	free(d->fds);
+	free(d->q);
+	free(d->at);
+	free(d->b);
+}
+
+/* The writer, with the signals left to the main thread (its poll is what
+ * SIGTERM interrupts). */
+static int md_start_writer(struct md *d, pthread_t *t)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(t, NULL, md_writer, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 int meterd_run(struct app *a, const struct meterd_opts *o)
 {
 	static struct md d;
 	struct sigaction sa;
-	struct passwd *pw = getpwnam(a->cfg.meter_peer_user);
-	int lfd;
+	pthread_t writer;
+	int lfd = -1;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = md_on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d.a = a;
-	d.o = o;
-	d.peer_uid = pw ? pw->pw_uid : (uid_t)-1;
-	d.fds = calloc(MD_MAX_FDS, sizeof(*d.fds));
-	d.b = calloc(MD_BATCH, sizeof(*d.b));
-	if (!d.fds || !d.b || (lfd = md_listen(a->cfg.meter_socket)) < 0) {
-		free(d.fds);
-		free(d.b);
+	if (md_init(&d, a, o) || (lfd = md_listen(a->cfg.meter_socket)) < 0 ||
+	    md_start_writer(&d, &writer)) {
+		if (lfd >= 0) {
+			close(lfd);
+			unlink(a->cfg.meter_socket);
+		}
+		md_free(&d);
 		return 1;
 	}
 	d.fds[0].fd = lfd;
 	d.fds[0].events = POLLIN;
 	d.nfds = 1;
 	log_info("meterd: serving %s (batches of up to %d, %d ms)", a->cfg.meter_socket,
-		 MD_BATCH, a->cfg.meter_batch_ms);
+		 MD_BATCH_MAX, a->cfg.meter_batch_ms);
 	while (!md_stop)
 		md_round(&d);
 	close(lfd);
 	unlink(a->cfg.meter_socket);
 	md_drain(&d);
+	pthread_mutex_lock(&d.mu);
+	d.stopping = 1;
+	pthread_cond_signal(&d.more);
+	pthread_mutex_unlock(&d.mu);
+	pthread_join(writer, NULL);
 	log_info("meterd: stopped (%llu records in %llu batches, %llu malformed)", d.records,
 		 d.batches, d.rejected);
-	free(d.fds);
-	free(d.b);
+	md_free(&d);
 	return 0;
 }

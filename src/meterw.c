@@ -54,26 +54,75 @@ void meterw_view(const struct meterw_rec *w, struct meter_rec *m)
 	m->backend = w->has_backend ? w->backend : NULL;
 }
 
-static int mw_terminated(const char *s, size_t cap)
+/* The wire's fixed part: the record's, and the strings' lengths (each
+ * followed by its NUL after it, in this order). */
+struct mw_head {
+	unsigned version;
+	struct meter_rec m;
+	int has_error, has_backend, has_slot;
+	unsigned short len[7];
+};
+
+#define MW_FIELDS(w)                                                        \
+	{ (w)->model, (w)->error, (w)->route, (w)->day, (w)->reqid, (w)->slot, \
+	  (w)->backend }
+#define MW_CAPS(w)                                                          \
+	{ sizeof((w)->model), sizeof((w)->error), sizeof((w)->route),          \
+	  sizeof((w)->day), sizeof((w)->reqid), sizeof((w)->slot),             \
+	  sizeof((w)->backend) }
+
+size_t meterw_encode(const struct meterw_rec *w, void *buf)
 {
-	return memchr(s, '\0', cap) != NULL;
+	const char *f[7] = MW_FIELDS(w);
+	struct mw_head h;
+	char *p = buf;
+	size_t off = sizeof(h);
+
+	memset(&h, 0, sizeof(h));
+	h.version = w->version;
+	h.m = w->m;
+	h.has_error = w->has_error;
+	h.has_backend = w->has_backend;
+	h.has_slot = w->has_slot;
+	for (int i = 0; i < 7; i++) {
+		size_t n = strlen(f[i]);
+
+		h.len[i] = (unsigned short)n;
+		memcpy(p + off, f[i], n + 1);
+		off += n + 1;
+	}
+	memcpy(p, &h, sizeof(h));
+	return off;
 }
 
 int meterw_decode(const void *p, size_t n, struct meterw_rec *w)
 {
-	const struct meter_rec *m = &w->m;
+	const unsigned char *b = p;
+	struct mw_head h;
+	size_t off = sizeof(h);
+	const struct meter_rec *m = &h.m;
 
-	if (n != sizeof(*w))
+	if (n < sizeof(h))
 		return -1;
-	memcpy(w, p, n);
-	if (w->version != METERW_VERSION ||
-	    !mw_terminated(w->model, sizeof(w->model)) ||
-	    !mw_terminated(w->error, sizeof(w->error)) ||
-	    !mw_terminated(w->route, sizeof(w->route)) ||
-	    !mw_terminated(w->day, sizeof(w->day)) ||
-	    !mw_terminated(w->reqid, sizeof(w->reqid)) ||
-	    !mw_terminated(w->slot, sizeof(w->slot)) ||
-	    !mw_terminated(w->backend, sizeof(w->backend)))
+	memcpy(&h, p, sizeof(h));
+	if (h.version != METERW_VERSION)
+		return -1;
+	memset(w, 0, sizeof(*w));
+	{
+		char *f[7] = MW_FIELDS(w);
+		size_t cap[7] = MW_CAPS(w);
+
+		for (int i = 0; i < 7; i++) {
+			size_t len = h.len[i];
+
+			if (len >= cap[i] || len + 1 > n - off || b[off + len] != '\0' ||
+			    memchr(b + off, '\0', len))
+				return -1;
+			memcpy(f[i], b + off, len + 1);
+			off += len + 1;
+		}
+	}
+	if (off != n)
 		return -1;
 	/* only a direct request's record travels (meterq.h, meterd.h) */
 	if (m->admit_id <= 0 || m->queue_id != 0 || m->user_id <= 0 || m->key_id <= 0 ||
@@ -82,6 +131,11 @@ int meterw_decode(const void *p, size_t n, struct meterw_rec *w)
 	    m->usage.input < 0 || m->usage.output < 0 || m->usage.cache_creation < 0 ||
 	    m->usage.cache_read < 0 || m->usage.total < 0)
 		return -1;
+	w->version = h.version;
+	w->m = h.m;
 	w->m.model = w->m.error = w->m.route = w->m.day = w->m.backend = NULL;
+	w->has_error = h.has_error != 0;
+	w->has_backend = h.has_backend != 0;
+	w->has_slot = h.has_slot != 0;
 	return 0;
 }
