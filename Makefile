@@ -129,7 +129,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := src/acl.c src/buf.c src/err.c src/sse.c src/sopt.c src/bmatch.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c src/xlate.c src/xlreq.c src/xlresp.c src/xsse.c
+FUZZ_LIB_SRC := src/meterw.c src/acl.c src/buf.c src/err.c src/sse.c src/sopt.c src/bmatch.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c src/xlate.c src/xlreq.c src/xlresp.c src/xsse.c
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)

@@ -39,6 +39,7 @@
 #define MD_MAX_FDS 4096
 /* An entry handed over this long ago without its record is an orphan. */
 #define MD_ORPHAN_S 120
+#define MD_ORPHAN_EVERY_S 10    /* a scan of the (small) MEMORY table */
 
 /* Two threads: the reader (the main thread: sockets, into q) and the
  * writer (out of q, into the database). The reading never waits for the
@@ -467,7 +468,7 @@ static void md_tend(struct md *d, time_t *swept_at)
 	time_t now = time(NULL);
 
 	md_keep_lock(d);
-	if (now - *swept_at >= MD_ORPHAN_S / 4) {
+	if (now - *swept_at >= MD_ORPHAN_EVERY_S) {
 		md_sweep_orphans(d);
 		*swept_at = now;
 	}

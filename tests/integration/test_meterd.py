@@ -1,0 +1,230 @@
+"""Issue 16: bin/meterd, the host's metering daemon (src/meterd.h). The web
+processes of lighttpd hand their direct requests' records to it; it writes
+many in one commit (sql/020 relay_finish_batch). Here: every request one
+row and counted once through it, a daily limit under a race with entries
+held by meterd, meterd killed with -9 and stopped with SIGTERM mid-burst,
+no daemon at all, a malformed record and a peer of the wrong user, and an
+entry handed over whose record never came."""
+import os
+import signal
+import socket
+import struct
+import threading
+
+from common import call, parallel, req, usage, wait_until
+
+SWEPT = "relay process ended before metering"
+
+
+def _rows(env, where="1"):
+    return int(env.sql_value("SELECT COUNT(*) FROM request_log WHERE " + where))
+
+
+def _setup(env, *meterd_args, slots=32):
+    """meterd (verbose: a log line per batch), then lighttpd (its config
+    names the socket); returns lighttpd's base URL."""
+    env.settings["RELAY_UPSTREAM_SLOTS"] = str(slots)
+    env.start_meterd("-v", *meterd_args)
+    return "http://127.0.0.1:%d" % env.start_lighttpd()
+
+
+def _meterd_log(env):
+    with open(os.path.join(env.tmp, "meterd.log"), errors="replace") as f:
+        return f.read()
+
+
+def _batched(env):
+    """Records meterd wrote through its batches (its -v lines)."""
+    n = 0
+    for line in _meterd_log(env).splitlines():
+        if "meterd: batch of " in line:
+            n += int(line.split("meterd: batch of ")[1].split()[0])
+    return n
+
+
+def _burst(env, base, key, n, conns=16, during=None):
+    """n requests over `conns` client threads; during(i) is called after
+    the i-th answer (for faults mid-burst). Returns the statuses."""
+    out, lock, it = [], threading.Lock(), iter(range(n))
+
+    def client():
+        while True:
+            with lock:
+                i = next(it, None)
+            if i is None:
+                return
+            r = call(env, req(), key, via=base, timeout=60)
+            with lock:
+                out.append(r.status)
+                k = len(out)
+            if during:
+                during(k)
+
+    ts = [threading.Thread(target=client) for _ in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def _hello(env):
+    """Connects to meterd as this (root) process; returns (socket, its lock's name)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10 * env.timeout_factor)
+    s.connect(os.path.join(env.tmp, "meterd.sock"))
+    return s, s.recv(200).decode()
+
+
+def test_meterd_every_request_one_row(env):
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    base = _setup(env)
+    codes = _burst(env, base, key, 300)
+    assert codes == [200] * 300, sorted(set(codes))
+    assert env.wait_inflight(None, 30), "entries left in flight"
+    assert _rows(env) == 300
+    assert _rows(env, "admit_id IS NOT NULL") == 300
+    assert env.sql_value("SELECT COUNT(DISTINCT admit_id) FROM request_log") == "300"
+    assert usage(env, "alice") == (300, 300 * 33, 0)
+    assert _rows(env, "error IS NOT NULL") == 0
+    # they went through meterd, and in batches of more than one
+    assert _batched(env) == 300, _meterd_log(env)[-2000:]
+    sizes = [int(l.split("meterd: batch of ")[1].split()[0])
+             for l in _meterd_log(env).splitlines() if "meterd: batch of " in l]
+    assert max(sizes) > 1, sizes
+
+
+def test_meterd_daily_limit_under_race(env):
+    """Entries held by meterd still count against the limit, and no
+    admission takes them for dead (they are under meterd's lock)."""
+    key = env.add_user("alice", daily_requests=60, daily_tokens=0)
+    base = _setup(env)
+    out = parallel(90, lambda i: call(env, req(), key, via=base, timeout=60))
+    codes = sorted(r.status for r in out)
+    assert codes == [200] * 60 + [429] * 30, codes
+    assert env.wait_inflight(None, 30)
+    assert _rows(env) == 60
+    assert _rows(env, "error = '%s'" % SWEPT) == 0
+    assert usage(env, "alice") == (60, 60 * 33, 0)
+    assert len(env.mock_requests()) == 60
+
+
+def test_meterd_killed_mid_burst(env):
+    """kill -9: what meterd held in memory is swept (one row each, counted
+    once); the web processes meter on their own from then on."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    base = _setup(env)
+    killed = threading.Event()
+
+    def during(k):
+        if k == 100 and not killed.is_set():
+            killed.set()
+            env.stop_meterd(sig=signal.SIGKILL)
+
+    codes = _burst(env, base, key, 300, during=during)
+    assert killed.is_set()
+    assert codes == [200] * 300, sorted(set(codes))
+    # meterd's lock went with its connection: the sweep (a queue worker's
+    # pass) closes what it held
+    assert env.queue_worker("--once").returncode == 0
+    assert env.wait_inflight(None, 30)
+    assert _rows(env) == 300
+    assert env.sql_value("SELECT COUNT(DISTINCT admit_id) FROM request_log") == "300"
+    swept = _rows(env, "error = '%s'" % SWEPT)
+    assert usage(env, "alice") == (300, (300 - swept) * 33, swept)
+
+
+def test_meterd_sigterm_drains(env):
+    """SIGTERM mid-burst: meterd writes everything it took and everything
+    still in its sockets; nothing is swept, nothing counted twice."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    base = _setup(env)
+    rcs = []
+
+    def during(k):
+        if k == 100 and not rcs:
+            rcs.append(env.stop_meterd())
+
+    codes = _burst(env, base, key, 300, during=during)
+    assert rcs == [0], rcs
+    assert codes == [200] * 300
+    assert env.wait_inflight(None, 30)
+    assert _rows(env) == 300
+    assert _rows(env, "error IS NOT NULL") == 0
+    assert usage(env, "alice") == (300, 300 * 33, 0)
+    assert "meterd: stopped (" in _meterd_log(env)
+
+
+def test_meterd_absent_falls_back(env):
+    """A configured socket with no daemon behind it (never started, or a
+    stale file): every process meters on its own."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    env.settings["RELAY_UPSTREAM_SLOTS"] = "32"
+    sock = os.path.join(env.tmp, "gone.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    if os.path.exists(sock):
+        os.unlink(sock)
+    s.bind(sock)          # a stale socket file: nobody listens
+    s.close()
+    os.chmod(sock, 0o666)
+    env.settings["RELAY_METER_SOCKET"] = sock
+    base = "http://127.0.0.1:%d" % env.start_lighttpd()
+    codes = _burst(env, base, key, 60)
+    assert codes == [200] * 60
+    assert env.wait_inflight(None, 30)
+    assert _rows(env) == 60
+    assert usage(env, "alice") == (60, 60 * 33, 0)
+
+
+def test_meterd_rejects_bad_records_and_peers(env):
+    """A malformed datagram is dropped with a warning and the daemon goes
+    on; a peer running as another user gets no hello."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    base = _setup(env)
+    s, lock = _hello(env)
+    assert lock.startswith(env.lock_prefix + ":md:"), lock
+    for junk in (b"x" * 7, b"\x02\x00wm" + b"\x00" * 400, os.urandom(9000),
+                 struct.pack("<I", 0x6d770002) + b"\xff" * 300):
+        s.send(junk)
+    s.send(b"")   # reads as the end of the connection (SOCK_SEQPACKET)
+    s.close()
+    r = call(env, req(), key, via=base)
+    assert r.status == 200
+    assert env.wait_inflight(None, 30)
+    assert _rows(env) == 1 and usage(env, "alice") == (1, 33, 0)
+    wait_until(lambda: _meterd_log(env).count("malformed record") >= 4, what="meterd's warnings")
+    # another user (nobody): refused, the connection closed without a hello
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            c.settimeout(10)
+            c.connect(os.path.join(env.tmp, "meterd.sock"))
+            code = 0 if c.recv(200) == b"" else 1
+        except OSError:
+            code = 0      # refused outright is as good
+        finally:
+            os._exit(code)
+    _, st = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(st) == 0
+    assert "peer's user not allowed" in _meterd_log(env)
+
+
+def test_meterd_sweeps_an_orphaned_handover(env):
+    """An entry handed to meterd whose record never came (its web process
+    died between the handover and the send) is swept by meterd itself."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    _setup(env)
+    s, lock = _hello(env)
+    s.close()
+    uid, kid = env.sql("SELECT u.id, k.id FROM users u JOIN api_keys k ON k.user_id = u.id"
+                       " WHERE u.name = 'alice'")[0]
+    env.sql("INSERT INTO inflight (id, user_id, key_id, day, conn_id, lock_name, handed_at)"
+            " VALUES (4242, %s, %s, CURDATE(), 0, '%s', NOW() - INTERVAL 200 SECOND)"
+            % (uid, kid, lock))
+    assert env.wait_inflight("id = 4242", 60), "the orphan was not swept"
+    assert _rows(env, "admit_id = 4242 AND error = '%s'" % SWEPT) == 1
+    assert usage(env, "alice") == (1, 0, 1)
