@@ -39,7 +39,9 @@
 #define MD_MAX_FDS 4096
 /* An entry handed over this long ago without its record is an orphan. */
 #define MD_ORPHAN_S 120
-#define MD_ORPHAN_EVERY_S 10    /* a scan of the (small) MEMORY table */
+#define MD_ORPHAN_EVERY_S 10
+/* How long a batch waits for an unreachable database. */
+#define MD_DB_WAIT_S 120    /* a scan of the (small) MEMORY table */
 
 /* Two threads: the reader (the main thread: sockets, into q) and the
  * writer (out of q, into the database). The reading never waits for the
@@ -346,11 +348,34 @@ static int md_in_list(const char *rest, long long id)
 	return 0;
 }
 
+/* CALL relay_finish_batch; while the database is unreachable (a restart)
+ * it tries again each second for up to MD_DB_WAIT_S: the records wait here
+ * rather than fail one by one against the same absent server. After a
+ * restart every entry is gone and the batch hands them all back (o_rest)
+ * for relay_finish, which writes their rows. */
+static int md_call_batch(struct md *d, const char *js, int slotted, struct db_res *res)
+{
+	static const char sql[] = "CALL relay_finish_batch(?, ?, ?, ?, ?, ?)";
+	const struct cfg *c = &d->a->cfg;
+
+	for (int waited = 0;; waited++) {
+		if (DBX(d->a->db, sql, res, DBS(c->lock_prefix), DBS(d->lock),
+			DBI(c->upstream_slots), DBI(c->queue_wait_max), DBI(slotted),
+			DBB(js, strlen(js))) == RE_OK)
+			return 0;
+		if (db_generation(d->a->db) != 0 || waited >= MD_DB_WAIT_S)
+			return -1;   /* an answer (an error of the batch), or too long */
+		if (waited == 0)
+			log_warn("meterd: the database is unreachable (%s); holding the batch",
+				 db_error(d->a->db));
+		sleep(1);
+	}
+}
+
 /* Writes b[0..nb): one relay_finish_batch for the items it can take,
  * relay_finish for the rest (and for all of them when it failed). */
 static void md_flush(struct md *d, unsigned nb)
 {
-	static const char sql[] = "CALL relay_finish_batch(?, ?, ?, ?, ?, ?)";
 	const struct cfg *c = &d->a->cfg;
 	struct json_object *arr = json_object_new_array();
 	unsigned char alone[MD_BATCH_MAX];
@@ -372,9 +397,7 @@ static void md_flush(struct md *d, unsigned nb)
 	if (n) {
 		js = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
 						    JSON_C_TO_STRING_NOSLASHESCAPE);
-		if (DBX(d->a->db, sql, &res, DBS(c->lock_prefix), DBS(d->lock),
-			DBI(c->upstream_slots),
-			DBI(c->queue_wait_max), DBI(slotted), DBB(js, strlen(js)))) {
+		if (md_call_batch(d, js, slotted, &res)) {
 			log_warn("meterd: a batch of %u not written (%s); one by one", n,
 				 db_error(d->a->db));
 			failed = 1;
