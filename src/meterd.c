@@ -79,7 +79,7 @@ static void md_on_term(int sig)
 }
 
 /* The socket, taking over a stale one (a meterd that died) but never a
- * live one. */
+ * live one (-2 then; -1 on an error). */
 static int md_listen(const char *path)
 {
 	struct sockaddr_un sa;
@@ -100,10 +100,11 @@ static int md_listen(const char *path)
 		int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			log_error("another meterd serves %s", path);
+			/* cron's watchdog line (cron/llm-relay) finds it running */
+			log_info("meterd: another meterd serves %s; nothing to do", path);
 			close(probe);
 			close(fd);
-			return -1;
+			return -2;
 		}
 		if (probe >= 0)
 			close(probe);
@@ -631,7 +632,7 @@ int meterd_run(struct app *a, const struct meterd_opts *o)
 			unlink(a->cfg.meter_socket);
 		}
 		md_free(&d);
-		return 1;
+		return lfd == -2 ? 0 : 1;
 	}
 	d.fds[0].fd = lfd;
 	d.fds[0].events = POLLIN;

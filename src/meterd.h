@@ -7,21 +7,32 @@
  * (meterq.h), but at any load the requests spread over many processes, so
  * no process has more than one to write at a time. One daemon per host
  * collects them all and writes everything that came in within
- * meter_batch_ms with one CALL relay_finish_batch (sql/020): one commit
- * for the whole batch.
+ * meter_batch_ms (or while the last batch was written) with one CALL
+ * relay_finish_batch (sql/020): one commit for the whole batch.
  *
  * Nothing lost, nothing counted twice: a request counts against the limits
  * by its in-flight entry until the commit that writes its row (sql/016),
- * wherever that happens. The web process sends the record (meterc.h), then
- * lets go of its locks; relay_finish_batch first takes each request's
- * liveness lock, so an entry is always held by a live connection and no
- * sweep takes it for dead. What the batch cannot take (the entry gone, a
+ * wherever that happens. The web process first hands the entry to meterd
+ * (sql/020 relay_handover: the entry goes under meterd's own named lock,
+ * held by its writer's connection) and lets go of its locks, then sends
+ * the record (meterc.h). So an entry is always under a live lock and no
+ * sweep takes it for dead, and a batch waits for no one's lock. What the
+ * batch cannot take (the entry gone after a MariaDB restart or a sweep, a
  * database error) goes through relay_finish one by one, which handles
- * every such case. If meterd dies with records not yet written, their
- * entries are swept as a dead process's are: one row each, HTTP 500 "relay
- * process ended before metering". On SIGTERM/SIGINT it stops taking
- * records (web processes then meter on their own), writes what it has and
- * what is still in its sockets, and exits.
+ * every such case. While the database is unreachable a batch waits (up to
+ * 2 minutes) rather than fail. If meterd dies with records not yet
+ * written, its lock goes with its connection and their entries are swept
+ * as a dead process's are: one row each, HTTP 500 "relay process ended
+ * before metering". An entry handed over whose record never came (its web
+ * process died in between) is swept by meterd after 2 minutes. On
+ * SIGTERM/SIGINT it stops taking records (web processes then meter on
+ * their own), writes what it has and what is still in its sockets, and
+ * exits.
+ *
+ * Two threads: the reader takes records from every client fairly, a few
+ * at a time, into a queue; the writer writes batches out of it. Reading
+ * never waits for the database, and while a batch is written the next
+ * one grows: the busier the host, the fewer and larger the commits.
  *
  * Access: the socket (meter_socket) is made mode 0666 and every connection
  * is checked by its peer's uid: root, meterd's own user or
@@ -35,8 +46,8 @@ struct meterd_opts {
 	int verbose;    /* a line per batch */
 };
 
-/* Serves until SIGTERM/SIGINT; 0 on a clean stop, 1 if the socket could
- * not be made. */
+/* Serves until SIGTERM/SIGINT; 0 on a clean stop (or when another meterd
+ * serves the socket already), 1 if the socket could not be made. */
 int meterd_run(struct app *a, const struct meterd_opts *o);
 
 #endif
