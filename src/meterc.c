@@ -17,11 +17,13 @@
  * wait is on the request's path: short. */
 #define MC_SEND_TIMEOUT_MS 200
 #define MC_RETRY_S 1
+#define MC_WARN_EVERY_S 60
 
 struct meterc {
 	const struct cfg *c;
 	int fd;
 	time_t retry_at;    /* no connect before this after a failure */
+	time_t warned_at;   /* the last "not there" warning */
 	char lock[128];     /* meterd's lock (its hello), "" = none yet */
 	struct meterw_rec w;
 	unsigned char wire[METERW_WIRE_MAX];
@@ -76,9 +78,12 @@ static int mc_connect(struct meterc *mc)
 	if (mc->fd < 0 || setsockopt(mc->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(mc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    connect(mc->fd, (struct sockaddr *)&sa, sizeof(sa)) || mc_hello(mc)) {
-		if (mc->retry_at == 0 || errno != ENOENT)
+		/* once, then once a minute: a process retries every second */
+		if (now - mc->warned_at >= MC_WARN_EVERY_S) {
 			log_warn("meterd at %s: %s; metering in this process", mc->c->meter_socket,
 				 strerror(errno));
+			mc->warned_at = now;
+		}
 		mc_close(mc);
 		mc->retry_at = now + MC_RETRY_S;
 		return -1;

@@ -42,9 +42,10 @@ def _batched(env):
     return n
 
 
-def _burst(env, base, key, n, conns=16, during=None):
-    """n requests over `conns` client threads; during(i) is called after
-    the i-th answer (for faults mid-burst). Returns the statuses."""
+def _burst(env, base, key, n, conns=16, fault=None, at=100):
+    """n requests over `conns` client threads; fault() runs once, in the
+    thread that got the at-th answer (a fault mid-burst). Returns the
+    statuses."""
     out, lock, it = [], threading.Lock(), iter(range(n))
 
     def client():
@@ -57,8 +58,8 @@ def _burst(env, base, key, n, conns=16, during=None):
             with lock:
                 out.append(r.status)
                 k = len(out)
-            if during:
-                during(k)
+            if fault and k == at:
+                fault()
 
     ts = [threading.Thread(target=client) for _ in range(conns)]
     for t in ts:
@@ -114,15 +115,9 @@ def test_meterd_killed_mid_burst(env):
     once); the web processes meter on their own from then on."""
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     base = _setup(env)
-    killed = threading.Event()
-
-    def during(k):
-        if k == 100 and not killed.is_set():
-            killed.set()
-            env.stop_meterd(sig=signal.SIGKILL)
-
-    codes = _burst(env, base, key, 300, during=during)
-    assert killed.is_set()
+    rcs = []
+    codes = _burst(env, base, key, 300, fault=lambda: rcs.append(env.stop_meterd(sig=signal.SIGKILL)))
+    assert rcs == [-signal.SIGKILL], rcs
     assert codes == [200] * 300, sorted(set(codes))
     # meterd's lock went with its connection: the sweep (a queue worker's
     # pass) closes what it held
@@ -140,12 +135,7 @@ def test_meterd_sigterm_drains(env):
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     base = _setup(env)
     rcs = []
-
-    def during(k):
-        if k == 100 and not rcs:
-            rcs.append(env.stop_meterd())
-
-    codes = _burst(env, base, key, 300, during=during)
+    codes = _burst(env, base, key, 300, fault=lambda: rcs.append(env.stop_meterd()))
     assert rcs == [0], rcs
     assert codes == [200] * 300
     assert env.wait_inflight(None, 30)
@@ -237,16 +227,15 @@ def test_meterd_database_restart_mid_burst(env):
     batching. Nothing counted twice, nothing left in flight."""
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     base = _setup(env)
-    restarted = threading.Event()
+    restarted = []
 
-    def during(k):
-        if k == 100 and not restarted.is_set():
-            restarted.set()
-            env.stop_db()
-            env.start_db()
+    def restart():
+        env.stop_db()
+        env.start_db()
+        restarted.append(1)
 
-    codes = _burst(env, base, key, 300, during=during)
-    assert restarted.is_set()
+    codes = _burst(env, base, key, 300, fault=restart)
+    assert restarted == [1]
     assert set(codes) <= {200, 500, 502, 503}, sorted(set(codes))
     # meterd again: its lock back, new requests batched
     before = _batched(env)
