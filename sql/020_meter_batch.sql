@@ -69,23 +69,29 @@ END //
 -- is) and lets go of its locks, slot included. One row: 1 = handed (send
 -- the record now), 0 = meterd's lock is not held (meterd or its connection
 -- is gone): nothing changed, the locks are kept, meter here.
+-- p_slot 1 = the request held an upstream slot: the next in line is woken
+-- here, at once, as relay_finish would (not at meterd's batch, which may
+-- be meter_batch_ms away).
 CREATE OR REPLACE PROCEDURE relay_handover(IN p_admit BIGINT UNSIGNED,
-    IN p_lock VARCHAR(128))
+    IN p_lock VARCHAR(128), IN p_slot TINYINT, IN p_prefix VARCHAR(64),
+    IN p_slots INT, IN p_maxwait INT)
 BEGIN
   IF IS_USED_LOCK(p_lock) IS NULL THEN
     SELECT 0;
   ELSE
     UPDATE inflight SET lock_name = p_lock, handed_at = NOW() WHERE id = p_admit;
     DO RELEASE_ALL_LOCKS();
+    IF p_slot = 1 AND EXISTS (SELECT 1 FROM queue WHERE status = 'waiting') THEN
+      CALL relay_wake(p_prefix, p_slots, p_maxwait);
+    END IF;
     SELECT 1;
   END IF;
 END //
 
 -- p_lock: meterd's own lock (taken again here should its connection have
--- been made anew). p_slotted: how many of the items held a slot (a wake each, as their
--- relay_finish would have done).
+-- been made anew).
 CREATE OR REPLACE PROCEDURE relay_finish_batch(IN p_prefix VARCHAR(64),
-    IN p_lock VARCHAR(128), IN p_slots INT, IN p_maxwait INT, IN p_slotted INT, IN p_items LONGTEXT)
+    IN p_lock VARCHAR(128), IN p_items LONGTEXT)
 BEGIN
   DECLARE v_n INT DEFAULT COALESCE(JSON_LENGTH(p_items), 0);
   DECLARE v_rows INT DEFAULT 0;
@@ -113,13 +119,6 @@ BEGIN
   IF IS_USED_LOCK(p_lock) IS NULL THEN
     DO GET_LOCK(p_lock, 0);
   END IF;
-  -- the slots are free already (the web processes let go of them): the
-  -- next in line is woken first, as relay_finish does
-  SET i = 0;
-  WHILE i < p_slotted AND EXISTS (SELECT 1 FROM queue WHERE status = 'waiting') DO
-    CALL relay_wake(p_prefix, p_slots, p_maxwait);
-    SET i = i + 1;
-  END WHILE;
   START TRANSACTION;
   SET @relay_batch = 1;
   INSERT INTO request_log (user_id, key_id, queue_id, admit_id, route, format, model,

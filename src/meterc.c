@@ -91,14 +91,17 @@ static int mc_connect(struct meterc *mc)
 	return 0;
 }
 
-/* The entry under meterd's lock, this connection's locks let go. */
-static int mc_handover(struct meterc *mc, struct db *db, long long admit_id)
+/* The entry under meterd's lock, this connection's locks let go, and
+ * the next in line woken if the request held a slot. */
+static int mc_handover(struct meterc *mc, struct db *db, long long admit_id, int slot)
 {
+	const struct cfg *c = mc->c;
 	struct db_res res = { 0 };
 	int ok;
 
-	ok = DBX(db, "CALL relay_handover(?, ?)", &res, DBI(admit_id), DBS(mc->lock)) ==
-		     RE_OK && db_res_int(&res, 0, 0, 0) == 1;
+	ok = DBX(db, "CALL relay_handover(?, ?, ?, ?, ?, ?)", &res, DBI(admit_id),
+		 DBS(mc->lock), DBI(slot), DBS(c->lock_prefix), DBI(c->upstream_slots),
+		 DBI(c->queue_wait_max)) == RE_OK && db_res_int(&res, 0, 0, 0) == 1;
 	db_res_free(&res);
 	return ok ? 0 : -1;
 }
@@ -112,7 +115,7 @@ int meterc_hand(struct meterc *mc, struct db *db, const struct meter_rec *m,
 		return -1;
 	meterw_fill(&mc->w, m, slot, log_request());
 	n = meterw_encode(&mc->w, mc->wire);
-	if (mc_handover(mc, db, m->admit_id))
+	if (mc_handover(mc, db, m->admit_id, slot != NULL))
 		return -1;
 	if (send(mc->fd, mc->wire, n, MSG_NOSIGNAL) == (ssize_t)n)
 		return 0;

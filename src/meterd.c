@@ -354,14 +354,13 @@ static int md_in_list(const char *rest, long long id)
  * rather than fail one by one against the same absent server. After a
  * restart every entry is gone and the batch hands them all back (o_rest)
  * for relay_finish, which writes their rows. */
-static int md_call_batch(struct md *d, const char *js, int slotted, struct db_res *res)
+static int md_call_batch(struct md *d, const char *js, struct db_res *res)
 {
-	static const char sql[] = "CALL relay_finish_batch(?, ?, ?, ?, ?, ?)";
+	static const char sql[] = "CALL relay_finish_batch(?, ?, ?)";
 	const struct cfg *c = &d->a->cfg;
 
 	for (int waited = 0;; waited++) {
 		if (DBX(d->a->db, sql, res, DBS(c->lock_prefix), DBS(d->lock),
-			DBI(c->upstream_slots), DBI(c->queue_wait_max), DBI(slotted),
 			DBB(js, strlen(js))) == RE_OK)
 			return 0;
 		if (db_generation(d->a->db) != 0 || waited >= MD_DB_WAIT_S)
@@ -382,7 +381,7 @@ static void md_flush(struct md *d, unsigned nb)
 	unsigned char alone[MD_BATCH_MAX];
 	struct db_res res = { 0 };
 	const char *rest = NULL, *js;
-	int slotted = 0, failed = 0;
+	int failed = 0;
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < nb; i++) {
@@ -392,13 +391,12 @@ static void md_flush(struct md *d, unsigned nb)
 		if (!it)
 			continue;
 		json_object_array_add(arr, it);
-		slotted += d->b[i].has_slot;
 		n++;
 	}
 	if (n) {
 		js = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
 						    JSON_C_TO_STRING_NOSLASHESCAPE);
-		if (md_call_batch(d, js, slotted, &res)) {
+		if (md_call_batch(d, js, &res)) {
 			log_warn("meterd: a batch of %u not written (%s); one by one", n,
 				 db_error(d->a->db));
 			failed = 1;
