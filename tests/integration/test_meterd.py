@@ -100,7 +100,9 @@ def test_meterd_daily_limit_under_race(env):
     admission takes them for dead (they are under meterd's lock)."""
     key = env.add_user("alice", daily_requests=60, daily_tokens=0)
     base = _setup(env)
-    out = parallel(90, lambda i: call(env, req(), key, via=base, timeout=60))
+    # more clients than slots: those beyond wait inline (a 202 otherwise)
+    out = parallel(90, lambda i: call(env, req(), key, via=base, timeout=60,
+                                      headers={"X-Relay-Wait": "30"}))
     codes = sorted(r.status for r in out)
     assert codes == [200] * 60 + [429] * 30, codes
     assert env.wait_inflight(None, 30)
