@@ -11,14 +11,14 @@
 -- no queue row, no failed tries: src/meterd.c sends only those):
 --   a admission id, u user, k key, f format, m model, s stream, st status,
 --   p c t prompt / completion / total tokens, kn usage known, l latency ms,
---   e error (absent = none), r route, d day, sl 1 = it held a slot,
+--   e error (absent = none), r route, d day,
 --   b the serving backend ({"id", "name", "ok", "translated"}, absent =
 --   never went upstream).
 --
 -- The guarantees are relay_finish's, item by item:
 --   * the request's in-flight entry is handed to meterd before the record
 --     is sent (relay_handover, below): its lock_name becomes meterd's own
---     lock ('<prefix>:md:<random>', held by meterd's connection for its
+--     lock ('<prefix>:md:<random>', held by a connection meterd keeps for it alone, for its
 --     life), and the web process lets go of its locks. A sweep takes an
 --     entry for dead only when its lock is free: while meterd lives, no
 --     sweep touches what it holds, and the batch needs no lock per item;
@@ -88,17 +88,16 @@ BEGIN
   END IF;
 END //
 
--- p_lock: meterd's own lock (taken again here should its connection have
--- been made anew).
-CREATE OR REPLACE PROCEDURE relay_finish_batch(IN p_prefix VARCHAR(64),
-    IN p_lock VARCHAR(128), IN p_items LONGTEXT)
+-- meterd's own lock is held by a connection of its own, not the one that
+-- calls this: relay_finish (which the caller runs for what this hands
+-- back) lets go of every lock of its connection.
+CREATE OR REPLACE PROCEDURE relay_finish_batch(IN p_items LONGTEXT)
 BEGIN
   DECLARE v_n INT DEFAULT COALESCE(JSON_LENGTH(p_items), 0);
   DECLARE v_rows INT DEFAULT 0;
   DECLARE v_rest TEXT DEFAULT NULL;
   DECLARE v_b INT UNSIGNED;
   DECLARE v_done TINYINT DEFAULT 0;
-  DECLARE i INT DEFAULT 0;
   -- the serving backends of successes that have a failure state to clear
   DECLARE cur CURSOR FOR
     SELECT DISTINCT s.backend_id
@@ -115,9 +114,6 @@ BEGIN
   END;
   IF @@in_transaction = 1 THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'relay_finish_batch: called inside a transaction';
-  END IF;
-  IF IS_USED_LOCK(p_lock) IS NULL THEN
-    DO GET_LOCK(p_lock, 0);
   END IF;
   START TRANSACTION;
   SET @relay_batch = 1;

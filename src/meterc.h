@@ -6,7 +6,7 @@
  * is: the request's in-flight entry is put under meterd's lock and the
  * process lets go of its own locks (sql/020 relay_handover), then the
  * record goes as one datagram (meterw.h). From the handover on, the entry
- * lives as long as meterd's connection does, so nothing waits for a lock
+ * lives as long as meterd's lock connection does, so nothing waits for a lock
  * between here and meterd's batch. Anything else (no daemon, a socket that
  * stays full for MC_SEND_TIMEOUT_MS, a restart) returns -1 and the caller
  * meters on its own (relay_finish takes an entry under either lock); after

@@ -54,10 +54,12 @@ struct md {
 	unsigned nfds;
 	unsigned next;               /* the client a round starts at */
 	uid_t peer_uid;              /* meter_peer_user's, or (uid_t)-1 */
-	char lock[80];               /* '<prefix>:md:<random>': held by the
-					writer's connection, named to every
-					client (the hello) */
+	char lock[80];               /* '<prefix>:md:<random>': held by
+					lockdb, named to every client (the
+					hello) */
 	size_t lock_len;
+	struct db *lockdb;           /* the connection that holds it */
+	unsigned long long lock_gen; /* lockdb's generation when taken, 0 = not held */
 
 	pthread_mutex_t mu;          /* guards q, at, qhead, qlen, stopping */
 	pthread_cond_t more, room;   /* for the writer, for the reader */
@@ -153,6 +155,16 @@ static void md_accept(struct md *d)
 	}
 }
 
+/* *t + ms (0..1000), for the condition variables' deadlines */
+static void md_add_ms(struct timespec *t, long ms)
+{
+	t->tv_nsec += ms * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
 static int md_full(struct md *d)
 {
 	int full;
@@ -205,11 +217,7 @@ static void md_wait_room(struct md *d)
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_nsec += 100 * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
+	md_add_ms(&t, 100);
 	pthread_mutex_lock(&d->mu);
 	if (d->qlen >= MD_QUEUE)
 		pthread_cond_timedwait(&d->room, &d->mu, &t);
@@ -326,7 +334,6 @@ static struct json_object *md_item(const struct meterw_rec *w)
 	md_add_str(o, "r", m.route ? m.route : "call");
 	if (m.day)
 		md_add_str(o, "d", m.day);
-	md_add_int(o, "sl", w->has_slot ? 1 : 0);
 	if (b)
 		json_object_object_add(o, "b", b);
 	return o;
@@ -356,12 +363,10 @@ static int md_in_list(const char *rest, long long id)
  * for relay_finish, which writes their rows. */
 static int md_call_batch(struct md *d, const char *js, struct db_res *res)
 {
-	static const char sql[] = "CALL relay_finish_batch(?, ?, ?)";
-	const struct cfg *c = &d->a->cfg;
+	static const char sql[] = "CALL relay_finish_batch(?)";
 
 	for (int waited = 0;; waited++) {
-		if (DBX(d->a->db, sql, res, DBS(c->lock_prefix), DBS(d->lock),
-			DBB(js, strlen(js))) == RE_OK)
+		if (DBX(d->a->db, sql, res, DBB(js, strlen(js))) == RE_OK)
 			return 0;
 		if (db_generation(d->a->db) != 0 || waited >= MD_DB_WAIT_S)
 			return -1;   /* an answer (an error of the batch), or too long */
@@ -424,32 +429,36 @@ static int md_due(struct md *d)
 
 	if (d->stopping || d->qlen >= MD_BATCH)
 		return 1;
-	t.tv_nsec += d->a->cfg.meter_batch_ms * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
+	md_add_ms(&t, d->a->cfg.meter_batch_ms);
 	return pthread_cond_timedwait(&d->more, &d->mu, &t) == ETIMEDOUT;
 }
 
-/* Keeps meterd's lock on the writer's connection (taken again after a
- * reconnect; until then relay_handover refuses, and web processes meter
- * on their own). */
+/* Keeps meterd's lock on its own connection, lockdb: the writer's runs
+ * relay_finish, which lets go of every lock of its connection. Taken again
+ * after a reconnect (until then relay_handover refuses, and web processes
+ * meter on their own); while the connection stands, no round trip. */
 static void md_keep_lock(struct md *d)
 {
-	if (DBX(d->a->db, "SELECT IF(IS_USED_LOCK(?) <=> CONNECTION_ID(), 1, GET_LOCK(?, 0))",
-		NULL, DBS(d->lock), DBS(d->lock)))
-		log_warn("meterd: its lock: %s", db_error(d->a->db));
+	struct db_res res = { 0 };
+
+	if (d->lock_gen && db_alive(d->lockdb) && db_generation(d->lockdb) == d->lock_gen)
+		return;
+	d->lock_gen = 0;
+	if (DBX(d->lockdb, "SELECT GET_LOCK(?, 0)", &res, DBS(d->lock)))
+		log_warn("meterd: its lock: %s", db_error(d->lockdb));
+	else if (db_res_int(&res, 0, 0, 0) == 1)
+		d->lock_gen = db_generation(d->lockdb);
+	else
+		log_warn("meterd: its lock %s is held by another connection", d->lock);
+	db_res_free(&res);
 }
 
-/* Is admission id `id` in the queue or the batch? Called with d->mu. */
-static int md_holds(const struct md *d, long long id, unsigned nb)
+/* Is admission id `id` in the queue? Called with d->mu (the writer's
+ * batch is empty while it looks). */
+static int md_holds(const struct md *d, long long id)
 {
 	for (unsigned i = 0; i < d->qlen; i++)
 		if (d->q[(d->qhead + i) % MD_QUEUE].m.admit_id == id)
-			return 1;
-	for (unsigned i = 0; i < nb; i++)
-		if (d->b[i].m.admit_id == id)
 			return 1;
 	return 0;
 }
@@ -457,15 +466,18 @@ static int md_holds(const struct md *d, long long id, unsigned nb)
 /* Entries handed to meterd long ago whose record never came (the web
  * process died between relay_handover and its send): swept as a dead
  * process's are. A record that does come later still gets its real row
- * (relay_finish replaces the swept one). */
+ * (relay_finish replaces the swept one). On lockdb: relay_sweep_one takes
+ * the entry's lock, which only the connection holding it gets again. */
 static void md_sweep_orphans(struct md *d)
 {
 	struct db_res res = { 0 };
 
-	if (DBX(d->a->db, "SELECT id FROM inflight WHERE lock_name = ? AND handed_at < "
+	if (!d->lock_gen)
+		return;
+	if (DBX(d->lockdb, "SELECT id FROM inflight WHERE lock_name = ? AND handed_at < "
 			  "NOW() - INTERVAL ? SECOND ORDER BY id LIMIT 100",
 		&res, DBS(d->lock), DBI(MD_ORPHAN_S))) {
-		log_warn("meterd: looking for orphaned entries: %s", db_error(d->a->db));
+		log_warn("meterd: looking for orphaned entries: %s", db_error(d->lockdb));
 		return;
 	}
 	for (unsigned r = 0; r < res.nrows; r++) {
@@ -473,18 +485,19 @@ static void md_sweep_orphans(struct md *d)
 		int held;
 
 		pthread_mutex_lock(&d->mu);
-		held = md_holds(d, id, 0);
+		held = md_holds(d, id);
 		pthread_mutex_unlock(&d->mu);
 		if (held)
 			continue;
 		log_warn("meterd: request %lld was handed over but its record never came; swept", id);
-		if (DBX(d->a->db, "CALL relay_sweep_one(?)", NULL, DBI(id)))
-			log_warn("meterd: sweeping %lld: %s", id, db_error(d->a->db));
+		if (DBX(d->lockdb, "CALL relay_sweep_one(?)", NULL, DBI(id)))
+			log_warn("meterd: sweeping %lld: %s", id, db_error(d->lockdb));
 	}
 	db_res_free(&res);
 }
 
-/* While idle (once a second): the lock, and now and then the orphans. */
+/* Between batches and once a second while idle: the lock, and now and
+ * then the orphans. */
 static void md_tend(struct md *d, time_t *swept_at)
 {
 	time_t now = time(NULL);
@@ -503,7 +516,7 @@ static int md_wait_more(struct md *d)
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec++;
+	md_add_ms(&t, 1000);
 	return pthread_cond_timedwait(&d->more, &d->mu, &t) != ETIMEDOUT || d->qlen;
 }
 
@@ -537,6 +550,7 @@ static void *md_writer(void *arg)
 		pthread_cond_signal(&d->room);
 		pthread_mutex_unlock(&d->mu);
 		md_flush(d, n);
+		md_tend(d, &swept_at);
 		pthread_mutex_lock(&d->mu);
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -583,7 +597,8 @@ static int md_init(struct md *d, struct app *a, const struct meterd_opts *o)
 	d->q = calloc(MD_QUEUE, sizeof(*d->q));
 	d->at = calloc(MD_QUEUE, sizeof(*d->at));
 	d->b = calloc(MD_BATCH_MAX, sizeof(*d->b));
-	return d->fds && d->q && d->at && d->b ? md_lock_name(d) : -1;
+	d->lockdb = db_new(&a->cfg);
+	return d->fds && d->q && d->at && d->b && d->lockdb ? md_lock_name(d) : -1;
 }
 
 static void md_free(struct md *d)
@@ -591,6 +606,8 @@ static void md_free(struct md *d)
 	pthread_cond_destroy(&d->more);
 	pthread_cond_destroy(&d->room);
 	pthread_mutex_destroy(&d->mu);
+	if (d->lockdb)
+		db_close(d->lockdb);
 	free(d->fds);
 	free(d->q);
 	free(d->at);

@@ -14,7 +14,7 @@
  * by its in-flight entry until the commit that writes its row (sql/016),
  * wherever that happens. The web process first hands the entry to meterd
  * (sql/020 relay_handover: the entry goes under meterd's own named lock,
- * held by its writer's connection) and lets go of its locks, then sends
+ * held by a connection of its own) and lets go of its locks, then sends
  * the record (meterc.h). So an entry is always under a live lock and no
  * sweep takes it for dead, and a batch waits for no one's lock. What the
  * batch cannot take (the entry gone after a MariaDB restart or a sweep, a
