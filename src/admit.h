@@ -1,6 +1,13 @@
 /* admit.h - call.php's admission in one round trip: key lookup, atomic
  * daily-limit reservation, queue-ahead check and slot lock, done by the
- * relay_admit procedure (sql/003). */
+ * relay_admit procedure (sql/003).
+ *
+ * The fast path (sql/021 relay_admit_fast): for a user without a daily
+ * request limit or a concurrency cap, when nobody waits and the default
+ * backend serves the request, a lean statement authenticates and takes a
+ * slot, and the request's in-flight entry is its registration with
+ * bin/meterd (meterc.h) instead of a MariaDB row. Whenever that path does
+ * not apply (or meterd is not there), relay_admit decides as always. */
 #ifndef RELAY_ADMIT_H
 #define RELAY_ADMIT_H
 
@@ -11,6 +18,7 @@
 
 struct db;
 struct cfg;
+struct meterc;
 
 enum limit_status {
 	LIMIT_OK = 0,         /* one request reserved for today */
@@ -31,12 +39,23 @@ struct admit {
 	struct slot s;              /* held when slot == SLOT_GOT */
 };
 
-/* Runs the admission for `key` (may be NULL) on the local day `today`,
- * for a request of format f and model (the slot is one of a backend that
- * serves them, sql/013). RE_EDB when the database failed (nothing reserved
- * or held then). */
+/* What is admitted. */
+struct admit_in {
+	const char *key;         /* the API key given, may be NULL */
+	const char *today;       /* the local day, YYYY-MM-DD */
+	enum fmt_kind fmt;       /* picks the backend (sql/013) */
+	const char *model;       /* may be NULL */
+	const char *route;       /* request_log.route, for the tombstone */
+	int stream;
+	struct meterc *mc;       /* NULL: no fast path (the request will not
+				    be metered through meterd) */
+};
+
+/* Runs the admission (the slot is one of a backend that serves the
+ * format and model, sql/013). RE_EDB when the database failed (nothing
+ * reserved or held then). ad->u.md = 1 when the request's entry is its
+ * registration with meterd (the fast path). */
 enum relay_err admit_request(struct db *db, const struct cfg *c,
-			     const char *key, const char *today, enum fmt_kind f,
-			     const char *model, struct admit *ad);
+			     const struct admit_in *in, struct admit *ad);
 
 #endif

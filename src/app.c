@@ -34,6 +34,21 @@ void app_init(struct app *a, const char *prog)
 	a->cfg_ok = 1;
 }
 
+/* Between requests (web_set_idle): bin/meterd's acknowledgements. */
+static int app_idle_fd(void *ctx)
+{
+	struct app *a = ctx;
+
+	return a->mc ? meterc_idle_fd(a->mc, a->db) : -1;
+}
+
+static void app_idle(void *ctx)
+{
+	struct app *a = ctx;
+
+	meterc_idle(a->mc, a->db);
+}
+
 int app_web_main(const char *prog, web_handler h)
 {
 	static struct app a;
@@ -42,6 +57,7 @@ int app_web_main(const char *prog, web_handler h)
 	app_init(&a, prog);
 	if (a.cfg_ok)
 		web_set_write_timeout(a.cfg.client_write_timeout);
+	web_set_idle(app_idle_fd, app_idle);
 	rc = web_run(h, &a);
 	app_free(&a);
 	return rc;
@@ -49,7 +65,7 @@ int app_web_main(const char *prog, web_handler h)
 
 void app_free(struct app *a)
 {
-	meterc_free(a->mc);
+	meterc_free(a->mc, a->db);
 	a->mc = NULL;
 	meterq_free(a->mq);   /* what it holds is metered first */
 	a->mq = NULL;
@@ -58,6 +74,15 @@ void app_free(struct app *a)
 	backends_free(&a->bk);
 	a->db = NULL;
 	a->up = NULL;
+}
+
+struct meterc *app_meterc(struct app *a)
+{
+	if (!a->cfg_ok || !a->cfg.meter_async || !a->cfg.meter_socket[0] || !web_persistent())
+		return NULL;
+	if (!a->mc)
+		a->mc = meterc_new(&a->cfg);
+	return a->mc;
 }
 
 int app_ready(struct app *a, struct web_req *r)

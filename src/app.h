@@ -35,6 +35,11 @@ int app_web_main(const char *prog, web_handler h);
 void app_init(struct app *a, const char *prog);
 void app_free(struct app *a);
 
+/* bin/meterd's socket for this process's direct requests (made at the
+ * first call), or NULL: no meter_socket, meter_async off, or plain CGI
+ * (one request per process: nothing to hand over after the answer). */
+struct meterc *app_meterc(struct app *a);
+
 /* For handlers: 1 if the app can serve; else answers 500 naming the bad
  * config key and returns 0. */
 int app_ready(struct app *a, struct web_req *r);

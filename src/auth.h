@@ -27,6 +27,9 @@ struct auth_user {
 	 * request_log / queue row that makes it durable); 0 = none (a queue
 	 * worker's item, whose request is already durable in its queue row). */
 	long long admit_id;
+	/* 1: the in-flight entry is the request's registration with
+	 * bin/meterd (sql/021, meterc.h), not a row of `inflight` */
+	int md;
 };
 
 /* Copies an allow-list cell (NULL = every model) into u. */

@@ -120,10 +120,14 @@ static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
 		return 0;
 	/* the host's metering daemon first (one commit for many requests),
 	 * this process's thread when it does not answer */
-	if (a->cfg.meter_socket[0] && !a->mc)
-		a->mc = meterc_new(&a->cfg);
-	if (a->mc && meterc_hand(a->mc, a->db, m, slot) == 0)
+	if (meterc_holds(a->mc, m->admit_id)) {
+		/* registered on the fast path (sql/021): the record, then
+		 * relay_let_go */
+		if (meterc_finish(a->mc, a->db, m) == 0)
+			return 1;
+	} else if (app_meterc(a) && meterc_hand(a->mc, a->db, m, slot) == 0) {
 		return 1;   /* the handover let go of the locks */
+	}
 	if (a->mq_failed)
 		return 0;
 	if (!a->mq && !(a->mq = meterq_new(&a->cfg))) {
@@ -209,7 +213,8 @@ struct exch_tick {
 	const struct exch *x;
 };
 
-/* After the connection was re-made during the exchange: the request's
+/* After the connection was re-made during the exchange, or meterd went
+ * away with the request's registration (sql/021): the request's
  * in-flight entry (sql/016) is put back on this connection (a MariaDB
  * restart emptied the table; a lost connection freed its lock), so the
  * daily limit counts it again and a sweep does not take it for dead. An
@@ -219,8 +224,8 @@ static void exchange_rebind(const struct exch *x)
 	const struct cfg *c = &x->a->cfg;
 	struct db_res res;
 
-	if (!x->u->admit_id || x->queue_id)
-		return;
+	if (!x->u->admit_id || x->queue_id || meterc_holds(x->a->mc, x->u->admit_id))
+		return;   /* none, durable already, or meterd's registration */
 	if (DBX(x->a->db, "CALL relay_rebind(?, ?, ?, ?, ?)", &res, DBI(x->u->admit_id),
 		DBI(x->u->user_id), DBI(x->u->key_id), DBS(x->u->day),
 		DBS(c->lock_prefix))) {
@@ -236,7 +241,13 @@ static void exchange_rebind(const struct exch *x)
 static const char *exchange_tick(void *ctx)
 {
 	struct exch_tick *t = ctx;
-	int lost = !lock_held(t->a->db, t->s);
+	int lost;
+
+	/* meterd gone with the request's registration: its entry moves to
+	 * MariaDB, so a crash of this process from here still leaves a row */
+	if (t->x->u->md && meterc_check(t->a->mc) < 0)
+		exchange_rebind(t->x);
+	lost = !lock_held(t->a->db, t->s);
 
 	if (lock_keep(t->a->db, t->s) == RE_OK) {
 		if (lost)

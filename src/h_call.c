@@ -273,6 +273,7 @@ void call_handle(struct web_req *r, void *ctx)
 {
 	struct app *a = ctx;
 	struct json_object *req = NULL;
+	struct admit_in in;
 	struct admit ad;
 	struct up_req rq;
 	struct exch x;
@@ -315,8 +316,14 @@ void call_handle(struct web_req *r, void *ctx)
 	bad_fmt = fmt_detect(req, web_header(r, "X-API-Format"),
 			     web_header(r, "Anthropic-Version"), &f);
 	db_today(day);
-	if (admit_request(a->db, &a->cfg, route_api_key(r), day, bad_fmt ? FMT_OPENAI : f,
-			  model, &ad)) {
+	in.key = route_api_key(r);
+	in.today = day;
+	in.fmt = bad_fmt ? FMT_OPENAI : f;
+	in.model = model;
+	in.route = "call";
+	in.stream = fmt_is_stream(req);
+	in.mc = app_meterc(a);
+	if (admit_request(a->db, &a->cfg, &in, &ad)) {
 		resp_error(r, 500, MSG_DB, NULL);
 		goto out;
 	}

@@ -255,6 +255,7 @@ static void v1_refuse(struct v1 *v, const struct admit *ad)
 /* POST routes that go upstream on a slot and are metered. */
 static void v1_proxy(struct v1 *v)
 {
+	struct admit_in in;
 	struct admit ad;
 	struct up_req rq;
 	struct exch x;
@@ -271,8 +272,14 @@ static void v1_proxy(struct v1 *v)
 	 * only a translating backend of the other format serves the model */
 	backends_sync(&v->a->bk, v->a->db, 0);
 	afmt = xroute_pick(&v->a->bk, &v->a->cfg, v->rt, v->model);
-	if (admit_request(v->a->db, &v->a->cfg, route_api_key(v->r), day, afmt,
-			  v->model, &ad)) {
+	in.key = route_api_key(v->r);
+	in.today = day;
+	in.fmt = afmt;
+	in.model = v->model;
+	in.route = v->rt->name;
+	in.stream = v->stream;
+	in.mc = app_meterc(v->a);
+	if (admit_request(v->a->db, &v->a->cfg, &in, &ad)) {
 		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
 		return;
 	}

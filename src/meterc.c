@@ -1,5 +1,6 @@
 /* meterc.c - handing a record to bin/meterd (see meterc.h). */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include "db.h"
 #include "log.h"
 #include "meterc.h"
+#include "meterq.h"
 #include "meterw.h"
 
 /* A full socket (about 150 records of this process) means meterd is behind
@@ -18,6 +20,20 @@
 #define MC_SEND_TIMEOUT_MS 200
 #define MC_RETRY_S 1
 #define MC_WARN_EVERY_S 60
+/* FINs sent and not yet acknowledged: a few batches' worth of this
+ * process's requests. Full = meterd far behind: the next requests take
+ * relay_admit's path (their entries in MariaDB) until it catches up. */
+#define MC_PENDING 32
+/* At the process's end: how long to wait for the last acknowledgements
+ * before writing the rest here. */
+#define MC_EXIT_WAIT_MS 2000
+
+/* A FIN as it went out, kept until meterd acknowledges it. */
+struct mc_pend {
+	unsigned long long seq;
+	size_t len;
+	unsigned char *wire;    /* owned */
+};
 
 struct meterc {
 	const struct cfg *c;
@@ -25,6 +41,11 @@ struct meterc {
 	time_t retry_at;    /* no connect before this after a failure */
 	time_t warned_at;   /* the last "not there" warning */
 	char lock[128];     /* meterd's lock (its hello), "" = none yet */
+	unsigned long long seq;   /* the last FIN's number */
+	long long reg;      /* the admission registered with this meterd
+			       and not finished, 0 = none */
+	struct mc_pend pend[MC_PENDING];   /* oldest first */
+	unsigned npend;
 	struct meterw_rec w;
 	unsigned char wire[METERW_WIRE_MAX];
 };
@@ -45,6 +66,95 @@ static void mc_close(struct meterc *mc)
 	if (mc->fd >= 0)
 		close(mc->fd);
 	mc->fd = -1;
+}
+
+/* meterd went away: its registration with it, if any, is gone; what it
+ * did not acknowledge waits for mc_recover. The next use connects again
+ * at once (a restarted meterd); only a failed connect waits MC_RETRY_S. */
+static void mc_lost(struct meterc *mc)
+{
+	mc_close(mc);
+	mc->reg = 0;
+}
+
+/* Every FIN up to seq is durable (or meterd gave up on it, logged). */
+static void mc_acked(struct meterc *mc, unsigned long long seq)
+{
+	unsigned k = 0;
+
+	while (k < mc->npend && mc->pend[k].seq <= seq)
+		free(mc->pend[k++].wire);
+	if (!k)
+		return;
+	memmove(mc->pend, mc->pend + k, (mc->npend - k) * sizeof(mc->pend[0]));
+	mc->npend -= k;
+}
+
+/* Reads what meterd sent (acknowledgements) without waiting; -1 when the
+ * connection ended (then mc_lost). */
+static int mc_read(struct meterc *mc)
+{
+	struct meterw_ack ack;
+	ssize_t n;
+
+	while (mc->fd >= 0) {
+		n = recv(mc->fd, &ack, sizeof(ack), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
+		if (n <= 0) {
+			mc_lost(mc);
+			return -1;
+		}
+		if ((size_t)n == sizeof(ack) && ack.magic == METERW_ACK_MAGIC)
+			mc_acked(mc, ack.seq);
+	}
+	return -1;
+}
+
+/* Waits up to ms for acknowledgements until fewer than `want` FINs are
+ * unacknowledged; 0 when that happened. */
+static int mc_wait_acks(struct meterc *mc, unsigned want, int ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (mc->npend >= want && mc->fd >= 0) {
+		struct pollfd p = { mc->fd, POLLIN, 0 };
+		long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = ms - ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L);
+		if (left <= 0)
+			break;
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			break;
+		mc_read(mc);
+	}
+	return mc->npend < want ? 0 : -1;
+}
+
+/* A meterd that went away left FINs unacknowledged: each is written here,
+ * through relay_finish (src/meterq.c), which finds the row if meterd wrote
+ * it after all. Only where the connection holds no lock: relay_finish
+ * lets go of all of them. */
+static void mc_recover(struct meterc *mc, struct db *db)
+{
+	struct meterw_rec *w = &mc->w;
+	unsigned n = mc->npend;
+
+	for (unsigned i = 0; i < mc->npend; i++) {
+		if (db && meterw_decode(mc->pend[i].wire, mc->pend[i].len, w) == 0) {
+			w->has_slot = 0;
+			meterq_record(db, mc->c, w);
+		} else {
+			log_error("meterd went away; a request's record (#%llu) is not written",
+				  mc->pend[i].seq);
+		}
+		free(mc->pend[i].wire);
+	}
+	mc->npend = 0;
+	if (n)
+		log_warn("meterd went away with %u records unacknowledged; written here", n);
 }
 
 /* meterd's first datagram on a connection: the name of its lock. */
@@ -91,6 +201,125 @@ static int mc_connect(struct meterc *mc)
 	return 0;
 }
 
+int meterc_ready(struct meterc *mc, struct db *db)
+{
+	if (mc->fd >= 0)
+		mc_read(mc);
+	if (mc->fd < 0 && mc->npend)
+		mc_recover(mc, db);
+	if (mc->fd < 0 && mc_connect(mc))
+		return 0;
+	return mc->npend < MC_PENDING;
+}
+
+int meterc_idle_fd(struct meterc *mc, struct db *db)
+{
+	if (mc->fd < 0 && mc->npend)
+		mc_recover(mc, db);
+	return mc->fd >= 0 && mc->npend ? mc->fd : -1;
+}
+
+void meterc_idle(struct meterc *mc, struct db *db)
+{
+	if (mc_read(mc) < 0)
+		mc_recover(mc, db);
+}
+
+int meterc_register(struct meterc *mc, const struct meter_rec *m)
+{
+	size_t n;
+
+	if (mc->fd < 0)
+		return -1;
+	meterw_fill(&mc->w, m, NULL, log_request());
+	mc->w.kind = METERW_REG;
+	n = meterw_encode(&mc->w, mc->wire);
+	/* never waits: a full socket means meterd is behind, and relay_admit's
+	 * path costs a round trip, not 200 ms */
+	if (send(mc->fd, mc->wire, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n) {
+		mc->reg = m->admit_id;
+		return 0;
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		mc_lost(mc);
+	return -1;
+}
+
+int meterc_holds(const struct meterc *mc, long long admit_id)
+{
+	return mc && mc->fd >= 0 && admit_id && mc->reg == admit_id;
+}
+
+int meterc_check(struct meterc *mc)
+{
+	struct pollfd p;
+
+	if (!mc || !mc->reg)
+		return 0;
+	p.fd = mc->fd;
+	p.events = POLLIN | POLLRDHUP;
+	p.revents = 0;
+	if (poll(&p, 1, 0) > 0) {
+		if (p.revents & (POLLERR | POLLNVAL))
+			mc_lost(mc);
+		else
+			mc_read(mc);   /* acknowledgements, or the end */
+	}
+	return mc->reg ? 0 : -1;
+}
+
+/* Keeps a copy of the FIN just sent until meterd acknowledges it. */
+static void mc_keep(struct meterc *mc, size_t n)
+{
+	unsigned char *copy = malloc(n);
+
+	if (!copy) {
+		log_warn("no memory to keep record #%llu until meterd has it", mc->seq);
+		return;
+	}
+	memcpy(copy, mc->wire, n);
+	mc->pend[mc->npend].seq = mc->seq;
+	mc->pend[mc->npend].len = n;
+	mc->pend[mc->npend].wire = copy;
+	mc->npend++;
+}
+
+int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m)
+{
+	const struct cfg *c = mc->c;
+	size_t n;
+
+	if (!meterc_holds(mc, m->admit_id))
+		return -1;
+	mc->reg = 0;
+	mc_read(mc);
+	if (mc->npend >= MC_PENDING && mc_wait_acks(mc, MC_PENDING, MC_SEND_TIMEOUT_MS)) {
+		log_warn("meterd is behind (%u records unacknowledged); metering in this process",
+			 mc->npend);
+		return -1;
+	}
+	if (mc->fd < 0)
+		return -1;
+	meterw_fill(&mc->w, m, NULL, log_request());
+	mc->w.kind = METERW_FIN;
+	mc->w.seq = ++mc->seq;
+	n = meterw_encode(&mc->w, mc->wire);
+	if (send(mc->fd, mc->wire, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			log_warn("meterd is behind (its socket stayed full %d ms); metering in this process",
+				 MC_SEND_TIMEOUT_MS);
+		else
+			mc_lost(mc);
+		return -1;
+	}
+	mc_keep(mc, n);
+	/* the record is meterd's: the slot goes, the next in line is woken */
+	if (DBX(db, "CALL relay_let_go(?, ?, ?)", NULL, DBS(c->lock_prefix),
+		DBI(c->upstream_slots), DBI(c->queue_wait_max)))
+		log_warn("letting go of the request's locks: %s", db_error(db));
+	return 0;
+}
+
 /* The entry under meterd's lock, this connection's locks let go, and
  * the next in line woken if the request held a slot. */
 static int mc_handover(struct meterc *mc, struct db *db, long long admit_id, int slot)
@@ -132,10 +361,13 @@ int meterc_hand(struct meterc *mc, struct db *db, const struct meter_rec *m,
 	return -1;
 }
 
-void meterc_free(struct meterc *mc)
+void meterc_free(struct meterc *mc, struct db *db)
 {
 	if (!mc)
 		return;
+	if (mc->fd >= 0 && mc->npend)
+		mc_wait_acks(mc, 1, MC_EXIT_WAIT_MS);
 	mc_close(mc);
+	mc_recover(mc, db);
 	free(mc);
 }

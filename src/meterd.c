@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,22 +38,46 @@
  * timeout with a full socket while the batches filled from the others). */
 #define MD_PER_CLIENT 4
 #define MD_MAX_FDS 4096
+/* fds[0] is the listening socket, fds[1] the writer's doorbell (an
+ * eventfd: acknowledgements to send); clients from MD_FIRST on. */
+#define MD_FIRST 2
 /* An entry handed over this long ago without its record is an orphan. */
 #define MD_ORPHAN_S 120
 #define MD_ORPHAN_EVERY_S 10
 /* How long a batch waits for an unreachable database. */
 #define MD_DB_WAIT_S 120    /* a scan of the (small) MEMORY table */
 
+/* A client (a web process), beside its pollfd. A process has at most one
+ * request in flight, so at most one registration (sql/021): its
+ * tombstone, written should the process end (or move on) without the
+ * request's FIN. */
+struct mdc {
+	unsigned long long id;       /* unique for meterd's life */
+	struct meterw_rec *reg;      /* owned; allocated at its first REG */
+	int reg_open;
+};
+
+/* "Every FIN of client cid up to seq is done with." */
+struct md_ack {
+	unsigned long long cid, seq;
+};
+
 /* Two threads: the reader (the main thread: sockets, into q) and the
  * writer (out of q, into the database). The reading never waits for the
  * database, so a web process's send finds room even while a batch is
- * being committed. */
+ * being committed. Only the reader touches client sockets: the writer's
+ * acknowledgements go through `acks` and the doorbell. */
 struct md {
 	struct app *a;               /* its db: the writer's only */
 	const struct meterd_opts *o;
-	struct pollfd *fds;          /* [0] = the listening socket */
+	struct pollfd *fds;          /* [0] the listening socket, [1] the doorbell */
+	struct mdc *cl;              /* beside fds (from MD_FIRST on) */
 	unsigned nfds;
 	unsigned next;               /* the client a round starts at */
+	unsigned long long next_cid;
+	unsigned nopen;              /* registrations open (the reader's) */
+	unsigned long long stat[8];  /* clients that asked STAT this round */
+	unsigned nstat;
 	uid_t peer_uid;              /* meter_peer_user's, or (uid_t)-1 */
 	char lock[80];               /* '<prefix>:md:<random>': held by
 					lockdb, named to every client (the
@@ -60,15 +85,23 @@ struct md {
 	size_t lock_len;
 	struct db *lockdb;           /* the connection that holds it */
 	unsigned long long lock_gen; /* lockdb's generation when taken, 0 = not held */
+	char swept[128];             /* relay_swept_why(), the tombstones'
+					error; "" until read (the writer's) */
 
-	pthread_mutex_t mu;          /* guards q, at, qhead, qlen, stopping */
+	pthread_mutex_t mu;          /* guards q, qcid, at, qhead, qlen,
+					stopping, writing, acks, nacks */
 	pthread_cond_t more, room;   /* for the writer, for the reader */
 	struct meterw_rec *q;        /* ring of MD_QUEUE */
+	unsigned long long *qcid;    /* whose each is */
 	struct timespec *at;         /* when each came */
 	unsigned qhead, qlen;
 	int stopping;                /* no more records: write what is left */
+	int writing;                 /* a batch is being written */
+	struct md_ack *acks;         /* MD_BATCH_MAX, for the reader to send */
+	unsigned nacks;
 
 	struct meterw_rec *b;        /* the writer's batch */
+	unsigned long long *bcid;
 	unsigned long long batches, records, rejected;
 };
 
@@ -151,6 +184,8 @@ static void md_accept(struct md *d)
 		d->fds[d->nfds].fd = fd;
 		d->fds[d->nfds].events = POLLIN;
 		d->fds[d->nfds].revents = 0;
+		d->cl[d->nfds].id = ++d->next_cid;
+		d->cl[d->nfds].reg_open = 0;
 		d->nfds++;
 	}
 }
@@ -175,18 +210,87 @@ static int md_full(struct md *d)
 	return full;
 }
 
-/* Reads up to MD_PER_CLIENT records client i has ready into the queue:
- * 0 when the client hung up, 2 when its socket is empty, 3 when the queue
- * is full, else 1. */
+/* Called with d->mu held and room in the queue: w (a copy) is queued
+ * as client cid's. */
+static void md_push_locked(struct md *d, const struct meterw_rec *w, unsigned long long cid)
+{
+	unsigned slot = (d->qhead + d->qlen) % MD_QUEUE;
+
+	d->q[slot] = *w;
+	d->qcid[slot] = cid;
+	clock_gettime(CLOCK_MONOTONIC, &d->at[slot]);
+	d->qlen++;
+	pthread_cond_signal(&d->more);
+}
+
+/* Client i's open registration becomes a tombstone to write (its process
+ * ended or moved on without the FIN); the queue has room. */
+static void md_tomb(struct md *d, unsigned i)
+{
+	struct mdc *c = &d->cl[i];
+
+	if (!c->reg_open)
+		return;
+	c->reg_open = 0;
+	d->nopen--;
+	c->reg->kind = METERW_TOMB;
+	pthread_mutex_lock(&d->mu);
+	md_push_locked(d, c->reg, c->id);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* A registration (sql/021): kept until its FIN, replacing one left open. */
+static int md_register(struct md *d, unsigned i, const struct meterw_rec *w)
+{
+	struct mdc *c = &d->cl[i];
+
+	if (!c->reg && !(c->reg = malloc(sizeof(*c->reg)))) {
+		log_warn("meterd: no memory for a registration");
+		return -1;
+	}
+	md_tomb(d, i);
+	*c->reg = *w;
+	c->reg_open = 1;
+	d->nopen++;
+	return 0;
+}
+
+/* One datagram of client i: a record is queued (HANDED, FIN) or kept
+ * (REG). -1 when malformed. */
+static int md_take(struct md *d, unsigned i, const unsigned char *raw, size_t n)
+{
+	static struct meterw_rec w;
+	struct mdc *c = &d->cl[i];
+
+	if (n == 4 && memcmp(raw, "STAT", 4) == 0) {
+		if (d->nstat < sizeof(d->stat) / sizeof(d->stat[0]))
+			d->stat[d->nstat++] = c->id;
+		return 0;
+	}
+	if (meterw_decode(raw, n, &w))
+		return -1;
+	if (w.kind == METERW_REG)
+		return md_register(d, i, &w);
+	if (w.kind == METERW_FIN && c->reg_open && c->reg->m.admit_id == w.m.admit_id) {
+		c->reg_open = 0;
+		d->nopen--;
+	}
+	pthread_mutex_lock(&d->mu);
+	md_push_locked(d, &w, c->id);
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+/* Reads up to MD_PER_CLIENT datagrams client i has ready: 0 when the
+ * client hung up, 2 when its socket is empty, 3 when the queue is full,
+ * else 1. Each datagram queues at most one record, so one free place
+ * before each read is enough. */
 static int md_read(struct md *d, unsigned i)
 {
 	static unsigned char raw[METERW_WIRE_MAX];
 	ssize_t n;
 
 	for (int k = 0; k < MD_PER_CLIENT; k++) {
-		unsigned slot;
-		int bad;
-
 		if (md_full(d))   /* only the reader makes it grow */
 			return 3;
 		n = recv(d->fds[i].fd, raw, sizeof(raw), MSG_DONTWAIT | MSG_TRUNC);
@@ -194,16 +298,7 @@ static int md_read(struct md *d, unsigned i)
 			return 0;
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 2 : 0;
-		pthread_mutex_lock(&d->mu);
-		slot = (d->qhead + d->qlen) % MD_QUEUE;
-		bad = (size_t)n > sizeof(raw) || meterw_decode(raw, (size_t)n, &d->q[slot]);
-		if (!bad) {
-			clock_gettime(CLOCK_MONOTONIC, &d->at[slot]);
-			d->qlen++;
-			pthread_cond_signal(&d->more);
-		}
-		pthread_mutex_unlock(&d->mu);
-		if (bad) {
+		if ((size_t)n > sizeof(raw) || md_take(d, i, raw, (size_t)n)) {
 			d->rejected++;
 			log_warn("meterd: a malformed record of %zd bytes dropped", n);
 		}
@@ -224,33 +319,118 @@ static void md_wait_room(struct md *d)
 	pthread_mutex_unlock(&d->mu);
 }
 
+/* Client i hung up: a registration it left open is its process's end
+ * before the request's FIN (the tombstone is written); then it goes. */
+static void md_gone(struct md *d, unsigned i)
+{
+	if (d->cl[i].reg_open) {
+		while (md_full(d))
+			md_wait_room(d);
+		md_tomb(d, i);
+	}
+	close(d->fds[i].fd);
+	d->fds[i].fd = -1;
+}
+
+/* Drops the clients marked gone (fd -1), keeping cl beside fds. */
+static void md_compact(struct md *d)
+{
+	for (unsigned i = MD_FIRST; i < d->nfds;) {
+		if (d->fds[i].fd >= 0) {
+			i++;
+			continue;
+		}
+		free(d->cl[i].reg);
+		d->nfds--;
+		d->fds[i] = d->fds[d->nfds];
+		d->cl[i] = d->cl[d->nfds];
+		d->cl[d->nfds].reg = NULL;
+	}
+}
+
 /* Reads the clients poll found ready, fairly (MD_PER_CLIENT): from
  * d->next on, wrapping; a client not reached keeps its data for the next
  * round's poll to report again. Hung-up clients are dropped after. */
 static void md_read_round(struct md *d)
 {
-	unsigned nc = d->nfds - 1, k;
+	unsigned nc = d->nfds - MD_FIRST, k;
 
 	for (k = 0; k < nc; k++) {
-		unsigned i = 1 + (d->next + k) % nc;
+		unsigned i = MD_FIRST + (d->next + k) % nc;
 		int r;
 
 		if (!d->fds[i].revents)
 			continue;
 		d->fds[i].revents = 0;
-		if ((r = md_read(d, i)) == 0) {
-			close(d->fds[i].fd);
-			d->fds[i].fd = -1;
-		} else if (r == 3) {
+		if ((r = md_read(d, i)) == 0)
+			md_gone(d, i);
+		else if (r == 3)
 			break;
-		}
 	}
 	d->next = nc ? (d->next + k) % nc : 0;
-	for (unsigned i = 1; i < d->nfds;)
-		if (d->fds[i].fd < 0)
-			d->fds[i] = d->fds[--d->nfds];
-		else
-			i++;
+	md_compact(d);
+}
+
+/* The writer's acknowledgements, sent: each client learns which of its
+ * FINs are durable (meterc.h keeps them until then). A full socket drops
+ * one; the next one says more. */
+static void md_send_acks(struct md *d)
+{
+	struct md_ack a[MD_BATCH_MAX];
+	unsigned long long bell;
+	unsigned n;
+
+	if (read(d->fds[1].fd, &bell, sizeof(bell)) < 0 && errno != EAGAIN)
+		log_warn("meterd: its doorbell: %s", strerror(errno));
+	pthread_mutex_lock(&d->mu);
+	n = d->nacks;
+	memcpy(a, d->acks, n * sizeof(a[0]));
+	d->nacks = 0;
+	pthread_mutex_unlock(&d->mu);
+	for (unsigned k = 0; k < n; k++)
+		for (unsigned i = MD_FIRST; i < d->nfds; i++) {
+			struct meterw_ack ack = { METERW_ACK_MAGIC, 0, a[k].seq };
+
+			if (d->cl[i].id != a[k].cid || d->fds[i].fd < 0)
+				continue;
+			if (send(d->fds[i].fd, &ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+			    errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("meterd: an acknowledgement not sent: %s", strerror(errno));
+			break;
+		}
+}
+
+/* "STAT": the state, for the tests and the benchmark: idle = nothing
+ * open, queued or being written. Answered at the end of the round, after
+ * every client's socket was read to its end: a web process registers its
+ * request before its client gets the answer, so whoever asks after that
+ * answer finds the registration counted. */
+static void md_stat_answer(struct md *d)
+{
+	char out[200];
+	int n;
+
+	for (unsigned i = MD_FIRST; i < d->nfds; i++) {
+		int r;
+
+		while (d->fds[i].fd >= 0 && (r = md_read(d, i)) != 2) {
+			if (r == 0)
+				md_gone(d, i);
+			else if (r == 3)
+				md_wait_room(d);
+		}
+	}
+	md_compact(d);
+	pthread_mutex_lock(&d->mu);
+	n = snprintf(out, sizeof(out), "open=%u queued=%u writing=%d records=%llu batches=%llu",
+		     d->nopen, d->qlen, d->writing, d->records, d->batches);
+	pthread_mutex_unlock(&d->mu);
+	for (unsigned k = 0; k < d->nstat; k++)
+		for (unsigned i = MD_FIRST; i < d->nfds; i++)
+			if (d->cl[i].id == d->stat[k] &&
+			    send(d->fds[i].fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+				log_warn("meterd: a STAT answer not sent");
+	d->nstat = 0;
 }
 
 /* One round of the reader: waits for records (a second at most), reads
@@ -263,24 +443,42 @@ static void md_round(struct md *d)
 		log_warn("meterd: poll: %s", strerror(errno));
 	if (d->fds[0].revents & POLLIN)
 		md_accept(d);
+	if (d->fds[1].revents & POLLIN)
+		md_send_acks(d);
+	d->fds[0].revents = d->fds[1].revents = 0;
 	md_read_round(d);
+	if (d->nstat)
+		md_stat_answer(d);
 }
 
 /* At the stop: no new records (a sender's next send fails and it meters
- * itself), then everything already in the sockets. */
+ * itself), then everything already in the sockets. The end of a socket
+ * here is the shutdown's, not its process's: registrations still open
+ * belong to requests still running (their processes, finding meterd
+ * gone, move their entries to MariaDB), so no tombstone is written. */
 static void md_drain(struct md *d)
 {
-	for (unsigned i = 1; i < d->nfds; i++)
+	for (unsigned i = MD_FIRST; i < d->nfds; i++)
 		shutdown(d->fds[i].fd, SHUT_RD);
-	for (unsigned i = 1; i < d->nfds; i++) {
+	for (unsigned i = MD_FIRST; i < d->nfds; i++) {
 		int r;
 
 		while ((r = md_read(d, i)) == 1 || r == 3)
 			if (r == 3)
 				md_wait_room(d);
-		close(d->fds[i].fd);   /* to its end (0); 2 only if it never hung up */
 	}
-	d->nfds = 1;
+}
+
+/* After the writer's last batch: its acknowledgements (so the processes
+ * need not write those records again), then the sockets close. */
+static void md_close_all(struct md *d)
+{
+	md_send_acks(d);
+	for (unsigned i = MD_FIRST; i < d->nfds; i++) {
+		close(d->fds[i].fd);
+		d->fds[i].fd = -1;
+	}
+	md_compact(d);
 }
 
 /* Had failed tries (a failover): relay_finish writes those as
@@ -303,7 +501,7 @@ static void md_add_int(struct json_object *o, const char *k, long long v)
 	json_object_object_add(o, k, json_object_new_int64(v));
 }
 
-/* The batch's item for w (sql/020's p_items), or NULL when w must go
+/* The batch's item for w (sql/021's p_items), or NULL when w must go
  * through relay_finish. */
 static struct json_object *md_item(const struct meterw_rec *w)
 {
@@ -318,6 +516,8 @@ static struct json_object *md_item(const struct meterw_rec *w)
 	}
 	o = json_object_new_object();
 	md_add_int(o, "a", m.admit_id);
+	if (w->kind != METERW_HANDED)
+		md_add_int(o, "g", 1);   /* registered: no entry in MariaDB */
 	md_add_int(o, "u", m.user_id);
 	md_add_int(o, "k", m.key_id);
 	md_add_str(o, "f", fmt_name(m.fmt));
@@ -356,20 +556,18 @@ static int md_in_list(const char *rest, long long id)
 	return 0;
 }
 
-/* CALL relay_finish_batch; while the database is unreachable (a restart)
- * it tries again each second for up to MD_DB_WAIT_S: the records wait here
- * rather than fail one by one against the same absent server. After a
- * restart every entry is gone and the batch hands them all back (o_rest)
- * for relay_finish, which writes their rows. */
-static int md_call_batch(struct md *d, const char *js, struct db_res *res)
+/* One statement of the writer; while the database is unreachable (a
+ * restart) it tries again each second for up to MD_DB_WAIT_S: the records
+ * wait here rather than fail one by one against the same absent server.
+ * 0 when it ran. */
+static int md_exec_wait(struct md *d, const char *sql, const struct db_val *args,
+			unsigned nargs, struct db_res *res)
 {
-	static const char sql[] = "CALL relay_finish_batch(?)";
-
 	for (int waited = 0;; waited++) {
-		if (DBX(d->a->db, sql, res, DBB(js, strlen(js))) == RE_OK)
+		if (db_exec(d->a->db, sql, args, nargs, res) == RE_OK)
 			return 0;
 		if (db_generation(d->a->db) != 0 || waited >= MD_DB_WAIT_S)
-			return -1;   /* an answer (an error of the batch), or too long */
+			return -1;   /* an answer (an error of its own), or too long */
 		if (waited == 0)
 			log_warn("meterd: the database is unreachable (%s); holding the batch",
 				 db_error(d->a->db));
@@ -377,8 +575,64 @@ static int md_call_batch(struct md *d, const char *js, struct db_res *res)
 	}
 }
 
+/* The tombstones' error: relay_swept_why() (sql/016), the text a late
+ * finish recognises and replaces; read once. */
+static const char *md_swept(struct md *d)
+{
+	struct db_res res = { 0 };
+
+	if (!d->swept[0] &&
+	    md_exec_wait(d, "SELECT relay_swept_why()", NULL, 0, &res) == 0 &&
+	    db_res_str(&res, 0, 0))
+		snprintf(d->swept, sizeof(d->swept), "%s", db_res_str(&res, 0, 0));
+	db_res_free(&res);
+	return d->swept[0] ? d->swept : NULL;
+}
+
+/* A tombstone made a record: its process ended before the request's FIN,
+ * so it ends as a dead relay's request does (HTTP 500, no usage). */
+static void md_tomb_rec(struct md *d, struct meterw_rec *w)
+{
+	const char *why = md_swept(d);
+
+	w->m.http_status = 500;
+	memset(&w->m.usage, 0, sizeof(w->m.usage));
+	w->has_error = 1;
+	snprintf(w->error, sizeof(w->error), "%s", why ? why :
+		 "relay process ended before metering");
+}
+
+/* After a batch: each client's highest FIN in it, for the reader to send
+ * (records of one client come in order, and every earlier batch is done). */
+static void md_post_acks(struct md *d, unsigned nb)
+{
+	unsigned long long one = 1;
+	int any = 0;
+
+	pthread_mutex_lock(&d->mu);
+	for (unsigned i = 0; i < nb; i++) {
+		unsigned k;
+
+		if (d->b[i].kind != METERW_FIN)
+			continue;
+		for (k = 0; k < d->nacks && d->acks[k].cid != d->bcid[i]; k++)
+			;
+		if (k == d->nacks) {
+			d->acks[d->nacks].cid = d->bcid[i];
+			d->acks[d->nacks++].seq = 0;
+		}
+		if (d->b[i].seq > d->acks[k].seq)
+			d->acks[k].seq = d->b[i].seq;
+		any = 1;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (any && write(d->fds[1].fd, &one, sizeof(one)) < 0)
+		log_warn("meterd: its doorbell: %s", strerror(errno));
+}
+
 /* Writes b[0..nb): one relay_finish_batch for the items it can take,
- * relay_finish for the rest (and for all of them when it failed). */
+ * relay_finish for the rest (and for all of them when it failed); then
+ * the acknowledgements. */
 static void md_flush(struct md *d, unsigned nb)
 {
 	const struct cfg *c = &d->a->cfg;
@@ -390,7 +644,11 @@ static void md_flush(struct md *d, unsigned nb)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < nb; i++) {
-		struct json_object *it = md_item(&d->b[i]);
+		struct json_object *it;
+
+		if (d->b[i].kind == METERW_TOMB)
+			md_tomb_rec(d, &d->b[i]);
+		it = md_item(&d->b[i]);
 
 		alone[i] = it == NULL;
 		if (!it)
@@ -401,7 +659,8 @@ static void md_flush(struct md *d, unsigned nb)
 	if (n) {
 		js = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
 						    JSON_C_TO_STRING_NOSLASHESCAPE);
-		if (md_call_batch(d, js, &res)) {
+		if (md_exec_wait(d, "CALL relay_finish_batch(?)",
+				 (const struct db_val[]){ DBB(js, strlen(js)) }, 1, &res)) {
 			log_warn("meterd: a batch of %u not written (%s); one by one", n,
 				 db_error(d->a->db));
 			failed = 1;
@@ -415,10 +674,9 @@ static void md_flush(struct md *d, unsigned nb)
 	if (d->o->verbose)
 		log_info("meterd: batch of %u (%u in one commit%s)", nb, n,
 			 failed ? ", failed" : "");
-	d->batches++;
-	d->records += nb;
 	db_res_free(&res);
 	json_object_put(arr);
+	md_post_acks(d, nb);
 }
 
 /* Called with d->mu held: 1 when the oldest record is due (or the batch
@@ -543,15 +801,21 @@ static void *md_writer(void *arg)
 		if (!md_due(d))
 			continue;
 		n = d->qlen < MD_BATCH_MAX ? d->qlen : MD_BATCH_MAX;
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++) {
 			d->b[i] = d->q[(d->qhead + i) % MD_QUEUE];
+			d->bcid[i] = d->qcid[(d->qhead + i) % MD_QUEUE];
+		}
 		d->qhead = (d->qhead + n) % MD_QUEUE;
 		d->qlen -= n;
+		d->writing = 1;
 		pthread_cond_signal(&d->room);
 		pthread_mutex_unlock(&d->mu);
 		md_flush(d, n);
 		md_tend(d, &swept_at);
 		pthread_mutex_lock(&d->mu);
+		d->writing = 0;
+		d->batches++;
+		d->records += n;
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
@@ -594,11 +858,22 @@ static int md_init(struct md *d, struct app *a, const struct meterd_opts *o)
 	d->o = o;
 	d->peer_uid = pw ? pw->pw_uid : (uid_t)-1;
 	d->fds = calloc(MD_MAX_FDS, sizeof(*d->fds));
+	d->cl = calloc(MD_MAX_FDS, sizeof(*d->cl));
 	d->q = calloc(MD_QUEUE, sizeof(*d->q));
+	d->qcid = calloc(MD_QUEUE, sizeof(*d->qcid));
 	d->at = calloc(MD_QUEUE, sizeof(*d->at));
 	d->b = calloc(MD_BATCH_MAX, sizeof(*d->b));
+	d->bcid = calloc(MD_BATCH_MAX, sizeof(*d->bcid));
+	d->acks = calloc(MD_BATCH_MAX, sizeof(*d->acks));
 	d->lockdb = db_new(&a->cfg);
-	return d->fds && d->q && d->at && d->b && d->lockdb ? md_lock_name(d) : -1;
+	if (!d->fds || !d->cl || !d->q || !d->qcid || !d->at || !d->b || !d->bcid ||
+	    !d->acks || !d->lockdb)
+		return -1;
+	d->fds[0].fd = -1;
+	d->fds[1].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	d->fds[1].events = POLLIN;
+	d->nfds = MD_FIRST;
+	return d->fds[1].fd < 0 ? -1 : md_lock_name(d);
 }
 
 static void md_free(struct md *d)
@@ -608,10 +883,18 @@ static void md_free(struct md *d)
 	pthread_mutex_destroy(&d->mu);
 	if (d->lockdb)
 		db_close(d->lockdb);
+	if (d->fds && d->nfds >= MD_FIRST && d->fds[1].fd >= 0)
+		close(d->fds[1].fd);
+	for (unsigned i = 0; d->cl && i < MD_MAX_FDS; i++)
+		free(d->cl[i].reg);
 	free(d->fds);
+	free(d->cl);
 	free(d->q);
+	free(d->qcid);
 	free(d->at);
 	free(d->b);
+	free(d->bcid);
+	free(d->acks);
 }
 
 /* The writer, with the signals left to the main thread (its poll is what
@@ -651,7 +934,6 @@ int meterd_run(struct app *a, const struct meterd_opts *o)
 	}
 	d.fds[0].fd = lfd;
 	d.fds[0].events = POLLIN;
-	d.nfds = 1;
 	log_info("meterd: serving %s (batches of up to %d, %d ms)", a->cfg.meter_socket,
 		 MD_BATCH_MAX, a->cfg.meter_batch_ms);
 	while (!md_stop)
@@ -664,6 +946,7 @@ int meterd_run(struct app *a, const struct meterd_opts *o)
 	pthread_cond_signal(&d.more);
 	pthread_mutex_unlock(&d.mu);
 	pthread_join(writer, NULL);
+	md_close_all(&d);
 	log_info("meterd: stopped (%llu records in %llu batches, %llu malformed)", d.records,
 		 d.batches, d.rejected);
 	md_free(&d);

@@ -10,7 +10,23 @@
  * meter_batch_ms (or while the last batch was written) with one CALL
  * relay_finish_batch (sql/020): one commit for the whole batch.
  *
- * Nothing lost, nothing counted twice: a request counts against the limits
+ * Registered requests (sql/021, the fast path: a user without a daily
+ * request limit or a cap, nobody waiting, the default backend): the
+ * admission writes nothing; the request's in-flight entry is its
+ * registration here (REG, its tombstone), kept per client (a web process
+ * has at most one request in flight). Its FIN closes it and is written in
+ * a batch like any record; the client keeps every FIN until meterd
+ * acknowledges it (after the batch's commit, or after relay_finish gave up
+ * on it), so a meterd that dies loses no finished request: its processes
+ * write what was not acknowledged themselves (meterc.h). A client whose
+ * socket ends with a registration open (its process died mid-request), or
+ * that registers the next request without finishing the last, gets the
+ * tombstone written: one row, HTTP 500, relay_swept_why(), as a dead
+ * relay's request always got; a late finish replaces it. Nothing in
+ * MariaDB counts such a request before its row (no limit to hold it
+ * against), so nothing there needs to see it in flight.
+ *
+ * Handed requests (everyone else): a request counts against the limits
  * by its in-flight entry until the commit that writes its row (sql/016),
  * wherever that happens. The web process first hands the entry to meterd
  * (sql/020 relay_handover: the entry goes under meterd's own named lock,
@@ -26,8 +42,9 @@
  * before metering". An entry handed over whose record never came (its web
  * process died in between) is swept by meterd after 2 minutes. On
  * SIGTERM/SIGINT it stops taking records (web processes then meter on
- * their own), writes what it has and what is still in its sockets, and
- * exits.
+ * their own), writes what it has and what is still in its sockets,
+ * acknowledges it, and exits; the registrations still open belong to live
+ * requests, whose processes move their entries to MariaDB.
  *
  * Two threads: the reader takes records from every client fairly, a few
  * at a time, into a queue; the writer writes batches out of it. Reading
@@ -36,7 +53,9 @@
  *
  * Access: the socket (meter_socket) is made mode 0666 and every connection
  * is checked by its peer's uid: root, meterd's own user or
- * meter_peer_user. */
+ * meter_peer_user. A datagram "STAT" is answered with the daemon's state
+ * (open registrations, records queued, a batch being written), for the
+ * tests and the benchmark to know when everything is written. */
 #ifndef RELAY_METERD_H
 #define RELAY_METERD_H
 

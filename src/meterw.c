@@ -30,6 +30,7 @@ void meterw_fill(struct meterw_rec *w, const struct meter_rec *m, const char *sl
 {
 	memset(w, 0, sizeof(*w));
 	w->version = METERW_VERSION;
+	w->kind = METERW_HANDED;
 	w->m = *m;
 	w->m.model = w->m.error = w->m.route = w->m.day = w->m.backend = NULL;
 	mw_copy(w->model, sizeof(w->model), m->model);
@@ -58,6 +59,8 @@ void meterw_view(const struct meterw_rec *w, struct meter_rec *m)
  * followed by its NUL after it, in this order). */
 struct mw_head {
 	unsigned version;
+	unsigned kind;
+	unsigned long long seq;
 	struct meter_rec m;
 	int has_error, has_backend, has_slot;
 	unsigned short len[7];
@@ -80,6 +83,8 @@ size_t meterw_encode(const struct meterw_rec *w, void *buf)
 
 	memset(&h, 0, sizeof(h));
 	h.version = w->version;
+	h.kind = w->kind;
+	h.seq = w->seq;
 	h.m = w->m;
 	h.has_error = w->has_error;
 	h.has_backend = w->has_backend;
@@ -105,7 +110,9 @@ int meterw_decode(const void *p, size_t n, struct meterw_rec *w)
 	if (n < sizeof(h))
 		return -1;
 	memcpy(&h, p, sizeof(h));
-	if (h.version != METERW_VERSION)
+	if (h.version != METERW_VERSION ||
+	    (h.kind != METERW_HANDED && h.kind != METERW_REG && h.kind != METERW_FIN) ||
+	    (h.kind == METERW_FIN) != (h.seq != 0))
 		return -1;
 	memset(w, 0, sizeof(*w));
 	{
@@ -132,6 +139,8 @@ int meterw_decode(const void *p, size_t n, struct meterw_rec *w)
 	    m->usage.cache_read < 0 || m->usage.total < 0)
 		return -1;
 	w->version = h.version;
+	w->kind = h.kind;
+	w->seq = h.seq;
 	w->m = h.m;
 	w->m.model = w->m.error = w->m.route = w->m.day = w->m.backend = NULL;
 	w->has_error = h.has_error != 0;

@@ -236,6 +236,35 @@ int web_persistent(void)
 	return !FCGX_IsCGI();
 }
 
+static int (*web_idle_fd)(void *ctx);
+static void (*web_idle_run)(void *ctx);
+
+void web_set_idle(int (*fd)(void *ctx), void (*run)(void *ctx))
+{
+	web_idle_fd = fd;
+	web_idle_run = run;
+}
+
+/* Before accept(): while the idle hook has an fd to watch, waits for it
+ * or for a connection on the listening socket, whichever
+ * comes first. Not with a kept connection (its next request comes on it,
+ * not on fd 0). SIGTERM interrupts the poll (no SA_RESTART). */
+static void web_wait_idle(const FCGX_Request *fr, void *ctx)
+{
+	int fd;
+
+	while (web_idle_fd && fr->ipcFd < 0 && !web_stop && (fd = web_idle_fd(ctx)) >= 0) {
+		struct pollfd p[2] = { { fr->listen_sock, POLLIN, 0 }, { fd, POLLIN, 0 } };
+
+		if (poll(p, 2, -1) < 0)
+			return;   /* EINTR: the stop, or a signal: accept as ever */
+		if (p[1].revents)
+			web_idle_run(ctx);
+		if (p[0].revents)
+			return;
+	}
+}
+
 int web_run(web_handler h, void *ctx)
 {
 	FCGX_Request fr;
@@ -255,7 +284,7 @@ int web_run(web_handler h, void *ctx)
 	}
 	if (FCGX_InitRequest(&fr, 0, 0) != 0)
 		return 1;
-	while (!web_stop && FCGX_Accept_r(&fr) >= 0) {
+	while (!web_stop && (web_wait_idle(&fr, ctx), !web_stop) && FCGX_Accept_r(&fr) >= 0) {
 		web_signals(1);
 		web_prepare(&r, &fr);
 		h(&r, ctx);

@@ -478,6 +478,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.control(path, body)
                 return
             rec = RECORDER.add(self.command, self.path, self.headers.items(), body)
+            # which of the client's connections (tests find its process by it)
+            RECORDER.update(rec, "peer_port", self.client_address[1])
             try:
                 self.behave(path, body, rec)
             except CLIENT_GONE_ERRORS:

@@ -736,12 +736,38 @@ class Env:
         rows = self.sql(query, db)
         return rows[0][0] if rows else None
 
+    def meterd_stat(self):
+        """bin/meterd's state (src/meterd.c, its STAT answer) as a dict of
+        ints: open (requests registered on the fast path, sql/021, still in
+        flight), queued, writing; None when no meterd runs here."""
+        if getattr(self, "_meterd", None) is None or self._meterd.poll() is not None:
+            return None
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            s.settimeout(10 * self.timeout_factor)
+            s.connect(self.settings["RELAY_METER_SOCKET"])
+            s.recv(200)   # the hello
+            s.send(b"STAT")
+            out = s.recv(400).decode()
+        except OSError:
+            return None
+        finally:
+            s.close()
+        return {k: int(v) for k, v in (x.split("=", 1) for x in out.split())}
+
+    def _meterd_idle(self, open_too=True):
+        st = self.meterd_stat()
+        return st is None or (st["queued"] == 0 and st["writing"] == 0 and
+                              (st["open"] == 0 or not open_too))
+
     def wait_inflight(self, where, timeout):
-        """Waits until no in-flight entry matches `where` (None: none at all);
-        False on timeout. Also bench/run's wait for the metering to catch up."""
+        """Waits until no in-flight entry matches `where` (None: none at all,
+        and bin/meterd, when it runs, holds nothing: no registration open,
+        no record left to write); False on timeout. Also bench/run's wait
+        for the metering to catch up."""
         deadline = time.monotonic() + timeout * self.timeout_factor
         q = "SELECT COUNT(*) FROM inflight" + (" WHERE " + where if where else "")
-        while self.sql_value(q) not in ("0", None):
+        while self.sql_value(q) not in ("0", None) or (where is None and not self._meterd_idle()):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
@@ -754,6 +780,9 @@ class Env:
         no slot in the next test. Dead entries (lock free) do not count."""
         try:
             self.wait_inflight("IS_USED_LOCK(lock_name) IS NOT NULL", timeout)
+            deadline = time.monotonic() + timeout
+            while not self._meterd_idle() and time.monotonic() < deadline:
+                time.sleep(0.02)   # fast-path requests still registered
         except HarnessError:
             pass   # no schema yet, or the database is gone: nothing to wait for
 

@@ -1,10 +1,14 @@
 """Issue 16: bin/meterd, the host's metering daemon (src/meterd.h). The web
 processes of lighttpd hand their direct requests' records to it; it writes
-many in one commit (sql/020 relay_finish_batch). Here: every request one
+many in one commit (sql/020-021 relay_finish_batch). Here: every request one
 row and counted once through it, a daily limit under a race with entries
 held by meterd, meterd killed with -9 and stopped with SIGTERM mid-burst,
 no daemon at all, a malformed record and a peer of the wrong user, and an
-entry handed over whose record never came."""
+entry handed over whose record never came. The fast path (sql/021, an
+unlimited user's request registered with meterd instead of a row of
+`inflight`): its entry, its web process killed with -9 mid-request,
+meterd going away mid-request, caps, revocation and the queue still as
+before."""
 import os
 import signal
 import socket
@@ -113,8 +117,12 @@ def test_meterd_daily_limit_under_race(env):
 
 
 def test_meterd_killed_mid_burst(env):
-    """kill -9: what meterd held in memory is swept (one row each, counted
-    once); the web processes meter on their own from then on."""
+    """kill -9: nothing it held is lost. A fast-path request's web process
+    keeps each record until meterd acknowledges it as written, and writes
+    what was not acknowledged itself (at its next request, or between
+    requests once it sees meterd gone): every request ends as its real
+    row. An entry handed over (a limited user's) would be swept instead;
+    the web processes meter on their own from then on."""
     key = env.add_user("alice", daily_requests=0, daily_tokens=0)
     base = _setup(env)
     rcs = []
@@ -124,11 +132,13 @@ def test_meterd_killed_mid_burst(env):
     # meterd's lock went with its connection: the sweep (a queue worker's
     # pass) closes what it held
     assert env.queue_worker("--once").returncode == 0
+    wait_until(lambda: _rows(env) >= 300, 30 * env.timeout_factor, "every request's row")
     assert env.wait_inflight(None, 30)
     assert _rows(env) == 300
     assert env.sql_value("SELECT COUNT(DISTINCT admit_id) FROM request_log") == "300"
     swept = _rows(env, "error = '%s'" % SWEPT)
-    assert usage(env, "alice") == (300, (300 - swept) * 33, swept)
+    assert swept == 0, env.sql("SELECT * FROM request_log WHERE error IS NOT NULL")
+    assert usage(env, "alice") == (300, 300 * 33, 0)
 
 
 def test_meterd_sigterm_drains(env):
@@ -251,3 +261,160 @@ def test_meterd_database_restart_mid_burst(env):
     assert 40 < rows <= 340
     assert env.sql_value("SELECT COUNT(DISTINCT admit_id) FROM request_log") == str(rows)
     assert usage(env, "alice")[0] == rows
+
+
+# ---------------------------------------------------------------- the fast path
+
+def _serving_pid(env):
+    """The pid of the web process whose upstream connection carries the
+    last request the mock got (its local port is the one the mock saw: an
+    idle process may keep a connection to the mock open too)."""
+    port = "%04X" % env.mock_requests()[-1]["peer_port"]
+    inodes = set()
+    for tab in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(tab) as f:
+                for line in f.readlines()[1:]:
+                    x = line.split()
+                    if x[1].rsplit(":", 1)[1] == port:
+                        inodes.add("socket:[%s]" % x[9])
+        except OSError:
+            pass
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().strip() != "call":
+                    continue
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) in inodes:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def _held(env, base, key, name, out, **kw):
+    """A call the mock holds until /__release NAME, in a thread; its
+    answer lands in out[name]. Returns once it is at the upstream."""
+    n = len(env.mock_requests())
+
+    def run():
+        out[name] = call(env, req(mock={"hold": name}), key, via=base, timeout=120, **kw)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: len(env.mock_requests()) > n, what="the held call at the upstream")
+    return t
+
+
+def _release(env, name):
+    env.http(env.mock_url + "/__release", method="POST", body=name.encode(), timeout=10)
+
+
+def test_meterd_fast_path_entry_is_a_registration(env):
+    """An unlimited user's request in flight has no row in `inflight`: its
+    entry is its registration with meterd; a limited user's is a row, as
+    before. Both end as one row, counted once."""
+    free = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    limited = env.add_user("bob", daily_requests=10, daily_tokens=0)
+    base = _setup(env)
+    out = {}
+    t1 = _held(env, base, free, "a1", out)
+    assert env.meterd_stat()["open"] == 1
+    assert env.sql_value("SELECT COUNT(*) FROM inflight") == "0"
+    t2 = _held(env, base, limited, "b1", out)
+    assert env.sql_value("SELECT COUNT(*) FROM inflight") == "1"
+    assert usage(env, "bob")[0] == 1          # in flight, counted against the limit
+    assert env.meterd_stat()["open"] == 1
+    _release(env, "a1")
+    _release(env, "b1")
+    t1.join()
+    t2.join()
+    assert out["a1"].status == 200 and out["b1"].status == 200
+    assert env.wait_inflight(None, 30)
+    assert usage(env, "alice") == (1, 33, 0) and usage(env, "bob") == (1, 33, 0)
+    assert _rows(env) == 2 and _rows(env, "error IS NOT NULL") == 0
+
+
+def test_meterd_fast_path_process_killed(env):
+    """The web process of a fast-path request killed with -9 at the
+    upstream: meterd sees its socket end with the registration open and
+    writes the request's one row (HTTP 500, the dead relay's reason),
+    counted once as an error."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    base = _setup(env)
+    out = {}
+    t = _held(env, base, key, "k1", out)
+    pid = _serving_pid(env)
+    assert pid, "no web process holds the upstream connection"
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: _rows(env) == 1, 30 * env.timeout_factor, "the dead request's row")
+    _release(env, "k1")
+    t.join()
+    assert out["k1"].status >= 500
+    rows = env.sql("SELECT http_status, error, admit_id FROM request_log")
+    assert [r[:2] for r in rows] == [["500", SWEPT]], rows
+    assert usage(env, "alice") == (1, 0, 1)
+    # the slot went with the process's connection: the next one goes through
+    r = call(env, req(), key, via=base)
+    assert r.status == 200
+    assert env.wait_inflight(None, 30)
+    assert usage(env, "alice") == (2, 33, 1)
+
+
+def test_meterd_gone_mid_request_moves_the_entry(env):
+    """meterd stopped while a fast-path request is at the upstream: within
+    a tick the request's entry moves to MariaDB (a row of `inflight` under
+    the process's lock), so a crash from then on is swept as before; the
+    request ends as its one real row."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    base = _setup(env)
+    out = {}
+    t = _held(env, base, key, "g1", out)
+    assert env.sql_value("SELECT COUNT(*) FROM inflight") == "0", env.sql("SELECT * FROM inflight")
+    assert env.stop_meterd() == 0
+    wait_until(lambda: env.sql_value("SELECT COUNT(*) FROM inflight"
+                                     " WHERE IS_USED_LOCK(lock_name) IS NOT NULL") == "1",
+               30 * env.timeout_factor, "the entry in MariaDB")
+    _release(env, "g1")
+    t.join()
+    assert out["g1"].status == 200
+    assert env.wait_inflight(None, 30)
+    assert env.sql("SELECT http_status, error FROM request_log") == [["200", None]]
+    assert usage(env, "alice") == (1, 33, 0)
+
+
+def test_meterd_fast_path_keeps_the_rules(env):
+    """What the fast path does not serve still goes through relay_admit:
+    a concurrency cap, a revoked key (at once, not after a cache's time),
+    and a request that finds others waiting in line."""
+    capped = env.add_user("carol", daily_requests=0, daily_tokens=0)
+    assert env.relayctl("user", "set", "carol", "--max-concurrent", "1").returncode == 0
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    base = _setup(env, slots=1)
+    out = {}
+    t = _held(env, base, capped, "c1", out)
+    r = call(env, req(), capped, via=base)
+    assert r.status == 429, r.body[:300]             # the cap, not the slot
+    # one slot, held: an inline waiter queues; the next direct call queues
+    # behind it (202), it does not take the slot when it frees
+    w = {}
+    tw = threading.Thread(target=lambda: w.update(r=call(
+        env, req(), key, via=base, timeout=60, headers={"X-Relay-Wait": "30"})))
+    tw.start()
+    wait_until(lambda: env.sql_value("SELECT COUNT(*) FROM queue WHERE status = 'waiting'") == "1",
+               what="the waiter in line")
+    r = call(env, req(), key, via=base)
+    assert r.status == 202, r.body[:300]
+    _release(env, "c1")
+    t.join()
+    tw.join()
+    assert out["c1"].status == 200 and w["r"].status == 200
+    assert env.queue_worker("--once").returncode == 0
+    # revoked: refused at once
+    assert call(env, req(), key, via=base).status == 200
+    assert env.relayctl("key", "revoke", key[:12]).returncode == 0
+    assert call(env, req(), key, via=base).status == 401
+    assert env.wait_inflight(None, 30)
+    assert usage(env, "alice") == (3, 3 * 33, 0)

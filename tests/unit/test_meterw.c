@@ -109,12 +109,52 @@ static void test_refused(void **state)
 	assert_int_equal(meterw_decode(wire, n, &got), -1);
 }
 
+/* The kinds (meterw.h): a registration and a numbered FIN travel, a FIN
+ * without its number or a numbered HANDED does not, and meterd's own
+ * TOMB never comes from the wire. */
+static void test_kinds(void **state)
+{
+	struct meter_rec m;
+	size_t n;
+
+	(void)state;
+	rec(&m);
+	meterw_fill(&w, &m, NULL, "r");
+	assert_int_equal(w.kind, METERW_HANDED);
+	assert_int_equal(w.seq, 0);
+	w.kind = METERW_REG;
+	n = meterw_encode(&w, wire);
+	assert_int_equal(meterw_decode(wire, n, &got), 0);
+	assert_int_equal(got.kind, METERW_REG);
+	w.kind = METERW_FIN;
+	w.seq = 77;
+	n = meterw_encode(&w, wire);
+	assert_int_equal(meterw_decode(wire, n, &got), 0);
+	assert_int_equal(got.kind, METERW_FIN);
+	assert_int_equal(got.seq, 77);
+	w.seq = 0;                       /* a FIN is numbered */
+	n = meterw_encode(&w, wire);
+	assert_int_equal(meterw_decode(wire, n, &got), -1);
+	w.kind = METERW_HANDED;          /* nothing else is */
+	w.seq = 3;
+	n = meterw_encode(&w, wire);
+	assert_int_equal(meterw_decode(wire, n, &got), -1);
+	w.kind = METERW_TOMB;
+	w.seq = 0;
+	n = meterw_encode(&w, wire);
+	assert_int_equal(meterw_decode(wire, n, &got), -1);
+	w.kind = 99;
+	n = meterw_encode(&w, wire);
+	assert_int_equal(meterw_decode(wire, n, &got), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_long_strings_cut_at_a_character),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
