@@ -196,6 +196,38 @@ class Ops:
             self.log("MariaDB: back to the run's own settings")
             self.restart_db(first)
 
+    def thread_per_conn(self):
+        """(c''): the relay through lighttpd on the run's durability but
+        MariaDB's default thread handling, a thread per connection (the
+        shipped snippet, tools/mariadb-relay.cnf, uses the thread pool)."""
+        b = self.b
+        env = b.env
+        args = env.db_extra_args
+        self.log("MariaDB: restarting with one thread per connection")
+        harness_lighttpd_stop(env)
+        env.stop_apache()
+        env.stop_db()
+        env.db_extra_args = tuple(args) + ("--thread-handling=one-thread-per-connection",)
+        env.start_db()
+        try:
+            saved = {k: b.out.get(k) for k in ("c", "mem", "cpu_per_call", "sql")}
+            try:
+                b.part_lighttpd()
+                b.out["c_tpc"] = b.out["c"]
+                b.out["cpu_tpc"] = b.out["cpu_per_call"]
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        b.out.pop(k, None)
+                    else:
+                        b.out[k] = v
+        finally:
+            self.log("MariaDB: back to the run's own thread handling")
+            harness_lighttpd_stop(env)
+            env.stop_db()
+            env.db_extra_args = args
+            env.start_db()
+
     # ------------------------------------------------------------ a log of years
     def _ids(self):
         env = self.b.env

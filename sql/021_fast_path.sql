@@ -56,6 +56,7 @@ END //
 CREATE OR REPLACE PROCEDURE relay_finish_batch(IN p_items LONGTEXT)
 BEGIN
   DECLARE v_rest TEXT DEFAULT NULL;
+  DECLARE v_handed INT DEFAULT 0;
   DECLARE v_b INT UNSIGNED;
   DECLARE v_done TINYINT DEFAULT 0;
   -- the serving backends of successes that have a failure state to clear
@@ -76,11 +77,12 @@ BEGIN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'relay_finish_batch: called inside a transaction';
   END IF;
   START TRANSACTION;
-  SELECT GROUP_CONCAT(j.a) INTO v_rest
+  SELECT GROUP_CONCAT(IF(IF(j.g = 1, EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = j.a),
+                              NOT EXISTS (SELECT 1 FROM inflight i WHERE i.id = j.a)), j.a, NULL)),
+         COALESCE(SUM(j.g IS NULL), 0)
+    INTO v_rest, v_handed
     FROM JSON_TABLE(p_items, '$[*]' COLUMNS (a BIGINT UNSIGNED PATH '$.a',
-           g TINYINT PATH '$.g')) j
-   WHERE IF(j.g = 1, EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = j.a),
-            NOT EXISTS (SELECT 1 FROM inflight i WHERE i.id = j.a));
+           g TINYINT PATH '$.g')) j;
   SET @relay_batch = 1;
   INSERT INTO request_log (user_id, key_id, queue_id, admit_id, route, format, model,
       stream, http_status, prompt_tokens, completion_tokens, total_tokens,
@@ -116,10 +118,12 @@ BEGIN
       tokens = tokens + VALUES(tokens), errors = errors + VALUES(errors);
   COMMIT;
   -- after the commit (relay_unreserve's order); registered items have none
-  DELETE i FROM inflight i
-    JOIN JSON_TABLE(p_items, '$[*]' COLUMNS (a BIGINT UNSIGNED PATH '$.a',
-           g TINYINT PATH '$.g')) j ON i.id = j.a
-   WHERE j.g IS NULL AND (v_rest IS NULL OR NOT FIND_IN_SET(j.a, v_rest));
+  IF v_handed > 0 THEN
+    DELETE i FROM inflight i
+      JOIN JSON_TABLE(p_items, '$[*]' COLUMNS (a BIGINT UNSIGNED PATH '$.a',
+             g TINYINT PATH '$.g')) j ON i.id = j.a
+     WHERE j.g IS NULL AND (v_rest IS NULL OR NOT FIND_IN_SET(j.a, v_rest));
+  END IF;
   IF EXISTS (SELECT 1 FROM backend_state WHERE fails > 0 OR cool_until IS NOT NULL) THEN
     OPEN cur;
     scan: LOOP

@@ -34,7 +34,7 @@ void app_init(struct app *a, const char *prog)
 	a->cfg_ok = 1;
 }
 
-/* Between requests (web_set_idle): bin/meterd's acknowledgements. */
+/* Between requests (web_set_idle): bin/meterd going away. */
 static int app_idle_fd(void *ctx)
 {
 	struct app *a = ctx;

@@ -67,12 +67,12 @@ int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m);
 int meterc_hand(struct meterc *mc, struct db *db, const struct meter_rec *m,
 		const char *slot);
 
-/* Between requests (web_set_idle): the fd to watch while FINs wait for
- * their acknowledgement, else -1; a meterd found gone meanwhile has its
- * unacknowledged FINs written here first (on db). */
+/* Between requests (web_set_idle): the fd whose end to watch while FINs
+ * wait for their acknowledgement, else -1; a meterd found gone meanwhile
+ * has its unacknowledged FINs written here first (on db). */
 int meterc_idle_fd(struct meterc *mc, struct db *db);
-/* That fd fired: reads the acknowledgements, or writes what a meterd
- * that ended left unacknowledged. */
+/* That fd ended (or fired): reads the acknowledgements, and writes what a
+ * meterd that ended left unacknowledged. */
 void meterc_idle(struct meterc *mc, struct db *db);
 
 /* Waits a little for the last acknowledgements, writes (on db, may be

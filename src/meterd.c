@@ -41,6 +41,8 @@
 /* fds[0] is the listening socket, fds[1] the writer's doorbell (an
  * eventfd: acknowledgements to send); clients from MD_FIRST on. */
 #define MD_FIRST 2
+/* The reader's pause between rounds (md_round). */
+#define MD_PAUSE_US 1000
 /* An entry handed over this long ago without its record is an orphan. */
 #define MD_ORPHAN_S 120
 #define MD_ORPHAN_EVERY_S 10
@@ -434,13 +436,23 @@ static void md_stat_answer(struct md *d)
 }
 
 /* One round of the reader: waits for records (a second at most), reads
- * them. */
+ * them, then pauses MD_PAUSE_US before the next poll. Two datagrams come
+ * per request (REG, FIN): read as they come, every one of them woke this
+ * thread, and every sender paid for waking it. Paused, the reader finds
+ * several waiting at each round, and a sender whose datagram lands while
+ * nobody polls wakes nobody. A record waits at most the pause longer;
+ * nothing waits on a REG. */
 static void md_round(struct md *d)
 {
+	static const struct timespec pause = { 0, MD_PAUSE_US * 1000L };
+
 	if (md_full(d))
 		md_wait_room(d);
 	if (poll(d->fds, d->nfds, 1000) < 0 && errno != EINTR)
 		log_warn("meterd: poll: %s", strerror(errno));
+	nanosleep(&pause, NULL);
+	if (d->nfds > MD_FIRST)   /* what came during the pause, too */
+		poll(d->fds, d->nfds, 0);
 	if (d->fds[0].revents & POLLIN)
 		md_accept(d);
 	if (d->fds[1].revents & POLLIN)

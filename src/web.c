@@ -254,7 +254,9 @@ static void web_wait_idle(const FCGX_Request *fr, void *ctx)
 	int fd;
 
 	while (web_idle_fd && fr->ipcFd < 0 && !web_stop && (fd = web_idle_fd(ctx)) >= 0) {
-		struct pollfd p[2] = { { fr->listen_sock, POLLIN, 0 }, { fd, POLLIN, 0 } };
+		/* the end only: data on it (meterd's acknowledgements) need
+		 * not wake the process, it reads them at its next request */
+		struct pollfd p[2] = { { fr->listen_sock, POLLIN, 0 }, { fd, POLLRDHUP, 0 } };
 
 		if (poll(p, 2, -1) < 0)
 			return;   /* EINTR: the stop, or a signal: accept as ever */

@@ -31,10 +31,11 @@ typedef void (*web_handler)(struct web_req *r, void *ctx);
  * current request finish, then the loop ends. */
 int web_run(web_handler h, void *ctx);
 
-/* Between requests: while fd(ctx) >= 0, the loop waits for that fd as
- * well as for the next request, and calls run(ctx) whenever it fires
- * (bin/meterd's acknowledgements or its end, meterc.h: a process that
- * gets no further request still learns of them). Call before web_run(). */
+/* Between requests: while fd(ctx) >= 0, the loop waits for that fd's end
+ * (a hang-up; data on it does not wake the process) as well as for the
+ * next request, and calls run(ctx) when it comes (bin/meterd gone,
+ * meterc.h: a process that gets no further request still learns of it).
+ * Call before web_run(). */
 void web_set_idle(int (*fd)(void *ctx), void (*run)(void *ctx));
 
 /* Seconds a write to the web server may block before the client counts

@@ -662,7 +662,11 @@ class Env:
                     "--port=%d" % port, "--bind-address=127.0.0.1",
                     "--skip-log-bin", "--log-error=" + self.db_log,
                     "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
-                    "--max-connections=%d" % max(500, 2 * self.relay_procs() + 100)]
+                    "--max-connections=%d" % max(500, 2 * self.relay_procs() + 100),
+                    # as tools/mariadb-relay.cnf ships it: the relay's short
+                    # statements run on a few pooled threads; the dispatcher's
+                    # naps and lock waits must work under it too
+                    "--thread-handling=pool-of-threads"]
             if self.db_buffer_pool:
                 argv.append("--innodb-buffer-pool-size=" + self.db_buffer_pool)
             if not self.db_durable:
