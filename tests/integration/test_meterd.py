@@ -284,8 +284,8 @@ def _serving_pid(env):
         if not pid.isdigit():
             continue
         try:
-            with open("/proc/%s/comm" % pid) as f:
-                if f.read().strip() != "call":
+            with open("/proc/%s/cmdline" % pid, "rb") as f:   # under valgrind too
+                if b"cgi-bin/call" not in f.read():
                     continue
             for fd in os.listdir("/proc/%s/fd" % pid):
                 if os.readlink("/proc/%s/fd/%s" % (pid, fd)) in inodes:
