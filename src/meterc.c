@@ -117,6 +117,12 @@ static int mc_wait_acks(struct meterc *mc, unsigned want, int ms)
 {
 	struct timespec t0, t;
 
+	/* an acknowledgement may have been dropped (meterd's send to a full
+	 * socket): ask for the last one again */
+	if (mc->fd >= 0 && mc->npend >= want &&
+	    send(mc->fd, "SYNC", 4, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+	    errno != EAGAIN && errno != EWOULDBLOCK)
+		mc_lost(mc);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (mc->npend >= want && mc->fd >= 0) {
 		struct pollfd p = { mc->fd, POLLIN, 0 };
@@ -209,7 +215,12 @@ int meterc_ready(struct meterc *mc, struct db *db)
 		mc_recover(mc, db);
 	if (mc->fd < 0 && mc_connect(mc))
 		return 0;
-	return mc->npend < MC_PENDING;
+	if (mc->npend < MC_PENDING)
+		return 1;
+	/* meterd behind, or an acknowledgement lost: ask, and take
+	 * relay_admit's path this time (no FIN to wait for) */
+	mc_wait_acks(mc, MC_PENDING, 0);
+	return 0;
 }
 
 int meterc_idle_fd(struct meterc *mc, struct db *db)

@@ -57,6 +57,7 @@ struct mdc {
 	unsigned long long id;       /* unique for meterd's life */
 	struct meterw_rec *reg;      /* owned; allocated at its first REG */
 	int reg_open;
+	unsigned long long done;     /* its highest FIN acknowledged */
 };
 
 /* "Every FIN of client cid up to seq is done with." */
@@ -99,7 +100,8 @@ struct md {
 	unsigned qhead, qlen;
 	int stopping;                /* no more records: write what is left */
 	int writing;                 /* a batch is being written */
-	struct md_ack *acks;         /* MD_BATCH_MAX, for the reader to send */
+	struct md_ack *acks;         /* MD_MAX_FDS, for the reader to send */
+	struct md_ack *acks_out;     /* the reader's copy */
 	unsigned nacks;
 
 	struct meterw_rec *b;        /* the writer's batch */
@@ -188,6 +190,7 @@ static void md_accept(struct md *d)
 		d->fds[d->nfds].revents = 0;
 		d->cl[d->nfds].id = ++d->next_cid;
 		d->cl[d->nfds].reg_open = 0;
+		d->cl[d->nfds].done = 0;
 		d->nfds++;
 	}
 }
@@ -223,6 +226,20 @@ static void md_push_locked(struct md *d, const struct meterw_rec *w, unsigned lo
 	clock_gettime(CLOCK_MONOTONIC, &d->at[slot]);
 	d->qlen++;
 	pthread_cond_signal(&d->more);
+}
+
+/* Tells client i its highest FIN done (an acknowledgement). A full
+ * socket drops it: the next one says more, and a client that waits for
+ * one asks (SYNC). */
+static void md_ack(struct md *d, unsigned i)
+{
+	struct meterw_ack ack = { METERW_ACK_MAGIC, 0, d->cl[i].done };
+
+	if (!ack.seq || d->fds[i].fd < 0)
+		return;
+	if (send(d->fds[i].fd, &ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+	    errno != EAGAIN && errno != EWOULDBLOCK)
+		log_warn("meterd: an acknowledgement not sent: %s", strerror(errno));
 }
 
 /* Client i's open registration becomes a tombstone to write (its process
@@ -264,6 +281,10 @@ static int md_take(struct md *d, unsigned i, const unsigned char *raw, size_t n)
 	static struct meterw_rec w;
 	struct mdc *c = &d->cl[i];
 
+	if (n == 4 && memcmp(raw, "SYNC", 4) == 0) {
+		md_ack(d, i);   /* its last acknowledgement again */
+		return 0;
+	}
 	if (n == 4 && memcmp(raw, "STAT", 4) == 0) {
 		if (d->nstat < sizeof(d->stat) / sizeof(d->stat[0]))
 			d->stat[d->nstat++] = c->id;
@@ -374,11 +395,10 @@ static void md_read_round(struct md *d)
 }
 
 /* The writer's acknowledgements, sent: each client learns which of its
- * FINs are durable (meterc.h keeps them until then). A full socket drops
- * one; the next one says more. */
+ * FINs are durable (meterc.h keeps them until then). */
 static void md_send_acks(struct md *d)
 {
-	struct md_ack a[MD_BATCH_MAX];
+	struct md_ack *a = d->acks_out;
 	unsigned long long bell;
 	unsigned n;
 
@@ -391,13 +411,11 @@ static void md_send_acks(struct md *d)
 	pthread_mutex_unlock(&d->mu);
 	for (unsigned k = 0; k < n; k++)
 		for (unsigned i = MD_FIRST; i < d->nfds; i++) {
-			struct meterw_ack ack = { METERW_ACK_MAGIC, 0, a[k].seq };
-
-			if (d->cl[i].id != a[k].cid || d->fds[i].fd < 0)
+			if (d->cl[i].id != a[k].cid)
 				continue;
-			if (send(d->fds[i].fd, &ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
-			    errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("meterd: an acknowledgement not sent: %s", strerror(errno));
+			if (a[k].seq > d->cl[i].done)
+				d->cl[i].done = a[k].seq;
+			md_ack(d, i);
 			break;
 		}
 }
@@ -629,6 +647,8 @@ static void md_post_acks(struct md *d, unsigned nb)
 			continue;
 		for (k = 0; k < d->nacks && d->acks[k].cid != d->bcid[i]; k++)
 			;
+		if (k == d->nacks && d->nacks == MD_MAX_FDS)
+			continue;   /* more clients than can be connected: gone ones */
 		if (k == d->nacks) {
 			d->acks[d->nacks].cid = d->bcid[i];
 			d->acks[d->nacks++].seq = 0;
@@ -876,10 +896,11 @@ static int md_init(struct md *d, struct app *a, const struct meterd_opts *o)
 	d->at = calloc(MD_QUEUE, sizeof(*d->at));
 	d->b = calloc(MD_BATCH_MAX, sizeof(*d->b));
 	d->bcid = calloc(MD_BATCH_MAX, sizeof(*d->bcid));
-	d->acks = calloc(MD_BATCH_MAX, sizeof(*d->acks));
+	d->acks = calloc(MD_MAX_FDS, sizeof(*d->acks));
+	d->acks_out = calloc(MD_MAX_FDS, sizeof(*d->acks_out));
 	d->lockdb = db_new(&a->cfg);
 	if (!d->fds || !d->cl || !d->q || !d->qcid || !d->at || !d->b || !d->bcid ||
-	    !d->acks || !d->lockdb)
+	    !d->acks || !d->acks_out || !d->lockdb)
 		return -1;
 	d->fds[0].fd = -1;
 	d->fds[1].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -907,6 +928,7 @@ static void md_free(struct md *d)
 	free(d->b);
 	free(d->bcid);
 	free(d->acks);
+	free(d->acks_out);
 }
 
 /* The writer, with the signals left to the main thread (its poll is what
