@@ -160,13 +160,36 @@ class Ops:
                 self.stop_proc(pk.proc)
 
     # ------------------------------------------------------------ other DB settings
-    def restart_db(self, durable):
+    def restart_db(self, durable, extra_args=None):
+        """MariaDB again with that durability (and those extra arguments,
+        None = as they are), the web servers stopped."""
         env = self.b.env
         harness_lighttpd_stop(env)
         env.stop_apache()
         env.stop_db()
         env.db_durable = durable
+        if extra_args is not None:
+            env.db_extra_args = tuple(extra_args)
         env.start_db()
+
+    def _remeasure(self, parts, keep):
+        """Runs the parts (section 1's part_lighttpd, part_apache) again and
+        files their results under new names: keep maps the run's key ("c",
+        "cpu_per_call", ...) to the name it is kept as. The run's own results
+        under those keys are put back after."""
+        b = self.b
+        saved = {k: b.out.get(k) for k in ("c", "d", "mem", "cpu_per_call", "sql")}
+        try:
+            for part in parts:
+                part()
+            for k, name in keep.items():
+                b.out[name] = b.out[k]
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    b.out.pop(k, None)
+                else:
+                    b.out[k] = v
 
     def other_settings(self):
         """(c') and (d'): the relay again, on the other MariaDB settings."""
@@ -180,18 +203,7 @@ class Ops:
             b.alt_settings = "innodb_flush_log_at_trx_commit=%s, innodb_doublewrite=%s (%s)" % (
                 v.get("innodb_flush_log_at_trx_commit"), v.get("innodb_doublewrite"),
                 "durable defaults" if not first else "the tests' settings")
-            saved = {k: b.out.get(k) for k in ("c", "d", "mem", "cpu_per_call", "sql")}
-            try:
-                b.part_lighttpd()
-                b.out["c_alt"] = b.out["c"]
-                b.part_apache()
-                b.out["d_alt"] = b.out["d"]
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        b.out.pop(k, None)
-                    else:
-                        b.out[k] = v
+            self._remeasure((b.part_lighttpd, b.part_apache), {"c": "c_alt", "d": "d_alt"})
         finally:
             self.log("MariaDB: back to the run's own settings")
             self.restart_db(first)
@@ -201,32 +213,14 @@ class Ops:
         MariaDB's default thread handling, a thread per connection (the
         shipped snippet, tools/mariadb-relay.cnf, uses the thread pool)."""
         b = self.b
-        env = b.env
-        args = env.db_extra_args
+        args, durable = b.env.db_extra_args, b.env.db_durable
         self.log("MariaDB: restarting with one thread per connection")
-        harness_lighttpd_stop(env)
-        env.stop_apache()
-        env.stop_db()
-        env.db_extra_args = tuple(args) + ("--thread-handling=one-thread-per-connection",)
-        env.start_db()
+        self.restart_db(durable, tuple(args) + ("--thread-handling=one-thread-per-connection",))
         try:
-            saved = {k: b.out.get(k) for k in ("c", "mem", "cpu_per_call", "sql")}
-            try:
-                b.part_lighttpd()
-                b.out["c_tpc"] = b.out["c"]
-                b.out["cpu_tpc"] = b.out["cpu_per_call"]
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        b.out.pop(k, None)
-                    else:
-                        b.out[k] = v
+            self._remeasure((b.part_lighttpd,), {"c": "c_tpc", "cpu_per_call": "cpu_tpc"})
         finally:
             self.log("MariaDB: back to the run's own thread handling")
-            harness_lighttpd_stop(env)
-            env.stop_db()
-            env.db_extra_args = args
-            env.start_db()
+            self.restart_db(durable, args)
 
     # ------------------------------------------------------------ a log of years
     def _ids(self):

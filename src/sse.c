@@ -21,11 +21,13 @@
  * limit only has to be generous enough not to lose a whole response body. */
 #define SSE_JSON_DEPTH 128
 
-/* a + b, saturating at LLONG_MAX; both are >= 0 (merge_usage() only
- * stores non-negative counts), so only overflow upwards is possible. */
-static long long sat_add(long long a, long long b)
+long long usage_add(long long a, long long b)
 {
-	if (b > 0 && a > LLONG_MAX - b)
+	if (a < 0)
+		a = 0;
+	if (b < 0)
+		b = 0;
+	if (a > LLONG_MAX - b)
 		return LLONG_MAX;
 	return a + b;
 }
@@ -34,7 +36,7 @@ static long long sat_add(long long a, long long b)
  * tokens apart from input_tokens; OpenAI has them inside prompt_tokens). */
 long long usage_prompt(const struct usage *u)
 {
-	return sat_add(sat_add(u->input, u->cache_creation), u->cache_read);
+	return usage_add(usage_add(u->input, u->cache_creation), u->cache_read);
 }
 
 /* completion = output. */
@@ -47,7 +49,7 @@ long long usage_completion(const struct usage *u)
  * not name), else prompt + completion. */
 long long usage_total(const struct usage *u)
 {
-	long long sum = sat_add(usage_prompt(u), usage_completion(u));
+	long long sum = usage_add(usage_prompt(u), usage_completion(u));
 
 	return u->total > sum ? u->total : sum;
 }

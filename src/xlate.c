@@ -146,6 +146,13 @@ long long xl_int(struct json_object *o, const char *key)
 	return (long long)json_object_get_int64(v);
 }
 
+long long xl_count(struct json_object *o, const char *key)
+{
+	long long v = xl_int(o, key);
+
+	return v < 0 ? 0 : v;
+}
+
 /* Adds key -> v to o; v is taken over (freed here if o refuses it). */
 int xl_add(struct json_object *o, const char *key, struct json_object *v)
 {

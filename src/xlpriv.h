@@ -17,6 +17,9 @@ const char *xl_str(struct json_object *o, const char *key);
 int xl_is(struct json_object *o, enum json_type t);
 int xl_streq(const char *a, const char *b);
 long long xl_int(struct json_object *o, const char *key);
+/* A token count at key: xl_int, a negative one as 0 (an upstream may
+ * send any number; sums of counts stay clear of overflow). */
+long long xl_count(struct json_object *o, const char *key);
 int xl_add(struct json_object *o, const char *key, struct json_object *v);
 int xl_add_ref(struct json_object *o, const char *key, struct json_object *v);
 int xl_push(struct json_object *arr, struct json_object *v);

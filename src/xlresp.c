@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include "xlate.h"
 #include "xlpriv.h"
+#include "sse.h"
 
 const char *xl_stop_to_finish(const char *s)
 {
@@ -40,9 +41,9 @@ const char *xl_finish_to_stop(const char *f)
 static struct json_object *usage_o2a(struct json_object *u)
 {
 	struct json_object *a = json_object_new_object();
-	long long p = xl_int(u, "prompt_tokens");
-	long long cached = xl_int(xl_get(u, "prompt_tokens_details"),
-				  "cached_tokens");
+	long long p = xl_count(u, "prompt_tokens");
+	long long cached = xl_count(xl_get(u, "prompt_tokens_details"),
+				    "cached_tokens");
 
 	if (!a)
 		return NULL;
@@ -50,7 +51,7 @@ static struct json_object *usage_o2a(struct json_object *u)
 		cached = p;
 	xl_add(a, "input_tokens", json_object_new_int64(p - cached));
 	xl_add(a, "output_tokens",
-	       json_object_new_int64(xl_int(u, "completion_tokens")));
+	       json_object_new_int64(xl_count(u, "completion_tokens")));
 	xl_add(a, "cache_creation_input_tokens", json_object_new_int64(0));
 	xl_add(a, "cache_read_input_tokens", json_object_new_int64(cached));
 	return a;
@@ -68,10 +69,12 @@ struct json_object *xl_usage_a2o(long long in, long long out, long long cc,
 		json_object_put(d);
 		return NULL;
 	}
-	xl_add(o, "prompt_tokens", json_object_new_int64(in + cc + cr));
-	xl_add(o, "completion_tokens", json_object_new_int64(out));
-	xl_add(o, "total_tokens", json_object_new_int64(in + cc + cr + out));
-	xl_add(d, "cached_tokens", json_object_new_int64(cr));
+	/* the upstream's numbers, whatever they are: no overflow (fuzzed) */
+	in = usage_add(usage_add(in, cc), cr);
+	xl_add(o, "prompt_tokens", json_object_new_int64(in));
+	xl_add(o, "completion_tokens", json_object_new_int64(usage_add(out, 0)));
+	xl_add(o, "total_tokens", json_object_new_int64(usage_add(in, out)));
+	xl_add(d, "cached_tokens", json_object_new_int64(usage_add(cr, 0)));
 	xl_add(o, "prompt_tokens_details", d);
 	return o;
 }

@@ -91,9 +91,9 @@ static void take_usage(struct xsse *x, struct json_object *u)
 	if (!xl_is(u, json_type_object))
 		return;
 	if (x->upstream == FMT_OPENAI) {
-		long long p = xl_int(u, "prompt_tokens");
-		long long c = xl_int(xl_get(u, "prompt_tokens_details"),
-				     "cached_tokens");
+		long long p = xl_count(u, "prompt_tokens");
+		long long c = xl_count(xl_get(u, "prompt_tokens_details"),
+				       "cached_tokens");
 
 		if (c > p)
 			c = p;
