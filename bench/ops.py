@@ -273,15 +273,30 @@ class Ops:
         q = b.a.quick
         out = {"settle_s": waited}
         port = env.lighttpd_port
-        out["status_ms"], out["status_codes"] = http_get_ms(port, "/api/status.php", 50 if q else 300)
-        out["metrics_ms"], out["metrics_codes"] = http_get_ms(port, "/metrics", 20 if q else 100)
+        # the machine's pace in this phase: the same web stack, no database
+        # (call.php refuses a GET before anything else)
+        out["ref_ms"], _codes = http_get_ms(port, "/api/call.php", 50 if q else 300)
+        # beside each time, the rows MariaDB read for it (Handler_read_*
+        # per call): a count, not a timing, and what would grow with the
+        # log if anything read it
+        n = 50 if q else 300
+        h0 = handler_reads(env)
+        out["status_ms"], out["status_codes"] = http_get_ms(port, "/api/status.php", n)
+        out["status_rows"] = (handler_reads(env) - h0) / n
+        n = 20 if q else 100
+        h0 = handler_reads(env)
+        out["metrics_ms"], out["metrics_codes"] = http_get_ms(port, "/metrics", n)
+        out["metrics_rows"] = (handler_reads(env) - h0) / n
         t = []
-        for _ in range(5 if q else 15):
+        n = 5 if q else 15
+        h0 = handler_reads(env)
+        for _ in range(n):
             t0 = time.perf_counter()
             r = env.relayctl("usage")
             t.append((time.perf_counter() - t0) * 1000.0)
             if r.returncode != 0:
                 out["usage_err"] = r.stderr.strip()[:200]
+        out["usage_rows"] = (handler_reads(env) - h0) / n
         out["usage_ms"] = median(t)
         h, _uid = self._ids()
         out["admit_rps"] = self._slap(b.admit_sql(h), 4000 if q else 20000)
@@ -386,7 +401,11 @@ class Ops:
 
         def ratio_r(a, b):
             return "%.2f" % (b / a) if a and b else "-"
+        def rows_read(k):
+            return ("%.0f / %.0f" % (e[k], f[k])) if e.get(k) is not None and f.get(k) is not None else ""
         rows = [
+            ["reference: GET /api/call.php -> 405 (no database)", "%.2f ms" % e.get("ref_ms", 0),
+             "%.2f ms" % f.get("ref_ms", 0), ratio_t(e.get("ref_ms"), f.get("ref_ms"))],
             ["GET /api/status.php (sequential, median)", "%.2f ms" % e["status_ms"], "%.2f ms" % f["status_ms"],
              ratio_t(e["status_ms"], f["status_ms"])],
             ["GET /metrics (sequential, median)", "%.2f ms" % e["metrics_ms"], "%.2f ms" % f["metrics_ms"],
@@ -400,7 +419,12 @@ class Ops:
             ["call via lighttpd, 16 conns: req/s", _fint(e["call16"].get("rps")), _fint(f["call16"].get("rps")),
              ratio_r(e["call16"].get("rps"), f["call16"].get("rps"))],
         ]
-        L.append(_table(["figure", "empty log", "full log", "ratio"], rows))
+        for r, k in zip(rows, (None, "status_rows", "metrics_rows", "usage_rows", None, None, None)):
+            r.append(rows_read(k) if k else "")
+        L.append(_table(["figure", "empty log", "full log", "ratio", "rows read per call (empty / full)"], rows))
+        L.append("   reference: the machine's own pace in each phase (minutes apart), a request that reads no"
+                 " database; rows read: MariaDB's Handler_read_* per call, the same work or not whatever the"
+                 " timings say")
         L.append("   generated in %.0f s (%s rows/s, the usage trigger included); daily_usage then has %s rows;"
                  " InnoDB settled (dirty pages flushed, undo purged) %.0f s before the full-log figures"
                  % (o["gen_s"], _fint(o["n"] / max(1e-9, o["gen_s"])), _fint(o["daily_rows"]),
@@ -434,6 +458,13 @@ def _proc_cpu_s(pid):
 
 def _fint(v):
     return "{:,}".format(int(round(v))) if v is not None else "-"
+
+
+def handler_reads(env):
+    """MariaDB's rows read so far (every Handler_read_* counter)."""
+    return sum(int(v) for _k, v in env.sql("SELECT VARIABLE_NAME, VARIABLE_VALUE FROM"
+                                           " information_schema.GLOBAL_STATUS"
+                                           " WHERE VARIABLE_NAME LIKE 'HANDLER_READ%'"))
 
 
 def _table(headers, rows):
