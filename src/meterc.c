@@ -20,15 +20,17 @@
 #define MC_SEND_TIMEOUT_MS 200
 #define MC_RETRY_S 1
 #define MC_WARN_EVERY_S 60
-/* FINs sent and not yet acknowledged: a few batches' worth of this
- * process's requests. Full = meterd far behind: the next requests take
- * relay_admit's path (their entries in MariaDB) until it catches up. */
+/* Records (FIN, HANDED) sent and not yet acknowledged: a few batches'
+ * worth of this process's requests. Full = meterd far behind: the next
+ * requests take relay_admit's path, and are metered here, until it
+ * catches up. */
 #define MC_PENDING 32
 /* At the process's end: how long to wait for the last acknowledgements
  * before writing the rest here. */
 #define MC_EXIT_WAIT_MS 2000
 
-/* A FIN as it went out, kept until meterd acknowledges it. */
+/* A record (FIN, HANDED) as it went out, kept until meterd acknowledges
+ * it. */
 struct mc_pend {
 	unsigned long long seq;
 	size_t len;
@@ -41,7 +43,7 @@ struct meterc {
 	time_t retry_at;    /* no connect before this after a failure */
 	time_t warned_at;   /* the last "not there" warning */
 	char lock[128];     /* meterd's lock (its hello), "" = none yet */
-	unsigned long long seq;   /* the last FIN's number */
+	unsigned long long seq;   /* the last numbered record's number */
 	long long reg;      /* the admission registered with this meterd
 			       and not finished, 0 = none */
 	struct mc_pend pend[MC_PENDING];   /* oldest first */
@@ -77,7 +79,7 @@ static void mc_lost(struct meterc *mc)
 	mc->reg = 0;
 }
 
-/* Every FIN up to seq is durable (or meterd gave up on it, logged). */
+/* Every record up to seq is durable (or meterd gave up on it, logged). */
 static void mc_acked(struct meterc *mc, unsigned long long seq)
 {
 	unsigned k = 0;
@@ -111,8 +113,8 @@ static int mc_read(struct meterc *mc)
 	return -1;
 }
 
-/* Waits up to ms for acknowledgements until fewer than `want` FINs are
- * unacknowledged; 0 when that happened. */
+/* Waits up to ms for acknowledgements until fewer than `want` records
+ * are unacknowledged; 0 when that happened. */
 static int mc_wait_acks(struct meterc *mc, unsigned want, int ms)
 {
 	struct timespec t0, t;
@@ -139,9 +141,10 @@ static int mc_wait_acks(struct meterc *mc, unsigned want, int ms)
 	return mc->npend < want ? 0 : -1;
 }
 
-/* A meterd that went away left FINs unacknowledged: each is written here,
- * through relay_finish (src/meterq.c), which finds the row if meterd wrote
- * it after all. Only where the connection holds no lock: relay_finish
+/* A meterd that went away left records unacknowledged: each is written
+ * here, through relay_finish (src/meterq.c), which finds the row if meterd
+ * wrote it after all, and replaces the row a sweep wrote for a handed
+ * entry meanwhile. Only where the connection holds no lock: relay_finish
  * lets go of all of them. */
 static void mc_recover(struct meterc *mc, struct db *db)
 {
@@ -218,7 +221,7 @@ int meterc_ready(struct meterc *mc, struct db *db)
 	if (mc->npend < MC_PENDING)
 		return 1;
 	/* meterd behind, or an acknowledgement lost: ask, and take
-	 * relay_admit's path this time (no FIN to wait for) */
+	 * relay_admit's path this time (no registration to finish) */
 	mc_wait_acks(mc, MC_PENDING, 0);
 	return 0;
 }
@@ -279,7 +282,7 @@ int meterc_check(struct meterc *mc)
 	return mc->reg ? 0 : -1;
 }
 
-/* Keeps a copy of the FIN just sent until meterd acknowledges it. */
+/* Keeps a copy of the record just sent until meterd acknowledges it. */
 static void mc_keep(struct meterc *mc, size_t n)
 {
 	unsigned char *copy = malloc(n);
@@ -295,25 +298,26 @@ static void mc_keep(struct meterc *mc, size_t n)
 	mc->npend++;
 }
 
-int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m)
+/* Room for one more numbered record: when MC_PENDING are unacknowledged,
+ * waits up to ms for acknowledgements. 0 = room, and still connected. */
+static int mc_room(struct meterc *mc, int ms)
 {
-	const struct cfg *c = mc->c;
-	size_t n;
-
-	if (!meterc_holds(mc, m->admit_id))
-		return -1;
-	mc->reg = 0;
 	mc_read(mc);
-	if (mc->npend >= MC_PENDING && mc_wait_acks(mc, MC_PENDING, MC_SEND_TIMEOUT_MS)) {
+	if (mc->npend >= MC_PENDING && mc_wait_acks(mc, MC_PENDING, ms)) {
 		log_warn("meterd is behind (%u records unacknowledged); metering in this process",
 			 mc->npend);
 		return -1;
 	}
-	if (mc->fd < 0)
-		return -1;
-	meterw_fill(&mc->w, m, NULL, log_request());
-	mc->w.kind = METERW_FIN;
-	mc->w.seq = ++mc->seq;
+	return mc->fd >= 0 ? 0 : -1;
+}
+
+/* Sends mc->w (its kind set) numbered, and keeps it until meterd
+ * acknowledges it. 0 = sent; -1 = not (meterd behind or gone). */
+static int mc_send_kept(struct meterc *mc)
+{
+	size_t n;
+
+	mc->w.seq = mc->seq + 1;
 	n = meterw_encode(&mc->w, mc->wire);
 	if (send(mc->fd, mc->wire, n, MSG_NOSIGNAL) != (ssize_t)n) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -323,7 +327,25 @@ int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m)
 			mc_lost(mc);
 		return -1;
 	}
+	mc->seq++;
 	mc_keep(mc, n);
+	return 0;
+}
+
+int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m)
+{
+	const struct cfg *c = mc->c;
+
+	if (!meterc_holds(mc, m->admit_id))
+		return -1;
+	mc->reg = 0;
+	/* meterd holds the registration: worth a short wait */
+	if (mc_room(mc, MC_SEND_TIMEOUT_MS))
+		return -1;
+	meterw_fill(&mc->w, m, NULL, log_request());
+	mc->w.kind = METERW_FIN;
+	if (mc_send_kept(mc))
+		return -1;
 	/* the record is meterd's: the slot goes, the next in line is woken */
 	if (DBX(db, "CALL relay_let_go(?, ?, ?)", NULL, DBS(c->lock_prefix),
 		DBI(c->upstream_slots), DBI(c->queue_wait_max)))
@@ -349,26 +371,20 @@ static int mc_handover(struct meterc *mc, struct db *db, long long admit_id, int
 int meterc_hand(struct meterc *mc, struct db *db, const struct meter_rec *m,
 		const char *slot)
 {
-	size_t n;
-
 	if (mc->fd < 0 && mc_connect(mc))
 		return -1;
+	if (mc_room(mc, 0))   /* behind: the metering thread is as good */
+		return -1;
 	meterw_fill(&mc->w, m, slot, log_request());
-	n = meterw_encode(&mc->w, mc->wire);
 	if (mc_handover(mc, db, m->admit_id, slot != NULL))
 		return -1;
-	if (send(mc->fd, mc->wire, n, MSG_NOSIGNAL) == (ssize_t)n)
+	if (mc_send_kept(mc) == 0)
 		return 0;
 	/* handed over, not sent: relay_finish (the caller's) takes the entry
-	 * all the same. EAGAIN (the timeout): meterd is behind; EPIPE /
-	 * ECONNRESET: it stopped (a new one has a new lock: reconnect later). */
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-		log_warn("meterd is behind (its socket stayed full %d ms); metering in this process",
-			 MC_SEND_TIMEOUT_MS);
-		return -1;
-	}
-	mc_close(mc);
-	mc->retry_at = time(NULL) + MC_RETRY_S;
+	 * all the same. meterd behind: the socket is kept; gone: a new one
+	 * has a new lock, connect again a second later. */
+	if (mc->fd < 0)
+		mc->retry_at = time(NULL) + MC_RETRY_S;
 	return -1;
 }
 

@@ -17,8 +17,10 @@
  *
  * Handed (sql/020, every other direct request): the request's in-flight
  * entry is put under meterd's lock and the process lets go of its own
- * locks (relay_handover), then the record goes (HANDED). From the handover
- * on, the entry lives as long as meterd's lock connection does.
+ * locks (relay_handover), then the record goes (HANDED, numbered and kept
+ * as a FIN is). From the handover on, the entry lives as long as meterd's
+ * lock connection does; should meterd die first, a sweep writes a 500 for
+ * it and the process's own write of the kept record replaces that row.
  *
  * Anything else (no daemon, a socket that stays full for
  * MC_SEND_TIMEOUT_MS, a restart) returns -1 and the caller meters on its
@@ -39,7 +41,7 @@ struct meterc *meterc_new(const struct cfg *c);
 /* Before an admission, holding no named lock: reads meterd's
  * acknowledgements, writes what a lost meterd left unacknowledged (on db),
  * connects if needed. 1 when a request may be registered (connected, room
- * for its FIN), else 0. */
+ * for its FIN among the records kept), else 0. */
 int meterc_ready(struct meterc *mc, struct db *db);
 
 /* Registers the admitted request whose tombstone is m (its admission id,
@@ -67,9 +69,9 @@ int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m);
 int meterc_hand(struct meterc *mc, struct db *db, const struct meter_rec *m,
 		const char *slot);
 
-/* Between requests (web_set_idle): the fd whose end to watch while FINs
- * wait for their acknowledgement, else -1; a meterd found gone meanwhile
- * has its unacknowledged FINs written here first (on db). */
+/* Between requests (web_set_idle): the fd whose end to watch while
+ * records wait for their acknowledgement, else -1; a meterd found gone
+ * meanwhile has its unacknowledged records written here first (on db). */
 int meterc_idle_fd(struct meterc *mc, struct db *db);
 /* That fd ended (or fired): reads the acknowledgements, and writes what a
  * meterd that ended left unacknowledged. */

@@ -57,10 +57,10 @@ struct mdc {
 	unsigned long long id;       /* unique for meterd's life */
 	struct meterw_rec *reg;      /* owned; allocated at its first REG */
 	int reg_open;
-	unsigned long long done;     /* its highest FIN acknowledged */
+	unsigned long long done;     /* its highest record acknowledged */
 };
 
-/* "Every FIN of client cid up to seq is done with." */
+/* "Every numbered record of client cid up to seq is done with." */
 struct md_ack {
 	unsigned long long cid, seq;
 };
@@ -228,9 +228,9 @@ static void md_push_locked(struct md *d, const struct meterw_rec *w, unsigned lo
 	pthread_cond_signal(&d->more);
 }
 
-/* Tells client i its highest FIN done (an acknowledgement). A full
- * socket drops it: the next one says more, and a client that waits for
- * one asks (SYNC). */
+/* Tells client i its highest numbered record done (an acknowledgement).
+ * A full socket drops it: the next one says more, and a client that waits
+ * for one asks (SYNC). */
 static void md_ack(struct md *d, unsigned i)
 {
 	struct meterw_ack ack = { METERW_ACK_MAGIC, 0, d->cl[i].done };
@@ -395,7 +395,7 @@ static void md_read_round(struct md *d)
 }
 
 /* The writer's acknowledgements, sent: each client learns which of its
- * FINs are durable (meterc.h keeps them until then). */
+ * records are durable (meterc.h keeps them until then). */
 static void md_send_acks(struct md *d)
 {
 	struct md_ack *a = d->acks_out;
@@ -632,8 +632,9 @@ static void md_tomb_rec(struct md *d, struct meterw_rec *w)
 		 "relay process ended before metering");
 }
 
-/* After a batch: each client's highest FIN in it, for the reader to send
- * (records of one client come in order, and every earlier batch is done). */
+/* After a batch: each client's highest numbered record (HANDED, FIN) in
+ * it, for the reader to send (records of one client come in order, and
+ * every earlier batch is done). A tombstone has no number. */
 static void md_post_acks(struct md *d, unsigned nb)
 {
 	unsigned long long one = 1;
@@ -643,7 +644,7 @@ static void md_post_acks(struct md *d, unsigned nb)
 	for (unsigned i = 0; i < nb; i++) {
 		unsigned k;
 
-		if (d->b[i].kind != METERW_FIN)
+		if (!d->b[i].seq)
 			continue;
 		for (k = 0; k < d->nacks && d->acks[k].cid != d->bcid[i]; k++)
 			;

@@ -36,10 +36,12 @@
  * batch cannot take (the entry gone after a MariaDB restart or a sweep, a
  * database error) goes through relay_finish one by one, which handles
  * every such case. While the database is unreachable a batch waits (up to
- * 2 minutes) rather than fail. If meterd dies with records not yet
- * written, its lock goes with its connection and their entries are swept
- * as a dead process's are: one row each, HTTP 500 "relay process ended
- * before metering". An entry handed over whose record never came (its web
+ * 2 minutes) rather than fail. Handed records are numbered and
+ * acknowledged as FINs are. If meterd dies with records not yet written,
+ * its lock goes with its connection and their entries are swept as a dead
+ * process's are (one row each, HTTP 500 "relay process ended before
+ * metering"), and each web process writes the records it kept, which
+ * replaces those rows with the real outcome. An entry handed over whose record never came (its web
  * process died in between) is swept by meterd after 2 minutes. On
  * SIGTERM/SIGINT it stops taking records (web processes then meter on
  * their own), writes what it has and what is still in its sockets,

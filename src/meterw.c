@@ -112,7 +112,7 @@ int meterw_decode(const void *p, size_t n, struct meterw_rec *w)
 	memcpy(&h, p, sizeof(h));
 	if (h.version != METERW_VERSION ||
 	    (h.kind != METERW_HANDED && h.kind != METERW_REG && h.kind != METERW_FIN) ||
-	    (h.kind == METERW_FIN) != (h.seq != 0))
+	    (h.kind == METERW_REG) != (h.seq == 0))
 		return -1;
 	memset(w, 0, sizeof(*w));
 	{

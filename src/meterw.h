@@ -15,16 +15,17 @@
 #include <stddef.h>
 #include "meter.h"
 
-#define METERW_VERSION 0x6d770003u   /* "mw", 3 */
+#define METERW_VERSION 0x6d770004u   /* "mw", 4 */
 
 /* What a record is (sql/021, meterd.h):
  * HANDED  a request whose in-flight entry was handed to meterd's lock
- *         (sql/020 relay_handover; the entry is in MariaDB);
+ *         (sql/020 relay_handover; the entry is in MariaDB), numbered
+ *         and acknowledged as FINs are;
  * REG     the registration of a request admitted on the fast path, whose
  *         in-flight entry lives in meterd only: its tombstone, the row
  *         to write should the web process end before its FIN;
- * FIN     that request's finish (seq numbers a process's FINs; meterd
- *         acknowledges them once durable);
+ * FIN     that request's finish (seq numbers a process's HANDED and FIN
+ *         records; meterd acknowledges them once durable);
  * TOMB    meterd's own: a registration whose process ended (or moved on)
  *         without its FIN; never on the wire. */
 enum meterw_kind { METERW_HANDED = 1, METERW_REG, METERW_FIN, METERW_TOMB };
@@ -32,7 +33,7 @@ enum meterw_kind { METERW_HANDED = 1, METERW_REG, METERW_FIN, METERW_TOMB };
 struct meterw_rec {
 	unsigned version;
 	unsigned kind;             /* enum meterw_kind */
-	unsigned long long seq;    /* FIN: the process's count, from 1 */
+	unsigned long long seq;    /* HANDED, FIN: the process's count, from 1 */
 	struct meter_rec m;        /* its pointers are not used: see meterw_view */
 	int has_error, has_backend, has_slot;
 	char model[256], error[1001], route[32], day[16], reqid[40];
@@ -44,7 +45,7 @@ struct meterw_rec {
 
 /* Fills *w with a copy of m (strings cut at a character boundary to their
  * field), the slot lock the request held (NULL = none) and its request id
- * for the log; kind HANDED, seq 0 (the caller sets others). */
+ * for the log; kind HANDED, seq 0 (the caller sets both). */
 void meterw_fill(struct meterw_rec *w, const struct meter_rec *m, const char *slot,
 		 const char *reqid);
 
@@ -55,13 +56,14 @@ void meterw_view(const struct meterw_rec *w, struct meter_rec *m);
 size_t meterw_encode(const struct meterw_rec *w, void *buf);
 
 /* A received datagram: 0 and *w filled when p[0..n) is a whole encoded
- * record of this version and of a kind that travels (HANDED, REG, FIN with
- * a seq), every string within its field and terminated, and sane values,
- * else -1. */
+ * record of this version and of a kind that travels (REG without a seq,
+ * HANDED and FIN with one), every string within its field and terminated,
+ * and sane values, else -1. */
 int meterw_decode(const void *p, size_t n, struct meterw_rec *w);
 
-/* meterd's answer to a process: every FIN of this connection up to seq is
- * done with (durable, or given up and logged). */
+/* meterd's answer to a process: every numbered record (HANDED, FIN) of
+ * this connection up to seq is done with (durable, or given up and
+ * logged). */
 #define METERW_ACK_MAGIC 0x6b63616du   /* "mack" */
 struct meterw_ack {
 	unsigned magic;

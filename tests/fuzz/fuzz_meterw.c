@@ -38,7 +38,7 @@ static void decode_raw(const uint8_t *p, size_t n)
 		check_fields(&w);
 		CHECK(w.m.admit_id > 0 && w.m.queue_id == 0);
 		CHECK(w.kind == METERW_HANDED || w.kind == METERW_REG || w.kind == METERW_FIN);
-		CHECK((w.kind == METERW_FIN) == (w.seq != 0));
+		CHECK((w.kind == METERW_REG) == (w.seq == 0));
 		m = meterw_encode(&w, wire);
 		CHECK(m == n && meterw_decode(wire, m, &w2) == 0);
 		CHECK(strcmp(w.model, w2.model) == 0 && strcmp(w.backend, w2.backend) == 0);
@@ -85,9 +85,9 @@ static void round_trip(const uint8_t *p, size_t n)
 	m.day = s[3];
 	m.backend = n & 8 ? s[4] : NULL;
 	meterw_fill(&w, &m, n & 16 ? s[5] : NULL, s[5]);
-	/* each kind that travels: HANDED, REG, FIN (numbered) */
+	/* each kind that travels: HANDED, FIN (numbered), REG */
 	w.kind = METERW_HANDED + (unsigned)(n % 3);
-	w.seq = w.kind == METERW_FIN ? (unsigned long long)n + 1 : 0;
+	w.seq = w.kind == METERW_REG ? 0 : (unsigned long long)n + 1;
 	len = meterw_encode(&w, wire);
 	CHECK(len <= METERW_WIRE_MAX);
 	CHECK(meterw_decode(wire, len, &w2) == 0);
