@@ -10,9 +10,12 @@
   --db-fast: rows (c') and (d') of section 1, one run, both settings.
 * A log that grows for years (section 6): status.php, `relayctl usage`,
   GET /metrics, the admission procedure and a call, measured with an empty
-  request_log and again with N rows (default 10 million) spread over two
-  years of days and 1,000 users, as ratios; then `relayctl log purge` of the
-  oldest month in small batches while wrk keeps calling.
+  request_log and with N rows (default 10 million) spread over two years of
+  days and 1,000 users, as ratios; then `relayctl log purge` of the oldest
+  month in small batches while wrk keeps calling. The two logs take turns
+  under the same table names (RENAME TABLE, one statement), round after
+  round (empty, full, full, empty, ...), so a drift of the machine's pace
+  over the minutes falls on both alike.
 
 Only figures, never thresholds. Everything listens on 127.0.0.1.
 """
@@ -49,6 +52,10 @@ net.Server.prototype.listen = function (...args) {
 LOG_USERS = 1000
 LOG_DAYS = 730
 LOG_CHUNK = 200000
+# measurements of each log, in turns: E F F E E F (a linear drift cancels)
+LOG_ROUNDS = 3
+# the empty log's tables while the full one is in use, and the reverse
+TWINS = (("request_log", "request_log_twin"), ("daily_usage", "daily_usage_twin"))
 MODELS = ("'MiniMax-M2.7'", "'gpt-4o-mini'", "'claude-sonnet-4'", "'deepseek-chat'", "'qwen-max'")
 
 
@@ -356,31 +363,77 @@ class Ops:
         return {"rows": before, "seconds": time.monotonic() - t0, "rc": p.returncode,
                 "out": out.decode("utf-8", "replace").strip(), "wrk": w}
 
+    def _twins(self):
+        """Empty twins of request_log and daily_usage, with the usage
+        trigger and the foreign key of their own (CREATE TABLE ... LIKE
+        copies neither), so the empty log is the real schema too."""
+        env = self.b.env
+        env.sql("DROP TABLE IF EXISTS request_log_twin, daily_usage_twin")
+        for name, twin in TWINS:
+            env.sql("CREATE TABLE %s LIKE %s" % (twin, name))
+        env.sql("ALTER TABLE daily_usage_twin ADD CONSTRAINT fk_daily_usage_twin_user"
+                " FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE")
+        body = env.sql_value("SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS"
+                             " WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = 'request_log_usage'")
+        env.sql("DELIMITER //\nCREATE TRIGGER request_log_usage_twin AFTER INSERT ON request_log_twin"
+                " FOR EACH ROW %s //\nDELIMITER ;\n" % body)
+        self.current = "full"
+
+    def _use(self, which):
+        """Puts the empty (emptied again) or the full log under the real
+        names, with everything idle; the metrics rollup starts at its end
+        (as after an upgrade), so each turn rolls up only its own calls."""
+        env = self.b.env
+        if which == self.current:
+            return
+        env.wait_inflight(None, 60)
+        if which == "empty":
+            env.sql("TRUNCATE TABLE request_log_twin; TRUNCATE TABLE daily_usage_twin")
+        env.sql("RENAME TABLE " + ", ".join("%s TO %s_swap, %s TO %s, %s_swap TO %s" % (
+            n, n, t, n, n, t) for n, t in TWINS))
+        env.sql("UPDATE metrics_state SET last_id = (SELECT COALESCE(MAX(id), 0) FROM request_log)"
+                " WHERE id = 1")
+        self.current = which
+
     def log_years(self):
         b, env = self.b, self.b.env
         n = b.a.log_rows or (200000 if b.a.quick else 10000000)
+        rounds = 1 if b.a.quick else LOG_ROUNDS
         b.relay_settings(b.openai_nginx, 256)
         env.sql("INSERT IGNORE INTO users (name, daily_requests, daily_tokens)"
                 " SELECT CONCAT('logu', seq), 0, 0 FROM seq_1_to_%d" % LOG_USERS)
         env.sql("TRUNCATE TABLE request_log")
         env.sql("UPDATE metrics_state SET last_id = 0")
         b.start_lighttpd_pool()
+        self.current = None
         try:
-            res = {"n": n}
-            self.log("log: measuring with an empty request_log")
-            res["empty"] = self._measure("empty")
+            res = {"n": n, "empty": [], "full": []}
             self.log("log: generating %d rows over %d days and %d users" % (n, LOG_DAYS, LOG_USERS))
             res["gen_s"] = self._generate(n)
             res["daily_rows"] = int(env.sql_value("SELECT COUNT(*) FROM daily_usage"))
-            # the metrics rollup starts at the log's end, as after an upgrade
-            env.sql("UPDATE metrics_state SET last_id = (SELECT MAX(id) FROM request_log)")
-            self.log("log: measuring with %d rows" % n)
-            res["full"] = self._measure("%d rows" % n)
+            self._twins()
+            # the bulk load's aftermath first, before either log is timed
+            res["settle_s"] = self._settle()
+            if not b.a.quick:
+                # one turn not counted: the first after a pause ran faster
+                # than any later one of either log (the reference too)
+                self.log("log: a turn not counted, to warm up")
+                self._measure("warm-up (%d rows)" % n)
+            for r in range(rounds):
+                for which in (("empty", "full") if r % 2 == 0 else ("full", "empty")):
+                    self._use(which)
+                    self.log("log: round %d/%d, the %s log" % (r + 1, rounds, which))
+                    res[which].append(self._measure("%s (%d rows), round %d" % (
+                        which, n if which == "full" else 0, r + 1)))
+            self._use("full")
             self.log("log: relayctl log purge of the oldest 30 days while wrk calls")
             res["purge"] = self._purge_under_load()
             res["left"] = int(env.sql_value("SELECT COUNT(*) FROM request_log"))
         finally:
             harness_lighttpd_stop(env)
+            if self.current == "empty":
+                self._use("full")
+            env.sql("DROP TABLE IF EXISTS request_log_twin, daily_usage_twin")
             env.sql("TRUNCATE TABLE request_log")
             env.sql("UPDATE metrics_state SET last_id = 0")
         b.out["log"] = res
@@ -391,50 +444,58 @@ class Ops:
         L = ["", "6. A log that grows for years: empty request_log vs %s rows (%d days, %d users; ratio = empty / full"
              " for times, full / empty for rates: 1.00 = as fast)" % (
                  "{:,}".format(o["n"]) if o else "N", LOG_DAYS, LOG_USERS)]
-        if not o:
+        if not o or not o["empty"] or not o["full"]:
             L.append("   not measured")
             return L
-        e, f = o["empty"], o["full"]
+        rounds = list(zip(o["empty"], o["full"]))
+        e, f = _agg(o["empty"]), _agg(o["full"])
 
         def ratio_t(a, b):
             return "%.2f" % (a / b) if a and b else "-"
 
         def ratio_r(a, b):
             return "%.2f" % (b / a) if a and b else "-"
+
+        def by_round(get, ratio):
+            return " ".join(ratio(get(x), get(y)) for x, y in rounds)
+
         def rows_read(k):
             return ("%.0f / %.0f" % (e[k], f[k])) if e.get(k) is not None and f.get(k) is not None else ""
-        rows = [
-            ["reference: GET /api/call.php -> 405 (no database)", "%.2f ms" % e.get("ref_ms", 0),
-             "%.2f ms" % f.get("ref_ms", 0), ratio_t(e.get("ref_ms"), f.get("ref_ms"))],
-            ["GET /api/status.php (sequential, median)", "%.2f ms" % e["status_ms"], "%.2f ms" % f["status_ms"],
-             ratio_t(e["status_ms"], f["status_ms"])],
-            ["GET /metrics (sequential, median)", "%.2f ms" % e["metrics_ms"], "%.2f ms" % f["metrics_ms"],
-             ratio_t(e["metrics_ms"], f["metrics_ms"])],
-            ["relayctl usage (%d users, median wall time)" % (LOG_USERS + 1), "%.1f ms" % e["usage_ms"],
-             "%.1f ms" % f["usage_ms"], ratio_t(e["usage_ms"], f["usage_ms"])],
-            ["CALL relay_admit (mariadb-slap, 16 conns)", "%s/s" % _fint(e["admit_rps"]),
-             "%s/s" % _fint(f["admit_rps"]), ratio_r(e["admit_rps"], f["admit_rps"])],
-            ["call via lighttpd, 1 conn: p50", "%s ms" % e["call1"].get("p50"), "%s ms" % f["call1"].get("p50"),
-             ratio_t(e["call1"].get("p50"), f["call1"].get("p50"))],
-            ["call via lighttpd, 16 conns: req/s", _fint(e["call16"].get("rps")), _fint(f["call16"].get("rps")),
-             ratio_r(e["call16"].get("rps"), f["call16"].get("rps"))],
+        figs = [  # label, getter, format, time (1) or rate (0), rows-read key
+            ("reference: GET /api/call.php -> 405 (no database)", lambda x: x.get("ref_ms"), "%.2f ms", 1, None),
+            ("GET /api/status.php (sequential, median)", lambda x: x.get("status_ms"), "%.2f ms", 1,
+             "status_rows"),
+            ("GET /metrics (sequential, median)", lambda x: x.get("metrics_ms"), "%.2f ms", 1, "metrics_rows"),
+            ("relayctl usage (%d users, median wall time)" % (LOG_USERS + 1), lambda x: x.get("usage_ms"),
+             "%.1f ms", 1, "usage_rows"),
+            ("CALL relay_admit (mariadb-slap, 16 conns)", lambda x: x.get("admit_rps"), "%s/s", 0, None),
+            ("call via lighttpd, 1 conn: p50", lambda x: x["call1"].get("p50"), "%s ms", 1, None),
+            ("call via lighttpd, 16 conns: req/s", lambda x: x["call16"].get("rps"), "%s", 0, None),
         ]
-        for r, k in zip(rows, (None, "status_rows", "metrics_rows", "usage_rows", None, None, None)):
-            r.append(rows_read(k) if k else "")
-        L.append(_table(["figure", "empty log", "full log", "ratio", "rows read per call (empty / full)"], rows))
-        L.append("   reference: the machine's own pace in each phase (minutes apart), a request that reads no"
-                 " database; rows read: MariaDB's Handler_read_* per call, the same work or not whatever the"
-                 " timings say")
+        rows = []
+        for label, get, fmt, is_time, rk in figs:
+            ratio = ratio_t if is_time else ratio_r
+            show = (lambda v, fmt=fmt: fmt % v if v is not None else "-") if is_time else \
+                (lambda v, fmt=fmt: fmt % _fint(v))
+            rows.append([label, show(get(e)), show(get(f)), ratio(get(e), get(f)), by_round(get, ratio),
+                         rows_read(rk) if rk else ""])
+        L.append(_table(["figure", "empty log", "full log", "ratio", "by round",
+                         "rows read per call (empty / full)"], rows))
+        L.append("   %d rounds after a turn not counted, the logs in turns (empty, full, full, empty, ...: RENAME"
+                 " TABLE swaps the full request_log and daily_usage with empty twins of the same schema); empty"
+                 " and full log = the medians of the rounds; by round = each round's ratio" % len(rounds))
+        L.append("   reference: the machine's own pace in each turn, a request that reads no database; rows"
+                 " read: MariaDB's Handler_read_* per call, the same work or not whatever the timings say")
         L.append("   generated in %.0f s (%s rows/s, the usage trigger included); daily_usage then has %s rows;"
-                 " InnoDB settled (dirty pages flushed, undo purged) %.0f s before the full-log figures"
+                 " InnoDB settled (dirty pages flushed, undo purged) for %.0f s before the first round"
                  % (o["gen_s"], _fint(o["n"] / max(1e-9, o["gen_s"])), _fint(o["daily_rows"]),
-                    o["full"].get("settle_s", 0)))
-        for k in ("empty", "full"):
-            codes = o[k]["status_codes"] | o[k]["metrics_codes"]
+                    o.get("settle_s", 0)))
+        for k, x in (("empty", e), ("full", f)):
+            codes = x["status_codes"] | x["metrics_codes"]
             if codes != {200}:
                 L.append("   %s: status.php / metrics answered %s" % (k, sorted(codes)))
-            if o[k].get("usage_err"):
-                L.append("   %s: relayctl usage: %s" % (k, o[k]["usage_err"]))
+            if x.get("usage_err"):
+                L.append("   %s: relayctl usage: %s" % (k, x["usage_err"]))
         p = o.get("purge")
         if p:
             w = p["wrk"]
@@ -444,6 +505,19 @@ class Ops:
                      % (self.b.dur, _fint(w.get("rps")),
                         ratio_r(f["call16"].get("rps"), w.get("rps")), w.get("p50"), w.get("p99")))
         return L
+
+
+def _agg(outs):
+    """The medians of several turns' figures (section 6)."""
+    keys = ("ref_ms", "status_ms", "metrics_ms", "usage_ms", "admit_rps", "status_rows", "metrics_rows",
+            "usage_rows")
+    out = {k: median([x[k] for x in outs if x.get(k) is not None]) for k in keys}
+    out["call1"] = {"p50": median([x["call1"]["p50"] for x in outs if x["call1"].get("p50") is not None])}
+    out["call16"] = {"rps": median([x["call16"]["rps"] for x in outs if x["call16"].get("rps") is not None])}
+    out["status_codes"] = set().union(*(x["status_codes"] for x in outs))
+    out["metrics_codes"] = set().union(*(x["metrics_codes"] for x in outs))
+    out["usage_err"] = next((x["usage_err"] for x in outs if x.get("usage_err")), None)
+    return out
 
 
 def _proc_cpu_s(pid):
