@@ -143,8 +143,9 @@ class Ops:
     # ------------------------------------------------------------ Portkey
     def portkey(self):
         b = self.b
-        pk = Portkey(b.env.tmp, self.log)
+        self.pk = pk = Portkey(b.env.tmp, self.log)
         if not pk.install():
+            self.pk = None
             b.note("(g) Portkey gateway skipped: %s" % pk.why)
             b.out["g_skip"] = pk.why
             return
@@ -165,6 +166,85 @@ class Ops:
         finally:
             if pk.proc is not None:
                 self.stop_proc(pk.proc)
+
+    # ------------------------------------------------------------ head to head
+    def _h2h_point(self, who, url, wrk, conns):
+        b = self.b
+        if who == "relay":
+            return b.run_metered(url, conns, b.dur)
+        return wrk.run(url, conns, b.dur)
+
+    def head_to_head(self):
+        """The issue's comparison once more, in turns: nginx direct (the
+        added p50's zero), Portkey and the relay through lighttpd, 1 and 16
+        connections, three rounds in the orders d p r, r p d, d p r, so a
+        drift of the machine's pace over the minutes of section 1 falls on
+        all three alike. Reported beside section 1 as medians."""
+        b, env = self.b, self.b.env
+        pk = getattr(self, "pk", None)
+        if pk is None:
+            return
+        pk_wrk = self.wrk_cls(env.tmp, b.key, extra_headers=Portkey.headers(b.nginx.url_direct),
+                              name="wrk-h2h")
+        b.relay_settings(b.openai_nginx, 256)
+        b.start_lighttpd_pool()
+        try:
+            urls = {"direct": (b.nginx.url_direct + "/v1/chat/completions", b.wrk),
+                    "portkey": (pk.start(self.popen) + "/v1/chat/completions", pk_wrk),
+                    "relay": (env.lighttpd_url + "/api/call.php", b.wrk)}
+            for who, (url, wrk) in urls.items():   # warm-up, as section 1's
+                self._h2h_point(who, url, wrk, 64)
+            res = {1: [], 16: []}
+            for r in range(3):
+                order = ("direct", "portkey", "relay") if r % 2 == 0 else ("relay", "portkey", "direct")
+                for conns in (1, 16):
+                    turn = {}
+                    for who in order:
+                        url, wrk = urls[who]
+                        turn[who] = self._h2h_point(who, url, wrk, conns)
+                    res[conns].append(turn)
+                    self.log("head to head, round %d, %d conns: %s" % (r + 1, conns, ", ".join(
+                        "%s %s req/s p50 %s ms" % (w, _fint(turn[w].get("rps")), turn[w].get("p50"))
+                        for w in order)))
+            b.out["h2h"] = res
+        finally:
+            harness_lighttpd_stop(env)
+            if pk.proc is not None:
+                self.stop_proc(pk.proc)
+                pk.proc = None
+
+    def report_h2h(self, table):
+        res = self.b.out.get("h2h")
+        if not res:
+            return []
+        rows = []
+        for conns in (1, 16):
+            turns = res[conns]
+
+            def med(who, k):
+                return median([t[who][k] for t in turns if t[who].get(k) is not None])
+
+            def added(t, who):
+                p, d = t[who].get("p50"), t["direct"].get("p50")
+                return p - d if p is not None and d is not None else None
+            add = {w: median([x for x in (added(t, w) for t in turns) if x is not None])
+                   for w in ("portkey", "relay")}
+            rps_ratio = [t["relay"]["rps"] / t["portkey"]["rps"] for t in turns
+                         if t["relay"].get("rps") and t["portkey"].get("rps")]
+            p50_ratio = [added(t, "relay") / added(t, "portkey") for t in turns
+                         if added(t, "relay") is not None and added(t, "portkey")]
+            rows.append(["%d" % conns, _fint(med("portkey", "rps")), _fint(med("relay", "rps")),
+                         "%.2f" % median(rps_ratio) if rps_ratio else "-",
+                         " ".join("%.2f" % x for x in rps_ratio),
+                         "%+.2f" % add["portkey"] if add["portkey"] is not None else "-",
+                         "%+.2f" % add["relay"] if add["relay"] is not None else "-",
+                         "%.2f" % median(p50_ratio) if p50_ratio else "-",
+                         " ".join("%.2f" % x for x in p50_ratio)])
+        return ["   head to head, in turns (3 rounds: nginx direct, Portkey (g), relay via lighttpd (c), then the"
+                " reverse, then again; %d s each; medians; the relay counted once metered):" % self.b.dur,
+                "   " + table(["conns", "(g) req/s", "(c) req/s", "(c)/(g)", "by round", "(g) p50 added ms",
+                              "(c) p50 added ms", "(c)/(g)", "by round"], rows,
+                             "rrrrlrrrl").replace("\n", "\n   ")]
 
     # ------------------------------------------------------------ other DB settings
     def restart_db(self, durable, extra_args=None):
@@ -411,6 +491,8 @@ class Ops:
             self.log("log: generating %d rows over %d days and %d users" % (n, LOG_DAYS, LOG_USERS))
             res["gen_s"] = self._generate(n)
             res["daily_rows"] = int(env.sql_value("SELECT COUNT(*) FROM daily_usage"))
+            # the metrics rollup starts at the log's end, as after an upgrade
+            env.sql("UPDATE metrics_state SET last_id = (SELECT MAX(id) FROM request_log)")
             self._twins()
             # the bulk load's aftermath first, before either log is timed
             res["settle_s"] = self._settle()
