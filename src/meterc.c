@@ -299,13 +299,17 @@ static void mc_keep(struct meterc *mc, size_t n)
 }
 
 /* Room for one more numbered record: when MC_PENDING are unacknowledged,
- * waits up to ms for acknowledgements. 0 = room, and still connected. */
+ * waits up to ms for acknowledgements (0: only asks for them). 0 = room,
+ * and still connected. */
 static int mc_room(struct meterc *mc, int ms)
 {
 	mc_read(mc);
 	if (mc->npend >= MC_PENDING && mc_wait_acks(mc, MC_PENDING, ms)) {
-		log_warn("meterd is behind (%u records unacknowledged); metering in this process",
-			 mc->npend);
+		/* a wait that ran out is worth a line; not asking, which every
+		 * handed request does while meterd is behind */
+		if (ms > 0)
+			log_warn("meterd is behind (%u records unacknowledged); metering in this process",
+				 mc->npend);
 		return -1;
 	}
 	return mc->fd >= 0 ? 0 : -1;

@@ -41,8 +41,9 @@
  * its lock goes with its connection and their entries are swept as a dead
  * process's are (one row each, HTTP 500 "relay process ended before
  * metering"), and each web process writes the records it kept, which
- * replaces those rows with the real outcome. An entry handed over whose record never came (its web
- * process died in between) is swept by meterd after 2 minutes. On
+ * replaces those rows with the real outcome. An entry handed over whose
+ * record never came (its web process died in between) is swept by meterd
+ * after 2 minutes. On
  * SIGTERM/SIGINT it stops taking records (web processes then meter on
  * their own), writes what it has and what is still in its sockets,
  * acknowledges it, and exits; the registrations still open belong to live

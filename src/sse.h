@@ -34,11 +34,11 @@ struct usage {
 	int found;                /* 1 once any usage field was seen */
 };
 
-/* prompt = input + cache_creation + cache_read */
 /* a + b as token counts: a negative one counts as 0, the sum saturates
  * at LLONG_MAX (an upstream may send any number). */
 long long usage_add(long long a, long long b);
 
+/* prompt = input + cache_creation + cache_read */
 long long usage_prompt(const struct usage *u);
 /* completion = output */
 long long usage_completion(const struct usage *u);
