@@ -30,13 +30,19 @@ LDSAN   :=
 endif
 
 CFLAGS  ?=
-CPPFLAGS += -D_GNU_SOURCE -Isrc -I$(BUILD)
+# src/<layer>/: a folder per layer, lowest first (tools/layers.sh checks
+# that a file includes only its own layer and those below it). Headers are
+# named by file, as nginx's are: every folder is on the include path.
+LAYERS   := core proto xlate io meter relay admin ops doors console ctl main
+SRC_DIRS := $(addprefix src/,$(LAYERS))
+vpath %.c $(SRC_DIRS)
+CPPFLAGS += -D_GNU_SOURCE $(addprefix -I,$(SRC_DIRS)) -I$(BUILD)
 ALL_CFLAGS = $(WARN) $(OPT) -pthread -fstack-protector-strong -fPIE $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 LDFLAGS_ALL = -pthread -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
-MAINS    := $(wildcard src/main_*.c)
-LIB_SRC  := $(filter-out $(MAINS),$(wildcard src/*.c))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/migrations.o $(BUILD)/templates.o
+MAINS    := $(wildcard src/main/main_*.c)
+LIB_SRC  := $(filter-out $(MAINS),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(notdir $(LIB_SRC))) $(BUILD)/migrations.o $(BUILD)/templates.o
 LIB      := $(BUILD)/librelay.a
 
 WEB_BINS := cgi-bin/call cgi-bin/status cgi-bin/queue_status cgi-bin/docs cgi-bin/v1 cgi-bin/console cgi-bin/metrics
@@ -51,10 +57,10 @@ FLOOR_BINS += $(BUILD)/bench/xlate
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck valgrind valgrind-all
+.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck valgrind valgrind-all check
 all: $(BINS) $(FLOOR_BINS)
 
-$(BUILD)/%.o: src/%.c
+$(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
@@ -129,17 +135,23 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := src/meterw.c src/acl.c src/buf.c src/err.c src/sse.c src/sopt.c src/bmatch.c src/fmt.c src/cfg.c src/qs.c src/tmpl.c src/cookie.c src/route.c src/hdrpass.c src/tokest.c src/web.c src/log.c src/xlate.c src/xlreq.c src/xlresp.c src/xsse.c
+FUZZ_MODS := meterw acl buf err sse sopt bmatch fmt cfg qs tmpl cookie route hdrpass tokest web log xlate xlreq xlresp xsse clip xljson
+FUZZ_LIB_SRC := $(foreach m,$(FUZZ_MODS),$(wildcard $(addsuffix /$(m).c,$(SRC_DIRS))))
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p $(@D)
-	clang -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -o $@
+	clang -g -O1 -D_GNU_SOURCE $(addprefix -I,$(SRC_DIRS)) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -o $@
 fuzz-run: fuzz
 	sh tests/fuzz/run.sh $(FUZZ_TIME)
 
+# The layering (tools/layers.py): no include of a higher layer, no include
+# or call loop between modules (the calls read from the objects).
+check: all
+	python3 tools/layers.py $(filter-out $(BUILD)/migrations.o $(BUILD)/templates.o,$(LIB_OBJ))
+
 cppcheck:
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 --inline-suppr -D_GNU_SOURCE -Isrc src bench
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 --inline-suppr -D_GNU_SOURCE $(addprefix -I,$(SRC_DIRS)) src bench
 
 # The request paths under valgrind, every binary through CGI, FastCGI and
 # both web servers (definite leaks and memory errors fail the test): what CI

@@ -1,7 +1,6 @@
 /* ctl.c - relayctl commands. Output is for people; the new key is alone on
  * the last line of `key create` so scripts can take it with tail -n 1. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 #include "apikey.h"
 #include "app.h"
+#include "audit.h"
 #include "auth.h"
 #include "cpw.h"
 #include "ctl.h"
@@ -313,28 +313,12 @@ static long long ctl_user_id(struct app *a, const char *name)
 	return id;
 }
 
-/* One audit_log row for a change made from the shell, as the console
- * writes for its own (who = "relayctl:<unix user>", from "shell"). The
- * change is already done: a failed row is only reported. */
-void ctl_audit(struct app *a, const char *action, const char *target,
-	       const char *detail)
-{
-	const struct passwd *pw = getpwuid(geteuid());
-	char who[64];
-
-	snprintf(who, sizeof(who), "relayctl:%.40s", pw && pw->pw_name ? pw->pw_name : "?");
-	if (DBX(a->db, "INSERT INTO audit_log (actor_name, action, target, detail, addr)"
-		" VALUES (?, ?, LEFT(?, 255), LEFT(?, 1024), 'shell')", NULL, DBS(who),
-		DBS(action), DBS(target), DBS(detail)))
-		fprintf(stderr, "relayctl: warning: audit row not written: %s\n", db_error(a->db));
-}
-
 static void ctl_audit_queue(struct app *a, const char *action, long long id)
 {
 	char t[32];
 
 	snprintf(t, sizeof(t), "queue:%lld", id);
-	ctl_audit(a, action, t, NULL);
+	audit_shell(a->db, action, t, NULL);
 }
 
 /* relayctl user passwd: one line from stdin (never argv, which other users
@@ -363,7 +347,7 @@ static int ctl_passwd(struct app *a, long long id, const char *name)
 		rc = ctl_fail_db(a, "user passwd");
 		goto out;
 	}
-	ctl_audit(a, "user.passwd", name, NULL);
+	audit_shell(a->db, "user.passwd", name, NULL);
 	printf("password of '%s' set\n", name);
 	rc = 0;
 out:
@@ -386,7 +370,7 @@ static void ctl_audit_set(struct app *a, const char *name, const struct ctl_user
 	if (f->has_models) buf_printf(&d, " models=%s", f->models[0] ? f->models : "*");
 	if (f->enable >= 0) buf_printf(&d, " enabled=%d", f->enable);
 	if (f->admin >= 0) buf_printf(&d, " admin=%d", f->admin);
-	ctl_audit(a, "user.update", name, d.len ? buf_cstr(&d) + 1 : "");
+	audit_shell(a->db, "user.update", name, d.len ? buf_cstr(&d) + 1 : "");
 	buf_free(&d);
 }
 
@@ -438,7 +422,7 @@ static int ctl_user_add(struct app *a, const char *name, int argc, char **argv)
 		DBI(f.has_priority ? f.priority : 0), DBI(f.max_conc),
 		DBI(f.max_queued), DBS(f.models[0] ? f.models : NULL)))
 		return ctl_fail_db(a, "user add");
-	ctl_audit(a, "user.create", name, NULL);
+	audit_shell(a->db, "user.create", name, NULL);
 	printf("user '%s' added\n", name);
 	return 0;
 }
@@ -490,7 +474,7 @@ static int ctl_user_del(struct app *a, long long id, const char *name)
 	if (qadmin_cancel_user(a->db, id, &n) ||
 	    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
 		return ctl_fail_db(a, "user del");
-	ctl_audit(a, "user.delete", name, NULL);
+	audit_shell(a->db, "user.delete", name, NULL);
 	printf("user '%s' deleted\n", name);
 	return 0;
 }
@@ -580,7 +564,7 @@ static int ctl_key_create(struct app *a, int argc, char **argv)
 	{
 		char t[96];
 		snprintf(t, sizeof(t), "key:%lld user:%lld", key_id, id);
-		ctl_audit(a, "key.create", t, prefix);
+		audit_shell(a->db, "key.create", t, prefix);
 	}
 	printf("key %s... created for '%s'%s%s%s%s; it is shown only once:\n",
 	       prefix, argv[1], expires ? ", valid through " : "",
@@ -660,7 +644,7 @@ static int ctl_key(struct app *a, int argc, char **argv)
 		{
 			char t[32];
 			snprintf(t, sizeof(t), "key:%lld", id);
-			ctl_audit(a, "key.revoke", t, NULL);
+			audit_shell(a->db, "key.revoke", t, NULL);
 		}
 		printf("key revoked\n");
 		return 0;

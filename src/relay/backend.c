@@ -5,6 +5,7 @@
 #include <time.h>
 #include <json-c/json.h>
 #include "backend.h"
+#include "clip.h"
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
@@ -275,7 +276,7 @@ void backend_note_fail(struct db *db, const struct cfg *c, const struct backends
 		return;
 	if (DBX(db, "CALL relay_backend_fail(?, ?, ?, ?, ?, ?, ?)", NULL, DBI(id),
 		DBI(status < 0 ? 0 : status),
-		error ? DBB(error, meter_clip(error, 300)) : DBNULL,
+		error ? DBB(error, clip_utf8(error, 300)) : DBNULL,
 		DBI(retry_after), DBI(c->backend_fail_threshold),
 		DBI(c->backend_cooldown), DBI(c->backend_cooldown_max)))
 		log_warn("backend %u: its failure could not be recorded: %s", id, db_error(db));

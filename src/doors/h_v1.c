@@ -128,6 +128,18 @@ static void v1_reset_time(char *out, size_t n)
 }
 
 /* The caller's own allowance as header lines into out. */
+/* A request xroute_setup could not translate: 400 when the request
+ * itself cannot be (it says why), 500 when the translator failed. */
+static void v1_untranslatable(struct exch *x, const struct xroute *t, struct slot *s)
+{
+	int st = t->refusal == 400 ? 400 : 500;
+
+	v1err_send(x->r, x->errfmt, st, st == 400 ? "invalid_request_error" : "api_error",
+		   t->why, st == 400 ? "untranslatable_request" : NULL, NULL);
+	exchange_meter(x, st, st == 400 ? "request cannot be translated" :
+		       "request translation failed", NULL, s);
+}
+
 static void v1_allowance(const struct admit *ad, char *out, size_t n)
 {
 	char reset[40], lim[160] = "", tok[120] = "";
@@ -317,11 +329,14 @@ static void v1_proxy(struct v1 *v)
 	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url)))
 		url[0] = '\0';   /* backend 0 lacks this format: another serves it */
 	if (afmt != rq.fmt) {
-		xr_rc = xroute_setup(&xr, &x, &v->a->cfg, v->rt, v->req, &ad.s);
+		xr_rc = xroute_setup(&xr, &v->a->cfg, v->rt, v->req);
 		if (xr_rc == XR_REFUSED) {
+			v1_untranslatable(&x, &xr, &ad.s);
 			xroute_free(&xr);
 			return;
 		}
+		if (xr_rc == XR_OK)
+			x.xl = &xr;
 	}
 	if (ad.slot == SLOT_NONE && !backends_sync(&v->a->bk, v->a->db, 0) &&
 	    backend_others(&v->a->bk, rq.fmt, NULL, NULL, 0) > 0) {

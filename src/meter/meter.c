@@ -2,6 +2,7 @@
 #include <string.h>
 #include <time.h>
 #include "cfg.h"
+#include "clip.h"
 #include "db.h"
 #include "log.h"
 #include "meter.h"
@@ -50,12 +51,12 @@ enum relay_err meter_record(struct db *db, const struct meter_rec *m,
 again:
 	rc = DBX(db, ins, NULL, DBS(release), DBI(m->user_id), DBI(m->key_id),
 		 m->queue_id ? DBI(m->queue_id) : DBNULL,
-		 DBS(fmt_name(m->fmt)), DBB(model, meter_clip(model, 255)),
+		 DBS(fmt_name(m->fmt)), DBB(model, clip_utf8(model, 255)),
 		 DBI(m->stream ? 1 : 0), DBI(m->http_status),
 		 DBI(usage_prompt(&m->usage)), DBI(usage_completion(&m->usage)),
 		 DBI(usage_total(&m->usage)), DBI(m->usage.found ? 1 : 0),
 		 DBI(m->latency_ms < 0 ? 0 : m->latency_ms),
-		 m->error ? DBB(m->error, meter_clip(m->error, 1000)) : DBNULL,
+		 m->error ? DBB(m->error, clip_utf8(m->error, 1000)) : DBNULL,
 		 DBS(m->route ? m->route : "call"), DBS(c->lock_prefix),
 		 DBI(c->upstream_slots), DBI(c->queue_wait_max),
 		 m->day && m->day[0] ? DBS(m->day) : DBNULL, DBS(m->backend),

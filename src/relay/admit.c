@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include "admit.h"
+#include "clip.h"
 #include "backend.h"
 #include "meter.h"
 #include "meterc.h"
@@ -180,7 +181,7 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?, ?, ?, ?)", &res, DBB(hex, 64),
 		 DBS(in->today), DBS(c->lock_prefix), DBI(c->upstream_slots),
 		 DBI(slot_first(c->upstream_slots)), DBS(fmt_name(in->fmt)),
-		 DBB(model, meter_clip(model, 255)), DBI(backend_dflt_mask(c)));
+		 DBB(model, clip_utf8(model, 255)), DBI(backend_dflt_mask(c)));
 	if (rc)
 		return rc;
 	ad->auth = auth_decode(&res, 14, hex, in->today, &ad->u);

@@ -32,9 +32,6 @@ struct meter_rec {
 				      (a queue worker's item) */
 };
 
-/* The length of s cut to at most n bytes without splitting a UTF-8
- * sequence (strict SQL mode refuses half a character). */
-size_t meter_clip(const char *s, size_t n);
 
 /* Counts as an error: an error text or an HTTP status >= 400. */
 int meter_is_error(const struct meter_rec *m);

@@ -30,13 +30,13 @@
 #include "xsse.h"
 
 struct cfg;
-struct exch;
 struct route;
-struct slot;
 struct json_object;
 
 struct xroute {
 	int on;                     /* the exchange is translated */
+	int refusal;                /* XR_REFUSED: the status to answer */
+	char why[300];              /* XR_REFUSED: the message */
 	enum fmt_kind client, upstream;
 	struct xlate_opts o;
 	struct xlate_info info;
@@ -60,10 +60,10 @@ struct xroute {
 };
 
 enum xroute_rc {
-	XR_OK = 0,        /* translated: x->xl set, url filled */
+	XR_OK = 0,        /* translated: url filled, the exchange's to use */
 	XR_NONE = -1,     /* no translation possible (nothing changed) */
-	XR_REFUSED = -2   /* the request cannot be translated: answered 400
-			     in the client's format and metered */
+	XR_REFUSED = -2   /* the request cannot be translated: refusal and
+			     why say how the door answers it */
 };
 
 void xroute_init(struct xroute *t);
@@ -78,12 +78,12 @@ enum fmt_kind xroute_pick(const struct backends *bs, const struct cfg *c,
 			  const struct route *rt, const char *model);
 
 /* Translates req (the client's parsed body, borrowed) of route rt for the
- * other format and sets x->xl = t (XR_NONE when rt has no peer route).
- * On XR_REFUSED the client got a 400 and the request was metered with
- * slot s released. */
-enum xroute_rc xroute_setup(struct xroute *t, struct exch *x,
-			    const struct cfg *c, const struct route *rt,
-			    struct json_object *req, struct slot *s);
+ * other format (XR_NONE when rt has no peer route). On XR_OK the caller
+ * hands t to its exchange (exch.xl); on XR_REFUSED t->refusal (400: the
+ * request cannot be translated, 500: the translator failed) and t->why say
+ * what to answer: answering and metering are the door's, not this layer's. */
+enum xroute_rc xroute_setup(struct xroute *t, const struct cfg *c,
+			    const struct route *rt, struct json_object *req);
 
 /* Points rq at the translated body and format and returns the wrapper to
  * give relay_exchange in place of inner (which must outlive the call). */

@@ -82,6 +82,9 @@ void con_page(struct con *c, int status, const char *title, const char *flash,
 	      int flash_bad, const struct buf *content, int refresh, const char *extra);
 /* An error page with status and message. */
 void con_page_error(struct con *c, int status, const char *msg);
+/* An error in the route's format: con_api_error under /api/v1/, else
+ * con_page_error (the gate's and the router's refusals). */
+void con_fail(struct con *c, int status, const char *msg);
 /* 303 See Other to a /console/ path ("keys"); extra header lines may be NULL. */
 void con_redirect(struct con *c, const char *to, const char *extra);
 

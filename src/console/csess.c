@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include "audit.h"
 #include "csess.h"
 #include "db.h"
 #include "sha256.h"
@@ -152,9 +153,6 @@ enum relay_err csess_audit(struct db *db, const struct csess *actor,
 			   const char *addr, const char *action,
 			   const char *target, const char *detail)
 {
-	return DBX(db, "INSERT INTO audit_log (actor_id, actor_name, action, target,"
-		   " detail, addr) VALUES (?, ?, ?, LEFT(?, 255), LEFT(?, 1024), LEFT(?, 64))",
-		   NULL, actor && actor->id ? DBI(actor->user_id) : DBNULL,
-		   DBS(actor && actor->id ? actor->name : ""), DBS(action),
-		   DBS(target ? target : ""), DBS(detail), DBS(addr ? addr : ""));
+	return audit_write(db, actor && actor->id ? actor->user_id : 0,
+			   actor && actor->id ? actor->name : "", addr, action, target, detail);
 }

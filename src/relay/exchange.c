@@ -4,6 +4,7 @@
 #include <time.h>
 #include <json-c/json.h>
 #include "app.h"
+#include "clip.h"
 #include "backend.h"
 #include "auth.h"
 #include "buf.h"
@@ -317,7 +318,7 @@ static int exchange_failover(const struct exch *x, struct exch_tries *t, struct 
 		DBS(s->held && lock_held(x->a->db, s) ? s->name : NULL),
 		DBS(c->lock_prefix), DBI(c->upstream_slots),
 		DBI(slot_first(c->upstream_slots)), DBI(backend_dflt_mask(c)),
-		DBS(fmt_name(exchange_up_fmt(x))), DBB(model, meter_clip(model, 255)), DBS(ex),
+		DBS(fmt_name(exchange_up_fmt(x))), DBB(model, clip_utf8(model, 255)), DBS(ex),
 		DBI(c->queue_wait_max))) {
 		s->held = 0;
 		return 0;

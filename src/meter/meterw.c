@@ -1,24 +1,13 @@
 /* meterw.c - a metering record's copy and its check (see meterw.h). */
 #include <string.h>
+#include "clip.h"
 #include "meterw.h"
-
-/* meter.h's; here so that the record's check links without the database */
-size_t meter_clip(const char *s, size_t n)
-{
-	size_t len = strlen(s);
-
-	if (len <= n)
-		return len;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
 
 /* src into dst, cut at a character boundary (strict SQL mode refuses half
  * of one). */
 static void mw_copy(char *dst, size_t cap, const char *src)
 {
-	size_t n = src ? meter_clip(src, cap - 1) : 0;
+	size_t n = src ? clip_utf8(src, cap - 1) : 0;
 
 	if (n)
 		memcpy(dst, src, n);

@@ -5,7 +5,6 @@
 #include <json-c/json.h>
 #include "backend.h"
 #include "cfg.h"
-#include "exchange.h"
 #include "log.h"
 #include "route.h"
 #include "v1err.h"
@@ -59,9 +58,8 @@ enum fmt_kind xroute_pick(const struct backends *bs, const struct cfg *c,
 	return rt->fmt;
 }
 
-enum xroute_rc xroute_setup(struct xroute *t, struct exch *x,
-			    const struct cfg *c, const struct route *rt,
-			    struct json_object *req, struct slot *s)
+enum xroute_rc xroute_setup(struct xroute *t, const struct cfg *c,
+			    const struct route *rt, struct json_object *req)
 {
 	const struct route *peer = xroute_peer(rt);
 	struct json_object *out = NULL;
@@ -86,17 +84,15 @@ enum xroute_rc xroute_setup(struct xroute *t, struct exch *x,
 	if (rc)
 		buf_free(&t->body);
 	if (rc == RE_EINVAL) {
-		v1err_send(x->r, x->errfmt, 400, "invalid_request_error", why,
-			   "untranslatable_request", NULL);
-		exchange_meter(x, 400, "request cannot be translated", NULL, s);
+		t->refusal = 400;
+		snprintf(t->why, sizeof t->why, "%s", why);
 		log_info("translation refused (%s -> %s): %s",
 			 fmt_name(t->client), fmt_name(t->upstream), why);
 		return XR_REFUSED;
 	}
 	if (rc) {
-		v1err_send(x->r, x->errfmt, 500, "api_error",
-			   "request translation failed", NULL, NULL);
-		exchange_meter(x, 500, "request translation failed", NULL, s);
+		t->refusal = 500;
+		snprintf(t->why, sizeof t->why, "request translation failed");
 		return XR_REFUSED;
 	}
 	if (t->note.count)
@@ -104,7 +100,6 @@ enum xroute_rc xroute_setup(struct xroute *t, struct exch *x,
 			 fmt_name(t->upstream), t->note.text);
 	t->on = 1;
 	xsse_init(&t->sse, t->upstream, &t->o, &t->info);
-	x->xl = t;
 	return XR_OK;
 }
 

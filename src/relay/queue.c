@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "auth.h"
+#include "clip.h"
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
@@ -25,7 +26,7 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 	*refused = QUEUE_OK;
 	rc = DBX(db, enq, &res, DBS(c->lock_prefix), DBI(q->u->user_id),
 		 DBI(q->u->key_id), DBI(q->u->priority), DBS(fmt_name(q->fmt)),
-		 DBB(model, meter_clip(model, 255)), DBI(q->stream ? 1 : 0),
+		 DBB(model, clip_utf8(model, 255)), DBI(q->stream ? 1 : 0),
 		 DBS(q->route ? q->route : "call"), DBS(q->headers_json),
 		 q->body ? DBB(q->body, q->body_len) : DBNULL,
 		 DBI(c->queue_max), DBS(q->waitlock),
@@ -177,7 +178,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 		goto out;
 	rc = DBX(db, upd, NULL, DBS(status), DBI(http_status), DBS(content_type),
 		 resp ? DBB(resp, resp_len) : DBNULL,
-		 err ? DBB(err, meter_clip(err, 1000)) : DBNULL,
+		 err ? DBB(err, clip_utf8(err, 1000)) : DBNULL,
 		 DBI(it->id), DBI(it->attempts));
 	if (rc)
 		goto fail;

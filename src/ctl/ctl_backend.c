@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "app.h"
+#include "audit.h"
 #include "backend.h"
 #include "bkadmin.h"
 #include "ctl_backend.h"
@@ -152,7 +153,7 @@ static int cb_change(struct app *a, const char *sub, int argc, char **argv)
 		 s.weight != -1 ? "weight " : "", s.priority != -1 ? "priority " : "",
 		 s.models ? "models " : "", s.map ? "map " : "",
 		 s.enabled == -1 ? "" : s.enabled ? "enabled" : "disabled");
-	ctl_audit(a, adding ? "backend.create" : "backend.update", s.name, detail);
+	audit_shell(a->db, adding ? "backend.create" : "backend.update", s.name, detail);
 	printf("backend %s %s\n", s.name, adding ? "added" : "updated");
 	return 0;
 }
@@ -251,7 +252,7 @@ int ctl_backend(struct app *a, int argc, char **argv)
 		if (e)
 			return fprintf(stderr, "relayctl: backend del failed: %s\n",
 				       db_error(a->db)), EX_FAIL;
-		ctl_audit(a, "backend.delete", argv[1], NULL);
+		audit_shell(a->db, "backend.delete", argv[1], NULL);
 		printf("backend %s deleted\n", argv[1]);
 		return 0;
 	}
