@@ -741,7 +741,7 @@ class Env:
         return rows[0][0] if rows else None
 
     def meterd_stat(self):
-        """bin/meterd's state (src/meterd.c, its STAT answer) as a dict of
+        """bin/meterd's state (src/ops/meterd.c, its STAT answer) as a dict of
         ints: open (requests registered on the fast path, sql/021, still in
         flight), queued, writing; None when no meterd runs here."""
         if getattr(self, "_meterd", None) is None or self._meterd.poll() is not None:

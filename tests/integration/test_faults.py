@@ -58,7 +58,7 @@ def test_database_restart_under_load(env):
             j = json.loads(body)
             assert j["success"] is False and j["code"] == status, j
             # 502 only for a request already at the upstream when its
-            # slot went with the connection (src/exchange.c stops it
+            # slot went with the connection (src/relay/exchange.c stops it
             # rather than run more calls than upstream_slots)
             assert status != 502 or "lost its upstream slot" in j["message"], j
     assert codes.get(200, 0) > 0 and codes.get(500, 0) > 0, codes

@@ -1,4 +1,4 @@
-"""Issue 16: bin/meterd, the host's metering daemon (src/meterd.h). The web
+"""Issue 16: bin/meterd, the host's metering daemon (src/ops/meterd.h). The web
 processes of lighttpd hand their direct requests' records to it; it writes
 many in one commit (sql/020-021 relay_finish_batch). Here: every request one
 row and counted once through it, a daily limit under a race with entries
