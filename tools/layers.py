@@ -66,6 +66,13 @@ for layer, f in files:
                 faults.append("src/%s/%s: includes %s/%s.h, a higher layer"
                               % (layer, f, home[dep], dep))
 cycles(inc, "include")
+for layer in LAYERS[:-1]:  # main/ holds main() files only
+    opening = "/* Layer %s (src/%s/): " % (layer, layer)
+    mains = [f for l, f in files if l == layer and f.endswith(".h") and
+             open(os.path.join(SRC, l, f)).read().startswith(opening)]
+    if len(mains) != 1:
+        faults.append("src/%s: %d headers open with %r (want the main one)"
+                      % (layer, len(mains), opening))
 
 if len(sys.argv) > 1:  # the call graph, from the objects' symbols
     defined, used = {}, {}

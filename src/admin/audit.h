@@ -1,7 +1,8 @@
-/* audit.h - the admin layer: what relayctl and the console both change,
- * written once (API keys: apikey.c, backends: bkadmin.c, the queue:
- * qadmin.c, console passwords: cpw.c), and the audit_log row that records
- * each change, whoever made it (here). */
+/* Layer admin (src/admin/): what relayctl and the console both change,
+ * written once: keys, backends, the queue, passwords, the audit row. */
+/* audit.h - the audit_log row that records each change, whoever made it
+ * (API keys: apikey.c, backends: bkadmin.c, the queue: qadmin.c, console
+ * passwords: cpw.c). */
 #ifndef RELAY_AUDIT_H
 #define RELAY_AUDIT_H
 #include "err.h"

@@ -1,3 +1,5 @@
+/* Layer console (src/console/): the web console: routes, pages and the
+ * JSON API under them. */
 /* console.h - the web console (issue 15): one binary, one route table,
  * HTML pages under /console/ and the JSON API they are built on under
  * /api/v1/.

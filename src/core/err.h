@@ -1,3 +1,5 @@
+/* Layer core (src/core/): buffers, errors, log, config, query strings,
+ * hashing, sealing, templates, UTF-8 clipping; no I/O. */
 /* err.h - the one error enum of llm-relay and its strerror table.
  *
  * Library functions return an enum relay_err; 0 means success. Callers pass

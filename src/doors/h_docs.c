@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "app.h"
+#include "doors.h"
 #include "buf.h"
 #include "log.h"
 #include "resp.h"

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 #include "app.h"
+#include "doors.h"
 #include "acl.h"
 #include "buf.h"
 #include "db.h"

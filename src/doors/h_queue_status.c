@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "app.h"
+#include "doors.h"
 #include "auth.h"
 #include "db.h"
 #include "qs.h"

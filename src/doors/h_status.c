@@ -3,6 +3,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "app.h"
+#include "doors.h"
 #include "resp.h"
 #include "status.h"
 

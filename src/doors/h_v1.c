@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include "admit.h"
 #include "app.h"
+#include "doors.h"
 #include "auth.h"
 #include "db.h"
 #include "dispatch.h"

@@ -1,3 +1,6 @@
+/* Layer io (src/io/): the only users of FCGX_*, mysql_*, curl_*: web
+ * request and answer, database, slots, the upstream call, route table,
+ * API error bodies. */
 /* web.h - the request/response transport: FastCGI (libfcgi) or plain CGI.
  *
  * This is the only module that calls FCGX_*. Handlers get a struct web_req

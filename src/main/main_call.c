@@ -1,5 +1,6 @@
 /* main_call.c - cgi-bin/call: FastCGI (or plain CGI) entry point. */
 #include "app.h"
+#include "doors.h"
 
 int main(void)
 {

@@ -1,5 +1,6 @@
 /* main_docs.c - cgi-bin/docs: FastCGI (or plain CGI) entry point. */
 #include "app.h"
+#include "doors.h"
 
 int main(void)
 {

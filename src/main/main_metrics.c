@@ -1,5 +1,6 @@
 /* main_metrics.c - cgi-bin/metrics: FastCGI (or plain CGI) entry point. */
 #include "app.h"
+#include "doors.h"
 
 int main(void)
 {

@@ -1,5 +1,6 @@
 /* main_queue_status.c - cgi-bin/queue_status: FastCGI (or plain CGI) entry point. */
 #include "app.h"
+#include "doors.h"
 
 int main(void)
 {

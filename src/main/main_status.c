@@ -1,5 +1,6 @@
 /* main_status.c - cgi-bin/status: FastCGI (or plain CGI) entry point. */
 #include "app.h"
+#include "doors.h"
 
 int main(void)
 {

@@ -1,5 +1,6 @@
 /* main_v1.c - cgi-bin/v1: the SDK routes (/v1/...), FastCGI or plain CGI. */
 #include "app.h"
+#include "doors.h"
 
 int main(void)
 {

@@ -1,3 +1,5 @@
+/* Layer meter (src/meter/): one request's log row and usage: in the
+ * process, on a thread, or through meterd. */
 /* meter.h - usage metering shared by call.php and the queue worker:
  * one request_log row plus today's token/error counters. */
 #ifndef RELAY_METER_H

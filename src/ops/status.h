@@ -1,3 +1,5 @@
+/* Layer ops (src/ops/): status, metrics, log retention, the meterd
+ * daemon, the queue worker. */
 /* status.h - the health document of status.php, also shown on the docs page. */
 #ifndef RELAY_STATUS_H
 #define RELAY_STATUS_H

@@ -1,3 +1,6 @@
+/* Layer proto (src/proto/): wire formats parsed and written without I/O
+ * (SSE, the stream_options splice, token estimates, header pass-list,
+ * cookies). */
 /* sse.h - incremental Server-Sent Events parser that extracts token usage.
  *
  * Fed the upstream's bytes in chunks of any size (an event may be split

@@ -49,12 +49,5 @@ int app_ready(struct app *a, struct web_req *r);
 int app_read_body(struct app *a, struct web_req *r, struct buf *b,
 		  const char **why);
 
-/* Handlers of the three web binaries (h_call.c, h_status.c, h_queue_status.c). */
-void call_handle(struct web_req *r, void *ctx);
-void status_handle(struct web_req *r, void *ctx);
-void queue_status_handle(struct web_req *r, void *ctx);
-void docs_handle(struct web_req *r, void *ctx);      /* h_docs.c: /api/ page */
-void v1_handle(struct web_req *r, void *ctx);        /* h_v1.c: the SDK routes */
-void metrics_handle(struct web_req *r, void *ctx);   /* h_metrics.c: GET /metrics */
 
 #endif

@@ -1,3 +1,5 @@
+/* Layer relay (src/relay/): admission, backends and failover, dispatch,
+ * the queue, the exchange with the upstream, translation routing. */
 /* relay.h - one upstream exchange with usage accounting, shared by
  * call.php (destination: the client) and the queue worker (destination: a
  * capped buffer stored in the queue row).

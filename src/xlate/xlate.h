@@ -1,3 +1,5 @@
+/* Layer xlate (src/xlate/): Anthropic <-> OpenAI translation of requests,
+ * answers and streams; no I/O. */
 /* xlate.h - Anthropic Messages <-> OpenAI Chat Completions translation
  * (issue 14): requests, non-stream responses and error bodies, both ways.
  *
