@@ -4,7 +4,6 @@
 #include "buf.h"
 #include "app.h"
 #include "meterc.h"
-#include "meterq.h"
 #include "db.h"
 #include "log.h"
 #include "resp.h"
@@ -32,6 +31,7 @@ void app_init(struct app *a, const char *prog)
 		return;
 	}
 	a->cfg_ok = 1;
+	mfront_init(&a->mf, &a->cfg);
 }
 
 /* Between requests (web_set_idle): bin/meterd going away. */
@@ -39,14 +39,14 @@ static int app_idle_fd(void *ctx)
 {
 	struct app *a = ctx;
 
-	return a->mc ? meterc_idle_fd(a->mc, a->db) : -1;
+	return a->mf.mc ? meterc_idle_fd(a->mf.mc, a->db) : -1;
 }
 
 static void app_idle(void *ctx)
 {
 	struct app *a = ctx;
 
-	meterc_idle(a->mc, a->db);
+	meterc_idle(a->mf.mc, a->db);
 }
 
 int app_web_main(const char *prog, web_handler h)
@@ -65,10 +65,7 @@ int app_web_main(const char *prog, web_handler h)
 
 void app_free(struct app *a)
 {
-	meterc_free(a->mc, a->db);
-	a->mc = NULL;
-	meterq_free(a->mq);   /* what it holds is metered first */
-	a->mq = NULL;
+	mfront_free(&a->mf, a->db);
 	db_close(a->db);
 	up_free(a->up);
 	backends_free(&a->bk);
@@ -78,11 +75,7 @@ void app_free(struct app *a)
 
 struct meterc *app_meterc(struct app *a)
 {
-	if (!a->cfg_ok || !a->cfg.meter_async || !a->cfg.meter_socket[0] || !web_persistent())
-		return NULL;
-	if (!a->mc)
-		a->mc = meterc_new(&a->cfg);
-	return a->mc;
+	return a->cfg_ok ? mfront_meterc(&a->mf) : NULL;
 }
 
 int app_ready(struct app *a, struct web_req *r)

@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "buf.h"
 #include "cfg.h"
+#include "mfront.h"
 #include "web.h"
 
 struct db;
@@ -20,11 +21,8 @@ struct app {
 	struct db *db;      /* NULL when the config is bad */
 	struct up *up;      /* NULL when the config is bad */
 	struct backends bk; /* the pool of upstream accounts (backend.h) */
-	struct meterq *mq;  /* the metering thread (meterq.h), made at the
-			       first direct request a FastCGI process meters */
-	int mq_failed;      /* it could not start: meter inline */
-	struct meterc *mc;  /* bin/meterd's socket (meterc.h), made with the
-			       first record when meter_socket is set */
+	struct meter_front mf; /* where finished requests' rows go
+				  (mfront.h) */
 };
 
 /* The whole main() of a web binary: init, serve until told to stop, free. */

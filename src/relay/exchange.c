@@ -14,7 +14,7 @@
 #include "log.h"
 #include "meter.h"
 #include "meterc.h"
-#include "meterq.h"
+#include "mfront.h"
 #include "resp.h"
 #include "slot.h"
 #include "v1err.h"
@@ -107,42 +107,6 @@ static void ed_upstream_error(const struct buf *b, char *msg, size_t msglen,
 	json_object_put(o);
 }
 
-/* Hands a direct request's metering to bin/meterd (meterc.h) or to the
- * metering thread (meterq.h) and
- * lets go of this connection's locks; 1 when done so, 0 = meter inline (an
- * inline waiter's row, a transaction, CGI, meter_async off). */
-static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
-				const char *slot)
-{
-	struct app *a = x->a;
-
-	if (!a->cfg.meter_async || m->queue_id || !m->admit_id || db_in_txn(a->db) ||
-	    !web_persistent())
-		return 0;
-	/* the host's metering daemon first (one commit for many requests),
-	 * this process's thread when it does not answer */
-	if (meterc_holds(a->mc, m->admit_id)) {
-		/* registered on the fast path (sql/021): the record, then
-		 * relay_let_go */
-		if (meterc_finish(a->mc, a->db, m) == 0)
-			return 1;
-	} else if (app_meterc(a) && meterc_hand(a->mc, a->db, m, slot) == 0) {
-		return 1;   /* the handover let go of the locks */
-	}
-	if (a->mq_failed)
-		return 0;
-	if (!a->mq && !(a->mq = meterq_new(&a->cfg))) {
-		a->mq_failed = 1;
-		return 0;
-	}
-	meterq_submit(a->mq, m, slot);
-	/* slot, user cap and the request's lock at once: the metering
-	 * connection is already asking for the last one */
-	if (db_exec(a->db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))
-		log_warn("releasing the request's locks: %s", db_error(a->db));
-	return 1;
-}
-
 /* exchange_meter with the serving backend (JSON text, may be NULL). */
 static void exchange_meter_b(const struct exch *x, int status, const char *error,
 			     const struct relay_outcome *oc, struct slot *s,
@@ -168,16 +132,12 @@ static void exchange_meter_b(const struct exch *x, int status, const char *error
 		m.latency_ms = oc->latency_ms;
 	}
 	/* A slot lost with its connection is not ours to release. */
-	if (exchange_meter_later(x, &m, s && lock_held(x->a->db, s) ? s->name : NULL)) {
-		if (s)
-			s->held = 0;
-		return;
-	}
-	if (meter_record(x->a->db, &m, s && lock_held(x->a->db, s) ? s->name : NULL))
+	if (meter_finish(&x->a->mf, x->a->db, &m,
+			 s && lock_held(x->a->db, s) ? s->name : NULL))
 		log_error("metering failed for user %s: %s", x->u->name,
 			  db_error(x->a->db));
 	if (s)
-		s->held = 0;   /* released by relay_finish (or with the connection) */
+		s->held = 0;   /* let go of by the metering (or with the connection) */
 }
 
 void exchange_meter(const struct exch *x, int status, const char *error,
@@ -225,7 +185,7 @@ static void exchange_rebind(const struct exch *x)
 	const struct cfg *c = &x->a->cfg;
 	struct db_res res;
 
-	if (!x->u->admit_id || x->queue_id || meterc_holds(x->a->mc, x->u->admit_id))
+	if (!x->u->admit_id || x->queue_id || meterc_holds(x->a->mf.mc, x->u->admit_id))
 		return;   /* none, durable already, or meterd's registration */
 	if (DBX(x->a->db, "CALL relay_rebind(?, ?, ?, ?, ?)", &res, DBI(x->u->admit_id),
 		DBI(x->u->user_id), DBI(x->u->key_id), DBS(x->u->day),
@@ -246,7 +206,7 @@ static const char *exchange_tick(void *ctx)
 
 	/* meterd gone with the request's registration: its entry moves to
 	 * MariaDB, so a crash of this process from here still leaves a row */
-	if (t->x->u->md && meterc_check(t->a->mc) < 0)
+	if (t->x->u->md && meterc_check(t->a->mf.mc) < 0)
 		exchange_rebind(t->x);
 	lost = !lock_held(t->a->db, t->s);
 

@@ -7,7 +7,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
-#include "meter.h"
+#include "mfront.h"
 #include "queue.h"
 #include "relay.h"
 #include "slot.h"
@@ -192,7 +192,7 @@ static enum relay_err queue_close(struct db *db, struct queue_item *it,
 	 * upstream keeps its one request_log row (unique queue_id). */
 	if (!it->metered) {
 		m.backend = it->backend[0] ? it->backend : NULL;
-		rc = meter_record(db, &m, NULL);
+		rc = meter_finish(NULL, db, &m, NULL);   /* in this transaction */
 		if (rc)
 			goto fail;
 	}
