@@ -5,6 +5,7 @@
 #   make WERROR=1      warnings are errors (CI)
 #   make fuzz          libFuzzer targets (clang) in build-fuzz/
 #   make install       honours DESTDIR and PREFIX
+#   make docs          docs/ops/configuration.md and relay.conf.example from cfg_opts[]
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -53,12 +54,14 @@ BINS     := $(WEB_BINS) $(CLI_BINS)
 FLOOR_BINS := $(BUILD)/bench/floor-answer $(BUILD)/bench/floor-forward
 # bench/xlate.c: the translator's per-event cost (issue 14), same idea
 FLOOR_BINS += $(BUILD)/bench/xlate
+# tools/cfgdoc.c: the configuration reference printed from cfg_opts[]
+CFGDOC := $(BUILD)/tools/cfgdoc
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck valgrind valgrind-all check
-all: $(BINS) $(FLOOR_BINS)
+.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck valgrind valgrind-all check docs
+all: $(BINS) $(FLOOR_BINS) $(CFGDOC)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -118,6 +121,18 @@ $(BUILD)/bench/floor-forward: bench/floor.c $(LIB)
 $(BUILD)/bench/xlate: bench/xlate.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+
+$(CFGDOC): tools/cfgdoc.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL) -o $@
+
+# The configuration reference and the example config, generated from
+# cfg_opts[] (src/core/cfg.c); tests/integration/test_docs.py fails when
+# the committed files differ from what cfgdoc prints.
+docs: $(CFGDOC)
+	@mkdir -p docs/ops
+	$(CFGDOC) markdown > docs/ops/configuration.md.tmp && mv docs/ops/configuration.md.tmp docs/ops/configuration.md
+	$(CFGDOC) example > relay.conf.example.tmp && mv relay.conf.example.tmp relay.conf.example
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
@@ -193,4 +208,4 @@ stop:
 bench: all
 	python3 bench/run
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)

@@ -20,7 +20,7 @@ PORT=${PORT:-8080}
 SERVER=${SERVER:-lighttpd}
 WEB_USER=www-data
 # The upstream's concurrency and the queue's length; the web server pools and
-# MariaDB's connections are sized from them (README "Web server pools").
+# MariaDB's connections are sized from them (docs/design/queue.md, "Web server pools").
 SLOTS=${RELAY_UPSTREAM_SLOTS:-1}
 QUEUE_MAX=${RELAY_QUEUE_MAX:-100}
 PROCS=$((SLOTS + QUEUE_MAX))
@@ -243,7 +243,7 @@ do_start() {
 		"$ROOT/bin/relayctl" key create demo | tail -n 1 > "$RUN/demo.key"
 		umask 022
 	fi
-	# the console's first admin (README "Web console"); password kept in $RUN
+	# the console's first admin (docs/guide/console.md); password kept in $RUN
 	if [ ! -s "$RUN/admin.password" ]; then
 		"$ROOT/bin/relayctl" user list | grep -q '^admin ' ||
 			"$ROOT/bin/relayctl" user add admin --daily-requests 0 --daily-tokens 0 >/dev/null
@@ -254,7 +254,7 @@ do_start() {
 		"$ROOT/bin/relayctl" user set admin --admin 1 >/dev/null
 	fi
 	install_bins
-	# the host's metering daemon (README "Metering daemon") before the web
+	# the host's metering daemon (docs/design/meterd.md) before the web
 	# server: until it answers, web processes meter on their own
 	"$ROOT/bin/meterd" >>"$RUN/meterd.log" 2>&1 &
 	echo $! > "$RUN/meterd.pid"

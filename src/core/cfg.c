@@ -44,6 +44,7 @@ struct cfg_opt {
 	long long ndef;        /* default for numbers and booleans */
 	const char *sdef;      /* default for strings */
 	cfg_check_fn check;    /* strings only, may be NULL */
+	const char *doc;       /* what it means, for the generated docs */
 };
 
 static const char *check_url(const char *v);
@@ -52,81 +53,223 @@ static const char *check_timezone(const char *v);
 static const char *check_acl(const char *v);
 
 #define FSIZE(f) sizeof(((struct cfg *)0)->f)
-/* Strings may be empty and as long as their buffer allows. */
-#define S(f, def, chk) { #f, CT_STR, offsetof(struct cfg, f), FSIZE(f), \
-			 0, (long long)FSIZE(f) - 1, 0, def, chk }
-#define S_RANGE(f, lo, hi, def, chk) { #f, CT_STR, offsetof(struct cfg, f), \
-			 FSIZE(f), lo, hi, 0, def, chk }
-#define I(f, lo, hi, def) { #f, CT_INT, offsetof(struct cfg, f), FSIZE(f), \
-			    lo, hi, def, NULL, NULL }
-#define I64(f, lo, hi, def) { #f, CT_INT64, offsetof(struct cfg, f), FSIZE(f), \
-			      lo, hi, def, NULL, NULL }
-#define B(f, def) { #f, CT_BOOL, offsetof(struct cfg, f), FSIZE(f), \
-		    0, 1, def, NULL, NULL }
+/* Strings may be empty and as long as their buffer allows. The last
+ * argument is the setting's meaning, as docs/ops/configuration.md and
+ * relay.conf.example show it (both generated from this table by
+ * tools/cfgdoc.c, `make docs`). */
+#define S(f, def, chk, doc) { #f, CT_STR, offsetof(struct cfg, f), FSIZE(f), \
+			 0, (long long)FSIZE(f) - 1, 0, def, chk, doc }
+#define S_RANGE(f, lo, hi, def, chk, doc) { #f, CT_STR, offsetof(struct cfg, f), \
+			 FSIZE(f), lo, hi, 0, def, chk, doc }
+#define I(f, lo, hi, def, doc) { #f, CT_INT, offsetof(struct cfg, f), FSIZE(f), \
+			    lo, hi, def, NULL, NULL, doc }
+#define I64(f, lo, hi, def, doc) { #f, CT_INT64, offsetof(struct cfg, f), FSIZE(f), \
+			      lo, hi, def, NULL, NULL, doc }
+#define B(f, def, doc) { #f, CT_BOOL, offsetof(struct cfg, f), FSIZE(f), \
+		    0, 1, def, NULL, NULL, doc }
 
 static const struct cfg_opt cfg_opts[] = {
-	S(db_host, "localhost", NULL),
-	I(db_port, 1, 65535, 3306),
-	S(db_socket, "", NULL),
-	S(db_user, "llm_relay", NULL),
-	S(db_password, "", NULL),
-	S(db_name, "llm_relay", NULL),
+	S(db_host, "localhost", NULL,
+	  "MariaDB server; with db_socket set the socket is used instead of TCP."),
+	I(db_port, 1, 65535, 3306, "MariaDB's TCP port."),
+	S(db_socket, "", NULL,
+	  "Unix socket of MariaDB, e.g. /run/mysqld/mysqld.sock; wins over "
+	  "db_host/db_port (\"\" = use host and port)."),
+	S(db_user, "llm_relay", NULL, "MariaDB user."),
+	S(db_password, "", NULL, "MariaDB password (数据库密码)."),
+	S(db_name, "llm_relay", NULL, "MariaDB database."),
 	/* Above every statement that blocks on purpose (GET_LOCK waits,
 	 * the dispatcher's waits of up to ~15 s). */
-	I(db_read_timeout, 1, 86400, 60),
-	I(db_write_timeout, 1, 86400, 60),
-	S(openai_url, "", check_url),
-	S(anthropic_url, "", check_url),
-	S(upstream_api_key, "", NULL),
-	B(ssl_verify, 1),
-	I(request_timeout, 1, 86400, 120),
-	I(connect_timeout, 1, 600, 10),
-	I(upstream_slots, 1, 1000, 1),
-	I(queue_max, 0, 1000000, 100),
-	I64(max_body_bytes, 1024, 1073741824LL, 10485760LL),
-	S(timezone, "", check_timezone),
-	I(result_retention_hours, 0, 87600, 24),
-	I(queue_wait_max, 1, 86400, 300),
+	I(db_read_timeout, 1, 86400, 60,
+	  "Seconds a read on the database connection may block: a process "
+	  "that loses the server (network partition) gives up after this "
+	  "instead of holding its upstream slot. Keep it above every "
+	  "statement that blocks on purpose (GET_LOCK waits, the "
+	  "dispatcher's waits of up to ~15 s)."),
+	I(db_write_timeout, 1, 86400, 60,
+	  "Seconds a write on the database connection may block (as "
+	  "db_read_timeout)."),
+	S(openai_url, "", check_url,
+	  "Full OpenAI-compatible endpoint URL (http:// or https://, e.g. "
+	  "https://api.openai.com/v1/chat/completions); \"\" = not offered."),
+	S(anthropic_url, "", check_url,
+	  "Full Anthropic-compatible endpoint URL (http:// or https://, e.g. "
+	  "https://api.anthropic.com/v1/messages); \"\" = not offered."),
+	S(upstream_api_key, "", NULL,
+	  "The shared upstream key (上游 API 密钥) of the default backend: "
+	  "sent as \"Authorization: Bearer\" (OpenAI) or \"x-api-key\" "
+	  "(Anthropic). The client's key never goes upstream."),
+	B(ssl_verify, 1, "Verify the upstream's TLS certificate."),
+	I(request_timeout, 1, 86400, 120,
+	  "Seconds: the whole of a non-stream request towards the upstream; "
+	  "for streams, the longest silence (before the first byte or "
+	  "between two)."),
+	I(connect_timeout, 1, 600, 10,
+	  "Seconds to connect to the upstream (TCP and TLS)."),
+	I(upstream_slots, 1, 1000, 1,
+	  "Concurrent requests the default backend's upstream account allows."),
+	I(queue_max, 0, 1000000, 100,
+	  "Requests that may wait in the queue (polled and inline) before a "
+	  "503; 0 = never queue."),
+	I64(max_body_bytes, 1024, 1073741824LL, 10485760LL,
+	  "Largest request body accepted, in bytes (default 10 MiB); keep "
+	  "MariaDB's max_allowed_packet above it for queued bodies."),
+	S(timezone, "", check_timezone,
+	  "Zone of the daily limits' reset and of timestamps, e.g. "
+	  "Asia/Shanghai or CST-8; \"\" = the system's zone."),
+	I(result_retention_hours, 0, 87600, 24,
+	  "Hours a finished queued request's result is kept."),
+	I(queue_wait_max, 1, 86400, 300,
+	  "Seconds a request waits for a busy upstream on its own connection "
+	  "(the /v1 routes, call.php with X-Relay-Wait) before a retryable "
+	  "503/529. The web servers' timeouts must exceed queue_wait_max + "
+	  "request_timeout."),
 	/* 48 leaves room in MariaDB's 64-character GET_LOCK names for the
 	 * slot suffix. */
-	S_RANGE(lock_prefix, 1, 48, "llm_relay", check_lock_prefix),
+	S_RANGE(lock_prefix, 1, 48, "llm_relay", check_lock_prefix,
+		"Prefix of the MariaDB GET_LOCK names (slots, items, "
+		"limits), 1..48 of [A-Za-z0-9_.-]; give each relay sharing "
+		"one database server its own. With table backends keep it "
+		"at most ~40 characters (lock names end at 64)."),
 	/* statvfs("") fails, so an empty disk_path is refused up front. */
-	S_RANGE(disk_path, 1, (long long)FSIZE(disk_path) - 1, "/", NULL),
+	S_RANGE(disk_path, 1, (long long)FSIZE(disk_path) - 1, "/", NULL,
+		"Folder whose disk usage /api/status.php reports."),
 	/* SDK routes (issue 11) */
-	S(openai_base_url, "", check_url),
-	S(anthropic_base_url, "", check_url),
-	S(models, "", NULL),
+	S(openai_base_url, "", check_url,
+	  "Base URL of the OpenAI SDK routes (/v1/...); \"\" = openai_url "
+	  "without its /chat/completions."),
+	S(anthropic_base_url, "", check_url,
+	  "Base URL of the Anthropic SDK routes; \"\" = anthropic_url "
+	  "without its /v1/messages."),
+	S(models, "", NULL,
+	  "Models GET /v1/models lists, comma-separated; \"\" = the "
+	  "upstream's own list."),
 	/* the console (issue 15) */
-	B(registration_enabled, 0),
-	I(console_session_hours, 1, 8760, 12),
+	B(registration_enabled, 0,
+	  "The web console's self-registration: new accounts wait for an "
+	  "admin's approval."),
+	I(console_session_hours, 1, 8760, 12,
+	  "Hours a console login lasts."),
 	/* hardening (issue 12): metering that cannot be escaped, and slots
 	 * that a slow client or an endless upstream cannot keep */
-	B(stream_usage, 1),
-	I(stream_max_seconds, 1, 604800, 1800),
-	I(client_write_timeout, 1, 86400, 60),
-	I(drain_max_seconds, 0, 3600, 30),
-	I64(drain_max_bytes, 0, 1073741824LL, 8388608LL),
+	B(stream_usage, 1,
+	  "Ask OpenAI streams for their usage: "
+	  "\"stream_options\":{\"include_usage\":true} is spliced into a "
+	  "stream request that lacks it (nothing else of the body changes), "
+	  "and the usage-only chunk that adds is dropped before the client "
+	  "sees it. Without it such a stream reports no usage and is "
+	  "metered as 0."),
+	I(stream_max_seconds, 1, 604800, 1800,
+	  "Longest exchange in seconds, streams included: an upstream that "
+	  "sends \": ping\" forever does not hold a slot forever."),
+	I(client_write_timeout, 1, 86400, 60,
+	  "Seconds one write to the web server may block (SO_SNDTIMEO on "
+	  "the FastCGI socket): a client that stops reading loses its slot."),
+	I(drain_max_seconds, 0, 3600, 30,
+	  "After a client leaves mid-answer the upstream is read on, not "
+	  "forwarded, for up to this many seconds, so the usage it reports "
+	  "at the end is metered; 0 = stop at once (and meter only what was "
+	  "seen)."),
+	I64(drain_max_bytes, 0, 1073741824LL, 8388608LL,
+	  "The same read-on's limit in bytes; 0 = stop at once."),
 	/* several upstream accounts (issue 13) */
-	S(master_key_file, "", NULL),
-	I(backend_max_tries, 1, 10, 3),
-	I(backend_fail_threshold, 1, 1000, 3),
-	I(backend_cooldown, 1, 86400, 10),
-	I(backend_cooldown_max, 1, 604800, 300),
+	S(master_key_file, "", NULL,
+	  "File of 64 hex characters (32 random bytes), mode 0600, that "
+	  "seals backend keys (AES-256-GCM). A configured file that is "
+	  "missing, unreadable or readable by group/others stops every "
+	  "binary with a configuration error; \"\" = no sealed keys (the "
+	  "legacy upstream_api_key still works)."),
+	I(backend_max_tries, 1, 10, 3,
+	  "Tries of one request across backends (failover on a connect "
+	  "error, a timeout before the first byte, or a 429/5xx before "
+	  "anything reached the client)."),
+	I(backend_fail_threshold, 1, 1000, 3,
+	  "Failures in a row before a backend cools down."),
+	I(backend_cooldown, 1, 86400, 10,
+	  "A backend's first cool-down in seconds (doubling with every "
+	  "further failure)."),
+	I(backend_cooldown_max, 1, 604800, 300,
+	  "A backend's longest cool-down in seconds."),
 	/* translation (issue 14) */
-	B(translate, 1),
-	B(translate_reasoning, 0),
+	B(translate, 1,
+	  "The default backend (openai_url / anthropic_url) also takes "
+	  "clients of the other format, translated (Anthropic <-> OpenAI), "
+	  "when no backend serves their model in their own format: e.g. "
+	  "/v1/messages with only openai_url."),
+	B(translate_reasoning, 0,
+	  "When translating to an OpenAI-format upstream, send Anthropic "
+	  "thinking / output_config.effort as reasoning_effort (only for "
+	  "upstreams that accept it; otherwise it is dropped with a logged "
+	  "note)."),
 	/* operations (issue 16): GET /metrics' access, log retention */
-	S(metrics_allow, "127.0.0.1, ::1", check_acl),
-	S(metrics_token, "", NULL),
-	I(log_retention_days, 0, 36500, 0),
-	B(log_archive, 0),
-	B(meter_async, 1),
-	S(meter_socket, "", NULL),
-	I(meter_batch_ms, 0, 1000, 20),
-	S(meter_peer_user, "www-data", NULL),
+	S(metrics_allow, "127.0.0.1, ::1", check_acl,
+	  "Client addresses that may GET /metrics (Prometheus text format): "
+	  "IPv4/IPv6 addresses or CIDRs separated by commas; \"\" = none."),
+	S(metrics_token, "", NULL,
+	  "A request with \"Authorization: Bearer <metrics_token>\" may GET "
+	  "/metrics from anywhere; a wrong token is refused even from an "
+	  "allowed address; \"\" = no token."),
+	I(log_retention_days, 0, 36500, 0,
+	  "Days request_log rows are kept; 0 = forever. Older rows are "
+	  "deleted by the queue worker once a minute in batches of 1,000 "
+	  "rows (at most 2 s per round), or at once with `relayctl log "
+	  "purge`. daily_usage (limits, status.php, relayctl usage, the "
+	  "console's charts) is not affected."),
+	B(log_archive, 0,
+	  "Copy purged rows to request_log_archive (same columns) before "
+	  "deleting them."),
+	B(meter_async, 1,
+	  "Under FastCGI, a direct request is metered by the process's "
+	  "metering thread (its own MariaDB connection) after the answer, "
+	  "so the next request does not wait for it; false meters inline "
+	  "and keeps one connection per process."),
+	S(meter_socket, "", NULL,
+	  "The unix socket of bin/meterd, one process per host that writes "
+	  "the finished requests of all web processes together; \"\" = each "
+	  "web process meters on its own (meter_async), as it also does "
+	  "whenever the socket does not answer. make run sets it."),
+	I(meter_batch_ms, 0, 1000, 20,
+	  "How long meterd lets a finished request wait for others to share "
+	  "its commit, in ms; 0 = write whatever has come in at once. It "
+	  "keeps counting against limits while it waits."),
+	S(meter_peer_user, "www-data", NULL,
+	  "The web server's user: besides root and meterd's own user, the "
+	  "only user whose processes may send records to meterd."),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))
+
+/* Describes setting i of the table for the generated documentation
+ * (tools/cfgdoc.c): the default as a config file would spell it. */
+int cfg_info(size_t i, struct cfg_info *out)
+{
+	const struct cfg_opt *o;
+
+	if (i >= CFG_NOPTS)
+		return -1;
+	o = &cfg_opts[i];
+	out->name = o->name;
+	out->doc = o->doc;
+	out->min = o->min;
+	out->max = o->max;
+	switch (o->type) {
+	case CT_STR:
+		out->kind = "string";
+		snprintf(out->def, sizeof(out->def), "%s", o->sdef);
+		break;
+	case CT_BOOL:
+		out->kind = "boolean";
+		snprintf(out->def, sizeof(out->def), "%s",
+			 o->ndef ? "true" : "false");
+		break;
+	case CT_INT:
+	case CT_INT64:
+		out->kind = "integer";
+		snprintf(out->def, sizeof(out->def), "%lld", o->ndef);
+		break;
+	}
+	return 0;
+}
 
 /* Writes a printf-style message into err (may be NULL/0). A message that
  * does not fit is cut: an error text is still useful truncated. */

@@ -96,4 +96,20 @@ int cfg_parse_text(struct cfg *c, const char *name, const char *text,
 /* Sets every field to its default. */
 void cfg_defaults(struct cfg *c);
 
+/* One setting as the generated documentation shows it (tools/cfgdoc.c,
+ * docs/ops/configuration.md, relay.conf.example). kind is "string",
+ * "integer" or "boolean"; min..max is a number's range or a string's
+ * length range; def is the default as a config file spells it. */
+struct cfg_info {
+	const char *name;
+	const char *kind;
+	const char *doc;
+	long long min, max;
+	char def[64];
+};
+
+/* Fills *out with setting i (0-based, in the table's order); returns 0, or
+ * -1 when there is no setting i. */
+int cfg_info(size_t i, struct cfg_info *out);
+
 #endif

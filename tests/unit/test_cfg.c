@@ -703,6 +703,39 @@ static int group_teardown(void **state)
 	return rmdir(tmpdir);
 }
 
+/* cfg_info (the generated docs' source): every key has a meaning, and its
+ * default, spelled as a config file would, is what cfg_defaults sets: a
+ * file of every "key = default" parses to the defaults. */
+static void test_info(void **state)
+{
+	struct cfg_info in;
+	struct cfg d, c;
+	char text[16384];
+	size_t i, n = 0;
+	int len;
+
+	(void)state;
+	for (i = 0; cfg_info(i, &in) == 0; i++) {
+		assert_non_null(in.doc);
+		assert_true(strlen(in.doc) > 10);
+		assert_true(strcmp(in.kind, "string") == 0 ||
+			    strcmp(in.kind, "integer") == 0 ||
+			    strcmp(in.kind, "boolean") == 0);
+		len = snprintf(text + n, sizeof(text) - n, "%s = \"%s\"\n",
+			       in.name, in.def);
+		assert_true(len > 0 && (size_t)len < sizeof(text) - n);
+		n += (size_t)len;
+	}
+	assert_true(i >= 47);   /* the 47 of issue 24, and any added since */
+	assert_int_equal(cfg_info(i, &in), -1);
+	cfg_defaults(&d);
+	cfg_defaults(&c);
+	memset(c.db_host, 'x', 8);   /* the file must set it back */
+	assert_int_equal(cfg_parse_text(&c, "all.conf", text, n, err,
+					sizeof(err)), 0);
+	assert_int_equal(memcmp(&c, &d, sizeof(c)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -726,6 +759,7 @@ int main(void)
 		cmocka_unit_test_setup(test_cfg_load, reset),
 		cmocka_unit_test_setup(test_misc, reset),
 		cmocka_unit_test_setup(test_operations, reset),
+		cmocka_unit_test_setup(test_info, reset),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
