@@ -998,8 +998,9 @@ class Env:
             "WHERE table_schema='llm_relay' AND table_type='BASE TABLE' ORDER BY table_name")]
 
     def reset_data(self):
-        """Delete every row of every table except schema_migrations."""
-        names = [t for t in self.tables() if t != "schema_migrations"]
+        """Delete every row of every table except schema_migrations and
+        schema_routines (what relayctl migrate has applied)."""
+        names = [t for t in self.tables() if t not in ("schema_migrations", "schema_routines")]
         if not names:
             return
         q = "SET FOREIGN_KEY_CHECKS=0;" + "".join("DELETE FROM `%s`;" % t for t in names) + \

@@ -1,37 +1,6 @@
--- 019_inflight_open.sql - one definition of "in flight, not yet durable".
+-- relay_reserve.sql - procedure relay_reserve (last defined by migration 019).
+-- Used by the routines relay_admit.
 --
--- An in-flight entry (016) stands for a request that is counted nowhere
--- else until the commit that makes it durable: its log row, or its queue
--- row. Three readers counted such entries, each with its own copy of that
--- condition (relay_inflight, relay_reserve's limit check, relay usage in
--- src/ctl.c); a fourth durable place would have had to be added to each.
--- Now they read one view. It is merged into the statement that reads it
--- (ALGORITHM=MERGE), so the MEMORY table is still locked with the rest of
--- that one statement and the exactness argument below holds unchanged.
--- relay_inflight and relay_reserve move here from 016.
-
-CREATE OR REPLACE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW inflight_open AS
-  SELECT i.id, i.user_id, i.key_id, i.day, i.conn_id, i.lock_name
-    FROM inflight i
-   WHERE NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)
-     AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id);
-
-DELIMITER //
-
--- Requests of the user (0: of everyone) in flight on `p_day` that are not
--- yet durable: what is added to daily_usage.requests for the limit and for
--- everything that shows it. Exact when read in the same statement as
--- daily_usage: MEMORY tables are locked for the whole statement before
--- InnoDB takes its snapshot, and an entry is removed only after the commit
--- that counted its request, so an entry that is gone was committed before
--- the snapshot, and one that is there is counted either in daily_usage
--- (committed: it has its row, so the view leaves it out) or here (not
--- committed), never both, never neither.
-CREATE OR REPLACE FUNCTION relay_inflight(p_user INT UNSIGNED, p_day DATE)
-    RETURNS BIGINT UNSIGNED NOT DETERMINISTIC READS SQL DATA
-  RETURN (SELECT COUNT(*) FROM inflight_open i
-            WHERE (p_user = 0 OR i.user_id = p_user) AND i.day = p_day) //
-
 -- The reservation (replaces relay_admit's daily_usage upsert): a request
 -- is admitted when daily_usage.requests + the user's entries in flight is
 -- below the request limit and today's tokens below the token limit; it then
@@ -44,6 +13,9 @@ CREATE OR REPLACE FUNCTION relay_inflight(p_user INT UNSIGNED, p_day DATE)
 -- nothing is counted (o_used_r 0: nobody reads it then) and the user's
 -- dead entries are left to the queue workers' sweep, so an unlimited
 -- user's admission costs one MEMORY insert and a named lock.
+
+DELIMITER //
+
 CREATE OR REPLACE PROCEDURE relay_reserve(IN p_user INT UNSIGNED,
     IN p_key INT UNSIGNED, IN p_day DATE, IN p_prefix VARCHAR(64),
     IN p_dreq BIGINT UNSIGNED, IN p_dtok BIGINT UNSIGNED, OUT o_admit TINYINT,

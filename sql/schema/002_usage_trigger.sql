@@ -7,10 +7,6 @@
 -- RELAY_TIMEZONE's offset, so DATE(created_at) is that day. A request of a
 -- user deleted meanwhile is logged but counts nowhere (no FK failure).
 
-CREATE TRIGGER IF NOT EXISTS request_log_usage AFTER INSERT ON request_log
-  FOR EACH ROW
-  INSERT INTO daily_usage (user_id, day, tokens, errors)
-  SELECT id, DATE(NEW.created_at), NEW.total_tokens,
-         IF(NEW.error IS NOT NULL OR NEW.http_status >= 400, 1, 0)
-  FROM users WHERE id = NEW.user_id
-  ON DUPLICATE KEY UPDATE tokens = tokens + VALUES(tokens), errors = errors + VALUES(errors);
+-- The routines this migration defined (request_log_usage) are no longer
+-- here: each is one file in sql/routines/, in its newest form, applied by
+-- `relayctl migrate` after the schema (docs/design/sql-routines.md).

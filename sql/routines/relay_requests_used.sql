@@ -1,0 +1,15 @@
+-- relay_requests_used.sql - function relay_requests_used (last defined by migration 016).
+-- Used by the binaries: src/console/cdata.c (cdata_usage),
+--   src/console/cdata.c (cdata_users).
+--
+-- Today's requests of a user as members and limits see them: durable ones
+-- plus those in flight, in one statement (relay_inflight: 019).
+
+DELIMITER //
+
+CREATE OR REPLACE FUNCTION relay_requests_used(p_user INT UNSIGNED, p_day DATE)
+    RETURNS BIGINT UNSIGNED NOT DETERMINISTIC READS SQL DATA
+  RETURN COALESCE((SELECT requests FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+         + relay_inflight(p_user, p_day) //
+
+DELIMITER ;
