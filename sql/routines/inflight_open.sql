@@ -1,6 +1,13 @@
--- inflight_open.sql - view inflight_open (last defined by migration 019).
--- Used by the binaries: src/ctl/ctl.c (ctl_usage_report); the routines
---   relay_inflight, relay_reserve.
+-- inflight_open.sql - view: the in-flight entries not yet durable.
+-- Called by src/ctl/ctl.c (ctl_usage_report).
+-- Used by the routines relay_inflight, relay_reserve.
+--
+-- One definition of "in flight, not yet durable": an in-flight entry
+-- stands for a request counted nowhere else until the commit that makes it
+-- durable (its log row, or its queue row). relay_inflight, relay_reserve's
+-- limit check and relayctl usage read it. ALGORITHM=MERGE: merged into the
+-- statement that reads it, so the MEMORY table is locked with the rest of
+-- that one statement (the exactness argument of relay_inflight holds).
 
 CREATE OR REPLACE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW inflight_open AS
   SELECT i.id, i.user_id, i.key_id, i.day, i.conn_id, i.lock_name

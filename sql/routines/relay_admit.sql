@@ -1,20 +1,26 @@
--- relay_admit.sql - procedure relay_admit (last defined by migration 017).
--- Used by the binaries: src/relay/admit.c (admit_request).
+-- relay_admit.sql - procedure: a request's admission in one CALL.
+-- Called by src/relay/admit.c (admit_request).
 --
--- relay_admit: 010's with the slot taken per backend (relay_take_slot, 013:
--- p_format / p_model, p_dflt = the default backend's formats; slot column -2
--- when no backend serves them), and the daily_usage upsert and its read
--- replaced by the in-flight reservation (relay_reserve, 016). One more
--- column at the end: the admission id (NULL unless admitted), which the
+-- Authenticates a key hash and, if the key and its user may pass: takes
+-- one of the user's max_concurrent locks ('<prefix>:user:<id>:<k>', before
+-- anything is reserved, so a refusal costs nothing of the daily allowance),
+-- reserves the request (an in-flight entry; relay_reserve for a user with a
+-- request limit, inline otherwise) and takes an upstream slot
+-- (relay_take_slot for p_format / p_model, p_dflt = the default backend's
+-- formats; inline on the legacy path: nobody waiting, no table backend of
+-- the format, the default's cool-down read in the key's own statement).
+-- One row: key_id, key_hash, revoked, expired, user_id, name, enabled,
+-- daily_requests, daily_tokens, priority, admitted, requests_used,
+-- tokens_used, slot (1 holding one, 0 none free, -1 others ahead, -2 no
+-- backend serves it), the model allow-list (key's, else user's; NULL =
+-- every model), the slot lock name, capped (1 = max_concurrent reached,
+-- nothing reserved), the admission id (NULL unless admitted), which the
 -- binaries pass to relay_enqueue or relay_finish.
---
--- 017, the hot path: what every admission of an unlimited user needs
--- (nobody waiting, no table backend of the format, the default's
--- cool-down) is read in the key's own statement, and then the reservation
--- and the default's slot are taken inline, with the same rules as
--- relay_reserve and relay_take_slot (which still do everything else). In
--- MariaDB a statement that opens a table, or a stored function call, costs
--- tens of microseconds; SET, DO, GET_LOCK and a nested CALL about one.
+-- The hot path is counted in table-opening statements: a statement that
+-- opens a table, or a stored function call, costs tens of microseconds in
+-- MariaDB; SET, DO, GET_LOCK and a nested CALL about one. The common case
+-- (an unlimited user, nobody waiting) takes the fast admission of
+-- src/relay/admit.c instead, a prepared SELECT that writes nothing.
 
 DELIMITER //
 

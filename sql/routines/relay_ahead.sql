@@ -1,4 +1,5 @@
--- relay_ahead.sql - function relay_ahead (last defined by migration 013).
+-- relay_ahead.sql - function: is a due waiting item ahead of a caller, for
+-- a backend.
 -- Used by the routines relay_take_slot.
 --
 -- 1 when a due waiting item that backend p_b serves is ahead of a caller

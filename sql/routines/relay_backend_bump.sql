@@ -1,5 +1,5 @@
--- relay_backend_bump.sql - procedure relay_backend_bump (last defined by migration 013).
--- Used by the binaries: src/admin/bkadmin.c (bk_bump).
+-- relay_backend_bump.sql - procedure: tell every process the backends changed.
+-- Called by src/admin/bkadmin.c (bk_bump).
 --
 -- A change of any backend (relayctl, the console): processes reload. The
 -- number is the time in microseconds (at least +1), so it never comes

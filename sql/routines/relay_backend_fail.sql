@@ -1,6 +1,7 @@
--- relay_backend_fail.sql - procedure relay_backend_fail (last defined by migration 013).
--- Used by the binaries: src/admin/bkadmin.c (bk_test), src/relay/backend.c
---   (backend_note_fail).
+-- relay_backend_fail.sql - procedure: count a failed try, cool the backend
+-- down.
+-- Called by src/admin/bkadmin.c (bk_test), src/relay/backend.c
+-- (backend_note_fail).
 --
 -- A failed try on backend p_b: counts it, and from the p_threshold-th
 -- failure in a row cools the backend down for p_base * 2^(extra failures)

@@ -1,6 +1,6 @@
--- relay_backend_ok.sql - procedure relay_backend_ok (last defined by migration 013).
--- Used by the binaries: src/admin/bkadmin.c (bk_test); the routines
---   relay_finish, relay_finish_batch.
+-- relay_backend_ok.sql - procedure: clear a backend's failure state.
+-- Called by src/admin/bkadmin.c (bk_test).
+-- Called by the routines relay_finish, relay_finish_batch.
 --
 -- A success of backend p_b outside relay_finish (relayctl backend test,
 -- the worker's probe): clears its failure state.

@@ -1,4 +1,4 @@
--- relay_bfree.sql - function relay_bfree (last defined by migration 013).
+-- relay_bfree.sql - function: the first free slot of a backend.
 -- Used by the routines relay_take_polled, relay_take_slot, relay_wake.
 --
 -- The first free slot of backend p_b trying from p_first (0 if none).

@@ -1,6 +1,6 @@
--- relay_bslots.sql - function relay_bslots (last defined by migration 013).
+-- relay_bslots.sql - function: the slots a backend may use now.
 -- Used by the routines relay_grab, relay_take_polled, relay_take_slot,
---   relay_wake.
+-- relay_wake.
 --
 -- The slots backend p_b may use now: 0 while it cools down, 1 (one probe)
 -- after its cool-down until a success clears it, else its own count.

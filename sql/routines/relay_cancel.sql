@@ -1,5 +1,5 @@
--- relay_cancel.sql - procedure relay_cancel (last defined by migration 012).
--- Used by the binaries: src/admin/qadmin.c (qadmin_cancel_one).
+-- relay_cancel.sql - procedure: cancel one waiting queue item.
+-- Called by src/admin/qadmin.c (qadmin_cancel_one).
 --
 -- Cancels one waiting item (relayctl queue cancel / user del, the console):
 -- failed with p_why and HTTP 503. A polled item gets its one request_log

@@ -1,6 +1,7 @@
--- relay_close_dead.sql - procedure relay_close_dead (last defined by migration 010).
--- Used by the binaries: src/relay/queue.c (queue_recover_inline); the
---   routines relay_head.
+-- relay_close_dead.sql - procedure: close the inline row of a waiter that
+-- died.
+-- Called by src/relay/queue.c (queue_recover_inline).
+-- Called by the routines relay_head.
 --
 -- Closes a waiting or processing inline row whose client process is gone,
 -- with its one request_log row (the request was admitted and counted; it

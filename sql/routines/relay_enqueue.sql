@@ -1,11 +1,15 @@
--- relay_enqueue.sql - procedure relay_enqueue (last defined by migration 016).
--- Used by the binaries: src/relay/queue.c (queue_push).
+-- relay_enqueue.sql - procedure: register a queue item (polled or inline).
+-- Called by src/relay/queue.c (queue_push).
 --
--- 010's relay_enqueue plus p_admit: the queue row and the request's count
--- in daily_usage.requests are one transaction (the request becomes durable
--- with its queue row, which needs its commit anyway), and the entry goes
--- after it. Refusal 3 also when the request is already closed by a sweep
--- (this process lost its connection since its admission).
+-- Registers a queue item: the enqueue lock serialises the counts and the
+-- insert across processes and hosts so queue_max and the user's max_queued
+-- are never overshot. An inline waiter (p_waitlock not NULL) takes its
+-- liveness lock before its row exists. With p_admit, the queue row and the
+-- request's count in daily_usage.requests are one transaction (the request
+-- becomes durable with its queue row), and the in-flight entry goes after
+-- it. One row: id (0 if refused), refusal (0 ok, 1 queue full, 2 the
+-- user's max_queued, 3 enqueue lock not had in 10 s, or the request already
+-- closed by a sweep: this process lost its connection since its admission).
 
 DELIMITER //
 

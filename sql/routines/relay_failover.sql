@@ -1,5 +1,5 @@
--- relay_failover.sql - procedure relay_failover (last defined by migration 013).
--- Used by the binaries: src/relay/exchange.c (exchange_failover).
+-- relay_failover.sql - procedure: another backend's slot for a failed try.
+-- Called by src/relay/exchange.c (exchange_failover).
 --
 -- Failover: lets go of the failed try's slot (p_lock), takes a free slot
 -- of another backend serving the request (none of p_exclude, the queue not

@@ -1,24 +1,24 @@
--- relay_finish.sql - procedure relay_finish (last defined by migration 017).
--- Used by the binaries: src/meter/meter.c (meter_record).
+-- relay_finish.sql - procedure: a request's finish and its one log row.
+-- Called by src/meter/meter.c (meter_record).
 --
--- 012's relay_finish plus p_backend (013, 014: the serving backend, its
--- failed tries into request_tries, and whether it was translated, as
--- JSON) and p_admit (the admission id,
--- NULL for a queue worker's item). Changed: the wake comes right after the slot release
--- (before any commit, as the log INSERT came after it before), and the
--- inline row's UPDATE and the log row are one transaction, one commit
--- (relay_settle writes the row); the entry goes after that commit, then the
--- liveness and user locks. Inside a caller's transaction (a queue worker
--- stores its result and meters in one) it joins that one.
---
--- 017: whether anyone waits and whether the serving backend has a failure
--- state to clear are one read; a direct request (no queue row) lets go of
--- every named lock of its connection at the end, which is what it holds
--- (the user's concurrency lock among them) without reading the user. An
--- inline waiter whose connection was re-made while it waited (its client
--- left during a statement: src/db.c drops the connection) no longer holds
--- its row's lock; its row is closed here first and the wake comes after,
--- or the wake would close it as dead ("client gone") before it is metered.
+-- Releases the slot (p_lock), wakes the next in line, and writes the
+-- request's one log row (relay_settle) with p_backend (JSON: the serving
+-- backend, its failed tries into request_tries, whether it was translated)
+-- and p_admit (the admission id, NULL for a queue worker's item). An inline
+-- row (p_queue) is closed with the request's outcome in the same
+-- transaction as its log row; the in-flight entry goes after that commit,
+-- then the liveness and user locks. Inside a caller's transaction (a queue
+-- worker stores its result and meters in one) it joins that one. p_day: the
+-- day relay_admit reserved on (NULL: a queued item's day is the day it was
+-- queued, else today).
+-- Whether anyone waits and whether the serving backend has a failure state
+-- to clear are one read; a direct request (no queue row) lets go of every
+-- named lock of its connection at the end, which is what it holds (the
+-- user's concurrency lock among them) without reading the user. An inline
+-- waiter whose connection was re-made while it waited (its client left
+-- during a statement: src/io/db.c drops the connection) no longer holds its
+-- row's lock; its row is closed here first and the wake comes after, or the
+-- wake would close it as dead ("client gone") before it is metered.
 
 DELIMITER //
 

@@ -1,13 +1,25 @@
--- relay_finish_batch.sql - procedure relay_finish_batch (last defined by migration 021).
--- Used by the binaries: src/ops/meterd.c (md_flush).
+-- relay_finish_batch.sql - procedure: many direct requests' finishes in one
+-- commit.
+-- Called by src/ops/meterd.c (md_flush).
 --
--- 020's, with registered requests ("g": 1). Which items this batch writes
--- is decided first, in the transaction: a handed item whose entry is there
--- (020's rule), a registered one that has no row. The rest is the
--- caller's (relay_finish, one by one). A row written for a registered
--- admission id between that look and the INSERT (its web process metering
--- on its own after losing meterd) fails the INSERT on request_log's unique
--- admit_id: the whole batch rolls back and goes one by one.
+-- p_items: a JSON array, one object per direct request (no queue row, no
+-- failed tries: src/ops/meterd.c sends only those): a admission id, u user,
+-- k key, f format, m model, s stream, st status, p c t prompt / completion
+-- / total tokens, kn usage known, l latency ms, e error (absent = none), r
+-- route, d day, b the serving backend ({"id", "name", "ok", "translated"},
+-- absent = never went upstream), g 1 for a registered fast-path request
+-- (src/relay/admit.c), absent for a handed one (relay_handover).
+-- Which items this batch writes is decided first, in the transaction: a
+-- handed item whose entry is there, a registered one that has no row. The
+-- rest is the caller's (relay_finish, one by one): the one row returned
+-- holds their admission ids, comma-separated (NULL if none). The rows and
+-- their counts in daily_usage are one transaction: one upsert per user and
+-- day, the usage trigger standing aside while @relay_batch is set (only
+-- here, inside the transaction; every way out clears it). A row written for
+-- a registered admission id between that look and the INSERT (its web
+-- process metering on its own after losing meterd) fails the INSERT on
+-- request_log's unique admit_id: the whole batch rolls back and goes one by
+-- one.
 
 DELIMITER //
 

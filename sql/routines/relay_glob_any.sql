@@ -1,4 +1,4 @@
--- relay_glob_any.sql - function relay_glob_any (last defined by migration 018).
+-- relay_glob_any.sql - function: does a model match a list of names and globs.
 -- Used by the routines relay_serves, relay_take_slot.
 --
 -- 1 when p_model matches one of the comma-separated patterns in p_list

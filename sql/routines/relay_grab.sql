@@ -1,5 +1,5 @@
--- relay_grab.sql - procedure relay_grab (last defined by migration 013).
--- Used by the routines relay_take_polled, relay_take_slot.
+-- relay_grab.sql - procedure: take a free slot of one backend.
+-- Called by the routines relay_take_polled, relay_take_slot.
 --
 -- Takes a free slot of backend p_b (trying from p_first), or o_slot NULL.
 

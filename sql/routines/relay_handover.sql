@@ -1,5 +1,5 @@
--- relay_handover.sql - procedure relay_handover (last defined by migration 020).
--- Used by the binaries: src/meter/meterc.c (mc_handover).
+-- relay_handover.sql - procedure: hand a request's in-flight entry to meterd.
+-- Called by src/meter/meterc.c (mc_handover).
 --
 -- A web process hands its request's entry to meterd (whose lock p_lock
 -- is) and lets go of its locks, slot included. One row: 1 = handed (send

@@ -1,5 +1,5 @@
--- relay_head.sql - procedure relay_head (last defined by migration 010).
--- Used by the routines relay_wait, relay_wake.
+-- relay_head.sql - procedure: the first due waiting item, dead waiters closed.
+-- Called by the routines relay_wait, relay_wake.
 --
 -- The first due waiting item in the one order, skipping (and closing) inline
 -- rows whose waiter died. o_id NULL = nothing waits.

@@ -1,5 +1,6 @@
--- relay_head_for.sql - procedure relay_head_for (last defined by migration 013).
--- Used by the routines relay_take_polled, relay_wake.
+-- relay_head_for.sql - procedure: the first due waiting item a backend can
+-- serve.
+-- Called by the routines relay_take_polled, relay_wake.
 --
 -- The first due waiting item backend p_b can serve, in the one order.
 

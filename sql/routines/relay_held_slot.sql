@@ -1,4 +1,4 @@
--- relay_held_slot.sql - function relay_held_slot (last defined by migration 013).
+-- relay_held_slot.sql - function: the slot lock this connection holds.
 -- Used by the routines relay_wait_resume.
 --
 -- The slot lock of any backend this connection holds, or NULL.

@@ -1,6 +1,7 @@
--- relay_inflight.sql - function relay_inflight (last defined by migration 019).
--- Used by the binaries: src/ops/status.c (status_build); the routines
---   relay_requests_used.
+-- relay_inflight.sql - function: requests in flight not yet durable, for a
+-- day.
+-- Called by src/ops/status.c (status_build).
+-- Used by the routines relay_requests_used.
 --
 -- Requests of the user (0: of everyone) in flight on `p_day` that are not
 -- yet durable: what is added to daily_usage.requests for the limit and for

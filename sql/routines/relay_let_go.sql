@@ -1,5 +1,10 @@
--- relay_let_go.sql - procedure relay_let_go (last defined by migration 021).
--- Used by the binaries: src/meter/meterc.c (meterc_finish).
+-- relay_let_go.sql - procedure: the end of a fast-path request on its
+-- connection.
+-- Called by src/meter/meterc.c (meterc_finish).
+--
+-- The finish of a fast-path request (src/relay/admit.c) on its own
+-- connection once its record is with meterd: every named lock let go (the
+-- slot) and the next in line woken if anybody waits.
 
 DELIMITER //
 

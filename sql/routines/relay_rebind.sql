@@ -1,5 +1,6 @@
--- relay_rebind.sql - procedure relay_rebind (last defined by migration 016).
--- Used by the binaries: src/relay/exchange.c (exchange_rebind).
+-- relay_rebind.sql - procedure: put a request's in-flight entry back after
+-- a reconnect.
+-- Called by src/relay/exchange.c (exchange_rebind).
 --
 -- A relay process whose database connection was re-made during its
 -- exchange (a MariaDB restart empties `inflight`; a lost connection frees

@@ -1,5 +1,5 @@
--- relay_release.sql - procedure relay_release (last defined by migration 010).
--- Used by the binaries: src/ops/worker.c (worker_step).
+-- relay_release.sql - procedure: a queue worker's slot release.
+-- Called by src/ops/worker.c (worker_step).
 --
 -- A queue worker's slot release: free the slot, wake the next in line.
 

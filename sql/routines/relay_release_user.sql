@@ -1,5 +1,5 @@
--- relay_release_user.sql - procedure relay_release_user (last defined by migration 010).
--- Used by the routines relay_enqueue, relay_finish.
+-- relay_release_user.sql - procedure: let go of the user's concurrency locks.
+-- Called by the routines relay_enqueue, relay_finish.
 --
 -- Lets go of the user's concurrency locks this connection holds (a 202
 -- hands the request to the queue; relay_finish ends a request).

@@ -1,9 +1,10 @@
--- relay_requests_used.sql - function relay_requests_used (last defined by migration 016).
--- Used by the binaries: src/console/cdata.c (cdata_usage),
---   src/console/cdata.c (cdata_users).
+-- relay_requests_used.sql - function: a user's requests of a day, durable
+-- and in flight.
+-- Called by src/console/cdata.c (cdata_usage), src/console/cdata.c
+-- (cdata_users).
 --
 -- Today's requests of a user as members and limits see them: durable ones
--- plus those in flight, in one statement (relay_inflight: 019).
+-- plus those in flight (relay_inflight), in one statement.
 
 DELIMITER //
 

@@ -1,5 +1,6 @@
--- relay_reserve.sql - procedure relay_reserve (last defined by migration 019).
--- Used by the routines relay_admit.
+-- relay_reserve.sql - procedure: reserve one request of a limited user's
+-- allowance.
+-- Called by the routines relay_admit.
 --
 -- The reservation (replaces relay_admit's daily_usage upsert): a request
 -- is admitted when daily_usage.requests + the user's entries in flight is

@@ -1,4 +1,5 @@
--- relay_restart_grace.sql - function relay_restart_grace (last defined by migration 016).
+-- relay_restart_grace.sql - function: seconds admissions wait after a
+-- MariaDB start.
 -- Used by the routines relay_reserve.
 --
 -- Seconds after a MariaDB start during which admissions of users with a

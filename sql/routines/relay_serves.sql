@@ -1,4 +1,4 @@
--- relay_serves.sql - function relay_serves (last defined by migration 018).
+-- relay_serves.sql - function: does a backend serve a format and model.
 -- Used by the routines relay_ahead, relay_head_for.
 --
 -- 1 when backend p_b (0 = the default, whose formats are p_dflt) is

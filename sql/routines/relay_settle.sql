@@ -1,5 +1,6 @@
--- relay_settle.sql - procedure relay_settle (last defined by migration 016).
--- Used by the routines relay_finish.
+-- relay_settle.sql - procedure: write a request's one log row, whatever
+-- happened before.
+-- Called by the routines relay_finish.
 --
 -- The finish's durable part (replaces relay_finish's request_log INSERT):
 -- the request's one log row. If a sweep already wrote the row (this relay

@@ -1,4 +1,4 @@
--- relay_sleeper.sql - function relay_sleeper (last defined by migration 013).
+-- relay_sleeper.sql - function: the query id of a sleeping waiter to wake.
 -- Used by the routines relay_wake.
 --
 -- The query id of a sleeper to wake: the inline waiter on connection

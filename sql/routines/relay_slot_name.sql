@@ -1,6 +1,10 @@
--- relay_slot_name.sql - function relay_slot_name (last defined by migration 013).
+-- relay_slot_name.sql - function: a backend's slot lock name.
 -- Used by the routines relay_bfree, relay_grab, relay_held_slot,
---   relay_slots_used.
+-- relay_slots_used.
+--
+-- Backend 0 (the legacy settings) keeps the old names
+-- '<prefix>:slot:<i>', so a mixed old/new deployment never overshoots the
+-- legacy slots; backend N's are '<prefix>:slot:<N>:<i>'.
 
 DELIMITER //
 

@@ -1,6 +1,6 @@
--- relay_slots_used.sql - function relay_slots_used (last defined by migration 013).
--- Used by the binaries: src/ops/status.c (status_backends),
---   src/console/h_console_backends.c (cbk_list).
+-- relay_slots_used.sql - function: slots of a backend held now.
+-- Called by src/ops/status.c (status_backends),
+-- src/console/h_console_backends.c (cbk_list).
 --
 -- Slots of backend p_b held now (status.php, the console).
 

@@ -1,6 +1,6 @@
--- relay_sweep.sql - procedure relay_sweep (last defined by migration 016).
--- Used by the binaries: src/relay/queue.c (queue_recover); the routines
---   relay_reserve.
+-- relay_sweep.sql - procedure: sweep dead in-flight entries.
+-- Called by src/relay/queue.c (queue_recover).
+-- Called by the routines relay_reserve.
 --
 -- Sweeps up to p_max dead entries (p_user 0 = anyone's).
 

@@ -1,6 +1,7 @@
--- relay_sweep_one.sql - procedure relay_sweep_one (last defined by migration 016).
--- Used by the binaries: src/ops/meterd.c (md_sweep_orphans); the routines
---   relay_sweep.
+-- relay_sweep_one.sql - procedure: end one in-flight entry whose process is
+-- gone.
+-- Called by src/ops/meterd.c (md_sweep_orphans).
+-- Called by the routines relay_sweep.
 --
 -- Ends one in-flight entry whose relay process is gone: takes its lock (so
 -- its owner, should it come back, waits for this to finish), writes the

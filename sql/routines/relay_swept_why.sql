@@ -1,6 +1,6 @@
--- relay_swept_why.sql - function relay_swept_why (last defined by migration 016).
--- Used by the binaries: src/ops/meterd.c (md_swept); the routines
---   relay_settle, relay_sweep_one.
+-- relay_swept_why.sql - function: the error text of a swept request's row.
+-- Called by src/ops/meterd.c (md_swept).
+-- Used by the routines relay_settle, relay_sweep_one.
 --
 -- The error of a row written for a request whose relay process ended
 -- before it metered (a finish that comes after all replaces such a row).

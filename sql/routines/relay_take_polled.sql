@@ -1,9 +1,10 @@
--- relay_take_polled.sql - procedure relay_take_polled (last defined by migration 018).
--- Used by the routines relay_wait.
+-- relay_take_polled.sql - procedure: a queue worker's take: a polled item
+-- and its slot.
+-- Called by the routines relay_wait.
 --
--- A queue worker's take: the first backend (by priority, 018) with a free
--- slot whose head (relay_head_for) is a polled item; o_item = that item,
--- o_slot its slot.
+-- A queue worker's take: the first backend (by priority) with a free slot
+-- whose head (relay_head_for) is a polled item; o_item = that item, o_slot
+-- its slot.
 
 DELIMITER //
 

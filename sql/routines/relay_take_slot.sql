@@ -1,10 +1,10 @@
--- relay_take_slot.sql - procedure relay_take_slot (last defined by migration 018).
--- Used by the routines relay_admit, relay_failover, relay_wait.
+-- relay_take_slot.sql - procedure: take a slot of a backend serving a request.
+-- Called by the routines relay_admit, relay_failover, relay_wait.
 --
 -- Takes a slot for a request of p_format / p_model: among the backends
 -- that serve it, have a free slot, are not in p_exclude (",id,id,") and
 -- (p_prio not NULL) have nobody ahead, one of the highest priority chosen
--- by weight (018; the lower ones only when those slots went meanwhile).
+-- by weight (the lower ones only when those slots went meanwhile).
 -- o_slot = the lock name or NULL; o_why: 0 got, 1 every serving backend
 -- busy, 2 a slot is free but others are ahead, 3 no backend serves it at
 -- all; o_first = 1 when nobody is ahead for some serving backend (a short

@@ -1,5 +1,5 @@
--- relay_unreserve.sql - procedure relay_unreserve (last defined by migration 016).
--- Used by the routines relay_enqueue.
+-- relay_unreserve.sql - procedure: drop a durable request's in-flight entry.
+-- Called by the routines relay_enqueue.
 --
 -- After the commit that made the request durable: its entry goes, then its
 -- lock (in this order, so a sweep never sees the entry unlocked).

@@ -1,12 +1,18 @@
--- relay_wait.sql - procedure relay_wait (last defined by migration 013).
--- Used by the binaries: src/ops/worker.c (worker_step),
---   src/relay/dispatch.c (dispatch_step).
+-- relay_wait.sql - procedure: one step of waiting for a slot.
+-- Called by src/ops/worker.c (worker_step), src/relay/dispatch.c
+-- (dispatch_step).
 --
--- 011's relay_wait with backends: the caller (an inline row) takes a slot
--- of any backend that serves its item and for which it is first in line;
--- a queue worker (p_id = 0) takes a polled item that is first in line for
--- a backend with a free slot. p_dflt: the default backend's formats. Same
--- row as 011's.
+-- One step of waiting. p_id > 0: the caller's own inline row, which takes
+-- a slot of any backend that serves its item and for which it is first in
+-- line; p_id = 0: a queue worker asking for polled work, which takes a
+-- polled item that is first in line for a backend with a free slot (and
+-- holds the item lock '<prefix>:item:<id>'). p_dflt: the default backend's
+-- formats. Never sleeps: the caller naps with a top-level DO SLEEP(?), which
+-- a waker may kill (a kill inside the CALL could cut the claim short). One
+-- row: slot lock name (NULL if none), state ('got', 'wait', 'gone' = the
+-- row is no longer waiting), item id, and for 'wait' the milliseconds to
+-- nap (p_nap_ms, at most 500 when first in line: only a lost wake waits
+-- that long).
 
 DELIMITER //
 

@@ -1,8 +1,17 @@
--- relay_wait_resume.sql - procedure relay_wait_resume (last defined by migration 013).
--- Used by the binaries: src/ops/worker.c (worker_step),
---   src/relay/dispatch.c (dispatch_step).
+-- relay_wait_resume.sql - procedure: finish a relay_wait that a late kill
+-- cut short.
+-- Called by src/ops/worker.c (worker_step), src/relay/dispatch.c
+-- (dispatch_step).
 --
--- 011's relay_wait_resume with the slot of any backend (relay_held_slot).
+-- The end of a relay_wait that a late kill cut short (1317 "Query
+-- execution was interrupted": a KILL QUERY ID aimed at the caller's nap can
+-- still flag the statements right after it). Whatever the cut-off claim had
+-- done is finished or undone: an inline row (p_id > 0) already 'processing'
+-- with a slot of this connection (of any backend: relay_held_slot) is the
+-- caller's ('got'); a slot taken for a row still waiting is given back
+-- ('wait'). For a queue worker (p_id = 0) an item whose lock this
+-- connection holds is the worker's ('got', with its slot); else every lock
+-- it holds is given back. Same row as relay_wait.
 
 DELIMITER //
 

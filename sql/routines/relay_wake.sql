@@ -1,13 +1,15 @@
--- relay_wake.sql - procedure relay_wake (last defined by migration 013).
--- Used by the binaries: src/relay/dispatch.c (dispatch_wake); the routines
---   relay_failover, relay_finish, relay_handover, relay_let_go,
---   relay_release, relay_wait, relay_wait_resume.
+-- relay_wake.sql - procedure: wake whoever should take a free slot now.
+-- Called by src/relay/dispatch.c (dispatch_wake).
+-- Called by the routines relay_failover, relay_finish, relay_handover,
+-- relay_let_go, relay_release, relay_wait, relay_wait_resume.
 --
--- 011's relay_wake with backends: for each backend with a free slot (at
--- most four), wakes the first in line it can serve. The default backend
--- is taken to serve both formats here (the waker does not know which are
--- configured; a waiter woken for nothing looks and naps again). Best
--- effort, errors swallowed, never sleeps.
+-- For each backend with a free slot (at most four), wakes the first in line
+-- it can serve, with a KILL QUERY ID of its nap: that inline waiter, or for
+-- a polled item any sleeping queue worker. The default backend is taken to
+-- serve both formats here (the waker does not know which are configured; a
+-- waiter woken for nothing looks and naps again). Best effort, errors
+-- swallowed; it never sleeps itself, so nobody mistakes a waker for a
+-- sleeper.
 
 DELIMITER //
 

@@ -1,5 +1,15 @@
--- request_log_usage.sql - trigger request_log_usage (last defined by migration 020).
--- Runs on every INSERT into request_log. Used by MariaDB itself.
+-- request_log_usage.sql - trigger: daily_usage follows request_log.
+-- Fires after every INSERT into request_log: relay_settle (relay_finish),
+-- relay_cancel, relay_close_dead, relay_sweep_one; relay_finish_batch
+-- stands it aside.
+--
+-- Daily token and error counters follow request_log, in the INSERT's own
+-- statement and transaction. The day is the request's (request_log.day, the
+-- local day it was admitted on; else DATE(created_at)). A row with an
+-- admission id and no queue item counts its request too (a queued request
+-- was counted when its queue row was written). A request of a user deleted
+-- meanwhile is logged but counts nowhere. Stands aside while @relay_batch
+-- is set: relay_finish_batch adds a whole batch's counts in one upsert.
 
 DELIMITER //
 
