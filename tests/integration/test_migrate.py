@@ -11,7 +11,9 @@ import hashlib
 import os
 import re
 import subprocess
+import threading
 
+from common import call, req, usage, wait_until
 from harness import ROOT
 
 ROUTINES = os.path.join(ROOT, "sql", "routines")
@@ -238,3 +240,39 @@ def test_migrate_reapplies_only_what_changed(env):
         assert "(0 routine(s) applied now, 0 dropped" in _migrate(env, db)
     finally:
         _drop_db(env, db)
+
+
+def test_migrate_on_a_live_database(env):
+    """(e) Every routine applied again, three times over, while requests
+    run through them (a limited user: relay_admit, relay_reserve, the
+    queue's relay_wait and relay_wake with one slot, relay_finish, the
+    slot taken in relay_take_slot, relay_finish and relay_settle, the
+    trigger): CREATE OR REPLACE leaves no moment without a routine, so
+    every request is answered 200 and metered once."""
+    env.settings["RELAY_UPSTREAM_SLOTS"] = "8"   # nobody queues (202)
+    key = env.add_user("alice", daily_requests=100000, daily_tokens=0)
+    done = threading.Event()
+    got = [[] for _ in range(3)]
+
+    def client(i):
+        while not done.is_set() or len(got[i]) < 2:
+            got[i].append(call(env, req(), key, via="fcgi" if i == 0 else "cgi").status)
+
+    ts = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    try:
+        wait_until(lambda: all(got), what="every client's first answer")
+        for _ in range(3):
+            env.sql("UPDATE schema_routines SET sha256 = ''")
+            out = _migrate(env, "llm_relay")
+            assert "(%d routine(s) applied now, 0 dropped" % len(_files()) in out, out
+    finally:
+        done.set()
+        for t in ts:
+            t.join(120)
+    statuses = [s for g in got for s in g]
+    assert statuses and set(statuses) == {200}, statuses
+    env.settle()
+    assert env.sql_value("SELECT COUNT(*) FROM request_log") == str(len(statuses))
+    assert usage(env, "alice")[0] == len(statuses)
