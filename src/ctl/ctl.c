@@ -818,7 +818,7 @@ static int ctl_usage_backends(struct app *a, const char *day)
 static int ctl_usage_report(struct app *a, int argc, char **argv)
 {
 	static const char q[] =
-		/* requests in flight and not yet durable count too (sql/019:
+		/* requests in flight and not yet durable count too (the view
 		 * inflight_open), as for the limit:
 		 * relay_requests_used() inlined, the entries counted in one
 		 * grouped pass (a stored function call per user cost ~80 us,

@@ -122,7 +122,7 @@ static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
 	/* the host's metering daemon first (one commit for many requests),
 	 * this process's thread when it does not answer */
 	if (meterc_holds(a->mc, m->admit_id)) {
-		/* registered on the fast path (sql/021): the record, then
+		/* registered on the fast path: the record, then
 		 * relay_let_go */
 		if (meterc_finish(a->mc, a->db, m) == 0)
 			return 1;
@@ -215,8 +215,8 @@ struct exch_tick {
 };
 
 /* After the connection was re-made during the exchange, or meterd went
- * away with the request's registration (sql/021): the request's
- * in-flight entry (sql/016) is put back on this connection (a MariaDB
+ * away with the request's registration (the fast path): the request's
+ * in-flight entry is put back (relay_rebind) on this connection (a MariaDB
  * restart emptied the table; a lost connection freed its lock), so the
  * daily limit counts it again and a sweep does not take it for dead. An
  * inline waiter's request is durable in its queue row already. */
@@ -299,7 +299,7 @@ static void exchange_note_try(struct exch_tries *t, const struct backend *b,
 }
 
 /* Lets go of the failed try's slot and takes one of another backend that
- * serves the request (sql/013 relay_failover): 1 with s holding it, 0 when
+ * serves the request (relay_failover): 1 with s holding it, 0 when
  * none is free (s not held then). */
 static int exchange_failover(const struct exch *x, struct exch_tries *t, struct slot *s)
 {

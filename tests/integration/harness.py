@@ -742,7 +742,7 @@ class Env:
 
     def meterd_stat(self):
         """bin/meterd's state (src/ops/meterd.c, its STAT answer) as a dict of
-        ints: open (requests registered on the fast path, sql/021, still in
+        ints: open (requests registered on the fast path, still in
         flight), queued, writing; None when no meterd runs here."""
         if getattr(self, "_meterd", None) is None or self._meterd.poll() is not None:
             return None
@@ -792,7 +792,7 @@ class Env:
 
     def settle(self, timeout=30):
         """Waits until no admitted request is still unmetered. Through a web
-        server the relay answers first and meters after (sql/016): a client
+        server the relay answers first and meters after: a client
         holding its answer may look at request_log a moment too early. The
         finish removes the request's entry only after the commit of its log
         row, so an empty inflight table means every row is there."""
