@@ -67,10 +67,12 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-# Migrations are compiled into the binaries so relayctl migrate needs no path.
-$(BUILD)/migrations.c: $(sort $(wildcard sql/*.sql)) tools/embed-sql.sh
+# The schema migrations and the routines are compiled into the binaries so
+# relayctl migrate needs no path (docs/design/sql-routines.md).
+SQL_FILES := $(wildcard sql/schema/*.sql sql/routines/*.sql)
+$(BUILD)/migrations.c: $(SQL_FILES) tools/embed-sql.sh
 	@mkdir -p $(@D)
-	sh tools/embed-sql.sh $(sort $(wildcard sql/*.sql)) > $@.tmp && mv $@.tmp $@
+	sh tools/embed-sql.sh sql/schema sql/routines > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/migrations.o: $(BUILD)/migrations.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-overlength-strings -c $< -o $@
@@ -192,11 +194,13 @@ clean:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/llm-relay/cgi-bin $(DESTDIR)$(PREFIX)/bin \
-	  $(DESTDIR)$(PREFIX)/share/llm-relay/sql $(DESTDIR)$(PREFIX)/share/llm-relay/templates \
+	  $(DESTDIR)$(PREFIX)/share/llm-relay/sql/schema $(DESTDIR)$(PREFIX)/share/llm-relay/sql/routines \
+	  $(DESTDIR)$(PREFIX)/share/llm-relay/templates \
 	  $(DESTDIR)$(PREFIX)/share/llm-relay/examples
 	install -m 0755 $(WEB_BINS) $(DESTDIR)$(PREFIX)/lib/llm-relay/cgi-bin/
 	install -m 0755 $(CLI_BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/llm-relay/sql/
+	install -m 0644 sql/schema/*.sql $(DESTDIR)$(PREFIX)/share/llm-relay/sql/schema/
+	install -m 0644 sql/routines/*.sql $(DESTDIR)$(PREFIX)/share/llm-relay/sql/routines/
 	-install -m 0644 templates/* $(DESTDIR)$(PREFIX)/share/llm-relay/templates/
 	install -m 0600 relay.conf.example $(DESTDIR)$(PREFIX)/share/llm-relay/examples/relay.conf
 	-install -m 0644 apache.conf lighttpd.conf cron/llm-relay tools/mariadb-relay.cnf $(DESTDIR)$(PREFIX)/share/llm-relay/examples/

@@ -4,8 +4,8 @@
 #include "dispatch.h"
 #include "qadmin.h"
 
-/* One item through relay_cancel (sql/012): closed and, unless an inline
- * waiter will do it, logged in one transaction. */
+/* One item through relay_cancel (sql/routines/relay_cancel.sql): closed
+ * and, unless an inline waiter will do it, logged in one transaction. */
 static enum relay_err qadmin_cancel_one(struct db *db, long long id,
 					const char *why, int *done)
 {

@@ -137,7 +137,7 @@ enum relay_err cdata_usage(struct db *db, long long user_id, int days,
 	enum relay_err rc;
 
 	db_today(today);
-	/* requests in flight count too (sql/016), as for the limit */
+	/* requests in flight count too, as for the limit */
 	rc = DBX(db, "SELECT relay_requests_used(u.id, ?), COALESCE(d.tokens, 0),"
 		 " COALESCE(d.errors, 0), u.daily_requests, u.daily_tokens"
 		 " FROM users u LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?"
@@ -304,12 +304,12 @@ static enum relay_err cdata_group(struct db *db, const char *sql, const char *fi
 	return RE_OK;
 }
 
-/* Usage by model and by backend since `since` (a day): usage_model_daily
- * and usage_backend_daily (sql/015, the request_log rows already folded,
- * by admission day) plus the few rows not folded yet, read live by primary
- * key, so the listing is exact and never scans the log's history however
- * long it is. Folds first, so that tail stays short even where no worker
- * or scraper runs. */
+/* Usage by model and by backend since `since` (a day): usage_model_daily and
+ * usage_backend_daily (sql/schema/015_ops.sql, the request_log rows already
+ * folded, by admission day) plus the few rows not folded yet, read live by
+ * primary key, so the listing is exact and never scans the log's history
+ * however long it is. Folds first, so that tail stays short even where no
+ * worker or scraper runs. */
 static enum relay_err cdata_usage_folded(struct db *db, const char *since, struct json_object *o)
 {
 	static const char qm[] =
@@ -634,7 +634,7 @@ int cdata_key_revoke(struct con *c, long long owner, long long key_id, const cha
 struct cdata_ufields {
 	long long req, tok, prio, admin, enabled, approve, maxc, maxq;
 	int has_req, has_tok, has_prio, has_admin, has_enabled, has_approve, has_models;
-	int has_maxc, has_maxq;   /* per-user caps (sql/010), 0 = unlimited */
+	int has_maxc, has_maxq;   /* per-user caps, 0 = unlimited */
 	char models[APIKEY_MODELS_MAX + 1];
 	char hash[CPW_HASH_MAX];      /* "" = no new password */
 };

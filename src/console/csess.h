@@ -1,5 +1,5 @@
 /* csess.h - console sessions, CSRF tokens, the login rate limit and the
- * audit log, all in MariaDB (sql/009_console.sql).
+ * audit log, all in MariaDB (sql/schema/009_console.sql).
  *
  * A session token is 32 random bytes as 64 hex digits; only its SHA-256 is
  * stored, so the table alone logs nobody in. Each session has its own CSRF

@@ -127,14 +127,16 @@ static int ctl_name_ok(const char *s)
 
 /* ---- migrate ---- */
 
-/* Runs the statements of one migration file. A statement ends with the
- * current delimiter at the end of a line: ';' unless a "DELIMITER x" line
- * (as in the mysql client) changes it, which routines with BEGIN ... END
- * bodies need. Lines starting with "--" are comments. */
-static int ctl_apply(struct app *a, const struct migration *m)
+/* Runs the statements of one compiled-in file (a schema migration or a
+ * routine). A statement ends with the current delimiter at the end of a
+ * line: ';' unless a "DELIMITER x" line (as in the mysql client) changes
+ * it, which routines with BEGIN ... END bodies need. Lines starting with
+ * "--" before a statement are comments (not sent, so a routine's header
+ * comment is not part of its stored text). */
+static int ctl_apply(struct app *a, const char *name, const char *sql)
 {
-	const char *p = m->sql;
-	char *stmt = malloc(strlen(m->sql) + 1);
+	const char *p = sql;
+	char *stmt = malloc(strlen(sql) + 1);
 	char delim[16] = ";";
 	size_t len = 0, dl = 1;
 
@@ -161,7 +163,7 @@ static int ctl_apply(struct app *a, const struct migration *m)
 				/* Drop the delimiter itself, as the mysql client does. */
 				len = (size_t)((t + tl - dl) - p) + (len - ll - 1);
 				if (db_exec_plain(a->db, stmt, len)) {
-					fprintf(stderr, "relayctl: %s: %s\n", m->name, db_error(a->db));
+					fprintf(stderr, "relayctl: %s: %s\n", name, db_error(a->db));
 					free(stmt);
 					return -1;
 				}
@@ -171,6 +173,141 @@ static int ctl_apply(struct app *a, const struct migration *m)
 		p += ll + (eol ? 1 : 0);
 	}
 	free(stmt);
+	return 0;
+}
+
+/* ---- routines ---- */
+
+/* The procedures, functions, triggers and views the database has now, kind
+ * named as in struct routine. */
+static const char ctl_present_sql[] =
+	"SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES"
+	" WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION')"
+	" UNION ALL SELECT TRIGGER_NAME, 'TRIGGER' FROM information_schema.TRIGGERS"
+	" WHERE TRIGGER_SCHEMA = DATABASE()"
+	" UNION ALL SELECT TABLE_NAME, 'VIEW' FROM information_schema.VIEWS"
+	" WHERE TABLE_SCHEMA = DATABASE()";
+
+/* 1 if a file of sql/routines defines name as kind (routine names are
+ * case-insensitive in MariaDB). */
+static int ctl_routine_known(const char *name, const char *kind)
+{
+	for (int i = 0; i < routine_count; i++)
+		if (strcasecmp(routines[i].name, name) == 0 && strcmp(routines[i].kind, kind) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if the database has name as kind (rows of ctl_present_sql). */
+static int ctl_routine_present(const struct db_res *have, const char *name,
+			       const char *kind)
+{
+	for (unsigned i = 0; i < have->nrows; i++) {
+		const char *n = db_res_str(have, i, 0), *k = db_res_str(have, i, 1);
+
+		if (n && k && strcasecmp(n, name) == 0 && strcmp(k, kind) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Applies, in routines[] order, each routine that is missing or whose
+ * file's SHA-256 is not the one schema_routines recorded when it was last
+ * applied. Each is one CREATE OR REPLACE: a caller running meanwhile finds
+ * the old or the new definition, never none. Returns how many, -1 on
+ * failure. */
+static int ctl_routines_apply(struct app *a, const struct db_res *have)
+{
+	int n = 0;
+
+	for (int i = 0; i < routine_count; i++) {
+		const struct routine *r = &routines[i];
+		struct db_res res;
+		const char *sum;
+		int same;
+
+		if (DBX(a->db, "SELECT sha256 FROM schema_routines WHERE name = ? AND kind = ?",
+			&res, DBS(r->name), DBS(r->kind)))
+			return ctl_fail_db(a, "reading schema_routines"), -1;
+		sum = db_res_str(&res, 0, 0);
+		same = sum && strcmp(sum, r->sha256) == 0;
+		db_res_free(&res);
+		if (same && ctl_routine_present(have, r->name, r->kind))
+			continue;
+		if (ctl_apply(a, r->name, r->sql))
+			return -1;
+		if (DBX(a->db, "INSERT INTO schema_routines (name, kind, sha256) VALUES (?, ?, ?)"
+			" ON DUPLICATE KEY UPDATE kind = VALUES(kind), sha256 = VALUES(sha256),"
+			" applied_at = CURRENT_TIMESTAMP",
+			NULL, DBS(r->name), DBS(r->kind), DBS(r->sha256)))
+			return ctl_fail_db(a, "recording the routine"), -1;
+		printf("applied routine %s\n", r->name);
+		n++;
+	}
+	return n;
+}
+
+/* Drops every procedure, function, trigger and view of the database that
+ * no file defines (any more), and forgets their records. The statement is
+ * built, since DDL takes no parameters: the name comes from the server's
+ * own catalogue and is quoted. Returns how many, -1 on failure. */
+static int ctl_routines_drop(struct app *a, const struct db_res *have)
+{
+	struct db_res res;
+	int n = 0;
+
+	for (unsigned i = 0; i < have->nrows; i++) {
+		const char *name = db_res_str(have, i, 0), *kind = db_res_str(have, i, 1);
+		char sql[300];
+		size_t len;
+
+		if (!name || !kind || ctl_routine_known(name, kind))
+			continue;
+		if (strlen(name) > 64 || strchr(name, '`')) {
+			fprintf(stderr, "relayctl: not dropping %s %s: odd name\n", kind, name);
+			continue;
+		}
+		len = (size_t)snprintf(sql, sizeof(sql), "DROP %s IF EXISTS `%s`", kind, name);
+		if (db_exec_plain(a->db, sql, len))
+			return ctl_fail_db(a, "dropping a routine no file defines"), -1;
+		printf("dropped %s %s (no file defines it)\n", kind, name);
+		n++;
+	}
+	if (db_exec(a->db, "SELECT name, kind FROM schema_routines", NULL, 0, &res) == RE_OK) {
+		for (unsigned i = 0; i < res.nrows; i++)
+			if (!ctl_routine_known(db_res_str(&res, i, 0), db_res_str(&res, i, 1)))
+				DBX(a->db, "DELETE FROM schema_routines WHERE name = ?", NULL,
+				    DBS(db_res_str(&res, i, 0)));
+		db_res_free(&res);
+	}
+	return n;
+}
+
+/* The routines after the schema: applies the changed and missing ones,
+ * then drops the ones no file defines. */
+static int ctl_routines(struct app *a)
+{
+	static const char create[] =
+		"CREATE TABLE IF NOT EXISTS schema_routines ("
+		" name VARCHAR(64) NOT NULL PRIMARY KEY,"
+		" kind VARCHAR(16) CHARACTER SET ascii NOT NULL,"
+		" sha256 CHAR(64) CHARACTER SET ascii NOT NULL,"
+		" applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+		" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	struct db_res have;
+	int applied, dropped;
+
+	if (db_exec_plain(a->db, create, sizeof(create) - 1))
+		return ctl_fail_db(a, "creating schema_routines");
+	if (db_exec(a->db, ctl_present_sql, NULL, 0, &have))
+		return ctl_fail_db(a, "listing the routines");
+	applied = ctl_routines_apply(a, &have);
+	dropped = applied < 0 ? -1 : ctl_routines_drop(a, &have);
+	db_res_free(&have);
+	if (applied < 0 || dropped < 0)
+		return EX_FAIL;
+	printf("routines up to date (%d routine(s) applied now, %d dropped, %d known)\n",
+	       applied, dropped, routine_count);
 	return 0;
 }
 
@@ -208,7 +345,7 @@ static int ctl_migrate(struct app *a)
 		/* DDL commits implicitly in MariaDB, so a migration is not
 		 * atomic: every statement is written to be re-runnable
 		 * (IF NOT EXISTS), and the version is recorded last. */
-		if (ctl_apply(a, m))
+		if (ctl_apply(a, m->name, m->sql))
 			goto out;
 		if (DBX(a->db, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
 			NULL, DBI(m->version), DBS(m->name))) {
@@ -220,7 +357,7 @@ static int ctl_migrate(struct app *a)
 	}
 	printf("schema up to date (%d migration(s) applied now, %d known)\n",
 	       applied, migration_count);
-	rc = 0;
+	rc = ctl_routines(a);
 out:
 	lock_release(a->db, lk);
 	return rc;
@@ -681,7 +818,7 @@ static int ctl_usage_backends(struct app *a, const char *day)
 static int ctl_usage_report(struct app *a, int argc, char **argv)
 {
 	static const char q[] =
-		/* requests in flight and not yet durable count too (sql/019:
+		/* requests in flight and not yet durable count too (the view
 		 * inflight_open), as for the limit:
 		 * relay_requests_used() inlined, the entries counted in one
 		 * grouped pass (a stored function call per user cost ~80 us,

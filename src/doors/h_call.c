@@ -311,7 +311,7 @@ void call_handle(struct web_req *r, void *ctx)
 		resp_error(r, 400, why, NULL);
 		goto out;
 	}
-	/* the format and model pick the backend (sql/013); a bad
+	/* the format and model pick the backend (relay_take_slot); a bad
 	 * X-API-Format is refused below, after the admission, as before */
 	model = json_object_get_string(json_object_object_get(req, "model"));
 	bad_fmt = fmt_detect(req, web_header(r, "X-API-Format"),

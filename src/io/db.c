@@ -515,8 +515,8 @@ fail_conn:
 }
 
 /* Adds the failures counted since the last flush to metrics_db_errors
- * (sql/015), keeping what the caller's statement left in the handle
- * (affected rows, insert id). A server without the table (before
+ * (sql/schema/015_ops.sql), keeping what the caller's statement left in
+ * the handle (affected rows, insert id). A server without the table (before
  * migrating) drops the count. */
 static void db_flush_fails(struct db *db)
 {

@@ -1,8 +1,8 @@
 /* slot.h - upstream concurrency slots as MariaDB named locks.
  *
  * Slot i is GET_LOCK('<lock_prefix>:slot:<i>'), taken and named by the SQL
- * procedures (relay_admit, relay_wait: sql/010). Holding the lock = holding
- * one upstream connection. MariaDB frees it if the process dies. */
+ * procedures (relay_admit, relay_wait: sql/routines/). Holding the lock =
+ * holding one upstream connection. MariaDB frees it if the process dies. */
 #ifndef RELAY_SLOT_H
 #define RELAY_SLOT_H
 
@@ -24,7 +24,7 @@ enum slot_outcome {
 	SLOT_BUSY,         /* every slot is taken */
 	SLOT_QUEUE_AHEAD,  /* waiting work of equal or higher priority exists */
 	SLOT_NONE          /* no backend serves the request's format and
-			      model (sql/013) */
+			      model (relay_take_slot) */
 };
 
 /* A random slot index in 1..n, where a process starts trying, so that

@@ -14,8 +14,8 @@
 
 /* The finish failed without reaching the server (connect refused, the
  * connection found closed before sending; not db_unknown: it cannot have
- * run), outside a caller's transaction: safe to run again. Since sql/016
- * a direct request's row is what makes it count (a MariaDB restart empties
+ * run), outside a caller's transaction: safe to run again. A direct
+ * request's row is what makes it count (a MariaDB restart empties
  * the in-flight table), so it waits for the database rather than give up. */
 static int meter_may_retry(struct db *db, int *waited_ms)
 {
@@ -62,10 +62,11 @@ again:
 		 m->day && m->day[0] ? DBS(m->day) : DBNULL, DBS(m->backend),
 		 m->admit_id ? DBI(m->admit_id) : DBNULL);
 	/* A waiter's connection can carry a late kill of its last nap into
-	 * this statement (sql/011): relay_finish's writes are one transaction
-	 * (sql/016), rolled back when cut short, so it runs again; cut short
-	 * after its commit, the second run finds its own row by the admission
-	 * id and writes nothing (an inline row's: the duplicate queue_id). */
+	 * this statement (relay_wait_resume says how): relay_finish's writes
+	 * are one transaction, rolled back when cut short, so it runs again;
+	 * cut short after its commit, the second run finds its own row by the
+	 * admission id and writes nothing (an inline row's: the duplicate
+	 * queue_id). */
 	if (rc && db_cut_short(db) && !tries++)
 		goto again;   /* a deadlock victim too: nothing of it was kept */
 	if (rc && meter_may_retry(db, &waited_ms))

@@ -4,7 +4,7 @@
  * kept; on it meterd first sends its lock's name (the hello), later its
  * acknowledgements. Two ways a direct request gets to meterd:
  *
- * Registered (sql/021, the fast path): the admission wrote nothing; the
+ * Registered (the fast path, admit.h): the admission wrote nothing; the
  * request's in-flight entry is its registration with meterd (a REG
  * datagram carrying its tombstone: the row to write should this process
  * end before the finish). The finish sends the record (FIN, numbered),
@@ -15,7 +15,7 @@
  * If meterd goes away while the request is in flight, the entry moves to
  * MariaDB (relay_rebind) and the request ends as any other.
  *
- * Handed (sql/020, every other direct request): the request's in-flight
+ * Handed (every other direct request): the request's in-flight
  * entry is put under meterd's lock and the process lets go of its own
  * locks (relay_handover), then the record goes (HANDED, numbered and kept
  * as a FIN is). From the handover on, the entry lives as long as meterd's

@@ -17,9 +17,9 @@
 
 #define METERW_VERSION 0x6d770004u   /* "mw", 4 */
 
-/* What a record is (sql/021, meterd.h):
+/* What a record is (meterd.h):
  * HANDED  a request whose in-flight entry was handed to meterd's lock
- *         (sql/020 relay_handover; the entry is in MariaDB), numbered
+ *         (relay_handover; the entry is in MariaDB), numbered
  *         and acknowledged as FINs are;
  * REG     the registration of a request admitted on the fast path, whose
  *         in-flight entry lives in meterd only: its tombstone, the row

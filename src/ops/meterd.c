@@ -50,7 +50,7 @@
 #define MD_DB_WAIT_S 120    /* a scan of the (small) MEMORY table */
 
 /* A client (a web process), beside its pollfd. A process has at most one
- * request in flight, so at most one registration (sql/021): its
+ * request in flight, so at most one registration (the fast path): its
  * tombstone, written should the process end (or move on) without the
  * request's FIN. */
 struct mdc {
@@ -258,7 +258,8 @@ static void md_tomb(struct md *d, unsigned i)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* A registration (sql/021): kept until its FIN, replacing one left open. */
+/* A registration (the fast path): kept until its FIN, replacing one left
+ * open. */
 static int md_register(struct md *d, unsigned i, const struct meterw_rec *w)
 {
 	struct mdc *c = &d->cl[i];
@@ -531,8 +532,8 @@ static void md_add_int(struct json_object *o, const char *k, long long v)
 	json_object_object_add(o, k, json_object_new_int64(v));
 }
 
-/* The batch's item for w (sql/021's p_items), or NULL when w must go
- * through relay_finish. */
+/* The batch's item for w (relay_finish_batch's p_items), or NULL when w
+ * must go through relay_finish. */
 static struct json_object *md_item(const struct meterw_rec *w)
 {
 	struct json_object *o, *b = NULL;
@@ -605,7 +606,7 @@ static int md_exec_wait(struct md *d, const char *sql, const struct db_val *args
 	}
 }
 
-/* The tombstones' error: relay_swept_why() (sql/016), the text a late
+/* The tombstones' error: relay_swept_why(), the text a late
  * finish recognises and replaces; read once. */
 static const char *md_swept(struct md *d)
 {

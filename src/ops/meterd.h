@@ -8,9 +8,10 @@
  * no process has more than one to write at a time. One daemon per host
  * collects them all and writes everything that came in within
  * meter_batch_ms (or while the last batch was written) with one CALL
- * relay_finish_batch (sql/020): one commit for the whole batch.
+ * relay_finish_batch (sql/routines/relay_finish_batch.sql): one commit for
+ * the whole batch.
  *
- * Registered requests (sql/021, the fast path: a user without a daily
+ * Registered requests (the fast path, admit.h: a user without a daily
  * request limit or a cap, nobody waiting, the default backend): the
  * admission writes nothing; the request's in-flight entry is its
  * registration here (REG, its tombstone), kept per client (a web process
@@ -27,9 +28,9 @@
  * against), so nothing there needs to see it in flight.
  *
  * Handed requests (everyone else): a request counts against the limits
- * by its in-flight entry until the commit that writes its row (sql/016),
+ * by its in-flight entry until the commit that writes its row (relay_settle),
  * wherever that happens. The web process first hands the entry to meterd
- * (sql/020 relay_handover: the entry goes under meterd's own named lock,
+ * (relay_handover: the entry goes under meterd's own named lock,
  * held by a connection of its own) and lets go of its locks, then sends
  * the record (meterc.h). So an entry is always under a live lock and no
  * sweep takes it for dead, and a batch waits for no one's lock. What the

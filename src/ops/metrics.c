@@ -34,8 +34,8 @@ static const char *metrics_model_label(const char *m, const char **known, unsign
 static enum relay_err metrics_fold_totals(struct db *db, long long lo, long long hi)
 {
 	/* backend: the name of the one that served it (request_log.backend,
-	 * sql/013; the legacy settings are "default"), "none" for a request
-	 * refused before it went upstream */
+	 * sql/schema/013_backends.sql; the legacy settings are "default"),
+	 * "none" for a request refused before it went upstream */
 	static const char agg[] =
 		"SELECT route, http_status, model, COALESCE(backend, 'none'), COUNT(*),"
 		" SUM(error IS NOT NULL OR http_status >= 400), SUM(prompt_tokens),"
@@ -170,8 +170,9 @@ enum relay_err metrics_rollup(struct db *db, long long *rows)
 	enum relay_err rc;
 
 	*rows = 0;
-	/* The row comes with sql/015; if someone emptied the table, count
-	 * from the start of the log again (in METRICS_ROLLUP_MAX steps). */
+	/* The row comes with sql/schema/015_ops.sql; if someone emptied the
+	 * table, count from the start of the log again (in METRICS_ROLLUP_MAX
+	 * steps). */
 	if ((rc = db_exec(db, "INSERT IGNORE INTO metrics_state (id, last_id) VALUES (1, 0)",
 			  NULL, 0, NULL)))
 		return rc;

@@ -1,10 +1,10 @@
 /* metrics.h - GET /metrics in the Prometheus text format (issue 16).
  *
  * Counters are totals over every process and host, so they are read from
- * MariaDB: metrics_rollup() folds the request_log rows added since the
- * last rollup (one primary-key range) into metrics_totals / metrics_wait
- * (sql/015), and metrics_render() reads those plus the live queue, the
- * slots and today's counters. Nothing is written per request. */
+ * MariaDB: metrics_rollup() folds the request_log rows added since the last
+ * rollup (one primary-key range) into metrics_totals / metrics_wait
+ * (sql/schema/015_ops.sql), and metrics_render() reads those plus the live
+ * queue, the slots and today's counters. Nothing is written per request. */
 #ifndef RELAY_METRICS_H
 #define RELAY_METRICS_H
 

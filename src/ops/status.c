@@ -129,7 +129,7 @@ struct json_object *status_build(struct app *a, int *http_status)
 		" (SELECT COUNT(*) FROM queue WHERE status = 'waiting'),"
 		" (SELECT COUNT(*) FROM queue WHERE status = 'processing'),"
 		" (SELECT COALESCE(SUM(requests), 0) FROM daily_usage WHERE day = ?)"
-		" + relay_inflight(0, ?),"   /* in flight count too (sql/016) */
+		" + relay_inflight(0, ?),"   /* in flight count too */
 		" (SELECT COALESCE(SUM(tokens), 0) FROM daily_usage WHERE day = ?),"
 		" (SELECT COALESCE(SUM(errors), 0) FROM daily_usage WHERE day = ?)";
 	static const char *const stat_names[] = { "active_users", "total_users",

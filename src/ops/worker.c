@@ -161,7 +161,7 @@ static void worker_process(struct app *a, struct queue_item *it, struct slot *s)
 	buf_init(&w.body, worker_result_cap(a));
 	buf_init(&mapped, it->body_len + 1024);
 	d.ctx = &w;
-	/* the slot says which backend serves the item (sql/013) */
+	/* the slot says which backend serves the item (relay_slot_name) */
 	bid = bmatch_lock_backend(a->cfg.lock_prefix, s->name);
 	b = backend_lookup(&a->bk, a->db, bid);
 	if (bid == 0 && !up_url(&a->cfg, it->fmt)) {
@@ -237,7 +237,7 @@ out:
 }
 
 /* Registers this connection as a worker that sleeps in relay_wait, so a
- * slot holder that frees a slot can wake it (sql/010). Done again after a
+ * slot holder that frees a slot can wake it (relay_wake). Done again after a
  * reconnect (the id changes); *reg is the id registered. */
 static void worker_register(struct app *a, unsigned long *reg)
 {
@@ -344,7 +344,7 @@ static int worker_step(struct app *a, double nap)
 		 DBI(backend_dflt_mask(c)));
 	if (rc && db_cut_short(a->db)) {
 		/* a late kill of the nap, or a deadlock, cut the step short:
-		 * finish or undo whatever its claim had done (sql/011) */
+		 * relay_wait_resume finishes or undoes what it had done */
 		log_info("the wait step was cut short (MariaDB error %u); resuming it",
 			 db_errno(a->db));
 		rc = DBX(a->db, "CALL relay_wait_resume(0, ?, ?, ?)", &res,

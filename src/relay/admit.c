@@ -63,17 +63,17 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 	return meterc_register(in->mc, &m);
 }
 
-/* The fast admission (sql/021 says why it is not a procedure). Columns
+/* The fast admission (sql/schema/021 says why it is not a procedure). Columns
  * 0-11 as relay_admit's key columns (auth_decode: key id, hash, revoked,
  * expired, user id, name, enabled, daily requests, daily tokens, priority;
  * 10 max_concurrent, 11 the model allow-list), 12 today's tokens (for a
  * token limit's headers), 13 the slot taken: 1-4 (which of the four
  * names, tried in order: CASE stops at the first it gets), 0 all four
  * taken by others, NULL not tried (not this path: the conditions are
- * relay_admit's legacy path, sql/017, for a user without a request limit
+ * relay_admit's legacy path, for a user without a request limit
  * or a cap), 14 a new admission id (UUID_SHORT, as relay_reserve's), 15 1
  * when the user's own settings send it to relay_admit. Parameters: the
- * day twice, the format, four slots' lock names (sql/010's format,
+ * day twice, the format, four slots' lock names (relay_slot_name's,
  * '<prefix>:slot:<i>'), the day, the key's hash. */
 #define ADMIT_TRIES 4
 #define ADMIT_FAST_SQL \

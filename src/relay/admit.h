@@ -1,13 +1,13 @@
 /* admit.h - call.php's admission in one round trip: key lookup, atomic
  * daily-limit reservation, queue-ahead check and slot lock, done by the
- * relay_admit procedure (sql/003).
+ * relay_admit procedure (sql/routines/relay_admit.sql).
  *
- * The fast path (sql/021 relay_admit_fast): for a user without a daily
- * request limit or a concurrency cap, when nobody waits and the default
- * backend serves the request, a lean statement authenticates and takes a
- * slot, and the request's in-flight entry is its registration with
- * bin/meterd (meterc.h) instead of a MariaDB row. Whenever that path does
- * not apply (or meterd is not there), relay_admit decides as always. */
+ * The fast path (ADMIT_FAST_SQL, sql/schema/021_fast_path.sql): for a user
+ * without a daily request limit or a concurrency cap, when nobody waits and
+ * the default backend serves the request, a lean statement authenticates and
+ * takes a slot, and the request's in-flight entry is its registration with
+ * bin/meterd (meterc.h) instead of a MariaDB row. Whenever that path does not
+ * apply (or meterd is not there), relay_admit decides as always. */
 #ifndef RELAY_ADMIT_H
 #define RELAY_ADMIT_H
 
@@ -33,7 +33,7 @@ struct admit {
 	struct auth_user u;         /* valid when auth == AUTH_OK */
 	enum limit_status limit;    /* valid when auth == AUTH_OK */
 	long long requests_used;    /* today's counters after the reservation
-					   (sql/008: also when admitted) */
+					   (also when admitted) */
 	long long tokens_used;
 	enum slot_outcome slot;     /* valid when limit == LIMIT_OK */
 	struct slot s;              /* held when slot == SLOT_GOT */
@@ -43,7 +43,7 @@ struct admit {
 struct admit_in {
 	const char *key;         /* the API key given, may be NULL */
 	const char *today;       /* the local day, YYYY-MM-DD */
-	enum fmt_kind fmt;       /* picks the backend (sql/013) */
+	enum fmt_kind fmt;       /* picks the backend (relay_take_slot) */
 	const char *model;       /* may be NULL */
 	const char *route;       /* request_log.route, for the tombstone */
 	int stream;
@@ -52,8 +52,8 @@ struct admit_in {
 };
 
 /* Runs the admission (the slot is one of a backend that serves the
- * format and model, sql/013). RE_EDB when the database failed (nothing
- * reserved or held then). ad->u.md = 1 when the request's entry is its
+ * format and model: relay_take_slot). RE_EDB when the database failed
+ * (nothing reserved or held then). ad->u.md = 1 when the request's entry is its
  * registration with meterd (the fast path). */
 enum relay_err admit_request(struct db *db, const struct cfg *c,
 			     const struct admit_in *in, struct admit *ad);

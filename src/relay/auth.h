@@ -23,12 +23,12 @@ struct auth_user {
 	/* The local day this request was admitted on (relay_admit reserved
 	 * its request there): its tokens and errors count on it too. */
 	char day[11];
-	/* The admission's id (sql/016: its in-flight entry, then the
+	/* The admission's id (relay_admit: its in-flight entry, then the
 	 * request_log / queue row that makes it durable); 0 = none (a queue
 	 * worker's item, whose request is already durable in its queue row). */
 	long long admit_id;
 	/* 1: the in-flight entry is the request's registration with
-	 * bin/meterd (sql/021, meterc.h), not a row of `inflight` */
+	 * bin/meterd (the fast path, meterc.h), not a row of `inflight` */
 	int md;
 };
 

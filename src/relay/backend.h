@@ -4,9 +4,10 @@
  * rows of the backends table, with their keys opened (seal.h).
  *
  * Which backend serves a request is decided in SQL (relay_take_slot,
- * sql/013); the slot lock's name says which one it is. This module turns
- * that into a URL, a key header and the body to send (the model mapping
- * rewrites only the top-level "model" string, every other byte unchanged). */
+ * sql/routines/relay_take_slot.sql); the slot lock's name says which one it
+ * is. This module turns that into a URL, a key header and the body to send
+ * (the model mapping rewrites only the top-level "model" string, every other
+ * byte unchanged). */
 #ifndef RELAY_BACKEND_H
 #define RELAY_BACKEND_H
 
@@ -95,7 +96,7 @@ int backend_prepare(const struct backend *b, const struct cfg *c,
 int backend_pooled(const struct backends *bs);
 
 /* A failed try on backend id (status 0 = no answer): counted towards its
- * cool-down (relay_backend_fail, sql/013) when the pool has others. */
+ * cool-down (relay_backend_fail) when the pool has others. */
 void backend_note_fail(struct db *db, const struct cfg *c, const struct backends *bs,
 		       unsigned id, int status, const char *error, int retry_after);
 
@@ -103,10 +104,10 @@ void backend_note_fail(struct db *db, const struct cfg *c, const struct backends
  * known yet): NULL when it does not exist (deleted meanwhile). */
 const struct backend *backend_lookup(struct backends *bs, struct db *db, unsigned id);
 
-/* The JSON text relay_finish takes as p_backend (sql/013) into out:
+/* The JSON text relay_finish takes as p_backend into out:
  * {"id":..,"name":..,"ok":0|1,"translated":1,"tries":[...]} with tries the
  * caller's JSON array text (NULL = none); "translated" only when the
- * exchange was (sql/014). Returns out. */
+ * exchange was. Returns out. */
 const char *backend_log_json(char *out, size_t cap, const struct backend *b, int ok,
 			     int translated, const char *tries);
 

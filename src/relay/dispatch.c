@@ -1,4 +1,4 @@
-/* dispatch.c - inline waiting for an upstream slot (sql/010 does the
+/* dispatch.c - inline waiting for an upstream slot (relay_wait does the
  * ordering, the slot take and the wake-ups; this side loops, ticks and
  * watches the client). */
 #include <poll.h>
@@ -109,7 +109,7 @@ static enum dispatch_result dispatch_nap_stmt(struct app *a, struct web_req *r,
 }
 
 /* The nap between two relay_wait steps, a statement of its own so that a
- * waker's KILL QUERY ID ends it and nothing else (sql/011), then the
+ * waker's KILL QUERY ID ends it and nothing else (relay_wait), then the
  * absorber. */
 static enum dispatch_result dispatch_nap(struct app *a, struct web_req *r,
 					 long long ms)
@@ -155,7 +155,8 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 		  DBI(c->queue_wait_max), DBI(backend_dflt_mask(c)));
 	if (!hit && rc && db_cut_short(a->db)) {
 		/* a late kill of the nap, or a deadlock under a burst, cut the
-		 * step short: finish or undo whatever its claim had done (sql/011) */
+		 * step short: relay_wait_resume finishes or undoes what its
+		 * claim had done */
 		log_info("the wait step was cut short (MariaDB error %u); resuming it",
 			 db_errno(a->db));
 		rc = DBXW(a->db, "CALL relay_wait_resume(?, ?, ?, ?)", &res, fd, ev, &hit,

@@ -66,7 +66,7 @@ enum dispatch_result dispatch_wait(struct app *a, struct web_req *r,
 enum relay_err dispatch_wake(struct db *db, const struct cfg *c);
 
 /* A queue worker's nap of ms milliseconds between two relay_wait steps
- * (sql/011); a waker's KILL QUERY ID ends it early. */
+ * (relay_wait); a waker's KILL QUERY ID ends it early. */
 void dispatch_nap_blocking(struct db *db, long long ms);
 
 #endif

@@ -175,8 +175,8 @@ struct exch_tick {
 };
 
 /* After the connection was re-made during the exchange, or meterd went
- * away with the request's registration (sql/021): the request's
- * in-flight entry (sql/016) is put back on this connection (a MariaDB
+ * away with the request's registration (the fast path): the request's
+ * in-flight entry is put back (relay_rebind) on this connection (a MariaDB
  * restart emptied the table; a lost connection freed its lock), so the
  * daily limit counts it again and a sweep does not take it for dead. An
  * inline waiter's request is durable in its queue row already. */
@@ -259,7 +259,7 @@ static void exchange_note_try(struct exch_tries *t, const struct backend *b,
 }
 
 /* Lets go of the failed try's slot and takes one of another backend that
- * serves the request (sql/013 relay_failover): 1 with s holding it, 0 when
+ * serves the request (relay_failover): 1 with s holding it, 0 when
  * none is free (s not held then). */
 static int exchange_failover(const struct exch *x, struct exch_tries *t, struct slot *s)
 {

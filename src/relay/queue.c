@@ -308,7 +308,7 @@ enum relay_err queue_recover(struct db *db, int *n)
 	rc = queue_recover_inline(db, n);
 	if (rc)
 		return rc;
-	/* Direct requests whose relay process died (sql/016): each gets its
+	/* Direct requests whose relay process died (relay_sweep): each gets its
 	 * one log row and stops counting as in flight. */
 	rc = db_exec(db, "CALL relay_sweep(0, 100)", NULL, 0, NULL);
 	if (rc)

@@ -48,7 +48,7 @@ enum queue_refusal {
 
 /* Inserts a waiting item unless queue_max items (or the user's max_queued)
  * already wait; the counts and the insert are serialised by a named lock
- * (relay_enqueue, sql/010) so concurrent callers never overshoot. An
+ * (relay_enqueue) so concurrent callers never overshoot. An
  * inline waiter's liveness lock is taken first. *id = new id, or 0 with
  * *refused set. RE_EBUSY when the enqueue lock was not had in 10 s. */
 enum relay_err queue_push(struct db *db, const struct cfg *c,
@@ -81,7 +81,7 @@ struct queue_item {
 			       backend), "" = none */
 };
 
-/* Loads item `id`, which this process claimed through relay_wait (sql/010:
+/* Loads item `id`, which this process claimed through relay_wait (that is,
  * it is processing and this connection holds its item lock). */
 enum relay_err queue_load(struct db *db, const struct cfg *c, long long id,
 			  struct queue_item *it);

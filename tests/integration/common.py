@@ -86,7 +86,8 @@ def last_log(env):
 
 def usage(env, user):
     """Today's (requests, tokens, errors) of a user, ints; zeros if no row.
-    requests as members see it: durable ones plus those in flight (sql/016)."""
+    requests as members see it: durable ones plus those in flight
+    (relay_requests_used)."""
     rows = env.sql("SELECT relay_requests_used(u.id, CURDATE()), COALESCE(d.tokens, 0),"
                    " COALESCE(d.errors, 0) FROM users u LEFT JOIN daily_usage d"
                    " ON d.user_id = u.id AND d.day = CURDATE() WHERE u.name = '%s'" % user)

@@ -742,7 +742,7 @@ class Env:
 
     def meterd_stat(self):
         """bin/meterd's state (src/ops/meterd.c, its STAT answer) as a dict of
-        ints: open (requests registered on the fast path, sql/021, still in
+        ints: open (requests registered on the fast path, still in
         flight), queued, writing; None when no meterd runs here."""
         if getattr(self, "_meterd", None) is None or self._meterd.poll() is not None:
             return None
@@ -792,7 +792,7 @@ class Env:
 
     def settle(self, timeout=30):
         """Waits until no admitted request is still unmetered. Through a web
-        server the relay answers first and meters after (sql/016): a client
+        server the relay answers first and meters after: a client
         holding its answer may look at request_log a moment too early. The
         finish removes the request's entry only after the commit of its log
         row, so an empty inflight table means every row is there."""
@@ -998,8 +998,9 @@ class Env:
             "WHERE table_schema='llm_relay' AND table_type='BASE TABLE' ORDER BY table_name")]
 
     def reset_data(self):
-        """Delete every row of every table except schema_migrations."""
-        names = [t for t in self.tables() if t != "schema_migrations"]
+        """Delete every row of every table except schema_migrations and
+        schema_routines (what relayctl migrate has applied)."""
+        names = [t for t in self.tables() if t not in ("schema_migrations", "schema_routines")]
         if not names:
             return
         q = "SET FOREIGN_KEY_CHECKS=0;" + "".join("DELETE FROM `%s`;" % t for t in names) + \

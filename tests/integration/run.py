@@ -7,8 +7,8 @@ Imports every tests/integration/test_*.py (sorted), collects the top-level
 functions named test_* (in file order) and runs them against ONE shared
 harness.Env (MariaDB, mock upstream, and `relayctl migrate` when bin/relayctl
 exists).  Before each test: default settings, DB/mock restarted if a test
-stopped them, all rows deleted (except schema_migrations), mock record
-cleared.  A test takes the Env as its only argument (or none).
+stopped them, all rows deleted (except schema_migrations and
+schema_routines), mock record cleared.  A test takes the Env as its only argument (or none).
 
 A module may define setup_module(env) (run once, before its first selected
 test) and teardown_module(env) (after its last).  A test function may carry a

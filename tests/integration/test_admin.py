@@ -12,10 +12,12 @@ def test_migrate_is_idempotent(env):
     assert r.returncode == 0, r.stderr
     assert "0 migration(s) applied now" in r.stdout
     tables = {row[0] for row in env.sql("SHOW TABLES")}
-    for t in ("users", "api_keys", "daily_usage", "queue", "request_log", "schema_migrations"):
+    for t in ("users", "api_keys", "daily_usage", "queue", "request_log", "schema_migrations",
+              "schema_routines"):
         assert t in tables, tables
-    n = len([f for f in os.listdir(os.path.join(ROOT, "sql")) if f.endswith(".sql")])
+    n = len([f for f in os.listdir(os.path.join(ROOT, "sql", "schema")) if f.endswith(".sql")])
     assert env.sql_value("SELECT COUNT(*) FROM schema_migrations") == str(n)
+    assert "0 routine(s) applied now" in r.stdout
 
 
 def test_user_lifecycle(env):

@@ -125,7 +125,7 @@ def test_dbkill_finish_lost_after_it_ran_is_not_repeated(env):
 def test_dbkill_admit_lost_after_it_ran_is_not_repeated(env):
     """relay_admit reserved the request, then the reply was lost: a repeat
     would reserve a second one (over the daily limit with limit 1). The
-    reservation is the request's in-flight entry (sql/016); the next
+    reservation is the request's in-flight entry (relay_reserve); the next
     admission finds it without its process and writes its one row."""
     key = env.add_user("alice", daily_requests=1, daily_tokens=0)
     ts = [_slow_trigger(env, "inflight", "INSERT")]

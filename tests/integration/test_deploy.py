@@ -15,11 +15,21 @@ def test_make_install_honours_destdir_prefix(env):
     base = dest + "/opt/relay"
     for f in ("lib/llm-relay/cgi-bin/call", "lib/llm-relay/cgi-bin/status",
               "lib/llm-relay/cgi-bin/queue_status", "bin/relayctl", "bin/queue_worker",
-              "share/llm-relay/sql/001_init.sql", "share/llm-relay/examples/relay.conf",
+              "share/llm-relay/sql/schema/001_init.sql",
+              "share/llm-relay/sql/schema/022_daily_usage_by_day.sql",
+              "share/llm-relay/sql/routines/relay_admit.sql",
+              "share/llm-relay/sql/routines/request_log_usage.sql",
+              "share/llm-relay/sql/routines/inflight_open.sql",
+              "share/llm-relay/examples/relay.conf",
               "share/llm-relay/examples/apache.conf", "share/llm-relay/examples/lighttpd.conf",
               "share/llm-relay/examples/llm-relay", "lib/llm-relay/cgi-bin/metrics",
               "share/llm-relay/examples/mariadb-relay.cnf"):
         assert os.path.exists(os.path.join(base, f)), f
+    # every schema migration and routine file, and nothing of the old flat sql/
+    for d in ("schema", "routines"):
+        assert sorted(os.listdir(os.path.join(base, "share/llm-relay/sql", d))) == \
+            sorted(os.listdir(os.path.join(ROOT, "sql", d))), d
+    assert sorted(os.listdir(base + "/share/llm-relay/sql")) == ["routines", "schema"]
     mode = stat.S_IMODE(os.stat(base + "/share/llm-relay/examples/relay.conf").st_mode)
     assert mode == 0o600, oct(mode)
     assert os.access(base + "/bin/relayctl", os.X_OK)

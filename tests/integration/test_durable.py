@@ -1,4 +1,5 @@
-"""Issue 16: fewer durable commits on the request path (sql/016). A request
+"""Issue 16: fewer durable commits on the request path
+(sql/schema/016_inflight.sql). A request
 in flight is an entry in a MEMORY table; it becomes durable once, with its
 request_log row (direct) or its queue row (queued). Here: the daily limit
 under a race, one row per admitted request on every path, a relay killed

@@ -1,10 +1,10 @@
 """Issue 16: bin/meterd, the host's metering daemon (src/ops/meterd.h). The web
 processes of lighttpd hand their direct requests' records to it; it writes
-many in one commit (sql/020-021 relay_finish_batch). Here: every request one
+many in one commit (relay_finish_batch). Here: every request one
 row and counted once through it, a daily limit under a race with entries
 held by meterd, meterd killed with -9 and stopped with SIGTERM mid-burst,
 no daemon at all, a malformed record and a peer of the wrong user, and an
-entry handed over whose record never came. The fast path (sql/021, an
+entry handed over whose record never came. The fast path (admit.h, an
 unlimited user's request registered with meterd instead of a row of
 `inflight`): its entry, its web process killed with -9 mid-request,
 meterd going away mid-request, caps, revocation and the queue still as

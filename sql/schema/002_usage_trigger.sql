@@ -1,0 +1,12 @@
+-- 002_usage_trigger.sql - daily token/error counters follow request_log.
+-- Metering used to be an INSERT into request_log plus an upsert of
+-- daily_usage in one explicit transaction: four round trips per request.
+-- With this trigger the single INSERT does both, atomically (the trigger runs
+-- inside the INSERT's own statement and transaction).
+-- The day is the local calendar day: binaries set the session time zone to
+-- RELAY_TIMEZONE's offset, so DATE(created_at) is that day. A request of a
+-- user deleted meanwhile is logged but counts nowhere (no FK failure).
+
+-- The routines this migration defined (request_log_usage) are no longer
+-- here: each is one file in sql/routines/, in its newest form, applied by
+-- `relayctl migrate` after the schema (docs/design/sql-routines.md).

@@ -1,0 +1,11 @@
+-- 003_procedures.sql - call.php's database work in two round trips.
+-- Before: key lookup, limit reservation, queue check + slot lock, slot
+-- release and the log insert were five statements per request; MariaDB's
+-- per-statement cost was most of the relay's overhead (bench/run, section 1).
+-- relay_admit does the first three, relay_finish the last two; the logic is
+-- the same as the statements they replace (see src/admit.c).
+
+-- The routines this migration defined (relay_admit, relay_finish) are no
+-- longer here: each is one file in sql/routines/, in its newest form,
+-- applied by `relayctl migrate` after the schema
+-- (docs/design/sql-routines.md).

@@ -1,0 +1,14 @@
+-- 008_sdk_routes.sql - what the SDK routes (issue 11) need from the two
+-- call procedures of 003:
+--   relay_admit  returns one more column, the caller's model allow-list
+--                (api_keys.models, else users.models; NULL = every model),
+--                and reads today's counters after an admitted reservation
+--                too, so a success can report the remaining allowance.
+--   relay_finish takes one more parameter, the route (request_log.route,
+--                NULL = 'call').
+-- Both are otherwise exactly as in 003.
+
+-- The routines this migration defined (relay_admit, relay_finish) are no
+-- longer here: each is one file in sql/routines/, in its newest form,
+-- applied by `relayctl migrate` after the schema
+-- (docs/design/sql-routines.md).

@@ -1,0 +1,26 @@
+-- 011_wait_sleep_apart.sql - a waiter sleeps in a statement of its own.
+--
+-- 010 slept inside CALL relay_wait and was woken by KILL QUERY ID of that
+-- DO SLEEP. Two slot holders that free their slots at the same moment both
+-- find the same sleeper; the second KILL can land after the first one ended
+-- the sleep but before that DO SLEEP statement is over, and the kill flag
+-- then stays set for the rest of the CALL: the claim that follows (the
+-- queue row already 'processing', the slot and item locks taken) is cut off
+-- with "Query execution was interrupted", and the item stays claimed by a
+-- caller that never got it (seen in bench/run: one of 12 items stuck until
+-- its worker exited). The same could cut a waker's relay_finish short,
+-- since relay_wake spun on DO SLEEP(0.001) and so looked like a sleeper.
+--
+-- Now relay_wait never sleeps: it checks, takes a free slot if it is first,
+-- or answers 'wait' with how long to nap; the caller naps with a top-level
+-- `DO SLEEP(?)`, which a waker may kill (MariaDB clears a query kill at the
+-- start of the next top-level statement, and a KILL QUERY ID that arrives
+-- later names a query that is over: "Unknown query id", swallowed). The
+-- waker no longer sleeps at all: it looks for the sleeper a few times in a
+-- row. A wake that misses (the waiter between its check and its nap) costs
+-- at most the nap, which is short for the first in line.
+
+-- The routines this migration defined (relay_wait, relay_wake,
+-- relay_wait_resume) are no longer here: each is one file in sql/routines/,
+-- in its newest form, applied by `relayctl migrate` after the schema
+-- (docs/design/sql-routines.md).

@@ -1,0 +1,16 @@
+-- 019_inflight_open.sql - one definition of "in flight, not yet durable".
+--
+-- An in-flight entry (016) stands for a request that is counted nowhere
+-- else until the commit that makes it durable: its log row, or its queue
+-- row. Three readers counted such entries, each with its own copy of that
+-- condition (relay_inflight, relay_reserve's limit check, relay usage in
+-- src/ctl.c); a fourth durable place would have had to be added to each.
+-- Now they read one view. It is merged into the statement that reads it
+-- (ALGORITHM=MERGE), so the MEMORY table is still locked with the rest of
+-- that one statement and the exactness argument below holds unchanged.
+-- relay_inflight and relay_reserve move here from 016.
+
+-- The routines this migration defined (inflight_open, relay_inflight,
+-- relay_reserve) are no longer here: each is one file in sql/routines/, in
+-- its newest form, applied by `relayctl migrate` after the schema
+-- (docs/design/sql-routines.md).
