@@ -16,9 +16,6 @@ CFG_C = os.path.join(ROOT, "src", "core", "cfg.c")
 CONF_MD = os.path.join(ROOT, "docs", "ops", "configuration.md")
 EXAMPLE = os.path.join(ROOT, "relay.conf.example")
 README_MAX = 200
-# Written on another branch of issue 24 (the SQL routines, one file each):
-# a link to it is accepted while it is missing. Drop it from here once merged.
-PENDING = {os.path.join(ROOT, "docs", "design", "sql-routines.md")}
 
 
 def _cfgdoc():
@@ -117,11 +114,11 @@ def test_docs_relative_links_resolve():
                 if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
                     continue
                 dest = os.path.normpath(os.path.join(os.path.dirname(path), target.split("#")[0]))
-                if not os.path.exists(dest) and dest not in PENDING:
+                if not os.path.exists(dest):
                     broken.append("%s: %s" % (os.path.relpath(path, ROOT), target))
     assert not broken, broken
     # the plain-text READMEs name docs by path from the top
     for path in files[-2:]:
         for ref in re.findall(r"\bdocs/[\w/.-]+\.md\b", _read(path).decode()):
             dest = os.path.join(ROOT, ref)
-            assert os.path.exists(dest) or dest in PENDING, (path, ref)
+            assert os.path.exists(dest), (path, ref)
