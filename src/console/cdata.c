@@ -547,6 +547,8 @@ out:
 int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
 		     const char **msg)
 {
+	static char why[640];
+	char bad[512];
 	char name[APIKEY_NAME_MAX + 2], models_in[APIKEY_MODELS_MAX + 2],
 	     models[APIKEY_MODELS_MAX + 1], exp[32], key[64], prefix[13], target[96];
 	const char *n = con_arg(c, "name", name, sizeof(name));
@@ -573,6 +575,18 @@ int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
 	}
 	if (apikey_models_norm(m, models, sizeof(models)) < 0) {
 		*msg = "模型列表无效";
+		return 400;
+	}
+	switch (apikey_models_beyond(c->a->db, user_id, models, bad, sizeof(bad))) {
+	case 0:
+		break;
+	case -1:
+		return cdata_dberr(c, "key create", msg);
+	default:
+		/* names what the user's list does not allow (a key's list
+		 * may only narrow it); one process, one request at a time */
+		snprintf(why, sizeof(why), "模型不在该用户允许的列表中: %s", bad);
+		*msg = why;
 		return 400;
 	}
 	rc = apikey_create(c->a->db, user_id, n, models, e, key, sizeof(key), prefix, &id);

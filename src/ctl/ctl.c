@@ -551,6 +551,18 @@ static int ctl_key_create(struct app *a, int argc, char **argv)
 		fprintf(stderr, "relayctl: no user '%s'\n", argv[1]);
 		return EX_FAIL;
 	}
+	{
+		char bad[512];
+		int nb = apikey_models_beyond(a->db, id, models, bad, sizeof(bad));
+
+		if (nb < 0)
+			return ctl_fail_db(a, "key create");
+		if (nb > 0) {
+			fprintf(stderr, "relayctl: --models: not allowed for user '%s': %s"
+				" (a key's list can only narrow its user's)\n", argv[1], bad);
+			return EX_USAGE;
+		}
+	}
 	switch (apikey_create(a->db, id, NULL, models, expires, key, sizeof(key),
 			      prefix, &key_id)) {
 	case RE_OK:

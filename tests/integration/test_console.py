@@ -459,6 +459,50 @@ def test_console_api_member_keys(env):
     env.sql("DELETE FROM queue")
 
 
+def test_console_key_models_narrow_user(env):
+    """Issue 25.2: a key's model list only narrows its user's. Asking for
+    more at creation is refused, naming the models (console API 400, page
+    400, relayctl exit 2); a key made before its user was narrowed is
+    narrowed with it at request time. Before: 201 and the key called
+    gpt-4-expensive with 200; after: 400 / exit 2 / 403."""
+    base = lighttpd(env)
+    make_admin(env, "alice", "alice-pass-1", admin=False)
+    # keys made while alice may use everything
+    r = env.relayctl("key", "create", "alice", "--models", "gpt-4-expensive,gpt-test")
+    assert r.returncode == 0, r.stderr
+    old = r.stdout.split()[-1]
+    plain = env.relayctl("key", "create", "alice").stdout.split()[-1]
+    assert env.relayctl("user", "set", "alice", "--models", "gpt-test").returncode == 0
+    c = Client(env, base)
+    c.login("alice", "alice-pass-1")
+    j = assert_error(c.req("POST", "/api/v1/user/keys",
+                           {"name": "x", "models": "gpt-4-expensive,claude-opus,gpt-test"}), 400)
+    assert "gpt-4-expensive,claude-opus" in j["message"] and "gpt-test" not in j["message"], j
+    hdr = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = c.req("POST", "/console/keys", ("name=y&models=claude-opus&csrf=%s" % c.csrf).encode(),
+              raw=True, csrf=False, headers=hdr)
+    assert r.status == 400 and "claude-opus" in r.text, r
+    r = env.relayctl("key", "create", "alice", "--models", "gpt-test,claude-opus")
+    assert r.returncode == 2 and "claude-opus" in r.stderr and "gpt-test," not in r.stderr, r
+    assert int(env.sql_value("SELECT COUNT(*) FROM api_keys")) == 2
+    k = ok(c.req("POST", "/api/v1/user/keys", {"name": "z", "models": "gpt-test"}), 201)
+    # at request time: every key of alice gets what both lists allow
+    url = base + "/v1/chat/completions"
+    for key in (old, plain, k["key"]):
+        h = {"Content-Type": "application/json", "Authorization": "Bearer " + key}
+        r = env.http(url, "POST", h, jbody(dict(OPENAI_REQ, model="gpt-4-expensive")))
+        assert r.status == 403 and r.json()["error"]["code"] == "model_not_allowed", r
+        r = env.http(url, "POST", h, jbody(OPENAI_REQ))
+        assert r.status == 200, r
+    # the user's list widened again: the old key's own list holds
+    assert env.relayctl("user", "set", "alice", "--models", "").returncode == 0
+    h = {"Content-Type": "application/json", "Authorization": "Bearer " + old}
+    r = env.http(url, "POST", h, jbody(dict(OPENAI_REQ, model="gpt-4-expensive")))
+    assert r.status == 200, r
+    r = env.http(url, "POST", h, jbody(dict(OPENAI_REQ, model="claude-opus")))
+    assert r.status == 403, r
+
+
 def test_console_csrf(env):
     """A cookie session needs the CSRF token on every change (header for the
     API, form field for pages); a Bearer session does not (no browser sends
