@@ -466,7 +466,7 @@ int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 		st = 400;
 		goto out;
 	}
-	if (csess_login_blocked(c->a->db, name, c->addr, &blocked)) {
+	if (csess_login_try(c->a->db, c->a->cfg.lock_prefix, name, c->addr, &blocked)) {
 		st = cdata_dberr(c, "login", msg);
 		goto out;
 	}
@@ -476,12 +476,12 @@ int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 		goto out;
 	}
 	st = cdata_check_login(c, name, pw, &uid, &admin, msg);
-	if (st == 401 && csess_login_failed(c->a->db, name, c->addr))
-		log_error("console: recording a failed login: %s", db_error(c->a->db));
+	/* 403 (disabled, pending) comes only after the right password */
+	if (csess_login_done(c->a->db, name, c->addr, st != 200 && st != 403))
+		log_error("console: settling a login try: %s", db_error(c->a->db));
 	if (st != 200)
 		goto out;
-	if (csess_login_ok(c->a->db, name) ||
-	    csess_create(c->a->db, uid, c->a->cfg.console_session_hours, c->addr,
+	if (csess_create(c->a->db, uid, c->a->cfg.console_session_hours, c->addr,
 			 token_out, csrf)) {
 		token_out[0] = '\0';
 		st = cdata_dberr(c, "session", msg);

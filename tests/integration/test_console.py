@@ -535,8 +535,9 @@ def test_console_csrf(env):
 
 
 def test_console_login_rate_limit(env):
-    """Five wrong passwords for a name refuse further logins of it (even
-    right ones) with 429 until the window has passed; a good login resets."""
+    """Five wrong passwords for a name from one address refuse further
+    logins of it from there (even right ones) with 429 until the delay has
+    passed; a good login resets."""
     base = lighttpd(env)
     make_admin(env)
     c = Client(env, base)
@@ -560,6 +561,58 @@ def test_console_login_rate_limit(env):
     c.login(ADMIN, ADMIN_PW)
     # the failed attempts never logged the password tried
     assert "bad-pass-1" not in env.logs(200) and ADMIN_PW not in env.logs(200)
+
+
+def _login_from(env, addr, name, pw, extra=None):
+    """POST /api/v1/auth/login as plain CGI from client address addr."""
+    e = env.relay_env(REMOTE_ADDR=addr, **(extra or {}))
+    return env.cgi("console", method="POST", uri="/api/v1/auth/login", env=e,
+                   headers={"Content-Type": "application/json"},
+                   body=jbody({"name": name, "password": pw}))
+
+
+def test_console_login_no_lockout(env):
+    """Issue 25.11: wrong passwords from one address do not lock the name
+    out for its owner elsewhere. Before: after 30 failures for admin from
+    127.0.0.2 the right password got 429 from every address; after: 5
+    answered 401, the rest 429 from 127.0.0.2 only, 200 from another. The
+    pair's wait grows with each failure past the limit; one address trying
+    many names is stopped at CSESS_FAIL_PER_ADDR."""
+    base = lighttpd(env)
+    make_admin(env)
+    got = [_login_from(env, "127.0.0.2", ADMIN, "wrong-%d" % i).status for i in range(30)]
+    assert got == [401] * 5 + [429] * 25, got
+    assert _login_from(env, "127.0.0.2", ADMIN, ADMIN_PW).status == 429
+    Client(env, base).login(ADMIN, ADMIN_PW)          # lighttpd: 127.0.0.1
+    assert _login_from(env, "127.0.0.3", ADMIN, ADMIN_PW).status == 200
+    # growing delays: the pair waits 30 s after its 5th failure, 60 s after its 6th
+    env.sql("UPDATE console_login_failures SET at = at - INTERVAL 31 SECOND")
+    assert _login_from(env, "127.0.0.2", ADMIN, "wrong-x").status == 401
+    env.sql("UPDATE console_login_failures SET at = at - INTERVAL 31 SECOND")
+    assert _login_from(env, "127.0.0.2", ADMIN, ADMIN_PW).status == 429
+    env.sql("UPDATE console_login_failures SET at = at - INTERVAL 30 SECOND")
+    assert _login_from(env, "127.0.0.2", ADMIN, ADMIN_PW).status == 200
+    # one address spraying names: stopped after 20 failures, others not
+    got = [_login_from(env, "127.0.0.4", "nobody%d" % i, "wrong-pass").status
+           for i in range(22)]
+    assert got == [401] * 20 + [429] * 2, got
+    assert _login_from(env, "127.0.0.4", ADMIN, ADMIN_PW).status == 429
+    assert _login_from(env, "127.0.0.5", ADMIN, ADMIN_PW).status == 200
+
+
+def test_console_login_parallel_tries(env):
+    """Issue 25.11: the check and the record of a try are one step. Before:
+    parallel wrong passwords all passed a check made before any was
+    recorded (6 through a limit of 5); after: 20 at once, at most 5 reach
+    the password check (401), the others 429."""
+    from concurrent.futures import ThreadPoolExecutor
+    lighttpd(env)
+    make_admin(env)
+    with ThreadPoolExecutor(20) as ex:
+        got = list(ex.map(lambda i: _login_from(env, "127.0.0.6", ADMIN, "bad-%d" % i).status,
+                          range(20)))
+    assert sorted(got) == [401] * 5 + [429] * 15, got
+    assert env.sql_value("SELECT COUNT(*) FROM console_login_failures WHERE kind = 'pair'") == "5"
 
 
 def test_console_logout_and_expiry(env):
