@@ -159,32 +159,76 @@ static void csess_pair(char *out, size_t n, const char *name, const char *addr)
 	snprintf(out, n, "%s %s", addr ? addr : "", name ? name : "");
 }
 
-/* See csess.h. The check and the record are one step under a lock named
- * after the address (both counts are the address's), so parallel tries
- * cannot all pass a check made before any of them was recorded. */
-enum relay_err csess_login_try(struct db *db, const char *prefix, const char *name,
-			       const char *addr, int *blocked)
+/* Takes the lock named after addr (10 s at most): 1 had, 0 not had, -1
+ * the database failed. Both the login's and the registration's counts
+ * are the address's, so one lock per address makes each check and its
+ * record one step: parallel tries cannot all pass a check made before
+ * any of them was recorded. */
+static int csess_addr_lock(struct db *db, const char *prefix, const char *addr,
+			   char *lock, size_t n)
 {
-	char pair[256], lock[96], hex[65];
 	struct db_res res;
-	enum relay_err rc;
+	char hex[65];
 	int got;
 
-	*blocked = 1;
-	csess_pair(pair, sizeof(pair), name, addr);
-	sha256_hex(addr ? addr : "", strlen(addr ? addr : ""), hex);
-	snprintf(lock, sizeof(lock), "%.24s:login:%.24s", prefix, hex);
-	rc = DBX(db, "SELECT GET_LOCK(?, 10)", &res, DBS(lock));
-	if (rc)
-		return rc;
+	sha256_hex(addr, strlen(addr), hex);
+	snprintf(lock, n, "%.24s:login:%.24s", prefix, hex);
+	if (DBX(db, "SELECT GET_LOCK(?, 10)", &res, DBS(lock)))
+		return -1;
 	got = db_res_int(&res, 0, 0, 0) == 1;
 	db_res_free(&res);
-	if (!got)
-		return RE_OK;           /* a flood of tries from one address: 429 */
-	rc = csess_try_locked(db, pair, addr ? addr : "", blocked);
+	return got;
+}
+
+static enum relay_err csess_addr_unlock(struct db *db, const char *lock,
+					enum relay_err rc)
+{
 	if (DBX(db, "DO RELEASE_LOCK(?)", NULL, DBS(lock)) && !rc)
 		rc = RE_EDB;
 	return rc;
+}
+
+/* See csess.h. */
+enum relay_err csess_login_try(struct db *db, const char *prefix, const char *name,
+			       const char *addr, int *blocked)
+{
+	char pair[256], lock[96];
+	int got;
+
+	*blocked = 1;
+	addr = addr ? addr : "";
+	csess_pair(pair, sizeof(pair), name, addr);
+	got = csess_addr_lock(db, prefix, addr, lock, sizeof(lock));
+	if (got <= 0)
+		return got < 0 ? RE_EDB : RE_OK;   /* a flood from one address: 429 */
+	return csess_addr_unlock(db, lock, csess_try_locked(db, pair, addr, blocked));
+}
+
+/* See csess.h. */
+enum relay_err csess_register_try(struct db *db, const char *prefix,
+				  const char *addr, int *blocked)
+{
+	struct db_res res;
+	enum relay_err rc;
+	char lock[96];
+	int got;
+
+	*blocked = 1;
+	addr = addr ? addr : "";
+	got = csess_addr_lock(db, prefix, addr, lock, sizeof(lock));
+	if (got <= 0)
+		return got < 0 ? RE_EDB : RE_OK;
+	rc = DBX(db, "SELECT COUNT(*) FROM console_login_failures WHERE kind = 'reg'"
+		 " AND subject = LEFT(?, 128) AND at > NOW() - INTERVAL ? SECOND", &res,
+		 DBS(addr), DBI(CSESS_FAIL_WINDOW));
+	if (!rc) {
+		*blocked = db_res_int(&res, 0, 0, 0) >= CSESS_REG_PER_ADDR;
+		db_res_free(&res);
+	}
+	if (!rc && !*blocked)
+		rc = DBX(db, "INSERT INTO console_login_failures (kind, subject)"
+			 " VALUES ('reg', LEFT(?, 128))", NULL, DBS(addr));
+	return csess_addr_unlock(db, lock, rc);
 }
 
 /* See csess.h. */

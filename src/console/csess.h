@@ -25,6 +25,9 @@ struct db;
 #define CSESS_FAIL_PER_PAIR 5
 #define CSESS_FAIL_DELAY 30
 #define CSESS_FAIL_PER_ADDR 20
+/* Self-registrations (each a password hash and a pending account) from
+ * one address in the same window, made or refused, before 429. */
+#define CSESS_REG_PER_ADDR 5
 
 /* The logged-in user of a request. */
 struct csess {
@@ -62,6 +65,11 @@ int csess_csrf_ok(const struct csess *s, const char *given);
  * prefix: the config's lock_prefix. */
 enum relay_err csess_login_try(struct db *db, const char *prefix, const char *name,
 			       const char *addr, int *blocked);
+/* A self-registration from addr: *blocked = 1 when the address made
+ * CSESS_REG_PER_ADDR tries in the window; otherwise this one is counted
+ * (atomically with the check, as csess_login_try). */
+enum relay_err csess_register_try(struct db *db, const char *prefix,
+				  const char *addr, int *blocked);
 /* Settles an allowed try: failed = 1 (a wrong password) keeps it as a
  * failure; 0 (the password was right) forgets the pair's failures and
  * this try's count on the address. */

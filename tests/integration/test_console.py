@@ -708,6 +708,33 @@ def test_console_registration(env):
     assert ("", "user.register", "newbie") in acts and (ADMIN, "user.update", "user:%d" % uid) in acts
 
 
+def test_console_registration_guard(env):
+    """Issue 25.12: self-registration is rate-limited per address and
+    refuses names that only look like an existing one. Before: 20 accounts
+    from one address in 2.9 s, and Admin / Cyrillic admin registered;
+    after: 5 per address per 15 minutes, then 429 (another address still
+    registers), and look-alikes of root-admin are 409."""
+    make_admin(env)
+
+    def reg(addr, name, pw="long-enough-1"):
+        e = env.relay_env(registration_enabled=1, REMOTE_ADDR=addr)
+        return env.cgi("console", method="POST", uri="/api/v1/auth/register", env=e,
+                       headers={"Content-Type": "application/json"},
+                       body=jbody({"name": name, "password": pw}))
+    got = [reg("127.0.0.7", "flood%s" % c).status for c in "abcdefg"]
+    assert got == [201] * 5 + [429] * 2, got
+    assert int(env.sql_value("SELECT COUNT(*) FROM users WHERE name LIKE 'flood%'")) == 5
+    assert reg("127.0.0.8", "floodz").status == 201
+    for i, name in enumerate(("Root-Admin", "ROOT-ADMIN", "r\u043e\u043et-\u0430dmin",
+                              "r00t-admin", "root-ad\u200bmin", "\uff52oot-admin",
+                              "Root-\u0410dmin")):
+        r = reg("127.0.1.%d" % i, name)
+        assert r.status == 409 and "相似" in r.json()["message"], (name, r)
+    assert reg("127.0.0.9", "\u5f20\u4e09").status == 201
+    assert reg("127.0.0.9", "root-admin2").status == 201
+    assert int(env.sql_value("SELECT COUNT(*) FROM users WHERE name LIKE '%dmin%'")) == 2
+
+
 def test_console_audit(env):
     """Every change through the console is one audit row: who, what, on
     what, when; passwords and keys never appear in it or in the logs."""
