@@ -6,6 +6,13 @@
 -- the list the operator gave its user. The binaries meet the two
 -- (auth_set_models2): a key's list only narrows its user's, at request
 -- time, so narrowing the user narrows the keys it already has.
+--
+-- relay_enqueue: 016's with users.max_queued = 0 meaning the default
+-- instead of unlimited: a quarter of queue_max, at least 1 (100 -> 25).
+-- One member queued 100 call.php items and everyone else got 503; now
+-- that member gets the user-cap 429 at 25 and the others still queue.
+-- An explicit per-user value (relayctl user set --max-queued N) is kept
+-- as it is, a value >= queue_max lifts the cap for that user.
 
 DELIMITER //
 
@@ -114,6 +121,85 @@ BEGIN
   SELECT v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
          v_dreq, v_dtok, v_prio, v_admit, v_used_r, v_used_t, v_slot,
          v_models, v_slotname, v_capped, v_rid, v_umodels;
+END //
+
+CREATE OR REPLACE PROCEDURE relay_enqueue(IN p_prefix VARCHAR(64),
+    IN p_user INT UNSIGNED, IN p_key INT UNSIGNED, IN p_prio INT,
+    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_stream TINYINT,
+    IN p_route VARCHAR(32), IN p_headers TEXT, IN p_body LONGBLOB,
+    IN p_queue_max INT, IN p_waitlock VARCHAR(128), IN p_admit BIGINT UNSIGNED)
+enq: BEGIN
+  DECLARE v_max INT UNSIGNED DEFAULT 0;
+  DECLARE v_id BIGINT UNSIGNED DEFAULT 0;
+  DECLARE v_lock VARCHAR(128) DEFAULT CONCAT(p_prefix, ':enqueue');
+  DECLARE v_day DATE DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_max = 0;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    ROLLBACK;
+    DO RELEASE_LOCK(v_lock);
+    RESIGNAL;
+  END;
+  IF p_queue_max <= 0 THEN
+    SELECT 0, 1;
+    LEAVE enq;
+  END IF;
+  IF p_waitlock IS NOT NULL AND GET_LOCK(p_waitlock, 0) <> 1 THEN
+    SELECT 0, 3;
+    LEAVE enq;
+  END IF;
+  IF GET_LOCK(v_lock, 10) <> 1 THEN
+    IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+    SELECT 0, 3;
+    LEAVE enq;
+  END IF;
+  SELECT max_queued INTO v_max FROM users WHERE id = p_user;
+  -- 023: 0 is the default, a quarter of the queue (at least 1), so one
+  -- member cannot fill it for everyone (issue 25.9)
+  IF v_max = 0 THEN
+    SET v_max = GREATEST(1, p_queue_max DIV 4);
+  END IF;
+  IF (SELECT COUNT(*) FROM queue WHERE status = 'waiting') >= p_queue_max THEN
+    DO RELEASE_LOCK(v_lock);
+    IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+    SELECT 0, 1;
+    LEAVE enq;
+  END IF;
+  IF v_max > 0 AND (SELECT COUNT(*) FROM queue WHERE status = 'waiting'
+                    AND user_id = p_user) >= v_max THEN
+    DO RELEASE_LOCK(v_lock);
+    IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+    SELECT 0, 2;
+    LEAVE enq;
+  END IF;
+  IF p_admit IS NOT NULL THEN
+    SELECT day INTO v_day FROM inflight WHERE id = p_admit;
+    IF v_day IS NULL AND EXISTS (SELECT 1 FROM request_log WHERE admit_id = p_admit) THEN
+      DO RELEASE_LOCK(v_lock);
+      IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
+      SELECT 0, 3;
+      LEAVE enq;
+    END IF;
+  END IF;
+  START TRANSACTION;
+  INSERT INTO queue (user_id, key_id, priority, format, model, stream, inline_wait,
+      route, headers, body, worker, wait_conn, admit_id)
+    VALUES (p_user, p_key, p_prio, p_format, p_model, p_stream,
+      p_waitlock IS NOT NULL, p_route, p_headers, p_body, p_waitlock,
+      IF(p_waitlock IS NULL, NULL, CONNECTION_ID()), p_admit);
+  SET v_id = LAST_INSERT_ID();
+  IF p_admit IS NOT NULL THEN
+    INSERT INTO daily_usage (user_id, day, requests)
+      VALUES (p_user, COALESCE(v_day, CURDATE()), 1)
+      ON DUPLICATE KEY UPDATE requests = requests + 1;
+  END IF;
+  COMMIT;
+  DO RELEASE_LOCK(v_lock);
+  CALL relay_unreserve(p_admit, p_prefix);
+  IF p_waitlock IS NULL THEN
+    CALL relay_release_user(p_prefix, p_user);
+  END IF;
+  SELECT v_id, 0;
 END //
 
 DELIMITER ;

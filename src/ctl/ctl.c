@@ -52,8 +52,9 @@ static const char ctl_usage_text[] =
 	"  backend list   backend presets\n"
 	"  usage --by-backend [--day YYYY-MM-DD]\n"
 	"  log purge [--days N] [--archive|--no-archive] [--batch N] [--pause-ms N] [--dry-run]\n"
-	"(0 = unlimited for limits; --models \"\" = every model (a key without a list\n"
-	" uses its user's); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
+	"(0 = unlimited for limits, but --max-queued 0 = a quarter of queue_max;\n"
+	" --models \"\" = every model (a key without a list uses its user's, a key's\n"
+	" list only narrows it); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
 
 static int ctl_usage(const char *why)
 {
@@ -277,7 +278,8 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 			f->has_max_conc = 1;
 		} else if (strcmp(o, "--max-queued") == 0 && i + 1 < argc) {
 			if (ctl_num(argv[++i], 0, 1000000, &f->max_queued))
-				return ctl_usage("--max-queued takes a number 0..1000000 (0 = unlimited)");
+				return ctl_usage("--max-queued takes a number 0..1000000"
+						" (0 = the default, max(1, queue_max / 4))");
 			f->has_max_queued = 1;
 		} else if (strcmp(o, "--models") == 0 && i + 1 < argc) {
 			if (ctl_models(argv[++i], f->models, sizeof(f->models)))

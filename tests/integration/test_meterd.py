@@ -102,9 +102,10 @@ def test_meterd_every_request_one_row(env):
 def test_meterd_daily_limit_under_race(env):
     """Entries held by meterd still count against the limit, and no
     admission takes them for dead (they are under meterd's lock)."""
-    key = env.add_user("alice", daily_requests=60, daily_tokens=0)
+    key = env.add_user("alice", daily_requests=60, daily_tokens=0, max_queued=100)
     base = _setup(env)
-    # more clients than slots: those beyond wait inline (a 202 otherwise)
+    # more clients than slots: those beyond wait inline (a 202 otherwise),
+    # more of them than the default per-user cap of waiting items
     out = parallel(90, lambda i: call(env, req(), key, via=base, timeout=60,
                                       headers={"X-Relay-Wait": "30"}))
     codes = sorted(r.status for r in out)
