@@ -7,6 +7,10 @@
 -- (auth_set_models2): a key's list only narrows its user's, at request
 -- time, so narrowing the user narrows the keys it already has.
 --
+-- relay_admit also takes p_ucap, the config's user_max_concurrent as a
+-- number (0 = none): the cap of a user whose max_concurrent is 0 (issue
+-- 25.9), off by default; relay_release_user (010's) lets go of up to it.
+--
 -- relay_enqueue: 016's with users.max_queued = 0 meaning the default
 -- instead of unlimited: a quarter of queue_max, at least 1 (100 -> 25).
 -- One member queued 100 call.php items and everyone else got 503; now
@@ -18,7 +22,8 @@ DELIMITER //
 
 CREATE OR REPLACE PROCEDURE relay_admit(IN p_hash CHAR(64), IN p_day DATE,
     IN p_prefix VARCHAR(64), IN p_slots INT, IN p_first INT,
-    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_dflt INT)
+    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_dflt INT,
+    IN p_ucap INT)
 BEGIN
   DECLARE v_found TINYINT DEFAULT 1;
   DECLARE v_key INT UNSIGNED DEFAULT NULL;
@@ -65,6 +70,12 @@ BEGIN
     INTO v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
          v_dreq, v_dtok, v_prio, v_maxc, v_models, v_umodels, v_waiting, v_tbl, v_cool
     FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = p_hash;
+  -- 023: the config's cap for a user whose own is 0 (user_max_concurrent);
+  -- kept in the session for relay_release_user, which lets go of it
+  IF v_maxc = 0 AND p_ucap > 0 THEN
+    SET v_maxc = p_ucap;
+  END IF;
+  SET @relay_ucap = v_maxc;
   IF v_found = 1 AND v_revoked = 0 AND v_expired = 0 AND v_enabled = 1 THEN
     IF v_maxc > 0 THEN
       SET v_capped = 1;
@@ -200,6 +211,29 @@ enq: BEGIN
     CALL relay_release_user(p_prefix, p_user);
   END IF;
   SELECT v_id, 0;
+END //
+
+-- 010's relay_release_user, with the config's default cap (relay_admit
+-- above keeps it in @relay_ucap).
+-- Lets go of the user's concurrency locks this connection holds (a 202
+-- hands the request to the queue; relay_finish ends a request).
+CREATE OR REPLACE PROCEDURE relay_release_user(IN p_prefix VARCHAR(64),
+    IN p_user INT UNSIGNED)
+BEGIN
+  DECLARE v_maxc INT UNSIGNED DEFAULT 0;
+  DECLARE v_ul VARCHAR(128);
+  DECLARE i INT DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_maxc = 0;
+  SELECT max_concurrent INTO v_maxc FROM users WHERE id = p_user;
+  -- 023: or the config's cap relay_admit applied on this connection
+  SET v_maxc = GREATEST(v_maxc, COALESCE(@relay_ucap, 0));
+  WHILE i < v_maxc DO
+    SET v_ul = CONCAT(p_prefix, ':user:', p_user, ':', i + 1);
+    IF IS_USED_LOCK(v_ul) = CONNECTION_ID() THEN
+      DO RELEASE_LOCK(v_ul);
+    END IF;
+    SET i = i + 1;
+  END WHILE;
 END //
 
 DELIMITER ;

@@ -83,6 +83,10 @@ static const struct cfg_opt cfg_opts[] = {
 	I(connect_timeout, 1, 600, 10),
 	I(upstream_slots, 1, 1000, 1),
 	I(queue_max, 0, 1000000, 100),
+	/* users.max_concurrent = 0: this cap (0 none, -1 half the slots);
+	 * off by default: it answers a lone member's burst 429 with slots
+	 * free and takes such users off the fast admission (admit.c) */
+	I(user_max_concurrent, -1, 1000000, 0),
 	I64(max_body_bytes, 1024, 1073741824LL, 10485760LL),
 	S(timezone, "", check_timezone),
 	I(result_retention_hours, 0, 87600, 24),

@@ -98,6 +98,14 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 	" LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?" \
 	" WHERE k.key_hash = ?"
 
+/* The concurrency cap of a user whose own max_concurrent is 0 (cfg.h). */
+static int admit_ucap(const struct cfg *c)
+{
+	if (c->user_max_concurrent >= 0)
+		return c->user_max_concurrent;
+	return c->upstream_slots / 2 > 1 ? c->upstream_slots / 2 : 1;
+}
+
 /* The fast admission: 1 when it admitted the request (a slot held,
  * registered with meterd), 0 when it answered the key (ad->auth not OK:
  * the answer relay_admit would give), -1 when relay_admit must decide;
@@ -110,7 +118,9 @@ static int admit_fast(struct db *db, const struct cfg *c, const struct admit_in 
 	long long got;
 	int first, out = -1;
 
-	if (!in->mc || !(backend_dflt_mask(c) & (in->fmt == FMT_ANTHROPIC ? 2 : 1)) ||
+	/* a default concurrency cap needs relay_admit's user locks */
+	if (admit_ucap(c) > 0 || !in->mc ||
+	    !(backend_dflt_mask(c) & (in->fmt == FMT_ANTHROPIC ? 2 : 1)) ||
 	    db_in_txn(db) || admit_hinted(hex) || !meterc_ready(in->mc, db))
 		return -1;
 	/* four slots in a row from a random one, as relay_admit's loop
@@ -179,10 +189,11 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 		return rc;
 	memset(ad, 0, sizeof(*ad));
 	ad->auth = AUTH_INVALID;
-	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?, ?, ?, ?)", &res, DBB(hex, 64),
+	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?, ?, ?, ?, ?)", &res, DBB(hex, 64),
 		 DBS(in->today), DBS(c->lock_prefix), DBI(c->upstream_slots),
 		 DBI(slot_first(c->upstream_slots)), DBS(fmt_name(in->fmt)),
-		 DBB(model, clip_utf8(model, 255)), DBI(backend_dflt_mask(c)));
+		 DBB(model, clip_utf8(model, 255)), DBI(backend_dflt_mask(c)),
+		 DBI(admit_ucap(c)));
 	if (rc)
 		return rc;
 	ad->auth = auth_decode(&res, 14, 18, hex, in->today, &ad->u);
