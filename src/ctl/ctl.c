@@ -589,14 +589,17 @@ static int ctl_key_create(struct app *a, int argc, char **argv)
 }
 
 /* relayctl key list [NAME]: expiry, state and the allow-list in force (the
- * key's own, else its user's marked "(user)", else "all"). */
+ * key's own, else its user's marked "(user)", else "all"; a key's own
+ * with its user's after it, "(within user: ...)": both apply). */
 static int ctl_key_list(struct app *a, int argc, char **argv)
 {
 	struct db_res res;
 	static const char q[] =
 		"SELECT k.key_prefix, u.name, DATE_FORMAT(k.created_at, '%Y-%m-%d %H:%i'),"
 		" k.expires_at, DATE_FORMAT(k.revoked_at, '%Y-%m-%d %H:%i'),"
-		" COALESCE(k.models, CONCAT(u.models, ' (user)'), 'all')"
+		" IF(k.models IS NOT NULL AND u.models IS NOT NULL,"
+		"    CONCAT(k.models, ' (within user: ', u.models, ')'),"
+		"    COALESCE(k.models, CONCAT(u.models, ' (user)'), 'all'))"
 		" FROM api_keys k JOIN users u ON u.id = k.user_id"
 		" WHERE (? IS NULL OR u.name = ?) ORDER BY u.name, k.id";
 	const char *name = argc > 1 ? argv[1] : NULL;

@@ -176,7 +176,8 @@ def test_model_allow_lists(env):
     assert env.sql_value("SELECT models FROM users WHERE name = 'mia'") == "m-user,m-a,m-b"
     out = env.relayctl("key", "list", "mia").stdout
     lines = {l.split()[0]: l for l in out.splitlines()[1:]}
-    assert "2099-12-31" in lines[kkey[:12]] and lines[kkey[:12]].rstrip().endswith("m-a,m-b"), out
+    assert "2099-12-31" in lines[kkey[:12]] and \
+        lines[kkey[:12]].rstrip().endswith("m-a,m-b (within user: m-user,m-a,m-b)"), out
     assert "never" in lines[ukey[:12]] and \
         lines[ukey[:12]].rstrip().endswith("m-user,m-a,m-b (user)"), out
     assert "MODELS" in out.splitlines()[0]
