@@ -274,7 +274,8 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 			f->has_priority = 1;
 		} else if (strcmp(o, "--max-concurrent") == 0 && i + 1 < argc) {
 			if (ctl_num(argv[++i], 0, 1000000, &f->max_conc))
-				return ctl_usage("--max-concurrent takes a number 0..1000000 (0 = unlimited)");
+				return ctl_usage("--max-concurrent takes a number 0..1000000"
+						" (0 = the config's user_max_concurrent, by default none)");
 			f->has_max_conc = 1;
 		} else if (strcmp(o, "--max-queued") == 0 && i + 1 < argc) {
 			if (ctl_num(argv[++i], 0, 1000000, &f->max_queued))
