@@ -5,6 +5,7 @@
 #include <time.h>
 #include "apikey.h"
 #include "db.h"
+#include "models.h"
 #include "secret.h"
 #include "sha256.h"
 
@@ -126,4 +127,40 @@ int apikey_models_norm(const char *in, char *out, size_t outlen)
 		p = e;
 	}
 	return count;
+}
+
+/* See apikey.h. Every model of a key's list must be allowed by its
+ * user's list; "*" only where the user's list has "*" too. */
+int apikey_models_beyond(struct db *db, long long user_id, const char *models,
+			 char *bad, size_t badlen)
+{
+	struct db_res res;
+	const char *ul, *p = models ? models : "";
+	size_t len = 0;
+	int n = 0;
+
+	if (badlen)
+		bad[0] = '\0';
+	if (!*p)
+		return 0;               /* no list of its own: the user's */
+	if (DBX(db, "SELECT models FROM users WHERE id = ?", &res, DBI(user_id)))
+		return -1;
+	ul = res.nrows == 1 ? db_res_str(&res, 0, 0) : NULL;
+	while (ul && *p) {
+		const char *e = strchr(p, ',');
+		size_t k = e ? (size_t)(e - p) : strlen(p);
+		char m[129];
+
+		snprintf(m, sizeof(m), "%.*s", (int)k, p);
+		if (!models_allowed(ul, 1, m)) {
+			if (len + k + 2 < badlen) {
+				len += (size_t)snprintf(bad + len, badlen - len, "%s%s",
+							len ? "," : "", m);
+			}
+			n++;
+		}
+		p += k + (e ? 1 : 0);
+	}
+	db_res_free(&res);
+	return n;
 }

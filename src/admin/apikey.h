@@ -31,4 +31,12 @@ int apikey_date_ok(const char *s);
  * empty list, out = ""), or -1 if a name is bad or the list does not fit. */
 int apikey_models_norm(const char *in, char *out, size_t outlen);
 
+/* How many models of a normalised key list (see apikey_models_norm) its
+ * user's allow-list does not allow, named in bad (comma-separated, cut to
+ * badlen): a key's list may only narrow its user's (issue 25). 0 when all
+ * are allowed (or either list is empty = the user's in force), -1 when
+ * the database failed. */
+int apikey_models_beyond(struct db *db, long long user_id, const char *models,
+			 char *bad, size_t badlen);
+
 #endif

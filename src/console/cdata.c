@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "qadmin.h"
 #include "queue.h"
+#include "skel.h"
 
 #define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s')"
 
@@ -466,7 +467,7 @@ int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 		st = 400;
 		goto out;
 	}
-	if (csess_login_blocked(c->a->db, name, c->addr, &blocked)) {
+	if (csess_login_try(c->a->db, c->a->cfg.lock_prefix, name, c->addr, &blocked)) {
 		st = cdata_dberr(c, "login", msg);
 		goto out;
 	}
@@ -476,12 +477,12 @@ int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 		goto out;
 	}
 	st = cdata_check_login(c, name, pw, &uid, &admin, msg);
-	if (st == 401 && csess_login_failed(c->a->db, name, c->addr))
-		log_error("console: recording a failed login: %s", db_error(c->a->db));
+	/* 403 (disabled, pending) comes only after the right password */
+	if (csess_login_done(c->a->db, name, c->addr, st != 200 && st != 403))
+		log_error("console: settling a login try: %s", db_error(c->a->db));
 	if (st != 200)
 		goto out;
-	if (csess_login_ok(c->a->db, name) ||
-	    csess_create(c->a->db, uid, c->a->cfg.console_session_hours, c->addr,
+	if (csess_create(c->a->db, uid, c->a->cfg.console_session_hours, c->addr,
 			 token_out, csrf)) {
 		token_out[0] = '\0';
 		st = cdata_dberr(c, "session", msg);
@@ -508,35 +509,94 @@ out:
 	return st;
 }
 
+/* 1 when name looks like (same skeleton, skel.h) an existing user's
+ * name, 0 when not, -1 when the database failed or name is not UTF-8.
+ * Reads every name: registration is rare and rate-limited, teams small. */
+static int cdata_lookalike(struct db *db, const char *name)
+{
+	char want[4 * CDATA_NAME_MAX + 1], have[4 * CDATA_NAME_MAX + 1];
+	struct db_res res;
+	int hit = 0;
+
+	if (skel_name(name, want, sizeof(want)))
+		return -1;
+	if (db_exec(db, "SELECT name FROM users", NULL, 0, &res))
+		return -1;
+	for (unsigned i = 0; i < res.nrows && !hit; i++)
+		hit = db_res_str(&res, i, 0) &&
+		      skel_name(db_res_str(&res, i, 0), have, sizeof(have)) == 0 &&
+		      strcmp(want, have) == 0;
+	db_res_free(&res);
+	return hit;
+}
+
+/* The check for a look-alike and the insert, under one lock for every
+ * registration (two look-alikes registered at once would both pass):
+ * 201, 409 (taken or a look-alike) or 500. */
+static int cdata_register_insert(struct con *c, const char *name, const char *hash,
+				 const char **msg)
+{
+	char lock[96];
+	struct db_res res;
+	int got, st = 201, same;
+
+	snprintf(lock, sizeof(lock), "%.48s:register", c->a->cfg.lock_prefix);
+	if (DBX(c->a->db, "SELECT GET_LOCK(?, 10)", &res, DBS(lock)))
+		return cdata_dberr(c, "register", msg);
+	got = db_res_int(&res, 0, 0, 0) == 1;
+	db_res_free(&res);
+	if (!got) {
+		*msg = "注册繁忙,请稍后再试";
+		return 503;
+	}
+	same = cdata_lookalike(c->a->db, name);
+	if (same < 0) {
+		st = cdata_dberr(c, "register", msg);
+	} else if (same) {
+		*msg = "用户名已存在或与已有用户名过于相似";
+		st = 409;
+	} else if (DBX(c->a->db, "INSERT IGNORE INTO users (name, enabled, pending,"
+		       " password_hash) VALUES (?, 0, 1, ?)", NULL, DBS(name), DBS(hash))) {
+		/* disabled and pending until an admin approves; no keys yet */
+		st = cdata_dberr(c, "register", msg);
+	} else if (db_affected(c->a->db) != 1) {
+		*msg = "用户名已存在";
+		st = 409;
+	}
+	if (DBX(c->a->db, "DO RELEASE_LOCK(?)", NULL, DBS(lock)))
+		log_error("console: register lock: %s", db_error(c->a->db));
+	return st;
+}
+
 int cdata_register(struct con *c, const char **msg)
 {
 	char name[CDATA_NAME_MAX + 2], pw[CPW_MAX + 2], hash[CPW_HASH_MAX];
-	int st = 201;
+	int st = 201, blocked;
 
 	if (!c->a->cfg.registration_enabled) {
 		*msg = "未开放注册";
 		return 404;
 	}
-	if (!con_arg(c, "name", name, sizeof(name)) || !cdata_name_ok(name)) {
+	if (!con_arg(c, "name", name, sizeof(name)) || !cdata_name_ok(name) ||
+	    skel_name(name, hash, sizeof(hash))) {
 		*msg = "用户名须为1-64个字符,不含空格";
 		return 400;
+	}
+	/* before the password's hash: that is what a flood would cost */
+	if (csess_register_try(c->a->db, c->a->cfg.lock_prefix, c->addr, &blocked))
+		return cdata_dberr(c, "register", msg);
+	if (blocked) {
+		*msg = "注册过于频繁,请稍后再试";
+		return 429;
 	}
 	if (!con_arg(c, "password", pw, sizeof(pw)) || cpw_hash(pw, hash, sizeof(hash))) {
 		*msg = "密码长度须为8-511字节";
 		st = 400;
 		goto out;
 	}
-	/* disabled and pending until an admin approves; no keys yet */
-	if (DBX(c->a->db, "INSERT IGNORE INTO users (name, enabled, pending, password_hash)"
-		" VALUES (?, 0, 1, ?)", NULL, DBS(name), DBS(hash))) {
-		st = cdata_dberr(c, "register", msg);
+	st = cdata_register_insert(c, name, hash, msg);
+	if (st != 201)
 		goto out;
-	}
-	if (db_affected(c->a->db) != 1) {
-		*msg = "用户名已存在";
-		st = 409;
-		goto out;
-	}
 	con_audit(c, "user.register", name, NULL);
 	*msg = "注册成功,请等待管理员审核";
 out:
@@ -547,6 +607,8 @@ out:
 int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
 		     const char **msg)
 {
+	static char why[640];
+	char bad[512];
 	char name[APIKEY_NAME_MAX + 2], models_in[APIKEY_MODELS_MAX + 2],
 	     models[APIKEY_MODELS_MAX + 1], exp[32], key[64], prefix[13], target[96];
 	const char *n = con_arg(c, "name", name, sizeof(name));
@@ -573,6 +635,18 @@ int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
 	}
 	if (apikey_models_norm(m, models, sizeof(models)) < 0) {
 		*msg = "模型列表无效";
+		return 400;
+	}
+	switch (apikey_models_beyond(c->a->db, user_id, models, bad, sizeof(bad))) {
+	case 0:
+		break;
+	case -1:
+		return cdata_dberr(c, "key create", msg);
+	default:
+		/* names what the user's list does not allow (a key's list
+		 * may only narrow it); one process, one request at a time */
+		snprintf(why, sizeof(why), "模型不在该用户允许的列表中: %s", bad);
+		*msg = why;
 		return 400;
 	}
 	rc = apikey_create(c->a->db, user_id, n, models, e, key, sizeof(key), prefix, &id);

@@ -109,44 +109,145 @@ int csess_csrf_ok(const struct csess *s, const char *given)
 	       ct_equal(s->csrf, given, CSESS_TOKEN_LEN);
 }
 
-enum relay_err csess_login_blocked(struct db *db, const char *name,
-				   const char *addr, int *blocked)
+/* The delay the pair must wait after its n-th failure in the window:
+ * none below CSESS_FAIL_PER_PAIR, then CSESS_FAIL_DELAY seconds doubling
+ * with every further failure, at most the window. */
+static long long csess_delay(long long n)
+{
+	long long d = CSESS_FAIL_DELAY;
+
+	if (n < CSESS_FAIL_PER_PAIR)
+		return 0;
+	for (long long i = CSESS_FAIL_PER_PAIR; i < n && d < CSESS_FAIL_WINDOW; i++)
+		d *= 2;
+	return d < CSESS_FAIL_WINDOW ? d : CSESS_FAIL_WINDOW;
+}
+
+/* Under the address's lock: whether the pair and the address may try, and
+ * if so the try recorded as a failure (csess_login_done takes it back). */
+static enum relay_err csess_try_locked(struct db *db, const char *pair,
+				       const char *addr, int *blocked)
 {
 	struct db_res res;
 	enum relay_err rc = DBX(db,
-		"SELECT (SELECT COUNT(*) FROM console_login_failures WHERE kind = 'name'"
-		"  AND subject = LEFT(?, 128) AND at > NOW() - INTERVAL ? SECOND),"
+		"SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(SECOND, MAX(at), NOW()), 0),"
 		" (SELECT COUNT(*) FROM console_login_failures WHERE kind = 'addr'"
-		"  AND subject = LEFT(?, 128) AND at > NOW() - INTERVAL ? SECOND)",
-		&res, DBS(name), DBI(CSESS_FAIL_WINDOW), DBS(addr), DBI(CSESS_FAIL_WINDOW));
+		"  AND subject = LEFT(?, 128) AND at > NOW() - INTERVAL ? SECOND)"
+		" FROM console_login_failures WHERE kind = 'pair'"
+		"  AND subject = LEFT(?, 128) AND at > NOW() - INTERVAL ? SECOND",
+		&res, DBS(addr), DBI(CSESS_FAIL_WINDOW), DBS(pair), DBI(CSESS_FAIL_WINDOW));
 
-	*blocked = 0;
 	if (rc)
 		return rc;
-	*blocked = db_res_int(&res, 0, 0, 0) >= CSESS_FAIL_PER_NAME ||
-		   db_res_int(&res, 0, 1, 0) >= CSESS_FAIL_PER_ADDR;
+	*blocked = db_res_int(&res, 0, 1, 0) < csess_delay(db_res_int(&res, 0, 0, 0)) ||
+		   db_res_int(&res, 0, 2, 0) >= CSESS_FAIL_PER_ADDR;
 	db_res_free(&res);
-	return RE_OK;
-}
-
-/* Old rows are swept on every failure, so the table holds one window. */
-enum relay_err csess_login_failed(struct db *db, const char *name, const char *addr)
-{
-	enum relay_err rc = DBX(db, "DELETE FROM console_login_failures"
-				" WHERE at < NOW() - INTERVAL ? SECOND", NULL,
-				DBI(CSESS_FAIL_WINDOW));
-
+	if (*blocked)
+		return RE_OK;
+	rc = DBX(db, "DELETE FROM console_login_failures WHERE at < NOW() - INTERVAL ? SECOND",
+		 NULL, DBI(CSESS_FAIL_WINDOW));
 	if (!rc)
 		rc = DBX(db, "INSERT INTO console_login_failures (kind, subject)"
-			 " VALUES ('name', LEFT(?, 128)), ('addr', LEFT(?, 128))", NULL,
-			 DBS(name), DBS(addr));
+			 " VALUES ('pair', LEFT(?, 128)), ('addr', LEFT(?, 128))", NULL,
+			 DBS(pair), DBS(addr));
 	return rc;
 }
 
-enum relay_err csess_login_ok(struct db *db, const char *name)
+/* "addr name": the pair's subject (names have no spaces: cdata_name_ok). */
+static void csess_pair(char *out, size_t n, const char *name, const char *addr)
 {
-	return DBX(db, "DELETE FROM console_login_failures WHERE kind = 'name'"
-		   " AND subject = LEFT(?, 128)", NULL, DBS(name));
+	snprintf(out, n, "%s %s", addr ? addr : "", name ? name : "");
+}
+
+/* Takes the lock named after addr (10 s at most): 1 had, 0 not had, -1
+ * the database failed. Both the login's and the registration's counts
+ * are the address's, so one lock per address makes each check and its
+ * record one step: parallel tries cannot all pass a check made before
+ * any of them was recorded. */
+static int csess_addr_lock(struct db *db, const char *prefix, const char *addr,
+			   char *lock, size_t n)
+{
+	struct db_res res;
+	char hex[65];
+	int got;
+
+	sha256_hex(addr, strlen(addr), hex);
+	snprintf(lock, n, "%.24s:login:%.24s", prefix, hex);
+	if (DBX(db, "SELECT GET_LOCK(?, 10)", &res, DBS(lock)))
+		return -1;
+	got = db_res_int(&res, 0, 0, 0) == 1;
+	db_res_free(&res);
+	return got;
+}
+
+static enum relay_err csess_addr_unlock(struct db *db, const char *lock,
+					enum relay_err rc)
+{
+	if (DBX(db, "DO RELEASE_LOCK(?)", NULL, DBS(lock)) && !rc)
+		rc = RE_EDB;
+	return rc;
+}
+
+/* See csess.h. */
+enum relay_err csess_login_try(struct db *db, const char *prefix, const char *name,
+			       const char *addr, int *blocked)
+{
+	char pair[256], lock[96];
+	int got;
+
+	*blocked = 1;
+	addr = addr ? addr : "";
+	csess_pair(pair, sizeof(pair), name, addr);
+	got = csess_addr_lock(db, prefix, addr, lock, sizeof(lock));
+	if (got <= 0)
+		return got < 0 ? RE_EDB : RE_OK;   /* a flood from one address: 429 */
+	return csess_addr_unlock(db, lock, csess_try_locked(db, pair, addr, blocked));
+}
+
+/* See csess.h. */
+enum relay_err csess_register_try(struct db *db, const char *prefix,
+				  const char *addr, int *blocked)
+{
+	struct db_res res;
+	enum relay_err rc;
+	char lock[96];
+	int got;
+
+	*blocked = 1;
+	addr = addr ? addr : "";
+	got = csess_addr_lock(db, prefix, addr, lock, sizeof(lock));
+	if (got <= 0)
+		return got < 0 ? RE_EDB : RE_OK;
+	rc = DBX(db, "SELECT COUNT(*) FROM console_login_failures WHERE kind = 'reg'"
+		 " AND subject = LEFT(?, 128) AND at > NOW() - INTERVAL ? SECOND", &res,
+		 DBS(addr), DBI(CSESS_FAIL_WINDOW));
+	if (!rc) {
+		*blocked = db_res_int(&res, 0, 0, 0) >= CSESS_REG_PER_ADDR;
+		db_res_free(&res);
+	}
+	if (!rc && !*blocked)
+		rc = DBX(db, "INSERT INTO console_login_failures (kind, subject)"
+			 " VALUES ('reg', LEFT(?, 128))", NULL, DBS(addr));
+	return csess_addr_unlock(db, lock, rc);
+}
+
+/* See csess.h. */
+enum relay_err csess_login_done(struct db *db, const char *name, const char *addr,
+				int failed)
+{
+	char pair[256];
+	enum relay_err rc;
+
+	if (failed)
+		return RE_OK;           /* the try stays recorded as a failure */
+	csess_pair(pair, sizeof(pair), name, addr);
+	rc = DBX(db, "DELETE FROM console_login_failures WHERE kind = 'pair'"
+		 " AND subject = LEFT(?, 128)", NULL, DBS(pair));
+	if (!rc)
+		rc = DBX(db, "DELETE FROM console_login_failures WHERE kind = 'addr'"
+			 " AND subject = LEFT(?, 128) ORDER BY id DESC LIMIT 1", NULL,
+			 DBS(addr ? addr : ""));
+	return rc;
 }
 
 enum relay_err csess_audit(struct db *db, const struct csess *actor,

@@ -14,11 +14,20 @@ struct db;
 #define CSESS_TOKEN_LEN 64
 #define CSESS_COOKIE "relay_session"
 #define CSESS_LOGIN_COOKIE "relay_login"   /* double-submit CSRF of the login form */
-/* Failed logins in the last CSESS_FAIL_WINDOW seconds after which more
- * attempts are refused with 429, per name and per client address. */
+/* The login rate limit (issue 25.11), over the failures of the last
+ * CSESS_FAIL_WINDOW seconds: per (name, client address), after
+ * CSESS_FAIL_PER_PAIR failures each further try waits CSESS_FAIL_DELAY
+ * seconds after the last one, doubling per failure (at most the window);
+ * per address, CSESS_FAIL_PER_ADDR failures refuse every name from it.
+ * A name alone is never locked: wrong passwords from one address do not
+ * keep its owner out from another. Refused tries answer 429. */
 #define CSESS_FAIL_WINDOW 900
-#define CSESS_FAIL_PER_NAME 5
+#define CSESS_FAIL_PER_PAIR 5
+#define CSESS_FAIL_DELAY 30
 #define CSESS_FAIL_PER_ADDR 20
+/* Self-registrations (each a password hash and a pending account) from
+ * one address in the same window, made or refused, before 429. */
+#define CSESS_REG_PER_ADDR 5
 
 /* The logged-in user of a request. */
 struct csess {
@@ -49,13 +58,23 @@ enum relay_err csess_end(struct db *db, const char *token);
 /* 1 if given (may be NULL) equals the session's CSRF token. */
 int csess_csrf_ok(const struct csess *s, const char *given);
 
-/* *blocked = 1 when name or addr had too many recent failures. */
-enum relay_err csess_login_blocked(struct db *db, const char *name,
-				   const char *addr, int *blocked);
-/* Records one failed login of name from addr. */
-enum relay_err csess_login_failed(struct db *db, const char *name, const char *addr);
-/* Forgets the failures of name (after a successful login). */
-enum relay_err csess_login_ok(struct db *db, const char *name);
+/* A login try of name from addr: *blocked = 1 when the limits refuse it
+ * (or the address's lock was not had in 10 s); otherwise the try is
+ * recorded as a failure before the password is checked, atomically with
+ * the check (GET_LOCK per address), and csess_login_done settles it.
+ * prefix: the config's lock_prefix. */
+enum relay_err csess_login_try(struct db *db, const char *prefix, const char *name,
+			       const char *addr, int *blocked);
+/* A self-registration from addr: *blocked = 1 when the address made
+ * CSESS_REG_PER_ADDR tries in the window; otherwise this one is counted
+ * (atomically with the check, as csess_login_try). */
+enum relay_err csess_register_try(struct db *db, const char *prefix,
+				  const char *addr, int *blocked);
+/* Settles an allowed try: failed = 1 (a wrong password) keeps it as a
+ * failure; 0 (the password was right) forgets the pair's failures and
+ * this try's count on the address. */
+enum relay_err csess_login_done(struct db *db, const char *name, const char *addr,
+				int failed);
 
 /* Writes one audit row: actor (NULL = anonymous, e.g. registration),
  * action ("key.create"), target ("user:alice"), detail (may be NULL). */

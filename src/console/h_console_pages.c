@@ -537,8 +537,8 @@ static void ph_user(struct con *c, int status, const char *flash, int bad,
 	ph_input(&b, "每日Token(0 = 不限)", "daily_tokens", ph_get(u, "daily_tokens"));
 	ph_input(&b, "优先级", "priority", ph_get(u, "priority"));
 	ph_input(&b, "允许的模型(逗号分隔)", "models", ph_get(u, "models"));
-	ph_input(&b, "并发上限(0 = 不限)", "max_concurrent", ph_get(u, "max_concurrent"));
-	ph_input(&b, "排队上限(0 = 不限)", "max_queued", ph_get(u, "max_queued"));
+	ph_input(&b, "并发上限(0 = 默认: 配置 user_max_concurrent, 缺省不限)", "max_concurrent", ph_get(u, "max_concurrent"));
+	ph_input(&b, "排队上限(0 = 默认: 队列容量的1/4)", "max_queued", ph_get(u, "max_queued"));
 	ph_select01(&b, "启用", "enabled", json_object_get_boolean(ph_get(u, "enabled")), "禁用", "启用");
 	ph_select01(&b, "角色", "admin", strcmp(ph_str(u, "role"), "admin") == 0, "成员", "管理员");
 	buf_puts(&b, "<label>新密码(留空不改) <input type=\"password\" name=\"password\""

@@ -111,6 +111,11 @@ static const struct cfg_opt cfg_opts[] = {
 	I(queue_max, 0, 1000000, 100,
 	  "Requests that may wait in the queue (polled and inline) before a "
 	  "503; 0 = never queue."),
+	I(user_max_concurrent, -1, 1000000, 0,
+	  "The concurrency cap of a user whose own max_concurrent is 0: 0 "
+	  "none, -1 max(1, upstream_slots / 2), N that many. Off by default: "
+	  "it answers a lone member's burst 429 with slots free and takes "
+	  "such users off the fast admission."),
 	I64(max_body_bytes, 1024, 1073741824LL, 10485760LL,
 	  "Largest request body accepted, in bytes (default 10 MiB); keep "
 	  "MariaDB's max_allowed_packet above it for queued bodies."),

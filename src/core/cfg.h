@@ -27,6 +27,9 @@ struct cfg {
 	int connect_timeout;        /* seconds */
 	int upstream_slots;
 	int queue_max;
+	/* the concurrency cap of a user whose max_concurrent is 0: 0 none,
+	 * -1 max(1, upstream_slots / 2), N (issue 25.9) */
+	int user_max_concurrent;
 	long long max_body_bytes;
 	char timezone[128];         /* "" = system zone */
 	int result_retention_hours;

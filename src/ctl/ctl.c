@@ -52,8 +52,9 @@ static const char ctl_usage_text[] =
 	"  backend list   backend presets\n"
 	"  usage --by-backend [--day YYYY-MM-DD]\n"
 	"  log purge [--days N] [--archive|--no-archive] [--batch N] [--pause-ms N] [--dry-run]\n"
-	"(0 = unlimited for limits; --models \"\" = every model (a key without a list\n"
-	" uses its user's); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
+	"(0 = unlimited for limits, but --max-queued 0 = a quarter of queue_max;\n"
+	" --models \"\" = every model (a key without a list uses its user's, a key's\n"
+	" list only narrows it); configuration from $RELAY_CONFIG and RELAY_* variables)\n";
 
 static int ctl_usage(const char *why)
 {
@@ -410,11 +411,13 @@ static int ctl_user_flags(int argc, char **argv, int allow_enable,
 			f->has_priority = 1;
 		} else if (strcmp(o, "--max-concurrent") == 0 && i + 1 < argc) {
 			if (ctl_num(argv[++i], 0, 1000000, &f->max_conc))
-				return ctl_usage("--max-concurrent takes a number 0..1000000 (0 = unlimited)");
+				return ctl_usage("--max-concurrent takes a number 0..1000000"
+						" (0 = the config's user_max_concurrent, by default none)");
 			f->has_max_conc = 1;
 		} else if (strcmp(o, "--max-queued") == 0 && i + 1 < argc) {
 			if (ctl_num(argv[++i], 0, 1000000, &f->max_queued))
-				return ctl_usage("--max-queued takes a number 0..1000000 (0 = unlimited)");
+				return ctl_usage("--max-queued takes a number 0..1000000"
+						" (0 = the default, max(1, queue_max / 4))");
 			f->has_max_queued = 1;
 		} else if (strcmp(o, "--models") == 0 && i + 1 < argc) {
 			if (ctl_models(argv[++i], f->models, sizeof(f->models)))
@@ -688,6 +691,18 @@ static int ctl_key_create(struct app *a, int argc, char **argv)
 		fprintf(stderr, "relayctl: no user '%s'\n", argv[1]);
 		return EX_FAIL;
 	}
+	{
+		char bad[512];
+		int nb = apikey_models_beyond(a->db, id, models, bad, sizeof(bad));
+
+		if (nb < 0)
+			return ctl_fail_db(a, "key create");
+		if (nb > 0) {
+			fprintf(stderr, "relayctl: --models: not allowed for user '%s': %s"
+				" (a key's list can only narrow its user's)\n", argv[1], bad);
+			return EX_USAGE;
+		}
+	}
 	switch (apikey_create(a->db, id, NULL, models, expires, key, sizeof(key),
 			      prefix, &key_id)) {
 	case RE_OK:
@@ -712,14 +727,17 @@ static int ctl_key_create(struct app *a, int argc, char **argv)
 }
 
 /* relayctl key list [NAME]: expiry, state and the allow-list in force (the
- * key's own, else its user's marked "(user)", else "all"). */
+ * key's own, else its user's marked "(user)", else "all"; a key's own
+ * with its user's after it, "(within user: ...)": both apply). */
 static int ctl_key_list(struct app *a, int argc, char **argv)
 {
 	struct db_res res;
 	static const char q[] =
 		"SELECT k.key_prefix, u.name, DATE_FORMAT(k.created_at, '%Y-%m-%d %H:%i'),"
 		" k.expires_at, DATE_FORMAT(k.revoked_at, '%Y-%m-%d %H:%i'),"
-		" COALESCE(k.models, CONCAT(u.models, ' (user)'), 'all')"
+		" IF(k.models IS NOT NULL AND u.models IS NOT NULL,"
+		"    CONCAT(k.models, ' (within user: ', u.models, ')'),"
+		"    COALESCE(k.models, CONCAT(u.models, ' (user)'), 'all'))"
 		" FROM api_keys k JOIN users u ON u.id = k.user_id"
 		" WHERE (? IS NULL OR u.name = ?) ORDER BY u.name, k.id";
 	const char *name = argc > 1 ? argv[1] : NULL;

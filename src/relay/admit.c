@@ -66,13 +66,14 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 /* The fast admission (sql/schema/021 says why it is not a procedure). Columns
  * 0-11 as relay_admit's key columns (auth_decode: key id, hash, revoked,
  * expired, user id, name, enabled, daily requests, daily tokens, priority;
- * 10 max_concurrent, 11 the model allow-list), 12 today's tokens (for a
+ * 10 max_concurrent, 11 the key's model allow-list), 12 today's tokens (for a
  * token limit's headers), 13 the slot taken: 1-4 (which of the four
  * names, tried in order: CASE stops at the first it gets), 0 all four
  * taken by others, NULL not tried (not this path: the conditions are
  * relay_admit's legacy path, for a user without a request limit
  * or a cap), 14 a new admission id (UUID_SHORT, as relay_reserve's), 15 1
- * when the user's own settings send it to relay_admit. Parameters: the
+ * when the user's own settings send it to relay_admit, 16 the user's
+ * allow-list (auth_decode meets the two). Parameters: the
  * day twice, the format, four slots' lock names (relay_slot_name's,
  * '<prefix>:slot:<i>'), the day, the key's hash. */
 #define ADMIT_TRIES 4
@@ -80,7 +81,7 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 	"SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL," \
 	" (k.expires_at IS NOT NULL AND k.expires_at < ?)," \
 	" u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority," \
-	" u.max_concurrent, COALESCE(k.models, u.models), COALESCE(d.tokens, 0)," \
+	" u.max_concurrent, k.models, COALESCE(d.tokens, 0)," \
 	" IF(k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at >= ?)" \
 	"    AND u.enabled = 1 AND u.daily_requests = 0 AND u.max_concurrent = 0" \
 	"    AND (u.daily_tokens = 0 OR COALESCE(d.tokens, 0) < u.daily_tokens)" \
@@ -92,10 +93,18 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 	"         WHEN GET_LOCK(?, 0) = 1 THEN 3 WHEN GET_LOCK(?, 0) = 1 THEN 4" \
 	"         ELSE 0 END, NULL)," \
 	" UUID_SHORT() & 0x7FFFFFFFFFFFFFFF," \
-	" u.daily_requests > 0 OR u.max_concurrent > 0" \
+	" u.daily_requests > 0 OR u.max_concurrent > 0, u.models" \
 	" FROM api_keys k JOIN users u ON u.id = k.user_id" \
 	" LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?" \
 	" WHERE k.key_hash = ?"
+
+/* The concurrency cap of a user whose own max_concurrent is 0 (cfg.h). */
+static int admit_ucap(const struct cfg *c)
+{
+	if (c->user_max_concurrent >= 0)
+		return c->user_max_concurrent;
+	return c->upstream_slots / 2 > 1 ? c->upstream_slots / 2 : 1;
+}
 
 /* The fast admission: 1 when it admitted the request (a slot held,
  * registered with meterd), 0 when it answered the key (ad->auth not OK:
@@ -109,7 +118,9 @@ static int admit_fast(struct db *db, const struct cfg *c, const struct admit_in 
 	long long got;
 	int first, out = -1;
 
-	if (!in->mc || !(backend_dflt_mask(c) & (in->fmt == FMT_ANTHROPIC ? 2 : 1)) ||
+	/* a default concurrency cap needs relay_admit's user locks */
+	if (admit_ucap(c) > 0 || !in->mc ||
+	    !(backend_dflt_mask(c) & (in->fmt == FMT_ANTHROPIC ? 2 : 1)) ||
 	    db_in_txn(db) || admit_hinted(hex) || !meterc_ready(in->mc, db))
 		return -1;
 	/* four slots in a row from a random one, as relay_admit's loop
@@ -123,7 +134,7 @@ static int admit_fast(struct db *db, const struct cfg *c, const struct admit_in 
 		  DBS(slot[3]), DBS(in->today), DBB(hex, 64));
 	if (*rc)
 		return 0;
-	ad->auth = auth_decode(&res, 11, hex, in->today, &ad->u);
+	ad->auth = auth_decode(&res, 11, 16, hex, in->today, &ad->u);
 	if (ad->auth != AUTH_OK) {
 		out = 0;
 		goto done;
@@ -178,13 +189,14 @@ enum relay_err admit_request(struct db *db, const struct cfg *c,
 		return rc;
 	memset(ad, 0, sizeof(*ad));
 	ad->auth = AUTH_INVALID;
-	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?, ?, ?, ?)", &res, DBB(hex, 64),
+	rc = DBX(db, "CALL relay_admit(?, ?, ?, ?, ?, ?, ?, ?, ?)", &res, DBB(hex, 64),
 		 DBS(in->today), DBS(c->lock_prefix), DBI(c->upstream_slots),
 		 DBI(slot_first(c->upstream_slots)), DBS(fmt_name(in->fmt)),
-		 DBB(model, clip_utf8(model, 255)), DBI(backend_dflt_mask(c)));
+		 DBB(model, clip_utf8(model, 255)), DBI(backend_dflt_mask(c)),
+		 DBI(admit_ucap(c)));
 	if (rc)
 		return rc;
-	ad->auth = auth_decode(&res, 14, hex, in->today, &ad->u);
+	ad->auth = auth_decode(&res, 14, 18, hex, in->today, &ad->u);
 	if (ad->auth != AUTH_OK)
 		goto out;
 	/* today's counters come back admitted or not */

@@ -14,8 +14,8 @@ struct auth_user {
 	long long daily_requests;   /* 0 = unlimited */
 	long long daily_tokens;     /* 0 = unlimited */
 	int priority;
-	/* Model allow-list (api_keys.models, else users.models), comma-
-	 * separated; "" with models_set = 0 means every model. A longer list
+	/* Model allow-list: what both api_keys.models and users.models
+	 * allow (a NULL list allows every model), comma-separated; "" with models_set = 0 means every model. A longer list
 	 * than fits is refused as a whole (models_set = 1, models = ""),
 	 * never cut into a different list. */
 	char models[1024];
@@ -35,6 +35,12 @@ struct auth_user {
 /* Copies an allow-list cell (NULL = every model) into u. */
 void auth_set_models(struct auth_user *u, const char *cell, unsigned long len);
 
+/* The key's list (kcell) met with its user's (ucell) into u: a key's list
+ * can only narrow its user's, so narrowing the user later narrows every
+ * key at once. Either cell NULL: the other one as it is. */
+void auth_set_models2(struct auth_user *u, const char *kcell, unsigned long klen,
+		      const char *ucell, unsigned long ulen);
+
 enum auth_status {
 	AUTH_OK = 0,
 	AUTH_MISSING,     /* no key given */
@@ -48,11 +54,11 @@ struct db_res;
 /* The one decoder of a key row, shared by auth_check and relay_admit's
  * answer (admit.c). Columns 0..9: key id, key hash, revoked, expired,
  * user id, name, enabled, daily_requests, daily_tokens, priority; the
- * allow-list at `models_col`. `hex` is the hash looked up; the stored hash
+ * key's allow-list at `models_col`, its user's at `umodels_col`. `hex` is the hash looked up; the stored hash
  * is compared in constant time. Fills *u (with `today` as its day) when
  * the answer is AUTH_OK. */
 enum auth_status auth_decode(const struct db_res *res, unsigned models_col,
-			     const char *hex, const char *today,
+			     unsigned umodels_col, const char *hex, const char *today,
 			     struct auth_user *u);
 
 /* Longest key accepted; longer input is rejected without hashing. */

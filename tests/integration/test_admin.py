@@ -166,16 +166,22 @@ def test_model_allow_lists(env):
     the list in force and the expiry; the routes enforce it (issue 11)."""
     from common import ANTHROPIC_REQ, jbody
     assert env.relayctl("user", "add", "mia", "--models", "m-user").returncode == 0
+    # a key's list only narrows its user's (issue 25.2): more is exit 2
+    r = env.relayctl("key", "create", "mia", "--models", "m-a, m-b,m-a", "--expires", "2099-12-31")
+    assert r.returncode == 2 and "m-a,m-b" in r.stderr, r.stderr
+    assert env.relayctl("user", "set", "mia", "--models", "m-user,m-a,m-b").returncode == 0
     r = env.relayctl("key", "create", "mia", "--models", "m-a, m-b,m-a", "--expires", "2099-12-31")
     assert r.returncode == 0, r.stderr
     kkey = r.stdout.strip().splitlines()[-1]
     ukey = env.relayctl("key", "create", "mia").stdout.strip().splitlines()[-1]
     assert env.sql("SELECT models FROM api_keys WHERE key_prefix = '%s'" % kkey[:12]) == [["m-a,m-b"]]
-    assert env.sql_value("SELECT models FROM users WHERE name = 'mia'") == "m-user"
+    assert env.sql_value("SELECT models FROM users WHERE name = 'mia'") == "m-user,m-a,m-b"
     out = env.relayctl("key", "list", "mia").stdout
     lines = {l.split()[0]: l for l in out.splitlines()[1:]}
-    assert "2099-12-31" in lines[kkey[:12]] and lines[kkey[:12]].rstrip().endswith("m-a,m-b"), out
-    assert "never" in lines[ukey[:12]] and lines[ukey[:12]].rstrip().endswith("m-user (user)"), out
+    assert "2099-12-31" in lines[kkey[:12]] and \
+        lines[kkey[:12]].rstrip().endswith("m-a,m-b (within user: m-user,m-a,m-b)"), out
+    assert "never" in lines[ukey[:12]] and \
+        lines[ukey[:12]].rstrip().endswith("m-user,m-a,m-b (user)"), out
     assert "MODELS" in out.splitlines()[0]
 
     def status(key, model):
@@ -184,14 +190,17 @@ def test_model_allow_lists(env):
                        env=env.relay_env(PATH_INFO="/v1/messages"),
                        headers={"x-api-key": key, "Content-Type": "application/json"}).status
     assert status(kkey, "m-b") == 200 and status(kkey, "m-user") == 403
-    assert status(ukey, "m-user") == 200 and status(ukey, "m-a") == 403
+    assert status(ukey, "m-user") == 200 and status(ukey, "m-x") == 403
     # the user's list changes; "" means every model again
     assert env.relayctl("user", "set", "mia", "--models", "m-c,m-d").returncode == 0
     assert status(ukey, "m-d") == 200 and status(ukey, "m-user") == 403
+    # narrowing the user narrows the key made before: nothing both allow
+    assert status(kkey, "m-b") == 403 and status(kkey, "m-d") == 403
     assert "m-c,m-d" in env.relayctl("user", "list").stdout
     assert env.relayctl("user", "set", "mia", "--models", "").returncode == 0
     assert env.sql_value("SELECT models IS NULL FROM users WHERE name = 'mia'") == "1"
     assert status(ukey, "anything") == 200
+    assert status(kkey, "m-b") == 200 and status(kkey, "anything") == 403
     assert env.relayctl("key", "list", "mia").stdout.splitlines()[2].rstrip().endswith("all")
     for args in (("key", "create", "mia", "--models", "bad name!"),
                  ("key", "create", "mia", "--models"),

@@ -459,6 +459,50 @@ def test_console_api_member_keys(env):
     env.sql("DELETE FROM queue")
 
 
+def test_console_key_models_narrow_user(env):
+    """Issue 25.2: a key's model list only narrows its user's. Asking for
+    more at creation is refused, naming the models (console API 400, page
+    400, relayctl exit 2); a key made before its user was narrowed is
+    narrowed with it at request time. Before: 201 and the key called
+    gpt-4-expensive with 200; after: 400 / exit 2 / 403."""
+    base = lighttpd(env)
+    make_admin(env, "alice", "alice-pass-1", admin=False)
+    # keys made while alice may use everything
+    r = env.relayctl("key", "create", "alice", "--models", "gpt-4-expensive,gpt-test")
+    assert r.returncode == 0, r.stderr
+    old = r.stdout.split()[-1]
+    plain = env.relayctl("key", "create", "alice").stdout.split()[-1]
+    assert env.relayctl("user", "set", "alice", "--models", "gpt-test").returncode == 0
+    c = Client(env, base)
+    c.login("alice", "alice-pass-1")
+    j = assert_error(c.req("POST", "/api/v1/user/keys",
+                           {"name": "x", "models": "gpt-4-expensive,claude-opus,gpt-test"}), 400)
+    assert "gpt-4-expensive,claude-opus" in j["message"] and "gpt-test" not in j["message"], j
+    hdr = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = c.req("POST", "/console/keys", ("name=y&models=claude-opus&csrf=%s" % c.csrf).encode(),
+              raw=True, csrf=False, headers=hdr)
+    assert r.status == 400 and "claude-opus" in r.text, r
+    r = env.relayctl("key", "create", "alice", "--models", "gpt-test,claude-opus")
+    assert r.returncode == 2 and "claude-opus" in r.stderr and "gpt-test," not in r.stderr, r
+    assert int(env.sql_value("SELECT COUNT(*) FROM api_keys")) == 2
+    k = ok(c.req("POST", "/api/v1/user/keys", {"name": "z", "models": "gpt-test"}), 201)
+    # at request time: every key of alice gets what both lists allow
+    url = base + "/v1/chat/completions"
+    for key in (old, plain, k["key"]):
+        h = {"Content-Type": "application/json", "Authorization": "Bearer " + key}
+        r = env.http(url, "POST", h, jbody(dict(OPENAI_REQ, model="gpt-4-expensive")))
+        assert r.status == 403 and r.json()["error"]["code"] == "model_not_allowed", r
+        r = env.http(url, "POST", h, jbody(OPENAI_REQ))
+        assert r.status == 200, r
+    # the user's list widened again: the old key's own list holds
+    assert env.relayctl("user", "set", "alice", "--models", "").returncode == 0
+    h = {"Content-Type": "application/json", "Authorization": "Bearer " + old}
+    r = env.http(url, "POST", h, jbody(dict(OPENAI_REQ, model="gpt-4-expensive")))
+    assert r.status == 200, r
+    r = env.http(url, "POST", h, jbody(dict(OPENAI_REQ, model="claude-opus")))
+    assert r.status == 403, r
+
+
 def test_console_csrf(env):
     """A cookie session needs the CSRF token on every change (header for the
     API, form field for pages); a Bearer session does not (no browser sends
@@ -491,8 +535,9 @@ def test_console_csrf(env):
 
 
 def test_console_login_rate_limit(env):
-    """Five wrong passwords for a name refuse further logins of it (even
-    right ones) with 429 until the window has passed; a good login resets."""
+    """Five wrong passwords for a name from one address refuse further
+    logins of it from there (even right ones) with 429 until the delay has
+    passed; a good login resets."""
     base = lighttpd(env)
     make_admin(env)
     c = Client(env, base)
@@ -516,6 +561,58 @@ def test_console_login_rate_limit(env):
     c.login(ADMIN, ADMIN_PW)
     # the failed attempts never logged the password tried
     assert "bad-pass-1" not in env.logs(200) and ADMIN_PW not in env.logs(200)
+
+
+def _login_from(env, addr, name, pw, extra=None):
+    """POST /api/v1/auth/login as plain CGI from client address addr."""
+    e = env.relay_env(REMOTE_ADDR=addr, **(extra or {}))
+    return env.cgi("console", method="POST", uri="/api/v1/auth/login", env=e,
+                   headers={"Content-Type": "application/json"},
+                   body=jbody({"name": name, "password": pw}))
+
+
+def test_console_login_no_lockout(env):
+    """Issue 25.11: wrong passwords from one address do not lock the name
+    out for its owner elsewhere. Before: after 30 failures for admin from
+    127.0.0.2 the right password got 429 from every address; after: 5
+    answered 401, the rest 429 from 127.0.0.2 only, 200 from another. The
+    pair's wait grows with each failure past the limit; one address trying
+    many names is stopped at CSESS_FAIL_PER_ADDR."""
+    base = lighttpd(env)
+    make_admin(env)
+    got = [_login_from(env, "127.0.0.2", ADMIN, "wrong-%d" % i).status for i in range(30)]
+    assert got == [401] * 5 + [429] * 25, got
+    assert _login_from(env, "127.0.0.2", ADMIN, ADMIN_PW).status == 429
+    Client(env, base).login(ADMIN, ADMIN_PW)          # lighttpd: 127.0.0.1
+    assert _login_from(env, "127.0.0.3", ADMIN, ADMIN_PW).status == 200
+    # growing delays: the pair waits 30 s after its 5th failure, 60 s after its 6th
+    env.sql("UPDATE console_login_failures SET at = at - INTERVAL 31 SECOND")
+    assert _login_from(env, "127.0.0.2", ADMIN, "wrong-x").status == 401
+    env.sql("UPDATE console_login_failures SET at = at - INTERVAL 31 SECOND")
+    assert _login_from(env, "127.0.0.2", ADMIN, ADMIN_PW).status == 429
+    env.sql("UPDATE console_login_failures SET at = at - INTERVAL 30 SECOND")
+    assert _login_from(env, "127.0.0.2", ADMIN, ADMIN_PW).status == 200
+    # one address spraying names: stopped after 20 failures, others not
+    got = [_login_from(env, "127.0.0.4", "nobody%d" % i, "wrong-pass").status
+           for i in range(22)]
+    assert got == [401] * 20 + [429] * 2, got
+    assert _login_from(env, "127.0.0.4", ADMIN, ADMIN_PW).status == 429
+    assert _login_from(env, "127.0.0.5", ADMIN, ADMIN_PW).status == 200
+
+
+def test_console_login_parallel_tries(env):
+    """Issue 25.11: the check and the record of a try are one step. Before:
+    parallel wrong passwords all passed a check made before any was
+    recorded (6 through a limit of 5); after: 20 at once, at most 5 reach
+    the password check (401), the others 429."""
+    from concurrent.futures import ThreadPoolExecutor
+    lighttpd(env)
+    make_admin(env)
+    with ThreadPoolExecutor(20) as ex:
+        got = list(ex.map(lambda i: _login_from(env, "127.0.0.6", ADMIN, "bad-%d" % i).status,
+                          range(20)))
+    assert sorted(got) == [401] * 5 + [429] * 15, got
+    assert env.sql_value("SELECT COUNT(*) FROM console_login_failures WHERE kind = 'pair'") == "5"
 
 
 def test_console_logout_and_expiry(env):
@@ -609,6 +706,33 @@ def test_console_registration(env):
     assert r.status == 200 and r.json()["data"]["user"]["role"] == "member", r
     acts = [(x[0], x[1], x[2]) for x in audit_rows(env)]
     assert ("", "user.register", "newbie") in acts and (ADMIN, "user.update", "user:%d" % uid) in acts
+
+
+def test_console_registration_guard(env):
+    """Issue 25.12: self-registration is rate-limited per address and
+    refuses names that only look like an existing one. Before: 20 accounts
+    from one address in 2.9 s, and Admin / Cyrillic admin registered;
+    after: 5 per address per 15 minutes, then 429 (another address still
+    registers), and look-alikes of root-admin are 409."""
+    make_admin(env)
+
+    def reg(addr, name, pw="long-enough-1"):
+        e = env.relay_env(registration_enabled=1, REMOTE_ADDR=addr)
+        return env.cgi("console", method="POST", uri="/api/v1/auth/register", env=e,
+                       headers={"Content-Type": "application/json"},
+                       body=jbody({"name": name, "password": pw}))
+    got = [reg("127.0.0.7", "flood%s" % c).status for c in "abcdefg"]
+    assert got == [201] * 5 + [429] * 2, got
+    assert int(env.sql_value("SELECT COUNT(*) FROM users WHERE name LIKE 'flood%'")) == 5
+    assert reg("127.0.0.8", "floodz").status == 201
+    for i, name in enumerate(("Root-Admin", "ROOT-ADMIN", "r\u043e\u043et-\u0430dmin",
+                              "r00t-admin", "root-ad\u200bmin", "\uff52oot-admin",
+                              "Root-\u0410dmin")):
+        r = reg("127.0.1.%d" % i, name)
+        assert r.status == 409 and "相似" in r.json()["message"], (name, r)
+    assert reg("127.0.0.9", "\u5f20\u4e09").status == 201
+    assert reg("127.0.0.9", "root-admin2").status == 201
+    assert int(env.sql_value("SELECT COUNT(*) FROM users WHERE name LIKE '%dmin%'")) == 2
 
 
 def test_console_audit(env):

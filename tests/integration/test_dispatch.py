@@ -261,6 +261,41 @@ def test_user_max_concurrent_and_max_queued(env):
         th.join()
 
 
+def test_user_max_concurrent_default(env):
+    """Issue 25.9: user_max_concurrent caps the requests in flight of users
+    whose own max_concurrent is 0 (-1 = half the slots); an explicit
+    per-user value wins. Slots 4: with -1, u (0 = the default, 2) holds two
+    and its third is 429 while slots are free; w (explicit 3) runs a third
+    at once; without the setting (0 = none) u's third runs."""
+    u = env.add_user("u")
+    w = env.add_user("w", max_concurrent=3)
+    env.settings["RELAY_UPSTREAM_SLOTS"] = "4"
+    env.settings["RELAY_USER_MAX_CONCURRENT"] = "-1"
+    box = {}
+
+    def hold(key, i):
+        box[i] = call(env, req(mock={"hold": "slot"}, n=i), key, timeout=100)
+    ts = [threading.Thread(target=hold, args=(u, i)) for i in range(2)]
+    for t in ts:
+        t.start()
+    try:
+        wait_until(lambda: len(env.mock_requests()) >= 2, what="u's two at the upstream")
+        r = call(env, req(), u)
+        assert r.status == 429 and "并发" in r.json()["message"], (r.status, r.body)
+        assert call(env, req(), w).status == 200
+        env.settings["RELAY_USER_MAX_CONCURRENT"] = "0"
+        assert call(env, req(), u).status == 200
+    finally:
+        for _ in ts:
+            env.http(env.mock_url + "/__release", method="POST", body=b"slot", timeout=10)
+        for t in ts:
+            t.join(100)
+    assert [box[i].status for i in range(2)] == [200, 200]
+    # the holders' user locks were let go with their slots
+    env.settings["RELAY_USER_MAX_CONCURRENT"] = "1"
+    assert call(env, req(), u).status == 200
+
+
 def test_two_web_nodes_share_the_slots(env):
     k = env.add_user("u", daily_requests=0, daily_tokens=0)
     env.settings["RELAY_UPSTREAM_SLOTS"] = "2"

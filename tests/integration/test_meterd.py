@@ -15,7 +15,7 @@ import socket
 import struct
 import threading
 
-from common import call, parallel, req, usage, wait_until
+from common import call, jbody, parallel, req, usage, wait_until
 
 SWEPT = "relay process ended before metering"
 
@@ -102,9 +102,10 @@ def test_meterd_every_request_one_row(env):
 def test_meterd_daily_limit_under_race(env):
     """Entries held by meterd still count against the limit, and no
     admission takes them for dead (they are under meterd's lock)."""
-    key = env.add_user("alice", daily_requests=60, daily_tokens=0)
+    key = env.add_user("alice", daily_requests=60, daily_tokens=0, max_queued=100)
     base = _setup(env)
-    # more clients than slots: those beyond wait inline (a 202 otherwise)
+    # more clients than slots: those beyond wait inline (a 202 otherwise),
+    # more of them than the default per-user cap of waiting items
     out = parallel(90, lambda i: call(env, req(), key, via=base, timeout=60,
                                       headers={"X-Relay-Wait": "30"}))
     codes = sorted(r.status for r in out)
@@ -348,6 +349,36 @@ def test_meterd_fast_path_entry_is_a_registration(env):
     assert env.wait_inflight(None, 30)
     assert usage(env, "alice") == (1, 33, 0) and usage(env, "bob") == (1, 33, 0)
     assert _rows(env) == 2 and _rows(env, "error IS NOT NULL") == 0
+
+
+def test_meterd_fast_path_meets_model_lists(env):
+    """Issue 25.2 on the fast admission (sql/021's statement in admit.c):
+    a key made with gpt-4-expensive before its user was narrowed to
+    gpt-test is refused gpt-4-expensive (403 model_not_allowed), and
+    gpt-test goes through as a registration with meterd."""
+    env.add_user("alice", daily_requests=0, daily_tokens=0)
+    r = env.relayctl("key", "create", "alice", "--models", "gpt-4-expensive,gpt-test")
+    key = r.stdout.split()[-1]
+    assert env.relayctl("user", "set", "alice", "--models", "gpt-test").returncode == 0
+    base = _setup(env)
+    h = {"Content-Type": "application/json", "Authorization": "Bearer " + key}
+    out = {}
+    n = len(env.mock_requests())
+
+    def run():
+        out["r"] = env.http(base + "/v1/chat/completions", "POST", h,
+                            jbody(req(mock={"hold": "m1"})), timeout=120)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: len(env.mock_requests()) > n, what="the held call at the upstream")
+    assert env.meterd_stat()["open"] == 1 and \
+        env.sql_value("SELECT COUNT(*) FROM inflight") == "0"
+    _release(env, "m1")
+    t.join()
+    assert out["r"].status == 200
+    r = env.http(base + "/v1/chat/completions", "POST", h,
+                 jbody(req(model="gpt-4-expensive")))
+    assert r.status == 403 and r.json()["error"]["code"] == "model_not_allowed", r
 
 
 def test_meterd_fast_path_process_killed(env):

@@ -66,6 +66,8 @@ def test_equal_priority_never_overtakes_waiting_work(env):
 
 def test_queue_full_and_no_overshoot(env):
     k = env.add_user("u", daily_requests=0)
+    # one user fills the queue here: above the default per-user cap
+    assert env.relayctl("user", "set", "u", "--max-queued", "5").returncode == 0
     e = env.relay_env(RELAY_QUEUE_MAX="5")
     # the slot must stay busy while all 12 callers arrive (slow under valgrind)
     t, _ = hold_slot(env, k, 20 if env.valgrind else 4)
@@ -77,6 +79,41 @@ def test_queue_full_and_no_overshoot(env):
             assert_error(r, 503, "队列已满")
     assert env.sql_value("SELECT COUNT(*) FROM queue") == "5"
     t.join()
+
+
+def test_default_user_queue_cap(env):
+    """Issue 25.9: max_queued 0 is the default cap, a quarter of queue_max
+    (25 of 100), not unlimited. Before: bob queued 100 call.php items and
+    alice got 503 queue full; after: bob gets 25 x 202 then 429 with the
+    seed's message, alice still queues; an explicit per-user value holds."""
+    holder = env.add_user("holder")
+    bob = env.add_user("bob")
+    alice = env.add_user("alice")
+    carol = env.add_user("carol", max_queued=30)
+    env.start_lighttpd()
+    box = {}
+
+    def hold():
+        box["r"] = call(env, req(mock={"hold": "slot"}), holder, via=env.lighttpd_url,
+                        timeout=100)
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        wait_until(lambda: len(env.mock_requests()) >= 1, what="the holder at the upstream")
+        got = [call(env, req(), bob, via=env.lighttpd_url) for _ in range(100)]
+        codes = [r.status for r in got]
+        assert codes == [202] * 25 + [429] * 75, codes
+        assert_error(got[-1], 429, "您的排队请求数已达上限")
+        assert call(env, req(), alice, via=env.lighttpd_url).status == 202
+        codes = [call(env, req(), carol, via=env.lighttpd_url).status for _ in range(31)]
+        assert codes == [202] * 30 + [429], codes
+        assert env.sql("SELECT u.name, COUNT(*) FROM queue q JOIN users u ON u.id = q.user_id"
+                       " WHERE q.status = 'waiting' GROUP BY u.name ORDER BY u.name") == \
+            [["alice", "1"], ["bob", "25"], ["carol", "30"]]
+    finally:
+        env.http(env.mock_url + "/__release", method="POST", body=b"slot", timeout=10)
+        t.join(100)
+    assert box["r"].status == 200
 
 
 def test_stream_item_and_failures(env):
