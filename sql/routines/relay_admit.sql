@@ -26,7 +26,8 @@ DELIMITER //
 
 CREATE OR REPLACE PROCEDURE relay_admit(IN p_hash CHAR(64), IN p_day DATE,
     IN p_prefix VARCHAR(64), IN p_slots INT, IN p_first INT,
-    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_dflt INT)
+    IN p_format VARCHAR(16), IN p_model VARCHAR(255), IN p_dflt INT,
+    IN p_ucap INT)
 BEGIN
   DECLARE v_found TINYINT DEFAULT 1;
   DECLARE v_key INT UNSIGNED DEFAULT NULL;
@@ -48,6 +49,7 @@ BEGIN
   DECLARE v_capped TINYINT DEFAULT 0;
   DECLARE v_ulock VARCHAR(128) DEFAULT NULL;
   DECLARE v_models TEXT DEFAULT NULL;
+  DECLARE v_umodels TEXT DEFAULT NULL;
   DECLARE v_why INT DEFAULT 1;
   DECLARE v_first TINYINT DEFAULT 0;
   DECLARE v_rid BIGINT UNSIGNED DEFAULT NULL;
@@ -65,13 +67,19 @@ BEGIN
   SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL,
          (k.expires_at IS NOT NULL AND k.expires_at < p_day),
          u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority,
-         u.max_concurrent, COALESCE(k.models, u.models),
+         u.max_concurrent, k.models, u.models,
          EXISTS (SELECT 1 FROM queue WHERE status = 'waiting'),
          EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = p_format),
          (SELECT cool_until FROM backend_state WHERE backend_id = 0)
     INTO v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
-         v_dreq, v_dtok, v_prio, v_maxc, v_models, v_waiting, v_tbl, v_cool
+         v_dreq, v_dtok, v_prio, v_maxc, v_models, v_umodels, v_waiting, v_tbl, v_cool
     FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = p_hash;
+  -- the config's cap for a user whose own is 0 (user_max_concurrent);
+  -- kept in the session for relay_release_user, which lets go of it
+  IF v_maxc = 0 AND p_ucap > 0 THEN
+    SET v_maxc = p_ucap;
+  END IF;
+  SET @relay_ucap = v_maxc;
   IF v_found = 1 AND v_revoked = 0 AND v_expired = 0 AND v_enabled = 1 THEN
     IF v_maxc > 0 THEN
       SET v_capped = 1;
@@ -127,7 +135,7 @@ BEGIN
   END IF;
   SELECT v_key, v_hash, v_revoked, v_expired, v_user, v_name, v_enabled,
          v_dreq, v_dtok, v_prio, v_admit, v_used_r, v_used_t, v_slot,
-         v_models, v_slotname, v_capped, v_rid;
+         v_models, v_slotname, v_capped, v_rid, v_umodels;
 END //
 
 DELIMITER ;

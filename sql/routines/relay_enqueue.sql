@@ -44,6 +44,11 @@ enq: BEGIN
     LEAVE enq;
   END IF;
   SELECT max_queued INTO v_max FROM users WHERE id = p_user;
+  -- 0 is the default, a quarter of the queue (at least 1), so one
+  -- member cannot fill it for everyone (issue 25.9)
+  IF v_max = 0 THEN
+    SET v_max = GREATEST(1, p_queue_max DIV 4);
+  END IF;
   IF (SELECT COUNT(*) FROM queue WHERE status = 'waiting') >= p_queue_max THEN
     DO RELEASE_LOCK(v_lock);
     IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;

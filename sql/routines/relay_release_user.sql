@@ -14,6 +14,8 @@ BEGIN
   DECLARE i INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_maxc = 0;
   SELECT max_concurrent INTO v_maxc FROM users WHERE id = p_user;
+  -- or the config's cap relay_admit applied on this connection
+  SET v_maxc = GREATEST(v_maxc, COALESCE(@relay_ucap, 0));
   WHILE i < v_maxc DO
     SET v_ul = CONCAT(p_prefix, ':user:', p_user, ':', i + 1);
     IF IS_USED_LOCK(v_ul) = CONNECTION_ID() THEN
