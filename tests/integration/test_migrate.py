@@ -145,6 +145,12 @@ def _tables(env, db):
         "SHOW CREATE TABLE %s.%s" % (db, n), db=None)[0][1]) for n in names}
 
 
+def _schema_since_fixture():
+    """The schema migrations newer than the fixture's last (022)."""
+    return len([f for f in os.listdir(os.path.join(ROOT, "sql", "schema"))
+                if f.endswith(".sql") and int(f.split("_")[0]) > 22])
+
+
 def _old_db(env, db):
     """db as relayctl migrate of the release before this change left it."""
     _fresh_db(env, db)
@@ -189,24 +195,24 @@ def test_migrate_an_old_database(env):
     try:
         before = _present(env, old)
         assert before.get("relay_free_slot") == "FUNCTION", before
-        # the files are the newest definitions of the old migrations: the
-        # old database's routines are the new one's, relay_free_slot aside
+        # the same routines by name, relay_free_slot aside (their bodies
+        # were the files' when sql/routines was made; routines changed
+        # since, which the migrate below applies)
         _migrate(env, new)
         del before["relay_free_slot"]
         assert before == _present(env, new)
-        for name, kind in before.items():
-            assert _norm(_show_create(env, old, kind, name)) == \
-                _norm(_show_create(env, new, kind, name)), name
         tables_before = _tables(env, old)
         out = _migrate(env, old)
-        assert "schema up to date (0 migration(s) applied now" in out, out
+        assert "schema up to date (%d migration(s) applied now" % _schema_since_fixture() in out, out
         assert "dropped FUNCTION relay_free_slot" in out, out
         _assert_routines_are_the_files(env, old)
         assert "relay_free_slot" not in _present(env, old)
         after = _tables(env, old)
         # the tables are untouched, but for the new record of the routines
+        # (and what the schema files after the fixture's 022 change)
         assert after.pop("schema_routines")
-        assert after == tables_before
+        if _schema_since_fixture() == 0:
+            assert after == tables_before
         assert _tables(env, old) == _tables(env, new)
         assert "(0 routine(s) applied now, 0 dropped" in _migrate(env, old)
     finally:
