@@ -96,6 +96,10 @@ static const struct cfg_opt cfg_opts[] = {
 	S(openai_base_url, "", check_url),
 	S(anthropic_base_url, "", check_url),
 	S(models, "", NULL),
+	/* issue 25: count_tokens is answered by the estimator; N > 0 sends
+	 * up to N per user and second to the upstream (a shared account's
+	 * rate limit is everyone's) */
+	I(count_tokens_forward, 0, 1000, 0),
 	/* the console (issue 15) */
 	B(registration_enabled, 0),
 	I(console_session_hours, 1, 8760, 12),
