@@ -319,6 +319,7 @@ static void v1_proxy(struct v1 *v)
 	d.wait_s = v->a->cfg.queue_wait_max;
 	door_run(&d);
 }
+
 /* count_tokens forwarding: an upstream 404/405 is kept from the client
  * (the estimate answers instead). ctx = struct ct_dest. */
 struct ct_dest {

@@ -8,6 +8,11 @@
  *   slot, or queue, or wait            SLOT_NONE / GOT / BUSY
  *   forward, meter                     exchange_forward, exchange_meter
  *
+ * The allow-list needs the key's row, which the admission reads in its one
+ * round trip: it is checked on the admission's answer, before the slot is
+ * used or anything is queued, so a refused model is a logged 403 on every
+ * door (it counts as the day's request, as on /v1 since issue 11).
+ *
  * A door reads its request format into a door_req and supplies a table of
  * answers (door_ops): how each outcome is said to its client (status,
  * body in the seed's or OpenAI's/Anthropic's shape, headers). The steps
