@@ -60,7 +60,6 @@ static void call_limit_429(struct web_req *r, const char *msg, const char *lk, l
 	resp_error(r, 429, msg, data);
 }
 
-
 /* The seed's answer to a busy upstream's outcomes (a queue full, a wait
  * that ran out or was cancelled): an SSE error event when a waiter's
  * stream is already open, else the error with a Retry-After. */
