@@ -158,6 +158,8 @@ static void door_wait(struct door_req *d)
 			   &d->x.queue_id);
 	switch (dr) {
 	case DISPATCH_GOT:
+		/* the waiter's turn: where a re-check of key, user and limits
+		 * at claim time (issue 25 points 5-6) goes, for every door */
 		exchange_forward(&d->x, &d->ad.s);
 		return;
 	case DISPATCH_FULL:       o = DOOR_QUEUE_FULL; break;
