@@ -149,6 +149,10 @@ static const struct cfg_opt cfg_opts[] = {
 	S(models, "", NULL,
 	  "Models GET /v1/models lists, comma-separated; \"\" = the "
 	  "upstream's own list."),
+	I(count_tokens_forward, 0, 1000, 0,
+	  "/v1/messages/count_tokens is answered by the local estimator; N > 0 "
+	  "sends up to N per user and second to the upstream (a shared "
+	  "account's rate limit is everyone's), the rest estimated."),
 	/* the console (issue 15) */
 	B(registration_enabled, 0,
 	  "The web console's self-registration: new accounts wait for an "

@@ -41,6 +41,9 @@ struct cfg {
 	char anthropic_base_url[2048]; /* "" = anthropic_url minus /v1/messages */
 	char models[4096];             /* GET /v1/models list, comma-separated;
 					  "" = the upstream's own list */
+	int count_tokens_forward;   /* /v1/messages/count_tokens sent upstream,
+				       at most this many per user and second
+				       (the rest and 0 = all: estimated here) */
 	int registration_enabled;   /* console self-registration (bool, off) */
 	int console_session_hours;  /* console login lifetime */
 	/* hardening (issue 12) */

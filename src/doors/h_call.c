@@ -1,104 +1,19 @@
-/* h_call.c - POST /api/call.php: authenticate, meter, detect the format,
- * forward now or queue (SPEC §3). */
+/* h_call.c - POST /api/call.php (SPEC §3): reads the seed's request
+ * (body, format detection, X-Relay-Wait) and says in the seed's shapes how
+ * each outcome of the one door pipeline (door.h) is answered: forward now,
+ * wait inline, or queue (202). */
 #include <stdio.h>
 #include <string.h>
 #include <json-c/json.h>
-#include "admit.h"
 #include "app.h"
 #include "doors.h"
 #include "auth.h"
-#include "db.h"
-#include "dispatch.h"
-#include "exchange.h"
+#include "door.h"
 #include "fmt.h"
-#include "log.h"
-#include "meter.h"
-#include "queue.h"
-#include "relay.h"
-#include "route.h"
 #include "resp.h"
-#include "slot.h"
-#include "up.h"
+#include "web.h"
 
 #define MSG_DB "数据库错误,请稍后重试"
-
-/* The headers a queued item needs upstream, as a JSON object text. The
- * caller owns the result (json_object_put on *holder). */
-static const char *call_headers_json(const struct up_req *rq,
-				     struct json_object **holder)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (rq->anthropic_version)
-		json_object_object_add(o, "anthropic-version",
-				       json_object_new_string(rq->anthropic_version));
-	if (rq->anthropic_beta)
-		json_object_object_add(o, "anthropic-beta",
-				       json_object_new_string(rq->anthropic_beta));
-	*holder = o;
-	return json_object_to_json_string_ext(o, RESP_JSON_FLAGS);
-}
-
-/* Answers 202 with the queue id, or 503 when the queue is full. */
-static void call_enqueue(const struct exch *x)
-{
-	struct app *a = x->a;
-	struct web_req *r = x->r;
-	const struct auth_user *u = x->u;
-	const struct up_req *rq = x->rq;
-	const char *model = x->model;
-	struct json_object *hold = NULL, *o;
-	long long id;
-	enum relay_err rc;
-	struct queue_new n;
-	enum queue_refusal why;
-
-	memset(&n, 0, sizeof(n));
-	n.u = u;
-	n.fmt = rq->fmt;
-	n.model = model;
-	n.stream = rq->stream;
-	n.route = "call";
-	n.headers_json = call_headers_json(rq, &hold);
-	n.body = rq->body;
-	n.body_len = rq->body_len;
-	rc = queue_push(a->db, &a->cfg, &n, &id, &why);
-	json_object_put(hold);
-	if (rc == RE_EBUSY || (!rc && why == QUEUE_FULL)) {
-		exchange_meter(x, 503, "queue full", NULL, NULL);
-		resp_error(r, 503, "队列已满,请稍后重试", NULL);
-		return;
-	}
-	if (!rc && why == QUEUE_USER_FULL) {
-		exchange_meter(x, 429, "user queue limit", NULL, NULL);
-		resp_error_h(r, 429, "您的排队请求数已达上限,请稍后重试", NULL,
-			     "Retry-After: 10\r\nCache-Control: no-store\r\n");
-		return;
-	}
-	if (rc) {
-		/* The request was reserved: give it its log row. If the insert
-		 * was lost after the server ran it (db_unknown), the item also
-		 * runs and gets a row of its own; the client, told 500, has
-		 * no id for it. */
-		resp_error(r, 500, MSG_DB, NULL);
-		exchange_meter(x, 500, db_unknown(a->db) ?
-			       "database connection lost while queueing (item may exist)" :
-			       "database error while queueing", NULL, NULL);
-		return;
-	}
-	/* A slot may have freed since the admission looked: let a worker
-	 * know at once instead of at the end of its nap. */
-	dispatch_wake(a->db, &a->cfg);
-	log_info("queued as %lld (user %s, priority %d)", id, u->name, u->priority);
-	o = json_object_new_object();
-	json_object_object_add(o, "success", json_object_new_boolean(1));
-	json_object_object_add(o, "queued", json_object_new_boolean(1));
-	json_object_object_add(o, "queue_id", json_object_new_int64(id));
-	json_object_object_add(o, "message", json_object_new_string(
-		"请求已进入队列,请通过 /api/queue_status.php 查询处理状态"));
-	resp_json(r, 202, o);
-	json_object_put(o);
-}
 
 /* X-Relay-Wait: seconds (1..86400), or 0 when absent; -1 when invalid. */
 static int call_wait_header(struct web_req *r)
@@ -114,81 +29,6 @@ static int call_wait_header(struct web_req *r)
 		n = n * 10 + (*v - '0');
 	}
 	return n >= 1 && n <= 86400 ? (int)n : -1;
-}
-
-/* dispatch_tick_fn: a streaming waiter's event stream opens with the
- * first tick and gets a comment line each time; others are only
- * watched. */
-static int call_tick(void *ctx, long long position)
-{
-	const struct exch *x = ctx;
-	char line[80];
-	int n;
-
-	if (!x->rq->stream)
-		return web_gone_now(x->r);
-	if (!x->r->headers_sent &&
-	    resp_start(x->r, 200, "text/event-stream",
-		       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n") < 0)
-		return 1;
-	n = snprintf(line, sizeof(line), ": queued, position %lld\n\n", position);
-	return web_write(x->r, line, (size_t)n) || web_flush(x->r);
-}
-
-/* Answers a waiter that did not get a slot, and meters it once. */
-static void call_wait_refused(const struct exch *x, enum dispatch_result dr)
-{
-	const char *msg = "队列已满,请稍后重试", *log = "queue full";
-	int code = 503;
-
-	switch (dr) {
-	case DISPATCH_USER_FULL:
-		code = 429;
-		msg = "您的排队请求数已达上限,请稍后重试";
-		log = "user queue limit";
-		break;
-	case DISPATCH_TIMEOUT:
-		msg = "排队等待超时,请稍后重试";
-		log = "queue wait timeout";
-		break;
-	case DISPATCH_CANCELLED:
-		msg = "请求已被管理员取消";
-		log = "cancelled by administrator";
-		break;
-	case DISPATCH_GONE:
-		code = 499;
-		log = "client disconnected while queued";
-		break;
-	case DISPATCH_EDB:
-		msg = MSG_DB;
-		log = "database error while queued";
-		break;
-	default:
-		break;
-	}
-	if (dr != DISPATCH_GONE) {
-		if (x->r->headers_sent)
-			resp_sse_error(x->r, code, msg);
-		else
-			resp_error_h(x->r, code, msg, NULL,
-				     "Retry-After: 10\r\nCache-Control: no-store\r\n");
-	}
-	web_finish(x->r);
-	exchange_meter(x, code, log, NULL, NULL);
-}
-
-/* Waits in line on this connection (X-Relay-Wait), then forwards. */
-static void call_wait(struct exch *x, int seconds)
-{
-	struct dispatch_req q = { x->u, x->rq->fmt, x->model, x->rq->stream, "call" };
-	struct slot s;
-	enum dispatch_result dr;
-
-	dr = dispatch_wait(x->a, x->r, &q, seconds, call_tick, x, &s, &x->queue_id);
-	if (dr == DISPATCH_GOT)
-		exchange_forward(x, &s);
-	else
-		call_wait_refused(x, dr);
 }
 
 /* 1 when the request names a path below call.php: PATH_INFO, or a
@@ -221,66 +61,146 @@ static void call_limit_429(struct web_req *r, const char *msg, const char *lk, l
 	resp_error(r, 429, msg, data);
 }
 
-/* Answers an admission that did not admit (a bad key, a cap or a daily
- * limit reached) in the seed's shapes; 0 when the request goes on. */
-static int call_refused(struct web_req *r, const struct admit *ad)
+/* The seed's answer to a busy upstream's outcomes (a queue full, a wait
+ * that ran out or was cancelled): an SSE error event when a waiter's
+ * stream is already open, else the error with a Retry-After. */
+static int call_busy(struct web_req *r, int code, const char *msg)
 {
-	if (ad->auth != AUTH_OK) {
-		resp_error(r, 401, auth_message(ad->auth), NULL);
-		return 1;
-	}
-	if (ad->limit == LIMIT_CONCURRENT) {
-		resp_error_h(r, 429, "您的并发请求数已达上限,请稍后重试", NULL,
-			     "Retry-After: 5\r\nCache-Control: no-store\r\n");
-		return 1;
-	}
-	if (ad->limit == LIMIT_REQUESTS) {
-		call_limit_429(r, "今日请求次数已达上限", "request_limit", ad->u.daily_requests,
-			       "request_used", ad->requests_used);
-		return 1;
-	}
-	if (ad->limit == LIMIT_TOKENS) {
-		call_limit_429(r, "今日Token用量已达上限", "token_limit", ad->u.daily_tokens,
-			       "token_used", ad->tokens_used);
-		return 1;
-	}
-	return 0;
+	if (r->headers_sent)
+		resp_sse_error(r, code, msg);
+	else
+		resp_error_h(r, code, msg, NULL,
+			     "Retry-After: 10\r\nCache-Control: no-store\r\n");
+	return code;
 }
 
-/* The exchange of an admitted request: the body as it came, for the
- * client's format's upstream path. */
-static void call_exch_init(struct exch *x, struct up_req *rq, struct app *a,
-			   struct web_req *r, struct admit *ad, const struct buf *body,
-			   struct json_object *req, const char *model, enum fmt_kind f)
+/* 202 with the polled item's id. */
+static int call_queued(struct door_req *d)
 {
-	memset(rq, 0, sizeof(*rq));
-	memset(x, 0, sizeof(*x));
-	x->a = a;
-	x->r = r;
-	x->u = &ad->u;
-	x->rq = rq;
-	x->route = "call";
-	rq->body = body->data;
-	rq->body_len = body->len;
-	rq->stream = fmt_is_stream(req);
-	rq->anthropic_version = web_header(r, "Anthropic-Version");
-	rq->anthropic_beta = web_header(r, "Anthropic-Beta");
-	x->model = model;
-	rq->fmt = f;
-	x->up_path = f == FMT_ANTHROPIC ? "/v1/messages" : "/chat/completions";
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "success", json_object_new_boolean(1));
+	json_object_object_add(o, "queued", json_object_new_boolean(1));
+	json_object_object_add(o, "queue_id", json_object_new_int64(d->queue_id));
+	json_object_object_add(o, "message", json_object_new_string(
+		"请求已进入队列,请通过 /api/queue_status.php 查询处理状态"));
+	resp_json(d->r, 202, o);
+	json_object_put(o);
+	return 202;
+}
+
+/* call.php's answers to what the server refused or could not serve. */
+static int call_answer_server(struct door_req *d, enum door_outcome o)
+{
+	char msg[400];
+	int anth = d->rq.fmt == FMT_ANTHROPIC;
+
+	if (o == DOOR_NOT_SERVED) {
+		snprintf(msg, sizeof(msg), "没有可用的上游服务此模型: %.300s",
+			 d->in.model ? d->in.model : "");
+		resp_error(d->r, 400, msg, NULL);
+		return 400;
+	}
+	if (o == DOOR_NO_ENDPOINT) {
+		snprintf(msg, sizeof(msg), "系统配置错误: 未配置%s端点 (%s)",
+			 anth ? "Anthropic" : "OpenAI", anth ? "anthropic_url" : "openai_url");
+		resp_error(d->r, 500, msg, NULL);
+		return 500;
+	}
+	switch (o) {
+	case DOOR_QUEUE_FULL:      return call_busy(d->r, 503, "队列已满,请稍后重试");
+	case DOOR_USER_QUEUE_FULL: return call_busy(d->r, 429, "您的排队请求数已达上限,请稍后重试");
+	case DOOR_WAIT_TIMEOUT:    return call_busy(d->r, 503, "排队等待超时,请稍后重试");
+	case DOOR_CANCELLED:       return call_busy(d->r, 503, "请求已被管理员取消");
+	case DOOR_GONE:            return 499;
+	case DOOR_QUEUED:          return call_queued(d);
+	default:                   return call_busy(d->r, 500, MSG_DB);
+	}
+}
+
+/* door_ops.answer of call.php: the seed's {"success":false,...} shapes. */
+static int call_answer(struct door_req *d, enum door_outcome o)
+{
+	const struct admit *ad = &d->ad;
+	char msg[400];
+
+	switch (o) {
+	case DOOR_EDB:
+		resp_error(d->r, 500, MSG_DB, NULL);
+		return 500;
+	case DOOR_AUTH:
+		resp_error(d->r, 401, auth_message(ad->auth), NULL);
+		return 401;
+	case DOOR_CONCURRENT:
+		resp_error_h(d->r, 429, "您的并发请求数已达上限,请稍后重试", NULL,
+			     "Retry-After: 5\r\nCache-Control: no-store\r\n");
+		return 429;
+	case DOOR_DAILY_REQUESTS:
+		call_limit_429(d->r, "今日请求次数已达上限", "request_limit",
+			       ad->u.daily_requests, "request_used", ad->requests_used);
+		return 429;
+	case DOOR_DAILY_TOKENS:
+		call_limit_429(d->r, "今日Token用量已达上限", "token_limit",
+			       ad->u.daily_tokens, "token_used", ad->tokens_used);
+		return 429;
+	case DOOR_MODEL_NOT_ALLOWED:
+		snprintf(msg, sizeof(msg), "此API Key无权使用该模型: %.300s",
+			 d->in.model ? d->in.model : "");
+		resp_error(d->r, 403, msg, NULL);
+		return 403;
+	case DOOR_INVALID:
+	case DOOR_UNTRANSLATABLE:
+		resp_error(d->r, 400, d->why, NULL);
+		return 400;
+	case DOOR_TRANSLATE_FAILED:
+		resp_error(d->r, 500, d->why, NULL);
+		return 500;
+	default:
+		return call_answer_server(d, o);
+	}
+}
+
+/* door_ops.check: a bad X-API-Format is refused after the admission (it
+ * counts as the day's request), as call.php always did. */
+static enum door_outcome call_check(struct door_req *d)
+{
+	const int *bad_fmt = d->ctx;
+
+	if (!*bad_fmt)
+		return DOOR_OK;
+	d->why = "X-API-Format 只能是 openai 或 anthropic";
+	return DOOR_INVALID;
+}
+
+static const struct door_ops call_door = { call_answer, call_check, NULL };
+
+/* The request as it came, for the client's format's upstream path;
+ * busy: wait inline for wait_s seconds, or (0) queue as a polled item. */
+static void call_door_fill(struct door_req *d, const struct buf *body,
+			   struct json_object *req, enum fmt_kind f, int bad_fmt, int wait_s)
+{
+	d->in.fmt = bad_fmt ? FMT_OPENAI : f;
+	d->in.model = json_object_get_string(json_object_object_get(req, "model"));
+	d->in.route = "call";
+	d->in.stream = fmt_is_stream(req);
+	d->rq.body = body->data;
+	d->rq.body_len = body->len;
+	d->rq.stream = d->in.stream;
+	d->rq.anthropic_version = web_header(d->r, "Anthropic-Version");
+	d->rq.anthropic_beta = web_header(d->r, "Anthropic-Beta");
+	d->rq.fmt = f;
+	d->x.route = "call";
+	d->x.up_path = f == FMT_ANTHROPIC ? "/v1/messages" : "/chat/completions";
+	d->wait_s = wait_s;
 }
 
 void call_handle(struct web_req *r, void *ctx)
 {
 	struct app *a = ctx;
 	struct json_object *req = NULL;
-	struct admit_in in;
-	struct admit ad;
-	struct up_req rq;
-	struct exch x;
+	struct door_req d;
 	struct buf body;
-	const char *why = NULL, *model;
-	char day[11], msg[200];
+	const char *why = NULL;
 	int code, wait_s, bad_fmt;
 	enum fmt_kind f = FMT_OPENAI;
 
@@ -311,61 +231,12 @@ void call_handle(struct web_req *r, void *ctx)
 		resp_error(r, 400, why, NULL);
 		goto out;
 	}
-	/* the format and model pick the backend (relay_take_slot); a bad
-	 * X-API-Format is refused below, after the admission, as before */
-	model = json_object_get_string(json_object_object_get(req, "model"));
+	/* the format and model pick the backend (relay_take_slot) */
 	bad_fmt = fmt_detect(req, web_header(r, "X-API-Format"),
 			     web_header(r, "Anthropic-Version"), &f);
-	db_today(day);
-	in.key = route_api_key(r);
-	in.today = day;
-	in.fmt = bad_fmt ? FMT_OPENAI : f;
-	in.model = model;
-	in.route = "call";
-	in.stream = fmt_is_stream(req);
-	in.mc = app_meterc(a);
-	if (admit_request(a->db, &a->cfg, &in, &ad)) {
-		resp_error(r, 500, MSG_DB, NULL);
-		goto out;
-	}
-	if (call_refused(r, &ad))
-		goto out;
-
-	call_exch_init(&x, &rq, a, r, &ad, &body, req, model, f);
-	if (bad_fmt) {
-		why = "X-API-Format 只能是 openai 或 anthropic";
-		code = 400;
-		goto refuse;
-	}
-	if (ad.slot == SLOT_NONE && !backends_sync(&a->bk, a->db, 0) &&
-	    backend_others(&a->bk, f, NULL, NULL, 0) > 0) {
-		snprintf(msg, sizeof(msg), "没有可用的上游服务此模型: %s", model ? model : "");
-		why = msg;
-		code = 400;
-		goto refuse;
-	}
-	if (ad.slot == SLOT_NONE) {
-		snprintf(msg, sizeof(msg), "系统配置错误: 未配置%s端点 (%s)",
-			 rq.fmt == FMT_ANTHROPIC ? "Anthropic" : "OpenAI",
-			 rq.fmt == FMT_ANTHROPIC ? "anthropic_url" : "openai_url");
-		why = msg;
-		code = 500;
-		goto refuse;
-	}
-
-	if (ad.slot == SLOT_GOT)
-		exchange_forward(&x, &ad.s);
-	else if (wait_s)
-		call_wait(&x, wait_s);
-	else
-		call_enqueue(&x);
-	goto out;
-
-refuse:
-	/* The request was reserved: log it as an error so nothing vanishes,
-	 * and give back the slot the admission may have taken. */
-	resp_error(r, code, why, NULL);
-	exchange_meter(&x, code, why, NULL, &ad.s);
+	door_init(&d, a, r, &call_door, &bad_fmt);
+	call_door_fill(&d, &body, req, f, bad_fmt, wait_s);
+	door_run(&d);
 out:
 	json_object_put(req);
 	buf_free(&body);

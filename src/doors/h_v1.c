@@ -1,18 +1,17 @@
 /* h_v1.c - the SDK routes (issue 11): /v1/... and /api/call.php/v1/...
- * through the one table of route.c. Bodies are forwarded byte for byte;
- * the parsed copy is only read (model, stream). */
+ * through the one table of route.c. Reads each route's request and says
+ * in OpenAI's or Anthropic's error shape how each outcome of the one door
+ * pipeline (door.h) is answered. Bodies are forwarded byte for byte; the
+ * parsed copy is only read (model, stream). */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <json-c/json.h>
-#include "admit.h"
 #include "app.h"
 #include "doors.h"
 #include "auth.h"
-#include "db.h"
-#include "dispatch.h"
-#include "exchange.h"
+#include "door.h"
 #include "hdrpass.h"
 #include "fmt.h"
 #include "log.h"
@@ -34,7 +33,9 @@ struct v1 {
 	struct json_object *req;   /* parsed body (owned) */
 	const char *model;
 	int stream;
-	int ticked;                /* SSE headers sent while waiting */
+	struct xroute xr;          /* the translated exchange, if any */
+	char url[2300];            /* the default backend's upstream URL */
+	char own[400];             /* the caller's allowance headers */
 };
 
 /* Parses the body strictly (UTF-8 checked, depth-limited); on failure
@@ -129,18 +130,6 @@ static void v1_reset_time(char *out, size_t n)
 }
 
 /* The caller's own allowance as header lines into out. */
-/* A request xroute_setup could not translate: 400 when the request
- * itself cannot be (it says why), 500 when the translator failed. */
-static void v1_untranslatable(struct exch *x, const struct xroute *t, struct slot *s)
-{
-	int st = t->refusal == 400 ? 400 : 500;
-
-	v1err_send(x->r, x->errfmt, st, st == 400 ? "invalid_request_error" : "api_error",
-		   t->why, st == 400 ? "untranslatable_request" : NULL, NULL);
-	exchange_meter(x, st, st == 400 ? "request cannot be translated" :
-		       "request translation failed", NULL, s);
-}
-
 static void v1_allowance(const struct admit *ad, char *out, size_t n)
 {
 	char reset[40], lim[160] = "", tok[120] = "";
@@ -161,79 +150,9 @@ static void v1_allowance(const struct admit *ad, char *out, size_t n)
 	snprintf(out, n, "%s%sx-ratelimit-reset-requests: %s\r\n", lim, tok, reset);
 }
 
-/* Tick while waiting for a slot: a streaming client gets its SSE headers
- * and a comment line so that neither it nor a proxy times out. */
-static int v1_tick(void *ctx, long long position)
-{
-	struct v1 *v = ctx;
-	char line[64];
-	int n;
-
-	if (!v->stream)
-		return v->r->client_gone;
-	if (!v->ticked) {
-		v->ticked = 1;
-		if (resp_start(v->r, 200, "text/event-stream",
-			       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n") < 0)
-			return 1;
-	}
-	n = snprintf(line, sizeof(line), ": queued, position %lld\n\n", position);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return 0;
-	return web_write(v->r, line, (size_t)n) || web_flush(v->r);
-}
-
-/* Busy upstream: waits inline through the dispatcher (never a 202 here).
- * Returns 1 with *s held (forward now), 0 when answered and metered. */
-static int v1_wait(struct v1 *v, struct exch *x, struct slot *s)
-{
-	/* the queue row's format picks the backends it waits for: the
-	 * upstream's when the exchange is translated */
-	struct dispatch_req q = { x->u, x->xl && x->xl->on ? x->xl->upstream : x->rq->fmt,
-				  v->model, v->stream, v->rt->name };
-	enum dispatch_result dr;
-	char ra[64];
-
-	dr = dispatch_wait(v->a, v->r, &q, v->a->cfg.queue_wait_max, v1_tick, v,
-			   s, &x->queue_id);
-	if (dr == DISPATCH_GOT)
-		return 1;
-	/* retryable, soon: never a Retry-After past 60 s (CLIENTS.md) */
-	snprintf(ra, sizeof(ra), "Retry-After: %d\r\n", dr == DISPATCH_TIMEOUT ? 5 : 10);
-	switch (dr) {
-	case DISPATCH_FULL:
-		v1err_send(v->r, v->f, v1err_busy_status(v->f), NULL,
-			   "upstream busy and the wait queue is full; retry shortly", NULL, ra);
-		exchange_meter(x, v1err_busy_status(v->f), "queue full", NULL, NULL);
-		break;
-	case DISPATCH_TIMEOUT:
-		v1err_send(v->r, v->f, v1err_busy_status(v->f), NULL,
-			   "upstream busy: no slot freed in time; retry shortly", NULL, ra);
-		exchange_meter(x, v1err_busy_status(v->f), "queue wait timeout", NULL, NULL);
-		break;
-	case DISPATCH_USER_FULL:
-		v1err_send(v->r, v->f, 429, "rate_limit_error",
-			   "too many of your requests are waiting or running; retry shortly", NULL, ra);
-		exchange_meter(x, 429, "user queue full", NULL, NULL);
-		break;
-	case DISPATCH_GONE:
-		log_info("client went away while waiting");
-		exchange_meter(x, 499, "client gone while waiting", NULL, NULL);
-		break;
-	case DISPATCH_CANCELLED:
-		v1err_send(v->r, v->f, 503, "api_error", "request cancelled by an operator", NULL, NULL);
-		exchange_meter(x, 503, "cancelled", NULL, NULL);
-		break;
-	default:
-		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
-		exchange_meter(x, 500, "database error while waiting", NULL, NULL);
-		break;
-	}
-	return 0;
-}
-
-/* Answers a refused admission (key or daily limit). */
-static void v1_refuse(struct v1 *v, const struct admit *ad)
+/* The answer to an admission that reserved nothing: a refused key, the
+ * user's cap, a daily limit. */
+static int v1_refuse(struct v1 *v, const struct admit *ad)
 {
 	char msg[300], hdr[200], reset[40];
 
@@ -243,14 +162,14 @@ static void v1_refuse(struct v1 *v, const struct admit *ad)
 			   ad->auth == AUTH_EXPIRED ? "API key expired" :
 			   ad->auth == AUTH_DISABLED ? "user disabled" : "invalid API key",
 			   "invalid_api_key", NULL);
-		return;
+		return 401;
 	}
 	if (ad->limit == LIMIT_CONCURRENT) {
 		/* the user's own cap on requests in flight: retryable soon */
 		v1err_send(v->r, v->f, 429, "rate_limit_error",
 			   "too many concurrent requests for this user; retry shortly",
 			   "concurrency_limit", "retry-after: 5\r\n");
-		return;
+		return 429;
 	}
 	v1_reset_time(reset, sizeof(reset));
 	if (ad->limit == LIMIT_REQUESTS)
@@ -263,125 +182,143 @@ static void v1_refuse(struct v1 *v, const struct admit *ad)
 	 * reset time is said, never as a Retry-After hours away */
 	snprintf(hdr, sizeof(hdr), "x-should-retry: false\r\nx-ratelimit-reset-requests: %s\r\n", reset);
 	v1err_send(v->r, v->f, 429, "rate_limit_error", msg, "daily_limit_exceeded", hdr);
+	return 429;
 }
 
-/* POST routes that go upstream on a slot and are metered. */
-static void v1_proxy(struct v1 *v)
+/* The answers to a busy upstream's outcomes: retryable, soon (never a
+ * Retry-After past 60 s, CLIENTS.md). */
+static int v1_busy(struct v1 *v, enum door_outcome o)
 {
-	struct admit_in in;
-	struct admit ad;
-	struct up_req rq;
-	struct exch x;
-	struct xroute xr;
-	enum xroute_rc xr_rc;
-	enum fmt_kind afmt;
-	char day[11], url[2300], own[400];
+	int busy = v1err_busy_status(v->f);
 
-	xroute_init(&xr);
-	if (v1_read(v))
-		return;
-	db_today(day);
-	/* the format whose backends serve this request: the client's, unless
-	 * only a translating backend of the other format serves the model */
-	backends_sync(&v->a->bk, v->a->db, 0);
-	afmt = xroute_pick(&v->a->bk, &v->a->cfg, v->rt, v->model);
-	in.key = route_api_key(v->r);
-	in.today = day;
-	in.fmt = afmt;
-	in.model = v->model;
-	in.route = v->rt->name;
-	in.stream = v->stream;
-	in.mc = app_meterc(v->a);
-	if (admit_request(v->a->db, &v->a->cfg, &in, &ad)) {
+	switch (o) {
+	case DOOR_QUEUE_FULL:
+		v1err_send(v->r, v->f, busy, NULL,
+			   "upstream busy and the wait queue is full; retry shortly", NULL,
+			   "Retry-After: 10\r\n");
+		return busy;
+	case DOOR_WAIT_TIMEOUT:
+		v1err_send(v->r, v->f, busy, NULL,
+			   "upstream busy: no slot freed in time; retry shortly", NULL,
+			   "Retry-After: 5\r\n");
+		return busy;
+	case DOOR_USER_QUEUE_FULL:
+		v1err_send(v->r, v->f, 429, "rate_limit_error",
+			   "too many of your requests are waiting or running; retry shortly", NULL,
+			   "Retry-After: 10\r\n");
+		return 429;
+	case DOOR_GONE:
+		log_info("client went away while waiting");
+		return 499;
+	case DOOR_CANCELLED:
+		v1err_send(v->r, v->f, 503, "api_error", "request cancelled by an operator", NULL, NULL);
+		return 503;
+	default:
 		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
-		return;
+		return 500;
 	}
-	if (ad.auth != AUTH_OK || ad.limit != LIMIT_OK) {
-		v1_refuse(v, &ad);
-		return;
-	}
-	memset(&rq, 0, sizeof(rq));
-	rq.fmt = v->rt->fmt;
-	rq.body = v->body.data;
-	rq.body_len = v->body.len;
-	rq.stream = v->stream;
-	rq.anthropic_version = web_header(v->r, "Anthropic-Version");
-	rq.anthropic_beta = web_header(v->r, "Anthropic-Beta");
-	rq.url = url;
-	memset(&x, 0, sizeof(x));
-	x.a = v->a;
-	x.r = v->r;
-	x.u = &ad.u;
-	x.rq = &rq;
-	x.model = v->model;
-	x.route = v->rt->name;
-	x.up_path = v->rt->up_path;
-	x.v1 = 1;
-	x.errfmt = v->f;
-	v1_allowance(&ad, own, sizeof(own));
-	x.own_headers = own;
-	/* the request is reserved from here on: every refusal is metered */
-	if (!models_allowed(ad.u.models, ad.u.models_set, v->model)) {
+}
+
+/* door_ops.answer of the SDK routes: each API's own error shape. */
+static int v1_answer(struct door_req *d, enum door_outcome o)
+{
+	struct v1 *v = d->ctx;
+	char msg[400];
+	int st;
+
+	switch (o) {
+	case DOOR_AUTH:
+	case DOOR_CONCURRENT:
+	case DOOR_DAILY_REQUESTS:
+	case DOOR_DAILY_TOKENS:
+		return v1_refuse(v, &d->ad);
+	case DOOR_MODEL_NOT_ALLOWED:
 		v1err_send(v->r, v->f, 403, NULL, "this API key may not use that model",
 			   "model_not_allowed", NULL);
-		exchange_meter(&x, 403, "model not allowed", NULL, &ad.s);
-		return;
-	}
-	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url)))
-		url[0] = '\0';   /* backend 0 lacks this format: another serves it */
-	if (afmt != rq.fmt) {
-		xr_rc = xroute_setup(&xr, &v->a->cfg, v->rt, v->req);
-		if (xr_rc == XR_REFUSED) {
-			v1_untranslatable(&x, &xr, &ad.s);
-			xroute_free(&xr);
-			return;
-		}
-		if (xr_rc == XR_OK)
-			x.xl = &xr;
-	}
-	if (ad.slot == SLOT_NONE && !backends_sync(&v->a->bk, v->a->db, 0) &&
-	    backend_others(&v->a->bk, rq.fmt, NULL, NULL, 0) > 0) {
-		char msg[400];
+		return 403;
+	case DOOR_INVALID:
+	case DOOR_UNTRANSLATABLE:
+	case DOOR_TRANSLATE_FAILED:
+		/* 400 when the request itself cannot be (it says why), 500
+		 * when the translator failed */
+		st = o == DOOR_TRANSLATE_FAILED ? 500 : 400;
+		v1err_send(v->r, v->f, st, st == 400 ? "invalid_request_error" : "api_error",
+			   d->why, o == DOOR_UNTRANSLATABLE ? "untranslatable_request" : NULL, NULL);
+		return st;
+	case DOOR_NOT_SERVED:
 		snprintf(msg, sizeof(msg), "the model `%.300s` is not served here", v->model);
 		v1err_send(v->r, v->f, 404, v->f == FMT_ANTHROPIC ? "not_found_error" :
 			   "invalid_request_error", msg, "model_not_found", NULL);
-		exchange_meter(&x, 404, "model not served by any backend", NULL, &ad.s);
-		xroute_free(&xr);
-		return;
-	}
-	if (ad.slot == SLOT_NONE) {
-		v1err_send(v->r, v->f, 500, "api_error", rq.fmt == FMT_ANTHROPIC ?
+		return 404;
+	case DOOR_NO_ENDPOINT:
+		v1err_send(v->r, v->f, 500, "api_error", d->rq.fmt == FMT_ANTHROPIC ?
 			   "configuration error: anthropic_url is not set" :
 			   "configuration error: openai_url is not set", NULL, NULL);
-		exchange_meter(&x, 500, "endpoint not configured", NULL, &ad.s);
-		xroute_free(&xr);
-		return;
+		return 500;
+	case DOOR_EDB:
+		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
+		return 500;
+	default:
+		return v1_busy(v, o);
 	}
-	if (ad.slot == SLOT_GOT || v1_wait(v, &x, &ad.s))
-		exchange_forward(&x, &ad.s);
-	xroute_free(&xr);
 }
 
-/* Authenticates without reserving (count_tokens, models are free).
- * Answers and returns -1 when the key is refused. */
-static int v1_auth(struct v1 *v, struct auth_user *u)
+/* door_ops.prepare: the upstream URL, the translation when the admission
+ * picked the other format's backends, and the caller's allowance headers. */
+static enum door_outcome v1_prepare(struct door_req *d)
 {
-	enum auth_status st;
-	char day[11];
-	struct admit ad;
+	struct v1 *v = d->ctx;
 
-	db_today(day);
-	if (auth_check(v->a->db, route_api_key(v->r), day, u, &st)) {
-		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
-		return -1;
+	v1_allowance(&d->ad, v->own, sizeof(v->own));
+	d->x.own_headers = v->own;
+	if (route_upstream_url(&v->a->cfg, d->rq.fmt, v->rt->up_path, v->url, sizeof(v->url)))
+		v->url[0] = '\0';   /* backend 0 lacks this format: another serves it */
+	if (d->in.fmt == d->rq.fmt)
+		return DOOR_OK;
+	switch (xroute_setup(&v->xr, &v->a->cfg, v->rt, v->req)) {
+	case XR_OK:
+		d->x.xl = &v->xr;
+		return DOOR_OK;
+	case XR_REFUSED:
+		d->why = v->xr.why;
+		return v->xr.refusal == 400 ? DOOR_UNTRANSLATABLE : DOOR_TRANSLATE_FAILED;
+	default:
+		return DOOR_OK;
 	}
-	if (st != AUTH_OK) {
-		memset(&ad, 0, sizeof(ad));
-		ad.auth = st;
-		v1_refuse(v, &ad);
-		return -1;
-	}
-	return 0;
+}
+
+static const struct door_ops v1_door = { v1_answer, NULL, v1_prepare };
+
+/* POST routes that go upstream on a slot and are metered: the request
+ * read and parsed here, the rest is the door pipeline's. Busy: waits
+ * inline (never a 202 here). */
+static void v1_proxy(struct v1 *v)
+{
+	struct door_req d;
+
+	if (v1_read(v))
+		return;
+	door_init(&d, v->a, v->r, &v1_door, v);
+	/* the format whose backends serve this request: the client's, unless
+	 * only a translating backend of the other format serves the model */
+	backends_sync(&v->a->bk, v->a->db, 0);
+	d.in.fmt = xroute_pick(&v->a->bk, &v->a->cfg, v->rt, v->model);
+	d.in.model = v->model;
+	d.in.route = v->rt->name;
+	d.in.stream = v->stream;
+	d.rq.fmt = v->rt->fmt;
+	d.rq.body = v->body.data;
+	d.rq.body_len = v->body.len;
+	d.rq.stream = v->stream;
+	d.rq.anthropic_version = web_header(v->r, "Anthropic-Version");
+	d.rq.anthropic_beta = web_header(v->r, "Anthropic-Beta");
+	d.rq.url = v->url;
+	d.x.route = v->rt->name;
+	d.x.up_path = v->rt->up_path;
+	d.x.v1 = 1;
+	d.x.errfmt = v->f;
+	d.wait_s = v->a->cfg.queue_wait_max;
+	door_run(&d);
 }
 
 /* count_tokens forwarding: an upstream 404/405 is kept from the client
@@ -424,44 +361,57 @@ static int ct_flush(void *ctx)
 	return c->missing ? 0 : web_flush(c->r);
 }
 
-/* POST /v1/messages/count_tokens: forwarded; answered locally when the
- * upstream lacks it. Never counted, never queued, no slot. */
-static void v1_count_tokens(struct v1 *v)
+/* Forwards a count_tokens upstream: 1 when the client has its answer
+ * (the upstream's, or a 502), 0 when the estimate must answer (the
+ * upstream lacks the route, or none is configured). */
+static int v1_ct_forward(struct v1 *v)
 {
-	struct auth_user u;
 	struct ct_dest c = { v->r, 0 };
 	struct relay_dest d = { ct_start_plain, ct_write, ct_flush, &c, ct_start };
 	struct relay_outcome oc;
 	struct up_req rq;
+	char msg[400];
+
+	if (route_upstream_url(&v->a->cfg, FMT_ANTHROPIC, v->rt->up_path, v->url, sizeof(v->url)))
+		return 0;
+	memset(&rq, 0, sizeof(rq));
+	rq.fmt = FMT_ANTHROPIC;
+	rq.body = v->body.data;
+	rq.body_len = v->body.len;
+	rq.anthropic_version = web_header(v->r, "Anthropic-Version");
+	rq.anthropic_beta = web_header(v->r, "Anthropic-Beta");
+	rq.url = v->url;
+	relay_exchange(v->a->up, &rq, &d, &oc);
+	if (oc.started && !c.missing)
+		return 1;
+	if (!oc.started && oc.err != RE_OK) {
+		snprintf(msg, sizeof(msg), "upstream request failed: %s", oc.error);
+		v1err_send(v->r, v->f, 502, "api_error", msg, NULL, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+/* POST /v1/messages/count_tokens: free (never counted or logged, no slot,
+ * never queued) but held to the key, the daily limits and the allow-list
+ * like every request (door_peek). Answered by the local estimator; with
+ * count_tokens_forward = N up to N per user and second go upstream
+ * (door_budget), so no member spends the shared account's rate limit. */
+static void v1_count_tokens(struct v1 *v)
+{
+	struct door_req d;
 	struct json_object *o;
-	char url[2300];
+	int per_s = v->a->cfg.count_tokens_forward;
 	long long est;
 
-	if (v1_read(v) || v1_auth(v, &u))
+	if (v1_read(v))
 		return;
-	if (!models_allowed(u.models, u.models_set, v->model)) {
-		v1err_send(v->r, v->f, 403, NULL, "this API key may not use that model",
-			   "model_not_allowed", NULL);
+	door_init(&d, v->a, v->r, &v1_door, v);
+	d.in.model = v->model;
+	if (door_peek(&d, 1) != DOOR_OK)
 		return;
-	}
-	if (!route_upstream_url(&v->a->cfg, FMT_ANTHROPIC, v->rt->up_path, url, sizeof(url))) {
-		memset(&rq, 0, sizeof(rq));
-		rq.fmt = FMT_ANTHROPIC;
-		rq.body = v->body.data;
-		rq.body_len = v->body.len;
-		rq.anthropic_version = web_header(v->r, "Anthropic-Version");
-		rq.anthropic_beta = web_header(v->r, "Anthropic-Beta");
-		rq.url = url;
-		relay_exchange(v->a->up, &rq, &d, &oc);
-		if (oc.started && !c.missing)
-			return;
-		if (!oc.started && oc.err != RE_OK) {
-			char msg[400];
-			snprintf(msg, sizeof(msg), "upstream request failed: %s", oc.error);
-			v1err_send(v->r, v->f, 502, "api_error", msg, NULL, NULL);
-			return;
-		}
-	}
+	if (per_s > 0 && door_budget(v->a, d.ad.u.user_id, per_s) && v1_ct_forward(v))
+		return;
 	est = tokest_count(v->body.data, v->body.len);
 	o = json_object_new_object();
 	json_object_object_add(o, "input_tokens", json_object_new_int64(est < 0 ? 0 : est));
@@ -470,22 +420,24 @@ static void v1_count_tokens(struct v1 *v)
 		web_write(v->r, s, strlen(s));
 	}
 	json_object_put(o);
-	log_info("count_tokens: local estimate %lld for user %s", est, u.name);
+	log_info("count_tokens: local estimate %lld for user %s", est, d.ad.u.name);
 }
 
-/* GET /v1/models in the client's list shape, filtered by its allow-list. */
+/* GET /v1/models in the client's list shape, filtered by its allow-list;
+ * only the key is checked (the list is free and local). */
 static void v1_models(struct v1 *v)
 {
-	struct auth_user u;
+	struct door_req d;
 	struct json_object *ids, *o;
 	int anthropic = web_header(v->r, "Anthropic-Version") != NULL;
 
 	if (anthropic)
 		v->f = FMT_ANTHROPIC;
-	if (v1_auth(v, &u))
+	door_init(&d, v->a, v->r, &v1_door, v);
+	if (door_peek(&d, 0) != DOOR_OK)
 		return;
 	ids = models_list(v->a);
-	o = models_render(ids, u.models, u.models_set, anthropic);
+	o = models_render(ids, d.ad.u.models, d.ad.u.models_set, anthropic);
 	resp_json(v->r, 200, o);
 	json_object_put(o);
 	json_object_put(ids);
@@ -518,6 +470,7 @@ void v1_handle(struct web_req *r, void *ctx)
 	v.a = ctx;
 	v.r = r;
 	buf_init(&v.body, 0);
+	xroute_init(&v.xr);
 	n = route_rel_path(web_param(r, "REQUEST_URI"), web_param(r, "SCRIPT_NAME"),
 			   web_param(r, "PATH_INFO"), path, sizeof(path));
 	if (n == (size_t)-1) {
@@ -550,6 +503,7 @@ void v1_handle(struct web_req *r, void *ctx)
 	else
 		v1_proxy(&v);
 out:
+	xroute_free(&v.xr);
 	json_object_put(v.req);
 	buf_free(&v.body);
 }

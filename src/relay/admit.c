@@ -228,3 +228,50 @@ out:
 	db_res_free(&res);
 	return RE_OK;
 }
+
+/* Columns 0-9 as auth_check's (auth_decode), 10 the key's allow-list,
+ * 11 today's requests (durable and in flight, relay_requests_used), 12
+ * today's tokens, 13 the user's allow-list (auth_decode meets the two).
+ * Parameters: the day three times, the key's hash. */
+#define ADMIT_PEEK_SQL \
+	"SELECT k.id, k.key_hash, k.revoked_at IS NOT NULL," \
+	" (k.expires_at IS NOT NULL AND k.expires_at < ?)," \
+	" u.id, u.name, u.enabled, u.daily_requests, u.daily_tokens, u.priority," \
+	" k.models, relay_requests_used(u.id, ?), COALESCE(d.tokens, 0), u.models" \
+	" FROM api_keys k JOIN users u ON u.id = k.user_id" \
+	" LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?" \
+	" WHERE k.key_hash = ?"
+
+enum relay_err admit_peek(struct db *db, const char *key, const char *today,
+			  struct admit *ad)
+{
+	struct db_res res;
+	enum relay_err rc;
+	char hex[65];
+	size_t n;
+
+	memset(ad, 0, sizeof(*ad));
+	ad->slot = SLOT_NONE;
+	ad->auth = AUTH_MISSING;
+	if (!key || !*key)
+		return RE_OK;
+	ad->auth = AUTH_INVALID;
+	n = strlen(key);
+	if (n > AUTH_KEY_MAX)
+		return RE_OK;
+	sha256_hex(key, n, hex);
+	rc = DBX(db, ADMIT_PEEK_SQL, &res, DBS(today), DBS(today), DBS(today), DBB(hex, 64));
+	if (rc)
+		return rc;
+	ad->auth = auth_decode(&res, 10, 13, hex, today, &ad->u);
+	if (ad->auth == AUTH_OK) {
+		ad->requests_used = db_res_int(&res, 0, 11, 0);
+		ad->tokens_used = db_res_int(&res, 0, 12, 0);
+		if (ad->u.daily_requests > 0 && ad->requests_used >= ad->u.daily_requests)
+			ad->limit = LIMIT_REQUESTS;
+		else if (ad->u.daily_tokens > 0 && ad->tokens_used >= ad->u.daily_tokens)
+			ad->limit = LIMIT_TOKENS;
+	}
+	db_res_free(&res);
+	return RE_OK;
+}

@@ -58,4 +58,13 @@ struct admit_in {
 enum relay_err admit_request(struct db *db, const struct cfg *c,
 			     const struct admit_in *in, struct admit *ad);
 
+/* The admission's key and limit steps without reserving anything, for
+ * the routes that are free (count_tokens, models: door.h's door_peek):
+ * ad->auth, ad->u, today's counters, and ad->limit = LIMIT_REQUESTS or
+ * LIMIT_TOKENS when the user has no request left today (the rule
+ * relay_admit applies). No slot is taken (ad->slot = SLOT_NONE). RE_EDB
+ * when the database failed. */
+enum relay_err admit_peek(struct db *db, const char *key, const char *today,
+			  struct admit *ad);
+
 #endif

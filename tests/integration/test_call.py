@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from common import (ANTHROPIC_REQ, OPENAI_REQ, assert_error, call, header, jbody,
+from common import (ANTHROPIC_REQ, OPENAI_REQ, assert_error, call, header, hold_slot, jbody,
                     last_log, parallel, req, upstream_bodies, usage)
 
 
@@ -265,3 +265,45 @@ def test_tls_verify_and_tls_failure(env):
         assert_error(call(env, req(), key, env_over=env.relay_env(RELAY_OPENAI_URL=plain)), 502)
     finally:
         srv.shutdown()
+
+
+def test_model_allow_list_on_every_call_path(env):
+    """Issue 25 point 1: a key limited to MiniMax-M2.7 asks call.php for
+    gpt-4-secret: 403 in the seed's shape before anything is queued or
+    sent, on the direct path, the 202 queued path and the X-Relay-Wait
+    path, through CGI, lighttpd and Apache; one log row per refusal, as
+    /v1's model_not_allowed. (Before: 200, forwarded and logged; with the
+    slot held 202 queued, and the waiter forwarded.)"""
+    other = env.add_user("holder", daily_requests=0)
+    env.add_user("alice")
+    narrow = env.relayctl("key", "create", "alice", "--models",
+                          "MiniMax-M2.7").stdout.split()[-1]
+    env.start_lighttpd()
+    env.start_apache()
+    secret = req(model="gpt-4-secret")
+    refused = 0
+    for via in ("cgi", env.lighttpd_url, env.apache_url):
+        assert_error(call(env, secret, narrow, via=via), 403, "gpt-4-secret")
+        refused += 1
+    assert env.mock_requests() == []
+    r = call(env, req(model="MiniMax-M2.7"), narrow)
+    assert r.status == 200, r.body
+    # the one slot held: the same request would be queued (202) or wait
+    env.mock_reset()
+    t, box = hold_slot(env, other, 3)
+    for via in ("cgi", env.lighttpd_url):
+        assert_error(call(env, secret, narrow, via=via), 403)
+        assert_error(call(env, secret, narrow, via=via, headers={"X-Relay-Wait": "30"}), 403)
+        r = call(env, req(secret, stream=True), narrow, via=via, stream=True,
+                 headers={"X-Relay-Wait": "30"})
+        assert_error(r, 403)
+        refused += 3
+    assert env.sql_value("SELECT COUNT(*) FROM queue") == "0"
+    t.join()
+    assert box["resp"].status == 200
+    assert [json.loads(x["body"])["model"] for x in env.mock_requests()] == ["gpt-test"]
+    rows = env.sql("SELECT http_status, error, model FROM request_log WHERE user_id ="
+                   " (SELECT id FROM users WHERE name = 'alice') ORDER BY id")
+    assert [x for x in rows if x[0] != "200"] == \
+        [["403", "model not allowed", "gpt-4-secret"]] * refused, rows
+    assert usage(env, "alice")[2] == refused

@@ -222,6 +222,8 @@ def test_sdk_openai_other_routes(env):
 
 def test_sdk_anthropic(env):
     key = env.add_user("an")
+    # count_tokens forwarded (answered by the estimator by default)
+    env.settings["RELAY_COUNT_TOKENS_FORWARD"] = "10"
     msg = {"model": "claude-test", "max_tokens": 64,
            "system": [{"type": "text", "text": "你是一个AI助手",
                        "cache_control": {"type": "ephemeral"}}],

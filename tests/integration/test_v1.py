@@ -69,7 +69,17 @@ def test_v1_count_tokens_and_models(env):
     assert r.json()["input_tokens"] > 0
     r = env.http(base + "/v1/messages/count_tokens", method="POST", headers=h,
                  body=jbody(ANTHROPIC_REQ))
+    # answered locally unless count_tokens_forward is on (issue 25 point 10)
+    assert r.status == 200 and r.headers.get("x-relay-estimate") == "1", r.headers
+    assert not [x for x in env.mock_requests() if x["path"].endswith("/count_tokens")]
+    env.settings["RELAY_COUNT_TOKENS_FORWARD"] = "5"
+    base = _bases(env)[0]
+    r = env.http(base + "/v1/messages/count_tokens", method="POST", headers=h,
+                 body=jbody(ANTHROPIC_REQ))
     assert r.status == 200 and r.json() == {"input_tokens": 42}
+    r = env.http(base + "/v1/messages/count_tokens", method="POST", headers=h,
+                 body=jbody(dict(ANTHROPIC_REQ, mock={"no_count_tokens": True})))
+    assert r.status == 200 and r.headers.get("x-relay-estimate") == "1", r.headers
     r = env.http(base + "/v1/models", headers=h)
     j = r.json()
     assert r.status == 200 and j["has_more"] is False and j["data"][0]["type"] == "model", j
@@ -191,3 +201,71 @@ def test_v1_bad_input_every_route(env):
     assert sorted(x[0] for x in rows if x[0] != "403") == ["200", "200"], rows
     assert sum(1 for x in rows if x[0] == "403") == 2 * 5, rows
     assert all(x[1] == "model not allowed" for x in rows if x[0] == "403"), rows
+
+
+# ------------------------------------------- count_tokens (issue 25 point 10)
+
+def _ct(env, base, key, body=None):
+    return env.http(base + "/v1/messages/count_tokens", method="POST",
+                    headers={"x-api-key": key, "anthropic-version": "2023-06-01",
+                             "Content-Type": "application/json"},
+                    body=jbody(body or dict(ANTHROPIC_REQ, model="claude-test")))
+
+
+def _ct_posts(env):
+    return [r for r in env.mock_requests() if r["path"].endswith("/count_tokens")]
+
+
+def test_count_tokens_held_to_the_member_rules(env):
+    """A member at the daily limit, the only slot held, sends 30
+    count_tokens: all 30 refused with 429 in Anthropic's shape, none reach
+    the upstream (before: all 30 forwarded, 200). A disabled user and a
+    revoked key get 401. Otherwise count_tokens is answered by the local
+    estimator (X-Relay-Estimate: 1) and never forwarded unless
+    count_tokens_forward is on."""
+    from common import hold_slot
+    holder = env.add_user("holder", daily_requests=0)
+    dan = env.add_user("dan", daily_requests=1)
+    base = _bases(env)[0]
+    r = _ct(env, base, dan)
+    assert r.status == 200 and r.headers.get("x-relay-estimate") == "1", (r.status, r.body)
+    assert r.json()["input_tokens"] > 0 and _ct_posts(env) == []
+    r = env.http(base + "/v1/messages", method="POST", body=jbody(ANTHROPIC_REQ),
+                 headers={"x-api-key": dan, "anthropic-version": "2023-06-01"})
+    assert r.status == 200, r.body          # dan's one request of the day
+    env.mock_reset()
+    t, box = hold_slot(env, holder, 3)
+    for _ in range(30):
+        r = _ct(env, base, dan)
+        j = r.json()
+        assert r.status == 429 and j["type"] == "error", (r.status, r.body)
+        assert j["error"]["type"] == "rate_limit_error", j
+    assert _ct_posts(env) == []
+    t.join()
+    assert box["resp"].status == 200
+    env.relayctl("user", "set", "holder", "--disable")
+    r = _ct(env, base, holder)
+    assert r.status == 401 and r.json()["error"]["type"] == "authentication_error", r.body
+    env.relayctl("user", "set", "holder", "--enable")
+    assert _ct(env, base, holder).status == 200
+    env.relayctl("key", "revoke", holder[:12])
+    r = _ct(env, base, holder)
+    assert r.status == 401 and r.json()["error"]["type"] == "authentication_error", r.body
+    assert _ct_posts(env) == []
+    assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE route = 'count_tokens'") == "0"
+
+
+def test_count_tokens_forwarding_is_rate_bounded(env):
+    """count_tokens_forward = N forwards at most N count_tokens per member
+    and second; the rest are answered by the estimator. 30 in a row from
+    one member reach the upstream at most N times per second they span."""
+    key = env.add_user("erin", daily_requests=0)
+    env.settings["RELAY_COUNT_TOKENS_FORWARD"] = "2"
+    base = _bases(env)[0]
+    t0 = int(env.sql_value("SELECT UNIX_TIMESTAMP()"))
+    answers = [_ct(env, base, key) for _ in range(30)]
+    t1 = int(env.sql_value("SELECT UNIX_TIMESTAMP()"))
+    assert all(r.status == 200 for r in answers), [r.status for r in answers]
+    fwd = [r for r in answers if r.headers.get("x-relay-estimate") != "1"]
+    assert all(r.json() == {"input_tokens": 42} for r in fwd), fwd
+    assert 1 <= len(_ct_posts(env)) == len(fwd) <= 2 * (t1 - t0 + 1), (len(fwd), t1 - t0)
