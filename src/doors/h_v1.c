@@ -15,6 +15,7 @@
 #include "hdrpass.h"
 #include "fmt.h"
 #include "log.h"
+#include "jkeys.h"
 #include "models.h"
 #include "relay.h"
 #include "resp.h"
@@ -64,6 +65,9 @@ static int v1_parse(struct v1 *v)
 	}
 	if (tok)
 		json_tokener_free(tok);
+	/* issue 25 point 3: a deciding key given twice (jkeys.h) */
+	if (!why && jkeys_dup(v->body.data, v->body.len))
+		why = "request body repeats a key the relay decides on (model, stream, stream_options, ...)";
 	if (!why) {
 		if (!json_object_object_get_ex(v->req, "model", &m) ||
 		    !json_object_is_type(m, json_type_string) ||

@@ -192,11 +192,16 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 	char msg[400];
 
 	if (oc->err == RE_EINVAL) {
+		/* a bad header (up.c), or a stream body usage cannot be
+		 * asked for (relay.c) */
+		int body = strncmp(oc->error, "request body", 12) == 0;
+
 		if (x->v1)
-			v1err_send(x->r, x->errfmt, 400, NULL,
+			v1err_send(x->r, x->errfmt, 400, NULL, body ? oc->error :
 				   "a request header has an invalid value", NULL, NULL);
 		else
-			resp_error(x->r, 400, "请求头包含非法字符", NULL);
+			resp_error(x->r, 400, body ? "请求体无法读取用量设置" :
+				   "请求头包含非法字符", NULL);
 		return;
 	}
 	if (x->v1) {

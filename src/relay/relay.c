@@ -322,6 +322,30 @@ static void relay_settle(struct relay_run *x, enum relay_err rc)
 	}
 }
 
+/* Asks an OpenAI stream for its usage (sopt.h). A body whose usage
+ * cannot be asked for is not sent: a stream the relay cannot meter would
+ * be free (issue 25 point 3). RE_OK, or RE_EINVAL with ur->error. */
+static enum relay_err relay_ask_usage(struct relay_run *x, struct up_req *fwd,
+				      struct buf *spliced, struct up_result *ur)
+{
+	if (!relay_wants_usage(x->cfg, x->rq))
+		return RE_OK;
+	switch (sopt_splice(x->rq->body, x->rq->body_len, spliced)) {
+	case SOPT_ADDED:
+		fwd->body = spliced->data;
+		fwd->body_len = spliced->len;
+		x->filter_usage = 1;
+		return RE_OK;
+	case SOPT_ASKED:
+		return RE_OK;
+	default:
+		ur->err = RE_EINVAL;
+		snprintf(ur->error, sizeof(ur->error),
+			 "request body: stream usage cannot be asked for");
+		return RE_EINVAL;
+	}
+}
+
 void relay_exchange(struct up *u, const struct up_req *rq,
 		    const struct relay_dest *d, struct relay_outcome *oc)
 {
@@ -347,18 +371,14 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 	buf_init(&x.hold, (size_t)-2);
 	buf_init(&x.copy, RELAY_USAGE_COPY_MAX);
 	buf_init(&spliced, rq->body_len + 64);
-	if (relay_wants_usage(x.cfg, rq) &&
-	    sopt_splice(rq->body, rq->body_len, &spliced) == SOPT_ADDED) {
-		fwd.body = spliced.data;
-		fwd.body_len = spliced.len;
-		x.filter_usage = 1;
-	}
+	memset(&ur, 0, sizeof(ur));
 	fwd.tick = relay_tick;
 	fwd.tick_ctx = &x;
 	sink.ctx = &x;
 	x.ur = &ur;
-
-	rc = up_forward(u, &fwd, &sink, &ur);
+	rc = relay_ask_usage(&x, &fwd, &spliced, &ur);
+	if (rc == RE_OK)
+		rc = up_forward(u, &fwd, &sink, &ur);
 	oc->err = rc;
 	oc->ttfb_ms = ur.ttfb_ms;
 	oc->bytes = ur.bytes;

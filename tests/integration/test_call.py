@@ -265,3 +265,19 @@ def test_tls_verify_and_tls_failure(env):
         assert_error(call(env, req(), key, env_over=env.relay_env(RELAY_OPENAI_URL=plain)), 502)
     finally:
         srv.shutdown()
+
+
+def test_duplicate_model_key_refused(env):
+    """issue 25 point 3: duplicate "model" keys were accepted; the
+    allow-list read the last while an upstream may take the first."""
+    key = env.add_user("alice", models="gpt-test")
+    for raw in (b'{"model":"gpt-secret","model":"gpt-test","messages":[]}',
+                b'{"model":"gpt-secret","mod\\u0065l":"gpt-test","messages":[]}',
+                b'{"model":"gpt-secret","model\\u0000x":"gpt-test","messages":[]}'):
+        r = call(env, raw, key)
+        assert_error(r, 400)
+        # queued and waiting requests go through the same door
+        r = call(env, raw, key, headers={"X-Relay-Wait": "5"})
+        assert_error(r, 400)
+    assert env.mock_requests() == []
+    assert call(env, req(model="gpt-test"), key).status == 200

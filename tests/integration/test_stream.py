@@ -131,3 +131,44 @@ def test_client_disconnect_mid_stream(env):
     assert usage(env, "alice")[1] == 33
     # the slot is free again
     assert call(env, req(), key).status == 200
+
+
+# ---- issue 25 point 3: no JSON spelling hides a stream's usage ---------------
+
+def test_stream_escaped_stream_options_still_metered(env):
+    """An escaped key (stream_\\u006fptions, include\\u005fusage) saying
+    include_usage false: json-c decodes it, the old byte scanner did not and
+    sent the body unchanged, so the stream was metered 0 tokens."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    mock = json.dumps({"mode": "stream", "n": 3, "usage_option": True})
+    bodies = [
+        '{"model":"gpt-test","stream":true,"stream_\\u006fptions":{"include_usage":false},'
+        '"messages":[{"role":"user","content":"hi"}],"mock":%s}' % mock,
+        '{"model":"gpt-test","stream":true,"stream_options":{"include\\u005fusage":false},'
+        '"messages":[{"role":"user","content":"hi"}],"mock":%s}' % mock,
+    ]
+    for raw in bodies:
+        env.mock_reset()
+        r, data = _stream(env, raw.encode(), key)
+        assert r.status == 200, (raw, r.body[:300])
+        sent = json.loads(env.mock_requests()[-1]["body"])
+        assert sent["stream_options"] == {"include_usage": True}, (raw, sent)
+        log = last_log(env)
+        assert (log["total_tokens"], log["usage_known"]) == ("33", "1"), (raw, log)
+        # the usage chunk the relay asked for is not the client's
+        assert b'"choices":[]' not in data, data[-300:]
+
+
+def test_stream_duplicate_deciding_keys_refused(env):
+    """A deciding key given twice: json-c keeps the last, an upstream may
+    take the first (stream_options false first, true last hid usage)."""
+    key = env.add_user("alice")
+    mock = json.dumps({"mode": "stream", "n": 3, "usage_option": True})
+    for raw in ('{"model":"gpt-test","stream":true,"stream_options":{"include_usage":false},'
+                '"stream_options":{"include_usage":true},"messages":[],"mock":%s}' % mock,
+                '{"model":"gpt-test","stream":true,"stream_options":{"include_usage":false,'
+                '"include_usage":true},"messages":[],"mock":%s}' % mock,
+                '{"model":"gpt-test","stream":false,"str\\u0065am":true,"messages":[],"mock":%s}' % mock):
+        r = call(env, raw.encode(), key)
+        assert_error(r, 400)
+    assert env.mock_requests() == []

@@ -191,3 +191,28 @@ def test_v1_bad_input_every_route(env):
     assert sorted(x[0] for x in rows if x[0] != "403") == ["200", "200"], rows
     assert sum(1 for x in rows if x[0] == "403") == 2 * 5, rows
     assert all(x[1] == "model not allowed" for x in rows if x[0] == "403"), rows
+
+
+def test_v1_duplicate_deciding_keys_refused(env):
+    """issue 25 point 3: duplicate "model" (or "stream") keys on /v1 get
+    400 in the route's own format and never reach the upstream."""
+    key = env.add_user("alice", models="gpt-test,claude-test")
+    cases = [
+        ("/v1/chat/completions", b'{"model":"gpt-secret","model":"gpt-test","messages":[]}', "openai"),
+        ("/v1/chat/completions", b'{"model":"gpt-test","stream":true,"stre\\u0061m":false,"messages":[]}',
+         "openai"),
+        ("/v1/messages", b'{"model":"claude-secret","mod\\u0065l":"claude-test","max_tokens":5,'
+         b'"messages":[]}', "anthropic"),
+        ("/v1/responses", b'{"model":"gpt-test","input":"hi","previous_response_id":"a",'
+         b'"previous_response_id":"b"}', "openai"),
+    ]
+    for path, raw, fmt in cases:
+        r = env.cgi("v1", method="POST", body=raw, env=env.relay_env(PATH_INFO=path),
+                    headers={"Authorization": "Bearer " + key, "anthropic-version": "2023-06-01"})
+        assert r.status == 400, (path, raw, r.body)
+        j = r.json()
+        if fmt == "anthropic":
+            assert j["type"] == "error" and j["error"]["type"] == "invalid_request_error", j
+        else:
+            assert j["error"]["type"] == "invalid_request_error", j
+    assert env.mock_requests() == []
