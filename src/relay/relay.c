@@ -10,6 +10,8 @@
 #include "relay.h"
 #include "resp.h"
 #include "sopt.h"
+#include "sse.h"
+#include "tokest.h"
 
 /* Usage-only chunks dropped per push; one per stream in practice. */
 #define RELAY_DROPS 4
@@ -24,6 +26,9 @@ struct relay_run {
 	struct sse_parser sse;
 	struct buf hold;      /* SSE bytes after the last complete event */
 	struct buf copy;      /* non-stream body: held whole, then sent */
+	struct buf tail;      /* non-stream body too big to hold: its last
+				 SSE_TAIL bytes, where its usage is */
+	long long plain_est;  /* estimated tokens of a non-stream body */
 	unsigned long long sent;  /* SSE stream offset written so far */
 	int pass;             /* non-stream body too big to hold: passing */
 	int partial;          /* part of an oversize event is out */
@@ -167,15 +172,34 @@ static int relay_push_events(struct relay_run *x)
 	return 0;
 }
 
+/* Keeps the last SSE_TAIL bytes of a body passed through (usage comes
+ * at the end of a JSON answer, issue 25 point 8). */
+static void relay_keep_tail(struct relay_run *x, const char *p, size_t n)
+{
+	if (n >= SSE_TAIL) {
+		buf_reset(&x->tail);
+		buf_append(&x->tail, p + n - SSE_TAIL, SSE_TAIL);
+		return;
+	}
+	if (x->tail.len + n > 2 * SSE_TAIL)
+		buf_consume(&x->tail, x->tail.len + n - SSE_TAIL);
+	buf_append(&x->tail, p, n);
+}
+
 static int relay_on_plain(struct relay_run *x, const char *p, size_t n)
 {
-	if (x->pass)
+	x->plain_est = usage_add(x->plain_est, tokest_text(p, n));
+	if (x->pass) {
+		relay_keep_tail(x, p, n);
 		return x->d->write(x->d->ctx, p, n) ? relay_gone(x) : 0;
+	}
 	if (x->copy.len + n <= x->copy.max)
 		return buf_append(&x->copy, p, n) ? -1 : 0;
 	/* Too big to hold: send what is held and pass the rest through;
-	 * its usage cannot be read (flagged usage_known = 0). */
+	 * its usage is read from the tail kept of it. */
 	x->pass = 1;
+	relay_keep_tail(x, x->copy.data, x->copy.len);
+	relay_keep_tail(x, p, n);
 	if (relay_dest_start(x) || relay_put(x, x->copy.data, x->copy.len) ||
 	    relay_put(x, p, n)) {
 		buf_free(&x->copy);
@@ -191,12 +215,19 @@ static int relay_on_data(void *ctx, const char *p, size_t n)
 
 	if (x->dest_gone) {
 		x->drained += n;
-		if (x->oc->sse)
+		if (x->oc->sse) {
 			sse_feed(&x->sse, p, n);
-		else if (!x->pass && x->copy.len + n <= x->copy.max)
-			buf_append(&x->copy, p, n);
-		else
-			x->pass = 1;
+		} else {
+			x->plain_est = usage_add(x->plain_est, tokest_text(p, n));
+			if (!x->pass && x->copy.len + n <= x->copy.max) {
+				buf_append(&x->copy, p, n);
+			} else {
+				if (!x->pass)
+					relay_keep_tail(x, x->copy.data, x->copy.len);
+				x->pass = 1;
+				relay_keep_tail(x, p, n);
+			}
+		}
 		return relay_drain_check(x);
 	}
 	if (!x->oc->sse)
@@ -346,6 +377,36 @@ static enum relay_err relay_ask_usage(struct relay_run *x, struct up_req *fwd,
 	}
 }
 
+/* A member never gets tokens for free by leaving early (issue 25 point
+ * 8): when the client went away before the usage at the end was read, or
+ * a body too large to hold had none in its tail, the row is metered with
+ * the relay's estimate (prompt from the request, completion from the text
+ * received) and flagged usage.found = 2 (usage_known = 2). An answer that
+ * came whole without usage stays 0 (usage_known = 0): the upstream's
+ * choice, not the member's. */
+static void relay_estimate(struct relay_run *x)
+{
+	struct usage *u = &x->oc->usage;
+	int sse = x->oc->sse, cut = x->dest_gone && !(sse && x->sse.done);
+	long long in, out;
+
+	/* nothing lost: whole, or the usage read (a non-stream usage is
+	 * read only from a whole body or its very end) */
+	if (!(cut || (x->pass && !u->found)) || (u->found && !sse))
+		return;
+	out = sse ? x->sse.text_est : x->plain_est;
+	in = tokest_count(x->rq->body, x->rq->body_len);
+	if (u->found && u->output >= out && usage_prompt(u) > 0)
+		return;     /* what was read counts at least as much */
+	if (usage_prompt(u) == 0)
+		u->input = in > 0 ? in : 0;
+	if (out > u->output)
+		u->output = out;
+	u->found = 2;
+	log_warn("usage not read (%s): metered an estimate of %lld prompt + %lld completion tokens",
+		 x->dest_gone ? "client went away" : "answer too large", usage_prompt(u), u->output);
+}
+
 void relay_exchange(struct up *u, const struct up_req *rq,
 		    const struct relay_dest *d, struct relay_outcome *oc)
 {
@@ -370,6 +431,7 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 	 * relay_on_data passes through anything longer than one event. */
 	buf_init(&x.hold, (size_t)-2);
 	buf_init(&x.copy, RELAY_USAGE_COPY_MAX);
+	buf_init(&x.tail, 2 * SSE_TAIL);
 	buf_init(&spliced, rq->body_len + 64);
 	memset(&ur, 0, sizeof(ur));
 	fwd.tick = relay_tick;
@@ -388,11 +450,15 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 		oc->usage = x.sse.usage;
 	else if (!x.pass && x.copy.len)
 		usage_from_json(x.copy.data, x.copy.len, &oc->usage);
+	else if (x.pass)
+		usage_from_tail(x.tail.data, x.tail.len, &oc->usage);
+	relay_estimate(&x);
 	if (oc->sse && rc == RE_OK && x.sse.error_event && !oc->error[0])
 		snprintf(oc->error, sizeof(oc->error), "upstream sent an error event");
 	oc->latency_ms = (long)(relay_now_ms() - t0);
 	sse_free(&x.sse);
 	buf_free(&x.hold);
 	buf_free(&x.copy);
+	buf_free(&x.tail);
 	buf_free(&spliced);
 }
