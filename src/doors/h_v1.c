@@ -330,6 +330,9 @@ static void v1_proxy(struct v1 *v)
 		exchange_meter(&x, 403, "model not allowed", NULL, &ad.s);
 		return;
 	}
+	/* issue 25 point 13: Responses ids belong to the member who made them */
+	if (v->rt->id == ROUTE_RESPONSES && exchange_responses_refused(&x, v->req, &ad.s))
+		return;
 	if (route_upstream_url(&v->a->cfg, rq.fmt, v->rt->up_path, url, sizeof(url)))
 		url[0] = '\0';   /* backend 0 lacks this format: another serves it */
 	if (afmt != rq.fmt) {

@@ -361,6 +361,20 @@ static void event_text(struct sse_parser *p, struct json_object *obj)
 	}
 }
 
+/* Keeps the first Responses API id ("response"."id"). */
+static void event_resp_id(struct sse_parser *p, struct json_object *obj)
+{
+	struct json_object *r, *id;
+
+	if (p->resp_id[0] || !json_object_object_get_ex(obj, "response", &r) ||
+	    !json_object_object_get_ex(r, "id", &id) ||
+	    !json_object_is_type(id, json_type_string) ||
+	    (size_t)json_object_get_string_len(id) >= sizeof(p->resp_id))
+		return;
+	memcpy(p->resp_id, json_object_get_string(id),
+	       (size_t)json_object_get_string_len(id) + 1);
+}
+
 /* Looks at a complete event's name and data for usage, [DONE], and errors.
  * The data is p->data (NUL-terminated by buf, but its length is what
  * counts). */
@@ -383,6 +397,7 @@ static void event_handle(struct sse_parser *p)
 	if (json_object_is_type(obj, json_type_object)) {
 		usage_from_obj(obj, &p->usage);
 		event_text(p, obj);
+		event_resp_id(p, obj);
 		/* OpenAI streams report a failure as {"error": {...}}; a null
 		 * "error" member is not one */
 		if (json_object_object_get_ex(obj, "error", &v) && v)

@@ -80,6 +80,9 @@ struct sse_parser {
 	/* Estimated tokens of the generated text seen so far (tokest.h):
 	 * what a stream cut before its usage is metered with. */
 	long long text_est;
+	/* The first "response"."id" seen (Responses API events), "" if none
+	 * or longer than fits. */
+	char resp_id[192];
 	/* The last SSE_TAIL bytes of an oversize event: its usage is read
 	 * from there (a Responses API response.completed carries the whole
 	 * answer and can pass 1 MiB; its usage comes at the end). */

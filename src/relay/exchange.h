@@ -19,6 +19,7 @@
 
 struct app;
 struct auth_user;
+struct json_object;
 struct xroute;
 
 struct exch {
@@ -53,5 +54,15 @@ void exchange_meter(const struct exch *x, int status, const char *error,
  * before the first byte, an upstream 429/5xx) goes to another backend
  * that serves the model and has a free slot, up to backend_max_tries. */
 void exchange_forward(const struct exch *x, struct slot *s);
+
+/* POST /v1/responses on one upstream account shared by every member
+ * (issue 25 point 13): background: true is refused with 400 (its work
+ * and usage happen after the answer, where the relay cannot meter them),
+ * and a previous_response_id that is not one of this member's own
+ * responses (exchange_forward records them) gets OpenAI's 404, as if it
+ * did not exist. Returns 1 when it answered and metered the refusal
+ * (slot s released), 0 to go on. `req` is the parsed body (borrowed). */
+int exchange_responses_refused(const struct exch *x, struct json_object *req,
+			       struct slot *s);
 
 #endif

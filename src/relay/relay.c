@@ -353,6 +353,23 @@ static void relay_settle(struct relay_run *x, enum relay_err rc)
 	}
 }
 
+/* A json-c value parsed from exactly n bytes, or NULL. Caller owns. */
+static struct json_object *relay_json_span(const char *s, size_t n)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = NULL;
+
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, s, (int)n);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
 /* Asks an OpenAI stream for its usage (sopt.h). A body whose usage
  * cannot be asked for is not sent: a stream the relay cannot meter would
  * be free (issue 25 point 3). RE_OK, or RE_EINVAL with ur->error. */
@@ -407,6 +424,33 @@ static void relay_estimate(struct relay_run *x)
 		 x->dest_gone ? "client went away" : "answer too large", usage_prompt(u), u->output);
 }
 
+/* The answer's Responses API id (relay_outcome.resp_id), for
+ * POST .../responses only. A JSON answer's top-level "id" (decoded by
+ * json-c from its span); a stream's from its events (sse.c). */
+static void relay_resp_id(struct relay_run *x)
+{
+	const char *u = x->rq->url;
+	struct json_object *o;
+	size_t vs, ve, n = u ? strlen(u) : 0;
+
+	if (n < 10 || strcmp(u + n - 10, "/responses") != 0)
+		return;
+	if (x->oc->sse) {
+		memcpy(x->oc->resp_id, x->sse.resp_id, sizeof(x->oc->resp_id));
+		return;
+	}
+	if (x->pass || !x->copy.len ||
+	    sopt_top_member(x->copy.data, x->copy.len, "id", &vs, &ve) != 1 ||
+	    x->copy.data[vs] != '"' || ve - vs > 2 * sizeof(x->oc->resp_id))
+		return;
+	o = relay_json_span(x->copy.data + vs, ve - vs);
+	if (json_object_is_type(o, json_type_string) &&
+	    (size_t)json_object_get_string_len(o) < sizeof(x->oc->resp_id))
+		memcpy(x->oc->resp_id, json_object_get_string(o),
+		       (size_t)json_object_get_string_len(o) + 1);
+	json_object_put(o);
+}
+
 void relay_exchange(struct up *u, const struct up_req *rq,
 		    const struct relay_dest *d, struct relay_outcome *oc)
 {
@@ -453,6 +497,7 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 	else if (x.pass)
 		usage_from_tail(x.tail.data, x.tail.len, &oc->usage);
 	relay_estimate(&x);
+	relay_resp_id(&x);
 	if (oc->sse && rc == RE_OK && x.sse.error_event && !oc->error[0])
 		snprintf(oc->error, sizeof(oc->error), "upstream sent an error event");
 	oc->latency_ms = (long)(relay_now_ms() - t0);
