@@ -200,7 +200,7 @@ static const char *const jk_names[] = {
 
 /* Counts the members of the object at s[open] per name (seen[], sized
  * like names); the span of the last value of names[track] goes to
- * *vs/*ve. 0, or -1 when the object cannot be followed. */
+ * vs and ve. 0, or -1 when the object cannot be followed. */
 static int jk_count(const char *s, size_t len, size_t open, const char *const *names,
 		    size_t nn, int *seen, size_t track, size_t *vs, size_t *ve)
 {
