@@ -409,8 +409,9 @@ static void relay_estimate(struct relay_run *x)
 
 	/* nothing lost: whole, or the usage read (a non-stream usage is
 	 * read only from a whole body or its very end) */
-	if (!(cut || (x->pass && !u->found)) || (u->found && !sse))
-		return;
+	if (!(cut || (x->pass && !u->found)) || (u->found && !sse) ||
+	    x->oc->status < 200 || x->oc->status > 299)
+		return;     /* an error answer is never charged by guess */
 	out = sse ? x->sse.text_est : x->plain_est;
 	in = tokest_count(x->rq->body, x->rq->body_len);
 	if (u->found && u->output >= out && usage_prompt(u) > 0)
