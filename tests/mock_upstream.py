@@ -624,6 +624,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif status >= 400:
             out = dumps({"error": {"message": "mock error", "type": "server_error",
                                    "code": status}})
+        elif mock.get("huge_json_mb") is not None:
+            # a non-stream answer larger than the relay holds (16 MiB),
+            # its usage at the very end (issue 25 point 8)
+            text = "abcdefghijklmnopqrstuvwxyz012345" * int(
+                to_float(mock.get("huge_json_mb"), 17.0) * 32768)
+            obj = {"id": "chatcmpl-mock", "object": "chat.completion",
+                   "created": CREATED, "model": model,
+                   "choices": [{"index": 0,
+                                "message": {"role": "assistant", "content": text},
+                                "finish_reason": "stop"}]}
+            if mock.get("usage") is not False:
+                obj["usage"] = {"prompt_tokens": 1000, "completion_tokens": 4000000,
+                                "total_tokens": 4001000}
+            out = dumps(obj)
         elif fmt == "anthropic":
             obj = {"id": "msg_mock", "type": "message", "role": "assistant",
                    "model": model,
@@ -901,6 +915,8 @@ if __name__ == "__main__":
 #           garbage, huge_mb, record_send_times,
 #           usage_option (OpenAI usage only with stream_options.include_usage),
 #           ping_for/ping_every (": ping" comments first, for ping_for seconds)
-#   json: truncate=N (Content-Length of the whole body, only N bytes sent)
+#   json: truncate=N (Content-Length of the whole body, only N bytes sent),
+#           huge_json_mb=M (an OpenAI answer of about M MiB, usage last;
+#           usage false: none)
 #   mode "tools": tool={"name", "arguments"}: calls that tool once, then answers
 #           "tool result: <text>" once the conversation ends with its result

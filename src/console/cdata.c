@@ -167,14 +167,16 @@ enum relay_err cdata_requests(struct db *db, long long user_id, int limit,
 		{ "route", 's' }, { "format", 's' }, { "stream", 'b' }, { "status", 'i' },
 		{ "prompt_tokens", 'i' }, { "completion_tokens", 'i' },
 		{ "total_tokens", 'i' }, { "latency_ms", 'i' }, { "error", 's' },
-		{ "queue_id", 'i' },
+		{ "queue_id", 'i' }, { "usage", 's' },
 	};
 	struct db_res res;
 	enum relay_err rc;
 
+	/* usage: where the token counts come from (usage_known, sql/023) */
 	rc = DBX(db, "SELECT l.id, " TS("l.created_at") ", u.name, l.model, l.route, l.format,"
 		 " l.stream, l.http_status, l.prompt_tokens, l.completion_tokens,"
-		 " l.total_tokens, l.latency_ms, l.error, l.queue_id"
+		 " l.total_tokens, l.latency_ms, l.error, l.queue_id,"
+		 " ELT(l.usage_known + 1, 'none', 'reported', 'estimated')"
 		 " FROM request_log l LEFT JOIN users u ON u.id = l.user_id"
 		 " WHERE (? = 0 OR l.user_id = ?) ORDER BY l.id DESC LIMIT ?", &res,
 		 DBI(user_id), DBI(user_id), DBI(limit));

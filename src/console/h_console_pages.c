@@ -204,6 +204,7 @@ static const struct ph_col ph_req_cols[] = {
 	{ "time", "时间", 0 }, { "model", "模型", 0 }, { "route", "入口", 0 },
 	{ "format", "格式", 0 }, { "status", "状态码", 1 }, { "prompt_tokens", "输入", 1 },
 	{ "completion_tokens", "输出", 1 }, { "total_tokens", "合计", 1 },
+	{ "usage", "用量来源", 0 },
 	{ "latency_ms", "延迟 ms", 1 }, { "error", "错误", 0 },
 };
 

@@ -833,6 +833,27 @@ static int ctl_usage_backends(struct app *a, const char *day)
 	return 0;
 }
 
+/* The day's rows metered with the relay's estimate (usage_known = 2,
+ * sql/023), per user; printed only when there are some. */
+static int ctl_usage_estimated(struct app *a, const char *day)
+{
+	struct db_res res;
+
+	if (DBX(a->db, "SELECT COALESCE(u.name, '-'), COUNT(*), SUM(l.total_tokens)"
+		" FROM request_log l LEFT JOIN users u ON u.id = l.user_id"
+		" WHERE l.day = ? AND l.usage_known = 2 GROUP BY l.user_id ORDER BY 1",
+		&res, DBS(day)))
+		return ctl_fail_db(a, "usage");
+	if (res.nrows)
+		printf("estimated (usage not read: the client left or the answer was too large;"
+		       " included above)\n%-24s %21s %27s\n", "USER", "REQUESTS", "TOKENS");
+	for (unsigned i = 0; i < res.nrows; i++)
+		printf("%-24s %21s %27s\n", db_res_str(&res, i, 0), db_res_str(&res, i, 1),
+		       db_res_str(&res, i, 2));
+	db_res_free(&res);
+	return 0;
+}
+
 static int ctl_usage_report(struct app *a, int argc, char **argv)
 {
 	static const char q[] =
@@ -888,7 +909,7 @@ static int ctl_usage_report(struct app *a, int argc, char **argv)
 	}
 	printf("%-24s %21lld %27lld %7lld\n", "TOTAL", treq, ttok, terr);
 	db_res_free(&res);
-	return 0;
+	return ctl_usage_estimated(a, day);
 }
 
 /* ---- queue ---- */

@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "door.h"
 #include "fmt.h"
+#include "jkeys.h"
 #include "resp.h"
 #include "web.h"
 
@@ -229,6 +230,11 @@ void call_handle(struct web_req *r, void *ctx)
 	}
 	if (fmt_parse_request(body.data, body.len, &req, &why)) {
 		resp_error(r, 400, why, NULL);
+		goto out;
+	}
+	/* issue 25 point 3: a deciding key given twice (jkeys.h) */
+	if (jkeys_dup(body.data, body.len)) {
+		resp_error(r, 400, "请求体中有重复的键 (model、stream、stream_options 等)", NULL);
 		goto out;
 	}
 	/* the format and model pick the backend (relay_take_slot) */

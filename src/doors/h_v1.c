@@ -15,6 +15,7 @@
 #include "hdrpass.h"
 #include "fmt.h"
 #include "log.h"
+#include "jkeys.h"
 #include "models.h"
 #include "relay.h"
 #include "resp.h"
@@ -36,6 +37,7 @@ struct v1 {
 	struct xroute xr;          /* the translated exchange, if any */
 	char url[2300];            /* the default backend's upstream URL */
 	char own[400];             /* the caller's allowance headers */
+	char why[300];             /* a refusal of the door's own (d->why) */
 };
 
 /* Parses the body strictly (UTF-8 checked, depth-limited); on failure
@@ -66,6 +68,9 @@ static int v1_parse(struct v1 *v)
 	}
 	if (tok)
 		json_tokener_free(tok);
+	/* issue 25 point 3: a deciding key given twice (jkeys.h) */
+	if (!why && jkeys_dup(v->body.data, v->body.len))
+		why = "request body repeats a key the relay decides on (model, stream, stream_options, ...)";
 	if (!why) {
 		if (!json_object_object_get_ex(v->req, "model", &m) ||
 		    !json_object_is_type(m, json_type_string) ||
@@ -237,13 +242,14 @@ static int v1_answer(struct door_req *d, enum door_outcome o)
 			   "model_not_allowed", NULL);
 		return 403;
 	case DOOR_INVALID:
+	case DOOR_NOT_FOUND:
 	case DOOR_UNTRANSLATABLE:
 	case DOOR_TRANSLATE_FAILED:
-		/* 400 when the request itself cannot be (it says why), 500
-		 * when the translator failed */
-		st = o == DOOR_TRANSLATE_FAILED ? 500 : 400;
-		v1err_send(v->r, v->f, st, st == 400 ? "invalid_request_error" : "api_error",
-			   d->why, o == DOOR_UNTRANSLATABLE ? "untranslatable_request" : NULL, NULL);
+		/* 400 when the request itself cannot be (it says why), 404 for
+		 * what is not this member's, 500 when the translator failed */
+		st = o == DOOR_TRANSLATE_FAILED ? 500 : o == DOOR_NOT_FOUND ? 404 : 400;
+		v1err_send(v->r, v->f, st, st == 500 ? "api_error" : "invalid_request_error",
+			   d->why, o == DOOR_UNTRANSLATABLE ? "untranslatable_request" : d->code, NULL);
 		return st;
 	case DOOR_NOT_SERVED:
 		snprintf(msg, sizeof(msg), "the model `%.300s` is not served here", v->model);
@@ -271,6 +277,15 @@ static enum door_outcome v1_prepare(struct door_req *d)
 
 	v1_allowance(&d->ad, v->own, sizeof(v->own));
 	d->x.own_headers = v->own;
+	/* issue 25 point 13: Responses ids belong to the member who made them */
+	if (v->rt->id == ROUTE_RESPONSES) {
+		int st = exchange_responses_check(&d->x, v->req, v->why, sizeof(v->why), &d->code);
+
+		if (st) {
+			d->why = v->why;
+			return st == 404 ? DOOR_NOT_FOUND : DOOR_INVALID;
+		}
+	}
 	if (route_upstream_url(&v->a->cfg, d->rq.fmt, v->rt->up_path, v->url, sizeof(v->url)))
 		v->url[0] = '\0';   /* backend 0 lacks this format: another serves it */
 	if (d->in.fmt == d->rq.fmt)

@@ -54,7 +54,7 @@ again:
 		 DBS(fmt_name(m->fmt)), DBB(model, clip_utf8(model, 255)),
 		 DBI(m->stream ? 1 : 0), DBI(m->http_status),
 		 DBI(usage_prompt(&m->usage)), DBI(usage_completion(&m->usage)),
-		 DBI(usage_total(&m->usage)), DBI(m->usage.found ? 1 : 0),
+		 DBI(usage_total(&m->usage)), DBI(m->usage.found == 2 ? 2 : m->usage.found ? 1 : 0),
 		 DBI(m->latency_ms < 0 ? 0 : m->latency_ms),
 		 m->error ? DBB(m->error, clip_utf8(m->error, 1000)) : DBNULL,
 		 DBS(m->route ? m->route : "call"), DBS(c->lock_prefix),

@@ -558,7 +558,7 @@ static struct json_object *md_item(const struct meterw_rec *w)
 	md_add_int(o, "p", usage_prompt(&m.usage));
 	md_add_int(o, "c", usage_completion(&m.usage));
 	md_add_int(o, "t", usage_total(&m.usage));
-	md_add_int(o, "kn", m.usage.found ? 1 : 0);
+	md_add_int(o, "kn", m.usage.found == 2 ? 2 : m.usage.found ? 1 : 0);
 	md_add_int(o, "l", m.latency_ms < 0 ? 0 : m.latency_ms);
 	if (m.error)
 		md_add_str(o, "e", m.error);

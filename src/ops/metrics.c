@@ -30,6 +30,9 @@ static const char *metrics_model_label(const char *m, const char **known, unsign
 	return m;
 }
 
+/* Columns of a metrics_totals row (the fold's SELECT and INSERT). */
+#define METRICS_TOTAL_COLS 24
+
 /* Adds the request_log rows with id in (lo, hi] to metrics_totals. */
 static enum relay_err metrics_fold_totals(struct db *db, long long lo, long long hi)
 {
@@ -43,15 +46,16 @@ static enum relay_err metrics_fold_totals(struct db *db, long long lo, long long
 		" SUM(latency_ms <= 100), SUM(latency_ms <= 250), SUM(latency_ms <= 500),"
 		" SUM(latency_ms <= 1000), SUM(latency_ms <= 2500), SUM(latency_ms <= 5000),"
 		" SUM(latency_ms <= 10000), SUM(latency_ms <= 30000), SUM(latency_ms <= 60000),"
-		" SUM(latency_ms <= 120000), SUM(latency_ms <= 300000)"
+		" SUM(latency_ms <= 120000), SUM(latency_ms <= 300000),"
+		" SUM(usage_known = 2), SUM(IF(usage_known = 2, total_tokens, 0))"
 		" FROM request_log WHERE id > ? AND id <= ?"
 		" GROUP BY route, http_status, model, COALESCE(backend, 'none')";
 	static const char up[] =
 		"INSERT INTO metrics_totals (route, http_status, model, backend, requests, errors,"
 		" prompt_tokens, completion_tokens, total_tokens, no_usage, latency_sum_ms,"
 		" le_100, le_250, le_500, le_1000, le_2500, le_5000, le_10000, le_30000, le_60000,"
-		" le_120000, le_300000)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		" le_120000, le_300000, estimated, estimated_tokens)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 		" ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),"
 		" errors = errors + VALUES(errors), prompt_tokens = prompt_tokens + VALUES(prompt_tokens),"
 		" completion_tokens = completion_tokens + VALUES(completion_tokens),"
@@ -62,11 +66,13 @@ static enum relay_err metrics_fold_totals(struct db *db, long long lo, long long
 		" le_2500 = le_2500 + VALUES(le_2500), le_5000 = le_5000 + VALUES(le_5000),"
 		" le_10000 = le_10000 + VALUES(le_10000), le_30000 = le_30000 + VALUES(le_30000),"
 		" le_60000 = le_60000 + VALUES(le_60000), le_120000 = le_120000 + VALUES(le_120000),"
-		" le_300000 = le_300000 + VALUES(le_300000)";
+		" le_300000 = le_300000 + VALUES(le_300000),"
+		" estimated = estimated + VALUES(estimated),"
+		" estimated_tokens = estimated_tokens + VALUES(estimated_tokens)";
 	const char *known[METRICS_MODELS_MAX];
 	unsigned nknown = 0;
 	struct db_res kres, res;
-	struct db_val v[22];
+	struct db_val v[METRICS_TOTAL_COLS];
 	enum relay_err rc;
 
 	if ((rc = DBX(db, agg, &res, DBI(lo), DBI(hi))))
@@ -85,9 +91,9 @@ static enum relay_err metrics_fold_totals(struct db *db, long long lo, long long
 		v[0] = DBS(db_res_str(&res, i, 0));
 		v[1] = DBS(db_res_str(&res, i, 1));
 		v[2] = DBS(metrics_model_label(m ? m : "", known, &nknown));
-		for (unsigned k = 3; k < 22; k++)
+		for (unsigned k = 3; k < METRICS_TOTAL_COLS; k++)
 			v[k] = DBS(db_res_str(&res, i, k));
-		rc = db_exec(db, up, v, 22, NULL);
+		rc = db_exec(db, up, v, METRICS_TOTAL_COLS, NULL);
 	}
 	db_res_free(&kres);
 	db_res_free(&res);
@@ -268,7 +274,8 @@ static enum relay_err metrics_render_totals(struct db *db, struct buf *out)
 	static const char q[] =
 		"SELECT route, http_status, model, backend, requests, errors, prompt_tokens,"
 		" completion_tokens, total_tokens, no_usage, latency_sum_ms, le_100, le_250, le_500,"
-		" le_1000, le_2500, le_5000, le_10000, le_30000, le_60000, le_120000, le_300000"
+		" le_1000, le_2500, le_5000, le_10000, le_30000, le_60000, le_120000, le_300000,"
+		" estimated, estimated_tokens"
 		" FROM metrics_totals ORDER BY route, http_status, model, backend";
 	static const char lat[] = "llm_relay_upstream_latency_seconds";
 	struct db_res res;
@@ -288,6 +295,10 @@ static enum relay_err metrics_render_totals(struct db *db, struct buf *out)
 		"Total tokens the upstream reported (what the daily token limits count).", 8);
 	metrics_totals_counter(out, &res, "llm_relay_requests_without_usage_total",
 		"Requests whose answer carried no usage (logged with 0 tokens).", 9);
+	metrics_totals_counter(out, &res, "llm_relay_requests_estimated_total",
+		"Requests metered with the relay's estimate (usage_known = 2): the client left or the answer was too large before its usage was read.", 22);
+	metrics_totals_counter(out, &res, "llm_relay_estimated_tokens_total",
+		"Total tokens of the requests metered with an estimate (part of llm_relay_tokens_total).", 23);
 	metrics_head(out, lat, "histogram",
 		"Time from forwarding to the end of the upstream exchange (request_log.latency_ms).");
 	for (unsigned i = 0; i < res.nrows; i++) {

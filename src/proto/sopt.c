@@ -2,13 +2,16 @@
  *
  * json-c decides what the body means (is stream_options there, is
  * include_usage true); a small scanner finds where those members sit in
- * the text. The two must agree: a key the scanner cannot see (written with
- * escapes) makes the splice give up rather than edit the wrong place. For
- * duplicate keys json-c keeps the last one, so the scanner does too. A
- * body that is JSON only to json-c's lenient mode (comments, single
- * quotes) is sent unchanged. */
+ * the text. The two must agree: the scanner compares keys decoded as
+ * json-c decodes them (jkeys.h: "stream_\u006fptions" is stream_options),
+ * and for duplicate keys json-c keeps the last one, so the scanner does
+ * too. When the scanner still cannot follow the text (a body that is JSON
+ * only to json-c's lenient mode: comments, single quotes), the body is
+ * written anew from json-c's object with include_usage set: a body that
+ * hides usage from the relay is never sent as it is (issue 25 point 3). */
 #include <string.h>
 #include <json-c/json.h>
+#include "jkeys.h"
 #include "sopt.h"
 
 /* Nesting the scanner follows; deeper bodies are not edited. */
@@ -67,12 +70,12 @@ static size_t sopt_value(const char *s, size_t len, size_t i)
 	return 0;
 }
 
-/* In the object whose '{' is at s[open], finds the last member whose raw
- * key is `key`: its value's span [*vs, *ve). 1 found, 0 not, -1 bad. */
+/* In the object whose '{' is at s[open], finds the last member whose
+ * decoded key is `key`: its value's span [*vs, *ve). 1 found, 0 not, -1 bad. */
 static int sopt_member(const char *s, size_t len, size_t open, const char *key,
 		       size_t *vs, size_t *ve)
 {
-	size_t i = sopt_ws(s, len, open + 1), k, klen = strlen(key);
+	size_t i = sopt_ws(s, len, open + 1), k;
 	int found = 0;
 
 	if (i < len && s[i] == '}')
@@ -80,7 +83,7 @@ static int sopt_member(const char *s, size_t len, size_t open, const char *key,
 	while (i < len) {
 		if (s[i] != '"' || !(k = sopt_string(s, len, i)))
 			return -1;
-		int match = k - i - 2 == klen && memcmp(s + i + 1, key, klen) == 0;
+		int match = jkeys_key_is(s, len, i, key);
 		i = sopt_ws(s, len, k);
 		if (i >= len || s[i] != ':')
 			return -1;
@@ -163,36 +166,78 @@ static int sopt_rewrite(const char *s, size_t len, struct json_object *o,
 	return sopt_edit(s, len, is, ie, "true", out);
 }
 
+/* Parses body as one JSON object (strict or not); NULL otherwise. The
+ * caller owns the result. */
+static struct json_object *sopt_parse(const char *body, size_t len, int strict)
+{
+	struct json_tokener *tok = json_tokener_new_ex(SOPT_DEPTH);
+	struct json_object *o;
+
+	if (!tok)
+		return NULL;
+	if (strict)
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    sopt_ws(body, len, json_tokener_get_parse_end(tok)) != len ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* out = json-c's object o written anew with include_usage true (the
+ * client's spacing and escapes are lost, its meaning is kept). */
+static int sopt_reserialize(struct json_object *o, struct buf *out)
+{
+	struct json_object *so = NULL;
+	const char *txt;
+
+	if (!json_object_object_get_ex(o, "stream_options", &so) ||
+	    !json_object_is_type(so, json_type_object)) {
+		so = json_object_new_object();
+		if (!so || json_object_object_add(o, "stream_options", so))
+			return -1;
+	}
+	if (json_object_object_add(so, "include_usage", json_object_new_boolean(1)))
+		return -1;
+	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+					     JSON_C_TO_STRING_NOSLASHESCAPE);
+	buf_reset(out);
+	return txt && !buf_puts(out, txt) ? 0 : -1;
+}
+
 enum sopt_result sopt_splice(const char *body, size_t len, struct buf *out)
 {
-	struct json_tokener *tok;
 	struct json_object *o;
 	enum sopt_result res = SOPT_UNSURE;
 
 	if (len == 0 || len > 0x7fffffff || memchr(body, '\0', len))
 		return SOPT_UNSURE;
-	tok = json_tokener_new_ex(SOPT_DEPTH);
-	if (!tok)
-		return SOPT_UNSURE;
-	/* Strict: the scanner knows plain JSON only (json-c's lenient mode
-	 * also takes comments and single quotes). */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    sopt_ws(body, len, json_tokener_get_parse_end(tok)) != len ||
-	    !json_object_is_type(o, json_type_object))
-		goto out;
-	if (sopt_client_asked(o)) {
+	/* Strict first: the scanner knows plain JSON only (json-c's lenient
+	 * mode also takes comments and single quotes). */
+	o = sopt_parse(body, len, 1);
+	if (o && sopt_client_asked(o)) {
 		res = SOPT_ASKED;
 		goto out;
 	}
-	if (sopt_rewrite(body, len, o, out) == 0)
+	if (o && sopt_rewrite(body, len, o, out) == 0) {
+		res = SOPT_ADDED;
+		goto out;
+	}
+	buf_reset(out);
+	if (!o)
+		o = sopt_parse(body, len, 0);
+	if (o && sopt_client_asked(o))
+		res = SOPT_ASKED;
+	else if (o && sopt_reserialize(o, out) == 0)
 		res = SOPT_ADDED;
 out:
 	if (res != SOPT_ADDED)
 		buf_reset(out);
 	json_object_put(o);
-	json_tokener_free(tok);
 	return res;
 }
 

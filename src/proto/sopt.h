@@ -18,13 +18,16 @@ enum sopt_result {
 	SOPT_ASKED = 0,     /* the client asked for usage itself: unchanged */
 	SOPT_ADDED = 1,     /* out holds the spliced body: the relay asked, so
 			       the usage-only chunk is not the client's */
-	SOPT_UNSURE = -1    /* not a JSON object the scanner can edit safely
-			       (or out of memory): send it unchanged */
+	SOPT_UNSURE = -1    /* not a JSON object even to json-c's lenient
+			       mode (or out of memory): the caller must not
+			       send it (relay.c refuses it with 400) */
 };
 
 /* Writes the spliced body into the caller's `out` (initialised by the
  * caller, who frees it) when the result is SOPT_ADDED; `out` is left empty
- * otherwise. `body` is borrowed. */
+ * otherwise. `body` is borrowed. The splice edits the client's bytes where
+ * the scanner can follow them (keys compared decoded, jkeys.h); otherwise
+ * out is the body json-c parsed, written anew with include_usage true. */
 enum sopt_result sopt_splice(const char *body, size_t len, struct buf *out);
 
 /* 1 if an SSE data payload is the chunk that include_usage adds: a JSON
@@ -33,8 +36,8 @@ enum sopt_result sopt_splice(const char *body, size_t len, struct buf *out);
 int sopt_usage_only(const char *json, size_t len);
 
 /* In the top-level object of body, the span [*vs, *ve) of the value of
- * the last member whose raw key is `key` (as json-c keeps the last of
- * duplicates). 1 found, 0 not there, -1 not an object the scanner can
+ * the last member whose key is `key` once decoded (as json-c reads keys
+ * and keeps the last of duplicates). 1 found, 0 not there, -1 not an object the scanner can
  * follow. Used by the model mapping (backend.c). */
 int sopt_top_member(const char *body, size_t len, const char *key,
 		    size_t *vs, size_t *ve);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "sse.h"
+#include "tokest.h"
 
 /* Nesting allowed in an upstream JSON payload. Usage sits at depth 3; the
  * limit only has to be generous enough not to lose a whole response body. */
@@ -254,33 +255,41 @@ static size_t tail_object_end(const char *s, size_t len, size_t i)
 }
 
 /* Merges every whole "usage":{...} object found in the tail of an
- * oversize event. One inside a JSON string has its quote escaped
- * (\"usage\") and is skipped. */
-static void tail_usage(struct sse_parser *p)
+ * oversize event (see sse.h). */
+int usage_from_tail(const char *s, size_t len, struct usage *u)
 {
-	/* only the last SSE_TAIL bytes, however the chunks were cut (the
-	 * buffer may hold up to twice that) */
-	size_t skip = p->tail.len > SSE_TAIL ? p->tail.len - SSE_TAIL : 0;
-	const char *s = p->tail.data ? p->tail.data + skip : NULL;
-	size_t len = p->tail.len - skip, i = 0, j, end;
+	size_t i = 0, j, end;
 	struct json_object *o;
 	const char *hit;
+	int found = 0;
 
 	while (s && i < len &&
 	       (hit = memmem(s + i, len - i, "\"usage\"", 7)) != NULL) {
 		i = (size_t)(hit - s) + 7;
 		if (hit > s && hit[-1] == '\\')
 			continue;
-		for (j = i; j < len && (s[j] == ' ' || s[j] == ':'); j++)
+		for (j = i; j < len && (s[j] == ' ' || s[j] == ':' || s[j] == '\t' ||
+					s[j] == '\n' || s[j] == '\r'); j++)
 			;
 		if (j >= len || s[j] != '{' || !(end = tail_object_end(s, len, j)))
 			continue;
 		o = parse_json(s + j, end - j);
 		if (o) {
-			merge_usage(o, &p->usage);
+			found |= merge_usage(o, u);
 			json_object_put(o);
 		}
 	}
+	return found;
+}
+
+static void tail_usage(struct sse_parser *p)
+{
+	/* only the last SSE_TAIL bytes, however the chunks were cut (the
+	 * buffer may hold up to twice that) */
+	size_t skip = p->tail.len > SSE_TAIL ? p->tail.len - SSE_TAIL : 0;
+
+	usage_from_tail(p->tail.data ? p->tail.data + skip : NULL,
+			p->tail.len - skip, &p->usage);
 }
 
 /* Forgets the event being built (after dispatch or when it is dropped). */
@@ -306,6 +315,66 @@ static void event_drop(struct sse_parser *p)
 	buf_free(&p->data);
 }
 
+/* Adds the estimate of one generated text member of o (borrowed). */
+static void text_add(struct sse_parser *p, struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		p->text_est = usage_add(p->text_est,
+			tokest_text(json_object_get_string(v),
+				    (size_t)json_object_get_string_len(v)));
+}
+
+/* The generated text an event carries, for the estimate used when the
+ * usage at the end is never read: OpenAI chat/completions choices
+ * (delta.content, delta.reasoning_content, text), Anthropic's delta
+ * (text, thinking, partial_json) and the Responses API's "delta". */
+static void event_text(struct sse_parser *p, struct json_object *obj)
+{
+	struct json_object *c, *e, *d;
+	size_t i, n;
+
+	if (json_object_object_get_ex(obj, "choices", &c) &&
+	    json_object_is_type(c, json_type_array)) {
+		n = json_object_array_length(c);
+		for (i = 0; i < n && i < 16; i++) {
+			e = json_object_array_get_idx(c, i);
+			if (!json_object_is_type(e, json_type_object))
+				continue;
+			text_add(p, e, "text");
+			if (json_object_object_get_ex(e, "delta", &d) &&
+			    json_object_is_type(d, json_type_object)) {
+				text_add(p, d, "content");
+				text_add(p, d, "reasoning_content");
+			}
+		}
+	}
+	if (json_object_object_get_ex(obj, "delta", &d)) {
+		if (json_object_is_type(d, json_type_object)) {
+			text_add(p, d, "text");
+			text_add(p, d, "thinking");
+			text_add(p, d, "partial_json");
+		} else {
+			text_add(p, obj, "delta");
+		}
+	}
+}
+
+/* Keeps the first Responses API id ("response"."id"). */
+static void event_resp_id(struct sse_parser *p, struct json_object *obj)
+{
+	struct json_object *r, *id;
+
+	if (p->resp_id[0] || !json_object_object_get_ex(obj, "response", &r) ||
+	    !json_object_object_get_ex(r, "id", &id) ||
+	    !json_object_is_type(id, json_type_string) ||
+	    (size_t)json_object_get_string_len(id) >= sizeof(p->resp_id))
+		return;
+	memcpy(p->resp_id, json_object_get_string(id),
+	       (size_t)json_object_get_string_len(id) + 1);
+}
+
 /* Looks at a complete event's name and data for usage, [DONE], and errors.
  * The data is p->data (NUL-terminated by buf, but its length is what
  * counts). */
@@ -327,6 +396,8 @@ static void event_handle(struct sse_parser *p)
 		return;
 	if (json_object_is_type(obj, json_type_object)) {
 		usage_from_obj(obj, &p->usage);
+		event_text(p, obj);
+		event_resp_id(p, obj);
 		/* OpenAI streams report a failure as {"error": {...}}; a null
 		 * "error" member is not one */
 		if (json_object_object_get_ex(obj, "error", &v) && v)

@@ -34,7 +34,10 @@ struct usage {
 	long long cache_creation; /* cache_creation_input_tokens */
 	long long cache_read;     /* cache_read_input_tokens */
 	long long total;          /* total_tokens when reported */
-	int found;                /* 1 once any usage field was seen */
+	int found;                /* 1 once any usage field was seen; 2 when
+				     the counts are the relay's estimate
+				     (usage_known = 2: the answer was cut
+				     or too large before its usage) */
 };
 
 /* a + b as token counts: a negative one counts as 0, the sum saturates
@@ -52,6 +55,12 @@ long long usage_total(const struct usage *u);
  * or one SSE data payload) into *u, field by field taking the maximum.
  * Returns 1 if usage was found, 0 if not (including invalid JSON). */
 int usage_from_json(const char *json, size_t len, struct usage *u);
+
+/* Merges every whole "usage":{...} object found in the len bytes at s
+ * (borrowed: the tail of an oversize event or of a body too large to
+ * hold, whose start is cut). One inside a JSON string has its quote
+ * escaped (\"usage\") and is skipped. 1 if any usage was found. */
+int usage_from_tail(const char *s, size_t len, struct usage *u);
 
 struct sse_parser {
 	struct buf line;                /* partial line carried between chunks */
@@ -71,6 +80,12 @@ struct sse_parser {
 	int error_event;                /* saw an "error" event or a data
 					   payload with a top-level "error" */
 	struct usage usage;
+	/* Estimated tokens of the generated text seen so far (tokest.h):
+	 * what a stream cut before its usage is metered with. */
+	long long text_est;
+	/* The first "response"."id" seen (Responses API events), "" if none
+	 * or longer than fits. */
+	char resp_id[192];
 	/* The last SSE_TAIL bytes of an oversize event: its usage is read
 	 * from there (a Responses API response.completed carries the whole
 	 * answer and can pass 1 MiB; its usage comes at the end). */

@@ -22,6 +22,7 @@ static const char *const door_reason[DOOR_NOUTCOMES] = {
 	[DOOR_MODEL_NOT_ALLOWED] = "model not allowed",
 	[DOOR_UNTRANSLATABLE] = "request cannot be translated",
 	[DOOR_TRANSLATE_FAILED] = "request translation failed",
+	[DOOR_NOT_FOUND] = "not found",
 	[DOOR_NOT_SERVED] = "model not served by any backend",
 	[DOOR_NO_ENDPOINT] = "endpoint not configured",
 	[DOOR_QUEUE_FULL] = "queue full",
@@ -232,7 +233,7 @@ void door_run(struct door_req *d)
 	d->x.rq = &d->rq;
 	d->x.model = d->in.model;
 	if ((o = door_steps(d)) != DOOR_OK) {
-		door_refuse(d, o, o == DOOR_INVALID ? d->why : NULL);
+		door_refuse(d, o, o == DOOR_INVALID || o == DOOR_NOT_FOUND ? d->why : NULL);
 		return;
 	}
 	if (d->ad.slot == SLOT_GOT)

@@ -57,6 +57,7 @@ enum door_outcome {
 	DOOR_MODEL_NOT_ALLOWED, /* 403 */
 	DOOR_UNTRANSLATABLE,    /* 400, d->why */
 	DOOR_TRANSLATE_FAILED,  /* 500, d->why */
+	DOOR_NOT_FOUND,         /* the door's check: 404, d->why, d->code */
 	DOOR_NOT_SERVED,        /* no backend serves the model */
 	DOOR_NO_ENDPOINT,       /* the format's URL is not configured: 500 */
 	DOOR_QUEUE_FULL,        /* queue_max reached: 503 */
@@ -81,7 +82,8 @@ struct door_ops {
 	 * X-API-Format), before the allow-list: DOOR_OK or DOOR_INVALID. */
 	enum door_outcome (*check)(struct door_req *d);
 	/* After the allow-list: the door's part of the exchange (the SDK
-	 * routes' upstream URL, translation, allowance headers): DOOR_OK or
+	 * routes' upstream URL, translation, allowance headers, a Responses
+	 * id's owner): DOOR_OK, DOOR_INVALID / DOOR_NOT_FOUND, or
 	 * DOOR_UNTRANSLATABLE / DOOR_TRANSLATE_FAILED. */
 	enum door_outcome (*prepare)(struct door_req *d);
 };
@@ -103,8 +105,10 @@ struct door_req {
 					   long, 0 queue as a polled item */
 	struct admit ad;
 	char today[11];
-	const char *why;                /* DOOR_INVALID and the translation
-					   refusals: what the door says */
+	const char *why;                /* DOOR_INVALID, DOOR_NOT_FOUND and
+					   the translation refusals: what the
+					   door says */
+	const char *code;               /* and its error code, or NULL */
 	long long queue_id;             /* DOOR_QUEUED */
 };
 

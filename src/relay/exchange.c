@@ -152,11 +152,16 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 	char msg[400];
 
 	if (oc->err == RE_EINVAL) {
+		/* a bad header (up.c), or a stream body usage cannot be
+		 * asked for (relay.c) */
+		int body = strncmp(oc->error, "request body", 12) == 0;
+
 		if (x->v1)
-			v1err_send(x->r, x->errfmt, 400, NULL,
+			v1err_send(x->r, x->errfmt, 400, NULL, body ? oc->error :
 				   "a request header has an invalid value", NULL, NULL);
 		else
-			resp_error(x->r, 400, "请求头包含非法字符", NULL);
+			resp_error(x->r, 400, body ? "请求体无法读取用量设置" :
+				   "请求头包含非法字符", NULL);
 		return;
 	}
 	if (x->v1) {
@@ -381,6 +386,52 @@ out:
 	buf_free(&body);
 }
 
+/* Binds the Responses API id of a 2xx answer to its member (table
+ * response_owner, sql/023), before the client's next turn can name it
+ * in previous_response_id. A failed write only costs that member a 404
+ * on the follow-up, so it is logged, not fatal. */
+static void exchange_own_response(const struct exch *x, const struct relay_outcome *oc)
+{
+	if (!x->route || strcmp(x->route, "responses") != 0 || !oc->resp_id[0] ||
+	    oc->status < 200 || oc->status > 299 || !x->u)
+		return;
+	if (DBX(x->a->db, "INSERT IGNORE INTO response_owner (response_id, user_id)"
+		" VALUES (?, ?)", NULL, DBS(oc->resp_id), DBI(x->u->user_id)))
+		log_warn("response id not recorded: its follow-ups will get 404");
+}
+
+int exchange_responses_check(const struct exch *x, struct json_object *req,
+			     char *why, size_t whylen, const char **code)
+{
+	struct json_object *v;
+	struct db_res res;
+	const char *id;
+	int own = 0;
+
+	if (json_object_object_get_ex(req, "background", &v) && json_object_get_boolean(v)) {
+		snprintf(why, whylen, "background responses are not supported here:"
+			 " their usage could not be metered");
+		*code = "background_not_supported";
+		return 400;
+	}
+	if (!json_object_object_get_ex(req, "previous_response_id", &v) ||
+	    json_object_is_type(v, json_type_null))
+		return 0;
+	id = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	if (*id && strlen(id) < 192 &&
+	    !DBX(x->a->db, "SELECT 1 FROM response_owner WHERE response_id = ? AND user_id = ?",
+		 &res, DBS(id), DBI(x->u->user_id))) {
+		own = res.nrows > 0;
+		db_res_free(&res);
+	}
+	if (own)
+		return 0;
+	/* another member's, unknown, or unreadable: all look the same */
+	snprintf(why, whylen, "Previous response with id '%.200s' not found.", id);
+	*code = "previous_response_not_found";
+	return 404;
+}
+
 void exchange_forward(const struct exch *x, struct slot *s)
 {
 	const struct backend *b = NULL;
@@ -429,6 +480,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	}
 	buf_free(&e.errbody);
 	/* The client has its answer: release the slot and meter after. */
+	exchange_own_response(x, &oc);
 	web_finish(x->r);
 	ok = !exchange_bad(&oc);
 	if (b)

@@ -10,6 +10,7 @@
  * becomes an SSE error event in the route's format instead. */
 #ifndef RELAY_EXCHANGE_H
 #define RELAY_EXCHANGE_H
+#include <stddef.h>
 
 #include "fmt.h"
 #include "relay.h"
@@ -19,6 +20,7 @@
 
 struct app;
 struct auth_user;
+struct json_object;
 struct xroute;
 
 struct exch {
@@ -53,5 +55,16 @@ void exchange_meter(const struct exch *x, int status, const char *error,
  * before the first byte, an upstream 429/5xx) goes to another backend
  * that serves the model and has a free slot, up to backend_max_tries. */
 void exchange_forward(const struct exch *x, struct slot *s);
+
+/* POST /v1/responses on one upstream account shared by every member
+ * (issue 25 point 13): background: true is refused with 400 (its work
+ * and usage happen after the answer, where the relay cannot meter them),
+ * and a previous_response_id that is not one of this member's own
+ * responses (exchange_forward records them) gets OpenAI's 404, as if it
+ * did not exist. Returns 0 to go on, or the status to refuse with (400,
+ * 404) with why and *code (OpenAI's error code, static) set; the door
+ * answers and the pipeline meters. `req` is the parsed body (borrowed). */
+int exchange_responses_check(const struct exch *x, struct json_object *req,
+			     char *why, size_t whylen, const char **code);
 
 #endif

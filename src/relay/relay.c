@@ -10,6 +10,8 @@
 #include "relay.h"
 #include "resp.h"
 #include "sopt.h"
+#include "sse.h"
+#include "tokest.h"
 
 /* Usage-only chunks dropped per push; one per stream in practice. */
 #define RELAY_DROPS 4
@@ -24,6 +26,9 @@ struct relay_run {
 	struct sse_parser sse;
 	struct buf hold;      /* SSE bytes after the last complete event */
 	struct buf copy;      /* non-stream body: held whole, then sent */
+	struct buf tail;      /* non-stream body too big to hold: its last
+				 SSE_TAIL bytes, where its usage is */
+	long long plain_est;  /* estimated tokens of a non-stream body */
 	unsigned long long sent;  /* SSE stream offset written so far */
 	int pass;             /* non-stream body too big to hold: passing */
 	int partial;          /* part of an oversize event is out */
@@ -167,15 +172,34 @@ static int relay_push_events(struct relay_run *x)
 	return 0;
 }
 
+/* Keeps the last SSE_TAIL bytes of a body passed through (usage comes
+ * at the end of a JSON answer, issue 25 point 8). */
+static void relay_keep_tail(struct relay_run *x, const char *p, size_t n)
+{
+	if (n >= SSE_TAIL) {
+		buf_reset(&x->tail);
+		buf_append(&x->tail, p + n - SSE_TAIL, SSE_TAIL);
+		return;
+	}
+	if (x->tail.len + n > 2 * SSE_TAIL)
+		buf_consume(&x->tail, x->tail.len + n - SSE_TAIL);
+	buf_append(&x->tail, p, n);
+}
+
 static int relay_on_plain(struct relay_run *x, const char *p, size_t n)
 {
-	if (x->pass)
+	x->plain_est = usage_add(x->plain_est, tokest_text(p, n));
+	if (x->pass) {
+		relay_keep_tail(x, p, n);
 		return x->d->write(x->d->ctx, p, n) ? relay_gone(x) : 0;
+	}
 	if (x->copy.len + n <= x->copy.max)
 		return buf_append(&x->copy, p, n) ? -1 : 0;
 	/* Too big to hold: send what is held and pass the rest through;
-	 * its usage cannot be read (flagged usage_known = 0). */
+	 * its usage is read from the tail kept of it. */
 	x->pass = 1;
+	relay_keep_tail(x, x->copy.data, x->copy.len);
+	relay_keep_tail(x, p, n);
 	if (relay_dest_start(x) || relay_put(x, x->copy.data, x->copy.len) ||
 	    relay_put(x, p, n)) {
 		buf_free(&x->copy);
@@ -191,12 +215,19 @@ static int relay_on_data(void *ctx, const char *p, size_t n)
 
 	if (x->dest_gone) {
 		x->drained += n;
-		if (x->oc->sse)
+		if (x->oc->sse) {
 			sse_feed(&x->sse, p, n);
-		else if (!x->pass && x->copy.len + n <= x->copy.max)
-			buf_append(&x->copy, p, n);
-		else
-			x->pass = 1;
+		} else {
+			x->plain_est = usage_add(x->plain_est, tokest_text(p, n));
+			if (!x->pass && x->copy.len + n <= x->copy.max) {
+				buf_append(&x->copy, p, n);
+			} else {
+				if (!x->pass)
+					relay_keep_tail(x, x->copy.data, x->copy.len);
+				x->pass = 1;
+				relay_keep_tail(x, p, n);
+			}
+		}
 		return relay_drain_check(x);
 	}
 	if (!x->oc->sse)
@@ -322,6 +353,105 @@ static void relay_settle(struct relay_run *x, enum relay_err rc)
 	}
 }
 
+/* A json-c value parsed from exactly n bytes, or NULL. Caller owns. */
+static struct json_object *relay_json_span(const char *s, size_t n)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = NULL;
+
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, s, (int)n);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* Asks an OpenAI stream for its usage (sopt.h). A body whose usage
+ * cannot be asked for is not sent: a stream the relay cannot meter would
+ * be free (issue 25 point 3). RE_OK, or RE_EINVAL with ur->error. */
+static enum relay_err relay_ask_usage(struct relay_run *x, struct up_req *fwd,
+				      struct buf *spliced, struct up_result *ur)
+{
+	if (!relay_wants_usage(x->cfg, x->rq))
+		return RE_OK;
+	switch (sopt_splice(x->rq->body, x->rq->body_len, spliced)) {
+	case SOPT_ADDED:
+		fwd->body = spliced->data;
+		fwd->body_len = spliced->len;
+		x->filter_usage = 1;
+		return RE_OK;
+	case SOPT_ASKED:
+		return RE_OK;
+	default:
+		ur->err = RE_EINVAL;
+		snprintf(ur->error, sizeof(ur->error),
+			 "request body: stream usage cannot be asked for");
+		return RE_EINVAL;
+	}
+}
+
+/* A member never gets tokens for free by leaving early (issue 25 point
+ * 8): when the client went away before the usage at the end was read, or
+ * a body too large to hold had none in its tail, the row is metered with
+ * the relay's estimate (prompt from the request, completion from the text
+ * received) and flagged usage.found = 2 (usage_known = 2). An answer that
+ * came whole without usage stays 0 (usage_known = 0): the upstream's
+ * choice, not the member's. */
+static void relay_estimate(struct relay_run *x)
+{
+	struct usage *u = &x->oc->usage;
+	int sse = x->oc->sse, cut = x->dest_gone && !(sse && x->sse.done);
+	long long in, out;
+
+	/* nothing lost: whole, or the usage read (a non-stream usage is
+	 * read only from a whole body or its very end) */
+	if (!(cut || (x->pass && !u->found)) || (u->found && !sse) ||
+	    x->oc->status < 200 || x->oc->status > 299)
+		return;     /* an error answer is never charged by guess */
+	out = sse ? x->sse.text_est : x->plain_est;
+	in = tokest_count(x->rq->body, x->rq->body_len);
+	if (u->found && u->output >= out && usage_prompt(u) > 0)
+		return;     /* what was read counts at least as much */
+	if (usage_prompt(u) == 0)
+		u->input = in > 0 ? in : 0;
+	if (out > u->output)
+		u->output = out;
+	u->found = 2;
+	log_warn("usage not read (%s): metered an estimate of %lld prompt + %lld completion tokens",
+		 x->dest_gone ? "client went away" : "answer too large", usage_prompt(u), u->output);
+}
+
+/* The answer's Responses API id (relay_outcome.resp_id), for
+ * POST .../responses only. A JSON answer's top-level "id" (decoded by
+ * json-c from its span); a stream's from its events (sse.c). */
+static void relay_resp_id(struct relay_run *x)
+{
+	const char *u = x->rq->url;
+	struct json_object *o;
+	size_t vs, ve, n = u ? strlen(u) : 0;
+
+	if (n < 10 || strcmp(u + n - 10, "/responses") != 0)
+		return;
+	if (x->oc->sse) {
+		memcpy(x->oc->resp_id, x->sse.resp_id, sizeof(x->oc->resp_id));
+		return;
+	}
+	if (x->pass || !x->copy.len ||
+	    sopt_top_member(x->copy.data, x->copy.len, "id", &vs, &ve) != 1 ||
+	    x->copy.data[vs] != '"' || ve - vs > 2 * sizeof(x->oc->resp_id))
+		return;
+	o = relay_json_span(x->copy.data + vs, ve - vs);
+	if (json_object_is_type(o, json_type_string) &&
+	    (size_t)json_object_get_string_len(o) < sizeof(x->oc->resp_id))
+		memcpy(x->oc->resp_id, json_object_get_string(o),
+		       (size_t)json_object_get_string_len(o) + 1);
+	json_object_put(o);
+}
+
 void relay_exchange(struct up *u, const struct up_req *rq,
 		    const struct relay_dest *d, struct relay_outcome *oc)
 {
@@ -346,19 +476,16 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 	 * relay_on_data passes through anything longer than one event. */
 	buf_init(&x.hold, (size_t)-2);
 	buf_init(&x.copy, RELAY_USAGE_COPY_MAX);
+	buf_init(&x.tail, 2 * SSE_TAIL);
 	buf_init(&spliced, rq->body_len + 64);
-	if (relay_wants_usage(x.cfg, rq) &&
-	    sopt_splice(rq->body, rq->body_len, &spliced) == SOPT_ADDED) {
-		fwd.body = spliced.data;
-		fwd.body_len = spliced.len;
-		x.filter_usage = 1;
-	}
+	memset(&ur, 0, sizeof(ur));
 	fwd.tick = relay_tick;
 	fwd.tick_ctx = &x;
 	sink.ctx = &x;
 	x.ur = &ur;
-
-	rc = up_forward(u, &fwd, &sink, &ur);
+	rc = relay_ask_usage(&x, &fwd, &spliced, &ur);
+	if (rc == RE_OK)
+		rc = up_forward(u, &fwd, &sink, &ur);
 	oc->err = rc;
 	oc->ttfb_ms = ur.ttfb_ms;
 	oc->bytes = ur.bytes;
@@ -368,11 +495,16 @@ void relay_exchange(struct up *u, const struct up_req *rq,
 		oc->usage = x.sse.usage;
 	else if (!x.pass && x.copy.len)
 		usage_from_json(x.copy.data, x.copy.len, &oc->usage);
+	else if (x.pass)
+		usage_from_tail(x.tail.data, x.tail.len, &oc->usage);
+	relay_estimate(&x);
+	relay_resp_id(&x);
 	if (oc->sse && rc == RE_OK && x.sse.error_event && !oc->error[0])
 		snprintf(oc->error, sizeof(oc->error), "upstream sent an error event");
 	oc->latency_ms = (long)(relay_now_ms() - t0);
 	sse_free(&x.sse);
 	buf_free(&x.hold);
 	buf_free(&x.copy);
+	buf_free(&x.tail);
 	buf_free(&spliced);
 }

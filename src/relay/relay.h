@@ -41,6 +41,10 @@ struct relay_outcome {
 	double ttfb_ms;
 	unsigned long long bytes;
 	int retry_after;       /* upstream's Retry-After seconds, -1 if none */
+	/* The Responses API's id of the answer (POST /v1/responses: the
+	 * top-level "id" of a JSON answer, or "response"."id" of a stream's
+	 * events), "" when none: bound to its member (issue 25 point 13). */
+	char resp_id[192];
 };
 
 /* Largest non-stream body kept in memory to read its usage; bigger bodies

@@ -39,11 +39,12 @@ def call(env, payload, key=None, headers=None, via="cgi", stream=False, timeout=
     return fn(via + "/api/call.php", method=method, headers=h, body=data, timeout=timeout)
 
 
-def call_popen(env, body, key, content_length=None):
+def call_popen(env, body, key, content_length=None, env_over=None):
     """Starts cgi-bin/call as plain CGI with the body already written and
-    stdin closed; the caller reads p.stdout at its own pace (and waits)."""
+    stdin closed; the caller reads p.stdout at its own pace (and waits).
+    env_over: the base environment (default env.relay_env())."""
     import subprocess
-    cenv = env.relay_env()
+    cenv = dict(env_over) if env_over is not None else env.relay_env()
     cenv.update({"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/json",
                  "CONTENT_LENGTH": str(len(body) if content_length is None else content_length),
                  "HTTP_X_API_KEY": key})

@@ -307,3 +307,19 @@ def test_model_allow_list_on_every_call_path(env):
     assert [x for x in rows if x[0] != "200"] == \
         [["403", "model not allowed", "gpt-4-secret"]] * refused, rows
     assert usage(env, "alice")[2] == refused
+
+
+def test_duplicate_model_key_refused(env):
+    """issue 25 point 3: duplicate "model" keys were accepted; the
+    allow-list read the last while an upstream may take the first."""
+    key = env.add_user("alice", models="gpt-test")
+    for raw in (b'{"model":"gpt-secret","model":"gpt-test","messages":[]}',
+                b'{"model":"gpt-secret","mod\\u0065l":"gpt-test","messages":[]}',
+                b'{"model":"gpt-secret","model\\u0000x":"gpt-test","messages":[]}'):
+        r = call(env, raw, key)
+        assert_error(r, 400)
+        # queued and waiting requests go through the same door
+        r = call(env, raw, key, headers={"X-Relay-Wait": "5"})
+        assert_error(r, 400)
+    assert env.mock_requests() == []
+    assert call(env, req(model="gpt-test"), key).status == 200

@@ -981,3 +981,21 @@ def test_console_backends(env):
     assert acts[:2] == ["backend.create", "backend.create"] and "backend.test" in acts \
         and "backend.delete" in acts, acts
 
+
+
+def test_console_requests_show_estimated_usage(env):
+    """issue 25 point 8: a row metered with the relay's estimate
+    (usage_known = 2) is marked as such in the requests list (API and
+    page); reported and missing usage are told apart too."""
+    uid = make_admin(env, "est", "est-pass-123", admin=False)
+    for kn in (0, 1, 2):
+        env.sql("INSERT INTO request_log (user_id, key_id, route, format, model, http_status,"
+                " total_tokens, usage_known, day) VALUES (%d, 0, 'chat', 'openai', 'm%d', 200,"
+                " 5, %d, CURDATE())" % (uid, kn, kn))
+    c = Client(env, lighttpd(env))
+    c.login("est", "est-pass-123")
+    rows = ok(c.req("GET", "/api/v1/user/requests"))
+    assert [(x["model"], x["usage"]) for x in rows] == \
+        [("m2", "estimated"), ("m1", "reported"), ("m0", "none")], rows
+    page = c.req("GET", "/console/requests")
+    assert page.status == 200 and "estimated" in page.body.decode(), page.body[:300]

@@ -131,3 +131,105 @@ def test_client_disconnect_mid_stream(env):
     assert usage(env, "alice")[1] == 33
     # the slot is free again
     assert call(env, req(), key).status == 200
+
+
+# ---- issue 25 point 3: no JSON spelling hides a stream's usage ---------------
+
+def test_stream_escaped_stream_options_still_metered(env):
+    """An escaped key (stream_\\u006fptions, include\\u005fusage) saying
+    include_usage false: json-c decodes it, the old byte scanner did not and
+    sent the body unchanged, so the stream was metered 0 tokens."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    mock = json.dumps({"mode": "stream", "n": 3, "usage_option": True})
+    bodies = [
+        '{"model":"gpt-test","stream":true,"stream_\\u006fptions":{"include_usage":false},'
+        '"messages":[{"role":"user","content":"hi"}],"mock":%s}' % mock,
+        '{"model":"gpt-test","stream":true,"stream_options":{"include\\u005fusage":false},'
+        '"messages":[{"role":"user","content":"hi"}],"mock":%s}' % mock,
+    ]
+    for raw in bodies:
+        env.mock_reset()
+        r, data = _stream(env, raw.encode(), key)
+        assert r.status == 200, (raw, r.body[:300])
+        sent = json.loads(env.mock_requests()[-1]["body"])
+        assert sent["stream_options"] == {"include_usage": True}, (raw, sent)
+        log = last_log(env)
+        assert (log["total_tokens"], log["usage_known"]) == ("33", "1"), (raw, log)
+        # the usage chunk the relay asked for is not the client's
+        assert b'"choices":[]' not in data, data[-300:]
+
+
+def test_stream_duplicate_deciding_keys_refused(env):
+    """A deciding key given twice: json-c keeps the last, an upstream may
+    take the first (stream_options false first, true last hid usage)."""
+    key = env.add_user("alice")
+    mock = json.dumps({"mode": "stream", "n": 3, "usage_option": True})
+    for raw in ('{"model":"gpt-test","stream":true,"stream_options":{"include_usage":false},'
+                '"stream_options":{"include_usage":true},"messages":[],"mock":%s}' % mock,
+                '{"model":"gpt-test","stream":true,"stream_options":{"include_usage":false,'
+                '"include_usage":true},"messages":[],"mock":%s}' % mock,
+                '{"model":"gpt-test","stream":false,"str\\u0065am":true,"messages":[],"mock":%s}' % mock):
+        r = call(env, raw.encode(), key)
+        assert_error(r, 400)
+    assert env.mock_requests() == []
+
+
+# ---- issue 25 point 8: no answer escapes metering by size or by a cut -------
+
+def test_huge_plain_answer_usage_read_from_its_tail(env):
+    """A non-stream answer over 16 MiB passed through unparsed and was
+    metered 0 tokens although its usage ends the body."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    r = call(env, req(mock={"huge_json_mb": 17}), key, timeout=120)
+    assert r.status == 200 and len(r.body) > 17 * 1024 * 1024, (r.status, len(r.body))
+    assert r.body.endswith(b'"total_tokens":4001000}}'), r.body[-80:]
+    log = last_log(env)
+    assert (log["prompt_tokens"], log["completion_tokens"], log["total_tokens"],
+            log["usage_known"]) == ("1000", "4000000", "4001000", "1"), log
+    # none in its tail: an estimate, flagged as such (usage_known = 2)
+    r = call(env, req(mock={"huge_json_mb": 17, "usage": False}), key, timeout=120)
+    assert r.status == 200
+    log = last_log(env)
+    assert log["usage_known"] == "2" and int(log["completion_tokens"]) > 4000000, log
+    assert int(log["prompt_tokens"]) > 0, log
+    assert usage(env, "alice")[1] == 4001000 + int(log["total_tokens"])
+
+
+def _leave_early(env, key, body, over):
+    p = call_popen(env, json.dumps(body).encode(), key, env_over=over)
+    p.stdout.read(600)          # a few events, then hang up
+    p.stdout.close()
+    assert p.wait(timeout=60) == 0
+    return last_log(env)
+
+
+def test_client_gone_past_drain_bound_metered_estimate(env):
+    """A client that leaves before the end, with the drain bound reached
+    before the usage (here drain_max_seconds = 0: not read on at all), was
+    metered 0 tokens (OpenAI) or only message_start's counts (Anthropic)."""
+    key = env.add_user("alice", daily_requests=0, daily_tokens=0)
+    over = env.relay_env(RELAY_DRAIN_MAX_SECONDS="0")
+    log = _leave_early(env, key, req(stream=True, mock={"mode": "stream", "n": 90, "delay": 0.05}),
+                       over)
+    assert "drain bound" in log["error"], log
+    assert log["usage_known"] == "2", log
+    assert int(log["prompt_tokens"]) > 0 and int(log["completion_tokens"]) > 0, log
+    t1 = int(log["total_tokens"])
+    log = _leave_early(env, key, dict(ANTHROPIC_REQ, stream=True,
+                                      mock={"mode": "stream", "n": 90, "delay": 0.05}), over)
+    assert log["usage_known"] == "2", log
+    # message_start's input (17) stays, the output is the text received (> its 1)
+    assert log["prompt_tokens"] == "17" and int(log["completion_tokens"]) > 1, log
+    assert usage(env, "alice")[1] == t1 + int(log["total_tokens"])
+    # shown as estimated: relayctl usage, the console's list, /metrics
+    out = env.relayctl("usage").stdout
+    assert "estimated" in out and "alice" in out.split("estimated", 1)[1], out
+    rows = env.sql("SELECT COUNT(*) FROM request_log WHERE usage_known = 2")
+    assert rows[0][0] == "2", rows
+    from test_metrics import scrape, settle, value
+    settle(env)
+    r, fams = scrape(env)
+    assert r.status == 200, r.body
+    assert value(fams, "llm_relay_requests_estimated", "llm_relay_requests_estimated_total") == 2, r.text
+    assert value(fams, "llm_relay_estimated_tokens", "llm_relay_estimated_tokens_total") == \
+        t1 + int(log["total_tokens"])

@@ -269,3 +269,80 @@ def test_count_tokens_forwarding_is_rate_bounded(env):
     fwd = [r for r in answers if r.headers.get("x-relay-estimate") != "1"]
     assert all(r.json() == {"input_tokens": 42} for r in fwd), fwd
     assert 1 <= len(_ct_posts(env)) == len(fwd) <= 2 * (t1 - t0 + 1), (len(fwd), t1 - t0)
+
+
+def test_v1_duplicate_deciding_keys_refused(env):
+    """issue 25 point 3: duplicate "model" (or "stream") keys on /v1 get
+    400 in the route's own format and never reach the upstream."""
+    key = env.add_user("alice", models="gpt-test,claude-test")
+    cases = [
+        ("/v1/chat/completions", b'{"model":"gpt-secret","model":"gpt-test","messages":[]}', "openai"),
+        ("/v1/chat/completions", b'{"model":"gpt-test","stream":true,"stre\\u0061m":false,"messages":[]}',
+         "openai"),
+        ("/v1/messages", b'{"model":"claude-secret","mod\\u0065l":"claude-test","max_tokens":5,'
+         b'"messages":[]}', "anthropic"),
+        ("/v1/responses", b'{"model":"gpt-test","input":"hi","previous_response_id":"a",'
+         b'"previous_response_id":"b"}', "openai"),
+    ]
+    for path, raw, fmt in cases:
+        r = env.cgi("v1", method="POST", body=raw, env=env.relay_env(PATH_INFO=path),
+                    headers={"Authorization": "Bearer " + key, "anthropic-version": "2023-06-01"})
+        assert r.status == 400, (path, raw, r.body)
+        j = r.json()
+        if fmt == "anthropic":
+            assert j["type"] == "error" and j["error"]["type"] == "invalid_request_error", j
+        else:
+            assert j["error"]["type"] == "invalid_request_error", j
+    assert env.mock_requests() == []
+
+
+def _resp_post(env, key, body):
+    return env.cgi("v1", method="POST", body=jbody(body),
+                   env=env.relay_env(PATH_INFO="/v1/responses"),
+                   headers={"Authorization": "Bearer " + key})
+
+
+def test_v1_responses_bound_to_their_member(env):
+    """issue 25 point 13: every member shares the upstream account, so a
+    stored response id is bound to the member whose request created it:
+    another member's previous_response_id gets 404 (before: forwarded),
+    background work (unmeterable) gets 400 (before: forwarded)."""
+    alice = env.add_user("alice")
+    bob = env.add_user("bob")
+    usage_ = {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12}
+    base = {"model": "gpt-test", "input": "hi"}
+    r = _resp_post(env, alice, dict(base, mock={"body": {
+        "id": "resp_alice1", "object": "response", "status": "completed", "usage": usage_}}))
+    assert r.status == 200, r.body
+    ev = ['event: response.created\ndata: {"type":"response.created","response":'
+          '{"id":"resp_alice2","object":"response","status":"in_progress"}}\n\n',
+          'event: response.completed\ndata: {"type":"response.completed","response":'
+          '{"id":"resp_alice2","object":"response","status":"completed","usage":'
+          '{"input_tokens":5,"output_tokens":7,"total_tokens":12}}}\n\n']
+    r = env.cgi("v1", method="POST", body=jbody(dict(base, stream=True,
+                                                     mock={"mode": "stream", "events": ev})),
+                env=env.relay_env(PATH_INFO="/v1/responses"),
+                headers={"Authorization": "Bearer " + alice})
+    assert r.status == 200 and b"resp_alice2" in r.body, r.body
+    n = len(env.mock_requests())
+    for rid in ("resp_alice1", "resp_alice2", "resp_nobody"):
+        r = _resp_post(env, bob, dict(base, previous_response_id=rid))
+        assert r.status == 404, (rid, r.body)
+        j = r.json()["error"]
+        assert j["type"] == "invalid_request_error" and j["code"] == "previous_response_not_found", j
+    r = _resp_post(env, bob, dict(base, background=True))
+    assert r.status == 400 and r.json()["error"]["code"] == "background_not_supported", r.body
+    assert len(env.mock_requests()) == n, "a refused request reached the upstream"
+    # the owner continues both
+    for rid in ("resp_alice1", "resp_alice2"):
+        r = _resp_post(env, alice, dict(base, previous_response_id=rid))
+        assert r.status == 200, (rid, r.body)
+    # reading or deleting a stored response is not routed at all
+    for method in ("GET", "DELETE"):
+        r = env.cgi("v1", method=method, env=env.relay_env(PATH_INFO="/v1/responses/resp_alice1"),
+                    headers={"Authorization": "Bearer " + bob})
+        assert r.status in (404, 405) and "error" in r.json(), (method, r.status, r.body)
+    assert len(env.mock_requests()) == n + 2
+    rows = env.sql("SELECT http_status, error FROM request_log l JOIN users u ON u.id = l.user_id"
+                   " WHERE u.name = 'bob' ORDER BY l.id")
+    assert [x[0] for x in rows] == ["404", "404", "404", "400"], rows

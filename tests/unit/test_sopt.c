@@ -64,8 +64,29 @@ static void test_asked_or_unsure(void **state)
 	expect("[1,2]", SOPT_UNSURE, NULL);
 	expect("{\"a\":", SOPT_UNSURE, NULL);
 	expect("{} x", SOPT_UNSURE, NULL);
-	/* a key written with escapes: json-c sees it, the scanner does not */
-	expect("{\"stream\\u005foptions\":{}}", SOPT_UNSURE, NULL);
+}
+
+/* issue 25 point 3: keys are compared as json-c decodes them, and a body
+ * the scanner cannot follow is written anew, never sent hiding usage. */
+static void test_escaped_keys(void **state)
+{
+	(void)state;
+	expect("{\"stream\\u005foptions\":{}}", SOPT_ADDED,
+	       "{\"stream\\u005foptions\":{\"include_usage\":true}}");
+	expect("{\"stream_\\u006fptions\":{\"include_usage\":false},\"a\":1}", SOPT_ADDED,
+	       "{\"stream_\\u006fptions\":{\"include_usage\":true},\"a\":1}");
+	expect("{\"stream_options\":{\"include\\u005fusage\":false}}", SOPT_ADDED,
+	       "{\"stream_options\":{\"include\\u005fusage\":true}}");
+	/* json-c ends a key at a NUL: this is stream_options to it */
+	expect("{\"stream_options\\u0000x\":{\"include_usage\":false}}", SOPT_ADDED,
+	       "{\"stream_options\\u0000x\":{\"include_usage\":true}}");
+	expect("{\"stream_options\":{\"include_usage\":true}}", SOPT_ASKED, NULL);
+	expect("{\"stream_options\":{\"include_\\u0075sage\":true}}", SOPT_ASKED, NULL);
+	/* JSON only to json-c's lenient mode: written anew */
+	expect("{/* c */\"a\":1,\"stream_options\":{\"include_usage\":false}}", SOPT_ADDED,
+	       "{\"a\":1,\"stream_options\":{\"include_usage\":true}}");
+	/* json-c 0.16's strict mode takes single quotes: spliced */
+	expect("{'a':1}", SOPT_ADDED, "{\"stream_options\":{\"include_usage\":true},'a':1}");
 }
 
 static void test_usage_only(void **state)
@@ -87,6 +108,7 @@ int main(void)
 		cmocka_unit_test(test_added_when_absent),
 		cmocka_unit_test(test_inside_existing),
 		cmocka_unit_test(test_asked_or_unsure),
+		cmocka_unit_test(test_escaped_keys),
 		cmocka_unit_test(test_usage_only),
 	};
 

@@ -744,12 +744,48 @@ static void test_responses_usage(void **state)
 	assert_int_equal(usage_prompt(&p.usage), 12);
 	assert_int_equal(usage_completion(&p.usage), 7);
 	assert_int_equal(usage_total(&p.usage), 19);
+	/* issue 25: the id the relay binds to its member, the text estimate */
+	assert_string_equal(p.resp_id, "r1");
+	assert_int_equal(p.text_est, 1);
 	sse_free(&p);
+}
+
+/* issue 25 point 8: the text a cut stream is metered with, and the usage
+ * read from the tail of a body too large to hold. */
+static void test_text_estimate_and_tail(void **state)
+{
+	static const char s[] =
+		"data: {\"choices\":[{\"delta\":{\"content\":\"abcdefgh\"}}]}\n\n"
+		"data: {\"choices\":[{\"text\":\"\u4f60\u597d\"}]}\n\n"
+		"event: content_block_delta\n"
+		"data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\","
+		"\"text\":\"abcd\"}}\n\n";
+	static const char tail[] =
+		"xyz\"}}],\"usage\": {\"prompt_tokens\":5,\"completion_tokens\":4000000,"
+		"\"total_tokens\":4000005}}";
+	struct sse_parser p;
+	struct usage u;
+
+	(void)state;
+	sse_init(&p);
+	feed_str(&p, s);
+	/* 8 ASCII = 2, two CJK = 2, 4 ASCII = 1 */
+	assert_int_equal(p.text_est, 5);
+	assert_int_equal(p.usage.found, 0);
+	assert_string_equal(p.resp_id, "");
+	sse_free(&p);
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_from_tail(tail, strlen(tail), &u), 1);
+	assert_int_equal(usage_total(&u), 4000005);
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_from_tail(tail, strlen(tail) - 2, &u), 0);
+	assert_int_equal(usage_from_tail("\\\"usage\":{\"total_tokens\":1}", 26, &u), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_text_estimate_and_tail),
 		cmocka_unit_test(test_mixed_whole),
 		cmocka_unit_test(test_mixed_one_byte),
 		cmocka_unit_test(test_mixed_all_splits),
