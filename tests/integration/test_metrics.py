@@ -260,8 +260,8 @@ def test_migration_015_on_a_log_with_history(env):
     uid = env.sql_value("SELECT id FROM users WHERE name = 'alice'")
     env.sql("DROP TABLE usage_model_daily, metrics_state, metrics_totals, metrics_wait,"
             " metrics_db_errors, request_log_archive")
-    # 023 adds columns to metrics_totals: re-applied after 015's tables
-    env.sql("DELETE FROM schema_migrations WHERE version IN (15, 23)")
+    # 024 adds columns to metrics_totals: re-applied after 015's tables
+    env.sql("DELETE FROM schema_migrations WHERE version IN (15, 24)")
     env.sql("INSERT INTO request_log (user_id, key_id, route, format, model, http_status,"
             " total_tokens, created_at, day) SELECT %s, 0, 'chat', 'openai',"
             " IF(MOD(seq, 2) = 0, 'a', 'b'), IF(MOD(seq, 10) = 0, 502, 200), 3,"
