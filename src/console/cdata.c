@@ -7,6 +7,7 @@
 #include "apikey.h"
 #include "app.h"
 #include "cdata.h"
+#include "useradmin.h"
 #include "console.h"
 #include "cpw.h"
 #include "csess.h"
@@ -697,8 +698,7 @@ int cdata_key_revoke(struct con *c, long long owner, long long key_id, const cha
 	db_res_free(&res);
 	if (st != 200)
 		return st;
-	if (DBX(c->a->db, "UPDATE api_keys SET revoked_at = NOW() WHERE id = ?"
-		" AND revoked_at IS NULL", NULL, DBI(key_id)))
+	if (apikey_revoke(c->a->db, key_id, NULL))
 		return cdata_dberr(c, "key revoke", msg);
 	snprintf(target, sizeof(target), "key:%lld", key_id);
 	con_audit(c, "key.revoke", target, NULL);
@@ -820,9 +820,33 @@ static void cdata_update_detail(const struct cdata_ufields *f, char *out, size_t
 	buf_free(&b);
 }
 
+/* The form's fields as the admin layer's change (f must outlive uc). */
+static void cdata_user_change(const struct cdata_ufields *f, struct user_change *uc)
+{
+	useradmin_init(uc);
+	uc->has_requests = f->has_req;
+	uc->requests = f->req;
+	uc->has_tokens = f->has_tok;
+	uc->tokens = f->tok;
+	uc->has_priority = f->has_prio;
+	uc->priority = f->prio;
+	uc->has_max_conc = f->has_maxc;
+	uc->max_conc = f->maxc;
+	uc->has_max_queued = f->has_maxq;
+	uc->max_queued = f->maxq;
+	uc->has_models = f->has_models;
+	uc->models = f->models;
+	uc->enabled = f->has_enabled ? (int)f->enabled : -1;
+	uc->admin = f->has_admin ? (int)f->admin : -1;
+	uc->approve = f->has_approve && f->approve;
+	uc->password_hash = f->hash[0] ? f->hash : NULL;
+}
+
 int cdata_user_update(struct con *c, long long id, const char **msg)
 {
 	struct cdata_ufields f;
+	struct user_change uc;
+	int found = 0;
 	char target[96], detail[256];
 	int st;
 
@@ -832,31 +856,12 @@ int cdata_user_update(struct con *c, long long id, const char **msg)
 		*msg = "不能撤销自己的管理员权限或禁用自己";
 		return 400;
 	}
-	if (DBX(c->a->db, "UPDATE users SET daily_requests = IF(?, ?, daily_requests),"
-		" daily_tokens = IF(?, ?, daily_tokens), priority = IF(?, ?, priority),"
-		" is_admin = IF(?, ?, is_admin), enabled = IF(?, ?, IF(?, 1, enabled)),"
-		" pending = IF(?, 0, pending), models = IF(?, ?, models),"
-		" password_hash = COALESCE(?, password_hash),"
-		" max_concurrent = IF(?, ?, max_concurrent), max_queued = IF(?, ?, max_queued)"
-		" WHERE id = ?", NULL,
-		DBI(f.has_req), DBI(f.req), DBI(f.has_tok), DBI(f.tok), DBI(f.has_prio),
-		DBI(f.prio), DBI(f.has_admin), DBI(f.admin), DBI(f.has_enabled), DBI(f.enabled),
-		DBI(f.has_approve && f.approve), DBI(f.has_approve && f.approve),
-		DBI(f.has_models), DBS(f.models[0] ? f.models : NULL),
-		DBS(f.hash[0] ? f.hash : NULL), DBI(f.has_maxc), DBI(f.maxc), DBI(f.has_maxq),
-		DBI(f.maxq), DBI(id)))
+	cdata_user_change(&f, &uc);
+	if (useradmin_update(c->a->db, id, &uc, &found))
 		return cdata_dberr(c, "user update", msg);
-	{
-		struct db_res res;
-		long long found;
-		if (DBX(c->a->db, "SELECT COUNT(*) FROM users WHERE id = ?", &res, DBI(id)))
-			return cdata_dberr(c, "user update", msg);
-		found = db_res_int(&res, 0, 0, 0);
-		db_res_free(&res);
-		if (!found) {
-			*msg = "用户不存在";
-			return 404;
-		}
+	if (!found) {
+		*msg = "用户不存在";
+		return 404;
 	}
 	/* a new password or a disabled account ends the user's sessions */
 	if ((f.hash[0] || (f.has_enabled && !f.enabled)) &&

@@ -10,6 +10,7 @@
 #include "apikey.h"
 #include "app.h"
 #include "audit.h"
+#include "useradmin.h"
 #include "auth.h"
 #include "cpw.h"
 #include "ctl.h"
@@ -567,10 +568,31 @@ static int ctl_user_add(struct app *a, const char *name, int argc, char **argv)
 	return 0;
 }
 
+/* The flags as the admin layer's change (f must outlive c). */
+static void ctl_user_change(const struct ctl_user_flags *f, struct user_change *c)
+{
+	useradmin_init(c);
+	c->has_requests = f->has_requests;
+	c->requests = f->requests;
+	c->has_tokens = f->has_tokens;
+	c->tokens = f->tokens;
+	c->has_priority = f->has_priority;
+	c->priority = f->priority;
+	c->has_max_conc = f->has_max_conc;
+	c->max_conc = f->max_conc;
+	c->has_max_queued = f->has_max_queued;
+	c->max_queued = f->max_queued;
+	c->has_models = f->has_models;
+	c->models = f->models;
+	c->enabled = f->enable;
+	c->admin = f->admin;
+}
+
 static int ctl_user_set(struct app *a, long long id, const char *name, int argc,
 			char **argv)
 {
 	struct ctl_user_flags f;
+	struct user_change uc;
 	int rc;
 
 	if ((rc = ctl_user_flags(argc, argv, 1, &f)))
@@ -582,21 +604,8 @@ static int ctl_user_set(struct app *a, long long id, const char *name, int argc,
 	if (!f.has_requests && !f.has_tokens && !f.has_priority && f.enable < 0 &&
 	    !f.has_max_conc && !f.has_max_queued && f.admin < 0 && !f.has_models)
 		return ctl_usage("user set needs at least one option");
-	if (DBX(a->db, "UPDATE users SET"
-		" daily_requests = IF(?, ?, daily_requests),"
-		" daily_tokens = IF(?, ?, daily_tokens),"
-		" priority = IF(?, ?, priority),"
-		" max_concurrent = IF(?, ?, max_concurrent),"
-		" max_queued = IF(?, ?, max_queued),"
-		" models = IF(?, ?, models),"
-		" enabled = IF(? >= 0, ?, enabled),"
-		" is_admin = IF(? >= 0, ?, is_admin) WHERE id = ?", NULL,
-		DBI(f.has_requests), DBI(f.requests), DBI(f.has_tokens),
-		DBI(f.tokens), DBI(f.has_priority), DBI(f.priority),
-		DBI(f.has_max_conc), DBI(f.max_conc), DBI(f.has_max_queued),
-		DBI(f.max_queued), DBI(f.has_models),
-		DBS(f.models[0] ? f.models : NULL), DBI(f.enable), DBI(f.enable),
-		DBI(f.admin), DBI(f.admin), DBI(id)))
+	ctl_user_change(&f, &uc);
+	if (useradmin_update(a->db, id, &uc, NULL))
 		return ctl_fail_db(a, "user set");
 	ctl_audit_set(a, name, &f);
 	printf("user '%s' updated\n", name);
@@ -793,8 +802,7 @@ static int ctl_key(struct app *a, int argc, char **argv)
 		}
 		id = db_res_int(&res, 0, 0, 0);
 		db_res_free(&res);
-		if (DBX(a->db, "UPDATE api_keys SET revoked_at = NOW() WHERE id = ?",
-			NULL, DBI(id)))
+		if (apikey_revoke(a->db, id, NULL))
 			return ctl_fail_db(a, "key revoke");
 		{
 			char t[32];
