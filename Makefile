@@ -10,8 +10,18 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
 PKGS     := fcgi json-c libmariadb libcurl libcrypto
+# Asked only when a goal compiles: `make run` installs the packages first
+# (tools/deps.sh), so asking pkg-config while parsing printed "Package fcgi
+# was not found" on a fresh machine before that install.
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out run stop,$(MAKECMDGOALS)),)
+NO_PKG_CONFIG := 1
+endif
+endif
+ifneq ($(NO_PKG_CONFIG),1)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+endif
 
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wformat=2 -Wvla -Wno-format-nonliteral
