@@ -462,9 +462,19 @@ int imp_parse(const char *text, size_t len, struct imp *im, struct buf *errs)
 
 /* ---- writing ---- */
 
+/* The audit row: the console's admin, or the shell when w is NULL. */
+static void imp_audit(struct db *db, const struct imp_who *w, const char *action,
+		      const char *target, const char *detail)
+{
+	if (!w)
+		audit_shell(db, action, target, detail);
+	else
+		audit_write(db, w->id, w->name, w->addr, action, target, detail);
+}
+
 /* Creates the row's user or updates the columns it gives; *uid its id. */
-static enum relay_err imp_user(struct db *db, const struct imp_row *r, long long *uid,
-			       struct buf *out)
+static enum relay_err imp_user(struct db *db, const struct imp_who *w,
+			       const struct imp_row *r, long long *uid, struct buf *out)
 {
 	long long v[IMP_NNUM];
 	struct db_res res;
@@ -485,7 +495,7 @@ static enum relay_err imp_user(struct db *db, const struct imp_row *r, long long
 		if (rc)
 			return rc;
 		*uid = (long long)db_insert_id(db);
-		audit_shell(db, "user.create", r->name, "import");
+		imp_audit(db, w, "user.create", r->name, "import");
 		buf_printf(out, "line %u: create user '%s'\n", r->line, r->name);
 		return RE_OK;
 	}
@@ -501,12 +511,13 @@ static enum relay_err imp_user(struct db *db, const struct imp_row *r, long long
 		 DBS(r->models[0] ? r->models : NULL), DBI(*uid));
 	if (rc)
 		return rc;
-	audit_shell(db, "user.update", r->name, "import");
+	imp_audit(db, w, "user.update", r->name, "import");
 	buf_printf(out, "line %u: update user '%s'\n", r->line, r->name);
 	return RE_OK;
 }
 
-static enum relay_err imp_row_apply(struct db *db, const struct imp_row *r,
+static enum relay_err imp_row_apply(struct db *db, const struct imp_who *w,
+				    const struct imp_row *r,
 				    struct buf *out, struct buf *errs, int *problems)
 {
 	char prefix[13], t[96];
@@ -514,7 +525,7 @@ static enum relay_err imp_row_apply(struct db *db, const struct imp_row *r,
 	enum relay_err rc;
 	int dup;
 
-	if ((rc = imp_user(db, r, &uid, out)) || !r->key)
+	if ((rc = imp_user(db, w, r, &uid, out)) || !r->key)
 		return rc;
 	if ((rc = imp_key_add(db, uid, r->key, NULL, r->expires, prefix, &kid, &dup)))
 		return rc;
@@ -525,14 +536,14 @@ static enum relay_err imp_row_apply(struct db *db, const struct imp_row *r,
 		return RE_OK;
 	}
 	snprintf(t, sizeof(t), "key:%lld user:%lld", kid, uid);
-	audit_shell(db, "key.import", t, prefix);
+	imp_audit(db, w, "key.import", t, prefix);
 	buf_printf(out, "line %u: add key %s... for '%s'%s%s\n", r->line, prefix, r->name,
 		   r->expires[0] ? ", valid through " : "", r->expires);
 	return RE_OK;
 }
 
-enum relay_err imp_apply(struct db *db, const struct imp *im, int dry,
-			 struct buf *out, struct buf *errs, int *problems)
+enum relay_err imp_apply(struct db *db, const struct imp_who *w, const struct imp *im,
+			 int dry, struct buf *out, struct buf *errs, int *problems)
 {
 	enum relay_err rc;
 
@@ -542,7 +553,7 @@ enum relay_err imp_apply(struct db *db, const struct imp *im, int dry,
 	if ((rc = db_begin(db)))
 		return rc;
 	for (size_t i = 0; i < im->n; i++)
-		if ((rc = imp_row_apply(db, &im->rows[i], out, errs, problems))) {
+		if ((rc = imp_row_apply(db, w, &im->rows[i], out, errs, problems))) {
 			db_rollback(db);
 			return rc;
 		}

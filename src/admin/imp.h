@@ -63,12 +63,18 @@ enum relay_err imp_key_add(struct db *db, long long user_id, const char *key,
  * Duplicate keys within the file are problems too. */
 int imp_parse(const char *text, size_t len, struct imp *im, struct buf *errs);
 
+/* Who imports, for the audit rows: NULL = the shell (relayctl). */
+struct imp_who {
+	long long id;
+	const char *name, *addr;
+};
+
 /* Writes im in one transaction: users created or updated, keys added.
  * What it does (or would do) goes to out, one line each, problems to
  * errs; dry = 1 or any problem rolls everything back. *problems counts
  * the refusals. Returns RE_OK or the database's error. */
-enum relay_err imp_apply(struct db *db, const struct imp *im, int dry,
-			 struct buf *out, struct buf *errs, int *problems);
+enum relay_err imp_apply(struct db *db, const struct imp_who *w, const struct imp *im,
+			 int dry, struct buf *out, struct buf *errs, int *problems);
 
 /* Frees the rows and wipes their keys. */
 void imp_free(struct imp *im);

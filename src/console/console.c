@@ -45,6 +45,7 @@ static const struct con_route con_routes[] = {
 	{ CR_API | CR_ADMIN, "GET", "admin/keys", capi_admin_keys },
 	{ CR_API | CR_ADMIN, "POST", "admin/keys", capi_admin_key_create },
 	{ CR_API | CR_ADMIN, "DELETE", "admin/keys/#", capi_admin_key_revoke },
+	{ CR_API | CR_ADMIN, "POST", "admin/import", capi_admin_import },
 	{ CR_API | CR_ADMIN, "GET", "admin/queue", capi_admin_queue },
 	{ CR_API | CR_ADMIN, "POST", "admin/queue/#/cancel", capi_queue_cancel },
 	{ CR_API | CR_ADMIN, "POST", "admin/queue/#/retry", capi_queue_retry },

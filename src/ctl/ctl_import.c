@@ -152,7 +152,7 @@ int ctl_import(struct app *a, int argc, char **argv)
 	if (ci_slurp(path, &file))
 		goto done;
 	problems = imp_parse(file.data, file.len, &im, &errs);
-	if (!problems && imp_apply(a->db, &im, dry, &out, &errs, &problems)) {
+	if (!problems && imp_apply(a->db, NULL, &im, dry, &out, &errs, &problems)) {
 		fprintf(stderr, "relayctl: import failed, nothing written: %s\n", db_error(a->db));
 		goto done;
 	}

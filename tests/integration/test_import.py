@@ -185,3 +185,42 @@ def test_import_bad_files_write_nothing(env):
     assert r.returncode == 2
     r = env.relayctl("import", os.path.join(env.tmp, "missing.csv"))
     assert r.returncode == 1
+
+
+def test_console_admin_import(env):
+    """POST /api/v1/admin/import: the same file as the "file" member, the
+    same code as relayctl; admins only, CSRF checked, audited as the admin."""
+    from test_console import ADMIN, ADMIN_PW, Client, make_admin, ok
+    from common import assert_error
+    env.start_lighttpd()
+    make_admin(env)
+    a = Client(env, env.lighttpd_url)
+    a.login(ADMIN, ADMIN_PW)
+    before = _counts(env)
+    d = ok(a.req("POST", "/api/v1/admin/import", {"file": JSONL, "dry_run": True}))
+    assert d["dry_run"] is True and d["rows"] == 2, d
+    assert any("create user 'erin'" in l for l in d["report"]), d
+    assert _counts(env) == before
+    r = a.req("POST", "/api/v1/admin/import", {"file": JSONL}, csrf=False)
+    assert r.status == 403 and _counts(env) == before
+    d = ok(a.req("POST", "/api/v1/admin/import", {"file": JSONL}))
+    assert d["dry_run"] is False and d["rows"] == 2
+    for key in (SHORT, LONG):
+        assert call(env, req(), key).status == 200
+        assert _v1(env, key).status == 200
+    assert env.sql_value("SELECT COUNT(*) FROM audit_log WHERE action = 'key.import'"
+                         " AND actor_name = '%s'" % ADMIN) == "2"
+    before = _counts(env)
+    r = a.req("POST", "/api/v1/admin/import", {"file": JSONL})
+    assert_error(r, 400, "already in use")
+    assert_error(a.req("POST", "/api/v1/admin/import", {"file": "name,colour\nx,red\n"}), 400,
+                 "unknown column")
+    assert_error(a.req("POST", "/api/v1/admin/import", {"nofile": 1}), 400)
+    assert _counts(env) == before
+    _no_key_leaked(env, (SHORT, LONG))
+    # a member may not import
+    env.relayctl("user", "add", "member")
+    env.relayctl("user", "passwd", "member", input="member-pass-1\n")
+    m = Client(env, env.lighttpd_url)
+    m.login("member", "member-pass-1")
+    assert m.req("POST", "/api/v1/admin/import", {"file": JSONL}).status == 403
