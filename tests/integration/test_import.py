@@ -5,7 +5,7 @@ on stdin) and relayctl import FILE (CSV or JSON lines, all or nothing,
 import json
 import os
 
-from common import OPENAI_REQ, call, jbody, req
+from common import OPENAI_REQ, call, jbody, req, wait_until
 
 # keys of shapes the old platform may have issued: short, long, punctuated
 SHORT = "old-key-12345678"                                   # 16 characters
@@ -53,6 +53,9 @@ def test_key_import_authenticates_fast_and_limited(env):
         assert r.status == 200, (user, r.body)
         r = _v1(env, key)
         assert r.status == 200, (user, r.body)
+    # the metering row follows the answer: wait for the rows, not a time
+    wait_until(lambda: env.sql_value("SELECT COUNT(*) FROM request_log") == "6",
+               what="6 request_log rows")
     rows = env.sql("SELECT u.name, COUNT(*) FROM request_log l JOIN users u ON u.id = l.user_id"
                    " GROUP BY u.name ORDER BY u.name")
     assert rows == [["fast", "4"], ["slow", "2"]], rows
