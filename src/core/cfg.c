@@ -124,6 +124,10 @@ static const struct cfg_opt cfg_opts[] = {
 	S(meter_socket, "", NULL),
 	I(meter_batch_ms, 0, 1000, 20),
 	S(meter_peer_user, "www-data", NULL),
+	/* relayctl doctor (issue 31) */
+	S(public_url, "", check_url),
+	S(web_conf, "", NULL),
+	S(cron_file, "/etc/cron.d/llm-relay", NULL),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

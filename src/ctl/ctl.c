@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "ctl_backend.h"
 #include "ctl_import.h"
+#include "ctl_doctor.h"
 #include "db.h"
 #include "migrations.h"
 #include "qadmin.h"
@@ -41,6 +42,7 @@ static const char ctl_usage_text[] =
 	"  key create NAME [--expires YYYY-MM-DD] [--models a,b]\n"
 	"  key import NAME [--expires YYYY-MM-DD] [--models a,b]   (the key on stdin)\n"
 	"  import FILE|- [--dry-run]   (users and keys, CSV or JSON lines)\n"
+	"  doctor                    (checks the installation, exit 0 = all passed)\n"
 	"  key list [NAME]\n"
 	"  key revoke KEYPREFIX\n"
 	"  usage [--day YYYY-MM-DD]\n"
@@ -827,6 +829,8 @@ int ctl_main(int argc, char **argv)
 		return 0;
 	}
 	cmd = argv[1];
+	if (strcmp(cmd, "doctor") == 0)         /* reports a bad config itself */
+		return ctl_doctor(argc - 2, argv + 2);
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
 	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend") &&
 	    strcmp(cmd, "log") && strcmp(cmd, "import"))
