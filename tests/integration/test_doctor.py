@@ -117,3 +117,28 @@ def test_doctor_all_pass_then_faults(env):
         assert r.returncode == 1 and _line(r.stdout, "config").startswith(BAD), r.stdout
     finally:
         env.sql("SET GLOBAL innodb_flush_log_at_trx_commit = %s" % old)
+
+
+def test_make_run_asks_pkg_config_nothing(env):
+    """Issue 31: `make run` printed pkg-config's "Package fcgi was not
+    found" (the Makefile asked while parsing) before tools/deps.sh
+    installed the packages. With a pkg-config that knows no package, make
+    run/stop's recipes print nothing of it; a build still asks."""
+    import subprocess
+    import tempfile
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    d = tempfile.mkdtemp(prefix="relay-nopc.")
+    pc = os.path.join(d, "pkg-config")
+    with open(pc, "w") as f:
+        f.write('#!/bin/sh\necho "Package fcgi was not found in the pkg-config search path." >&2\n'
+                'exit 1\n')
+    os.chmod(pc, 0o755)
+    e = dict(os.environ, PATH=d + ":" + os.environ["PATH"])
+    for goal in ("run", "stop"):
+        p = subprocess.run(["make", "-n", "-C", root, goal], env=e, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0 and "Package" not in p.stdout + p.stderr, (goal, p.stderr)
+        assert "tools/run.sh" in p.stdout
+    p = subprocess.run(["make", "-n", "-C", root, "all"], env=e, capture_output=True,
+                       text=True, timeout=60)
+    assert "Package fcgi" in p.stderr
