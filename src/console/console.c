@@ -81,6 +81,8 @@ static const struct con_route con_routes[] = {
 	{ CR_ADMIN, "POST", "admin/users/#/keys", cpage_user_key_create },
 	{ CR_ADMIN, "GET", "admin/keys", cpage_admin_keys },
 	{ CR_ADMIN, "POST", "admin/keys/#/revoke", cpage_admin_key_revoke },
+	{ CR_ADMIN, "GET", "admin/import", cpage_admin_import },
+	{ CR_ADMIN, "POST", "admin/import", cpage_admin_import_post },
 	{ CR_ADMIN, "GET", "admin/queue", cpage_admin_queue },
 	{ CR_ADMIN, "POST", "admin/queue/#/cancel", cpage_queue_cancel },
 	{ CR_ADMIN, "POST", "admin/queue/#/retry", cpage_queue_retry },

@@ -227,3 +227,41 @@ def test_console_admin_import(env):
     m = Client(env, env.lighttpd_url)
     m.login("member", "member-pass-1")
     assert m.req("POST", "/api/v1/admin/import", {"file": JSONL}).status == 403
+
+
+def test_console_import_page(env):
+    """/console/admin/import: the form (CSRF token) runs the same import;
+    the report is escaped and the file (its keys) never shown back."""
+    import urllib.parse
+    from test_console import ADMIN, ADMIN_PW, Client, make_admin
+    env.start_lighttpd()
+    make_admin(env)
+    a = Client(env, env.lighttpd_url)
+    a.login(ADMIN, ADMIN_PW)
+    page = a.req("GET", "/console/admin/import")
+    assert page.status == 200 and 'id="import-form"' in page.text, page
+    assert 'href="/console/admin/import"' in page.text          # in the navigation
+    hdr = {"Content-Type": "application/x-www-form-urlencoded"}
+    text = "name,key\n<b>x</b>,%s\n" % SHORT
+
+    def post(extra, csrf=True):
+        form = {"file": text}
+        form.update(extra)
+        if csrf:
+            form["csrf"] = a.csrf
+        return a.req("POST", "/console/admin/import", urllib.parse.urlencode(form).encode(),
+                     raw=True, csrf=False, headers=hdr)
+    before = _counts(env)
+    assert post({"dry_run": "1"}, csrf=False).status == 403
+    r = post({"dry_run": "1"})
+    assert r.status == 200 and "dry run" in r.text, r
+    assert "&lt;b&gt;x&lt;/b&gt;" in r.text and "<b>x</b>" not in r.text
+    assert SHORT not in r.text and _counts(env) == before
+    r = post({})
+    assert r.status == 200 and "已导入" in r.text, r
+    assert SHORT not in r.text
+    assert call(env, req(), SHORT).status == 200
+    before = _counts(env)
+    r = post({})
+    assert r.status == 400 and "already in use" in r.text and SHORT not in r.text, r
+    assert _counts(env) == before
