@@ -82,6 +82,9 @@ def test_key_import_refusals_write_nothing(env):
         r = _import_key(env, "bob", bad)
         assert r.returncode == 2, (bad, r.returncode, r.stderr)
         assert not bad.strip() or bad not in r.stderr
+    # the key as an argument (where ps shows it) is refused, not echoed
+    r = env.relayctl("key", "import", "bob", LONG, input=LONG + "\n")
+    assert r.returncode == 2 and LONG not in r.stderr + r.stdout, r.stderr
     r = env.relayctl("key", "import", "bob", input="")
     assert r.returncode == 2 and "stdin" in r.stderr
     assert _import_key(env, "nobody", LONG).returncode == 1
