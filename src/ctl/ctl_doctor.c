@@ -98,7 +98,7 @@ static void doc_schema(struct doc *d)
 {
 	struct db *db = d->a->db;
 	struct db_res res;
-	int missing = 0, first = 0;
+	int missing = 0, first = 0, newer;
 
 	for (int i = 0; i < migration_count; i++) {
 		if (DBX(db, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", &res,
@@ -111,10 +111,18 @@ static void doc_schema(struct doc *d)
 			first = i;
 		db_res_free(&res);
 	}
+	if (DBX(db, "SELECT COUNT(*) FROM schema_migrations WHERE version > ?", &res,
+		DBI(migration_count ? migrations[migration_count - 1].version : 0)))
+		return;
+	newer = (int)db_res_int(&res, 0, 0, 0);
+	db_res_free(&res);
 	if (missing)
 		doc_bad(d, "schema", "relayctl migrate (safe while serving)",
 			"%d of %d migrations not applied, from %s", missing, migration_count,
 			migrations[first].name);
+	else if (newer)
+		doc_bad(d, "schema", "install the relay version that migrated it (or newer)",
+			"the database has %d migration(s) newer than this build knows", newer);
 	else
 		doc_ok("schema", "all %d migrations applied", migration_count);
 	if (db_exec(db, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema ="

@@ -103,6 +103,11 @@ def test_doctor_all_pass_then_faults(env):
         l = _line(r.stdout, "schema")
         assert l.startswith(BAD) and "relayctl migrate" in l, r.stdout
         env.sql("INSERT INTO schema_migrations (version, name) VALUES (%s, '%s')" % (v, name))
+        # a database migrated by a newer relay than this one
+        env.sql("INSERT INTO schema_migrations (version, name) VALUES (999, '999_future')")
+        r = _doctor(env, conf)
+        assert r.returncode == 1 and "newer than this build" in _line(r.stdout, "schema")
+        env.sql("DELETE FROM schema_migrations WHERE version = 999")
 
         # meterd stopped
         env.stop_meterd()
