@@ -92,6 +92,56 @@ static void doc_modes(struct doc *d)
 	explicit_bzero(key, sizeof(key));
 }
 
+/* The stored routines: when the schema records them (schema_routines,
+ * one row per routine file with its name), every recorded one must be
+ * installed as a procedure, function, trigger or view. Older schemas
+ * have no such table: the line is skipped. */
+static void doc_routines(struct doc *d)
+{
+	static const char q[] =
+		"SELECT r.name, (SELECT COUNT(*) FROM schema_routines) FROM schema_routines r"
+		" WHERE NOT EXISTS (SELECT 1 FROM information_schema.routines x"
+		"   WHERE x.routine_schema = DATABASE() AND x.routine_name = r.name)"
+		" AND NOT EXISTS (SELECT 1 FROM information_schema.triggers x"
+		"   WHERE x.trigger_schema = DATABASE() AND x.trigger_name = r.name)"
+		" AND NOT EXISTS (SELECT 1 FROM information_schema.views x"
+		"   WHERE x.table_schema = DATABASE() AND x.table_name = r.name)"
+		" UNION ALL SELECT NULL, COUNT(*) FROM schema_routines";
+	struct db *db = d->a->db;
+	struct db_res res;
+	long long has, total = 0;
+	unsigned missing = 0, first = 0;
+
+	if (db_exec(db, "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema ="
+		    " DATABASE() AND table_name = 'schema_routines' AND column_name = 'name'",
+		    NULL, 0, &res))
+		return;
+	has = db_res_int(&res, 0, 0, 0);
+	db_res_free(&res);
+	if (!has) {
+		doc_skip("routines", "no schema_routines table in this schema version");
+		return;
+	}
+	if (db_exec(db, q, NULL, 0, &res)) {
+		doc_bad(d, "routines", "relayctl migrate", "schema_routines unreadable: %s",
+			db_error(db));
+		return;
+	}
+	/* the row without a name is the total, the others the missing */
+	for (unsigned i = 0; i < res.nrows; i++)
+		if (!db_res_str(&res, i, 0))
+			total = db_res_int(&res, i, 1, 0);
+		else if (!missing++)
+			first = i;
+	if (missing)
+		doc_bad(d, "routines", "relayctl migrate (re-installs them; safe while serving)",
+			"%u of %lld recorded routines not installed, e.g. %s", missing, total,
+			db_res_str(&res, first, 0));
+	else
+		doc_ok("routines", "%lld recorded, all installed", total);
+	db_res_free(&res);
+}
+
 /* Every compiled-in migration recorded; schema_routines compared when the
  * database has one. */
 static void doc_schema(struct doc *d)
@@ -125,14 +175,7 @@ static void doc_schema(struct doc *d)
 			"the database has %d migration(s) newer than this build knows", newer);
 	else
 		doc_ok("schema", "all %d migrations applied", migration_count);
-	if (db_exec(db, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema ="
-		    " DATABASE() AND table_name = 'schema_routines'", NULL, 0, &res))
-		return;
-	if (!db_res_int(&res, 0, 0, 0))
-		doc_skip("routines", "no schema_routines table in this schema version");
-	else
-		doc_ok("routines", "schema_routines present (relayctl migrate keeps it current)");
-	db_res_free(&res);
+	doc_routines(d);
 }
 
 /* Durability, the thread pool and max_connections against the pool. */

@@ -109,6 +109,23 @@ def test_doctor_all_pass_then_faults(env):
         assert r.returncode == 1 and "newer than this build" in _line(r.stdout, "schema")
         env.sql("DELETE FROM schema_migrations WHERE version = 999")
 
+        # stored routines recorded in schema_routines but not installed
+        # (the table comes with the routines-per-file migration; made here
+        # when this schema has none)
+        if env.sql_value("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema ="
+                         " DATABASE() AND table_name = 'schema_routines'") == "0":
+            env.sql("CREATE TABLE schema_routines (name VARCHAR(64) PRIMARY KEY)")
+            env.sql("INSERT INTO schema_routines VALUES ('relay_admit'), ('request_log_usage')")
+            r = _doctor(env, conf)
+            assert r.returncode == 0, r.stdout
+            assert _line(r.stdout, "routines").startswith(OK + " routines: 2 recorded"), r.stdout
+            env.sql("INSERT INTO schema_routines VALUES ('relay_gone')")
+            r = _doctor(env, conf)
+            assert r.returncode == 1
+            l = _line(r.stdout, "routines")
+            assert l.startswith(BAD) and "relay_gone" in l and "relayctl migrate" in l, r.stdout
+            env.sql("DROP TABLE schema_routines")
+
         # meterd stopped
         env.stop_meterd()
         r = _doctor(env, conf)
