@@ -11,8 +11,18 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
 PKGS     := fcgi json-c libmariadb libcurl libcrypto
+# Asked only when a goal compiles: `make run` installs the packages first
+# (tools/deps.sh), so asking pkg-config while parsing printed "Package fcgi
+# was not found" on a fresh machine before that install.
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out run stop,$(MAKECMDGOALS)),)
+NO_PKG_CONFIG := 1
+endif
+endif
+ifneq ($(NO_PKG_CONFIG),1)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+endif
 
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wformat=2 -Wvla -Wno-format-nonliteral
@@ -152,7 +162,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_MODS := meterw acl skel buf err sse jkeys sopt bmatch fmt cfg qs tmpl cookie route hdrpass tokest web log xlate xlreq xlresp xsse clip xljson
+FUZZ_MODS := meterw acl skel buf err sse jkeys sopt bmatch fmt cfg qs tmpl cookie route hdrpass tokest web log xlate xlreq xlresp xsse clip xljson imp apikey audit db sha256 secret
 FUZZ_LIB_SRC := $(foreach m,$(FUZZ_MODS),$(wildcard $(addsuffix /$(m).c,$(SRC_DIRS))))
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)

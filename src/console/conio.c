@@ -26,6 +26,7 @@ static const struct { int admin; const char *path, *label; } con_nav[] = {
 	{ 0, "queue", "我的队列" },
 	{ 1, "admin/users", "用户" },
 	{ 1, "admin/keys", "全部密钥" },
+	{ 1, "admin/import", "导入" },
 	{ 1, "admin/queue", "实时队列" },
 	{ 1, "admin/usage", "用量统计" },
 	{ 1, "admin/backends", "上游" },

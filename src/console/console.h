@@ -106,6 +106,9 @@ void capi_register(struct con *c);
 void capi_keys(struct con *c);
 void capi_key_create(struct con *c);
 void capi_key_revoke(struct con *c);
+void capi_admin_import(struct con *c);       /* h_console_import.c */
+void cpage_admin_import(struct con *c);
+void cpage_admin_import_post(struct con *c);
 void capi_usage(struct con *c);
 void capi_requests(struct con *c);
 void capi_queue(struct con *c);

@@ -244,6 +244,17 @@ static const struct cfg_opt cfg_opts[] = {
 	S(meter_peer_user, "www-data", NULL,
 	  "The web server's user: besides root and meterd's own user, the "
 	  "only user whose processes may send records to meterd."),
+	/* relayctl doctor (issue 31) */
+	S(public_url, "", check_url,
+	  "The relay's public base URL (e.g. https://relay.example.com): "
+	  "relayctl doctor asks its /api/status.php through the web server; "
+	  "\"\" = that check is skipped."),
+	S(web_conf, "", NULL,
+	  "The web server's config file relayctl doctor reads for the "
+	  "FastCGI pool size; \"\" = the usual apache2 and lighttpd paths."),
+	S(cron_file, "/etc/cron.d/llm-relay", NULL,
+	  "The cron file relayctl doctor expects the worker and meterd lines "
+	  "in (or their systemd units)."),
 };
 
 #define CFG_NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))

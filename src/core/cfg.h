@@ -78,6 +78,14 @@ struct cfg {
 				       others to share its commit, 0..1000 */
 	char meter_peer_user[64];   /* meterd: the web server's user, whose
 				       processes may send records */
+	/* relayctl doctor (issue 31) */
+	char public_url[512];       /* the relay's URL through its web server,
+				       e.g. https://relay.example.com; "" = the
+				       status.php check is skipped */
+	char web_conf[512];         /* the web server's llm-relay snippet, whose
+				       pool doctor compares; "" = the usual
+				       apache2/lighttpd paths */
+	char cron_file[512];        /* the cron entries doctor looks for */
 	char path[512];             /* the file read ("" if none) */
 };
 

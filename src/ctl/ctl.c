@@ -15,6 +15,8 @@
 #include "cpw.h"
 #include "ctl.h"
 #include "ctl_backend.h"
+#include "ctl_import.h"
+#include "ctl_doctor.h"
 #include "db.h"
 #include "migrations.h"
 #include "qadmin.h"
@@ -39,6 +41,9 @@ static const char ctl_usage_text[] =
 	"  user list\n"
 	"  user del NAME\n"
 	"  key create NAME [--expires YYYY-MM-DD] [--models a,b]\n"
+	"  key import NAME [--expires YYYY-MM-DD] [--models a,b]   (the key on stdin)\n"
+	"  import FILE|- [--dry-run]   (users and keys, CSV or JSON lines)\n"
+	"  doctor                    (checks the installation, exit 0 = all passed)\n"
 	"  key list [NAME]\n"
 	"  key revoke KEYPREFIX\n"
 	"  usage [--day YYYY-MM-DD]\n"
@@ -780,6 +785,8 @@ static int ctl_key(struct app *a, int argc, char **argv)
 		return ctl_key_create(a, argc, argv);
 	if (strcmp(argv[0], "list") == 0)
 		return ctl_key_list(a, argc, argv);
+	if (strcmp(argv[0], "import") == 0)
+		return ctl_key_import(a, argc, argv);
 	if (strcmp(argv[0], "revoke") == 0) {
 		struct db_res res;
 		const char *p = argc == 2 ? argv[1] : NULL;
@@ -1006,9 +1013,11 @@ int ctl_main(int argc, char **argv)
 		return 0;
 	}
 	cmd = argv[1];
+	if (strcmp(cmd, "doctor") == 0)         /* reports a bad config itself */
+		return ctl_doctor(argc - 2, argv + 2);
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
 	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend") &&
-	    strcmp(cmd, "log"))
+	    strcmp(cmd, "log") && strcmp(cmd, "import"))
 		return ctl_usage("unknown command");
 	app_init(&a, "relayctl");
 	if (!a.cfg_ok) {
@@ -1033,6 +1042,8 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_backend(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "log") == 0)
 		rc = ctl_log(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "import") == 0)
+		rc = ctl_import(&a, argc - 2, argv + 2);
 	else
 		rc = ctl_queue(&a, argc - 2, argv + 2);
 	app_free(&a);

@@ -187,12 +187,20 @@ struct json_object *status_build(struct app *a, int *http_status)
 
 	disk = json_object_new_object();
 	if (statvfs(c->disk_path, &sv) == 0 && sv.f_blocks > 0) {
-		double used = 100.0 * (double)(sv.f_blocks - sv.f_bfree) /
-			(double)sv.f_blocks;
+		/* df's Use% for users: what is used over what users may fill
+		 * (f_bavail, the same basis as free_bytes; blocks reserved
+		 * for root count neither way). Printed with one decimal as
+		 * the seed does (29.0), not json-c's %.17g. */
+		double ub = (double)(sv.f_blocks - sv.f_bfree);
+		double used = ub + (double)sv.f_bavail > 0 ?
+			100.0 * ub / (ub + (double)sv.f_bavail) : 0.0;
+		char txt[16];
+
 		used = (double)(long long)(used * 10.0 + 0.5) / 10.0;
+		snprintf(txt, sizeof(txt), "%.1f", used);
 		json_object_object_add(disk, "status", json_object_new_string(
 			used >= 95.0 ? "critical" : used >= 90.0 ? "warning" : "ok"));
-		json_object_object_add(disk, "usage_percent", json_object_new_double(used));
+		json_object_object_add(disk, "usage_percent", json_object_new_double_s(used, txt));
 		json_object_object_add(disk, "free_bytes", json_object_new_int64(
 			(long long)sv.f_bavail * (long long)sv.f_frsize));
 		degraded |= used >= 95.0;

@@ -54,3 +54,22 @@ def test_status_database_down(env):
     finally:
         env.start_db()
     assert env.cgi("status").status == 200
+
+
+def test_status_disk_one_basis_one_decimal(env):
+    """disk.usage_percent is df's Use% for users (f_bavail, the basis of
+    free_bytes too) printed with one decimal, as the seed's 29.0; it was
+    json-c's %.17g (8.5999999999999996) of f_bfree."""
+    import os
+    import re
+    r = env.cgi("status")
+    assert r.status == 200, r.body
+    m = re.search(rb'"usage_percent":\s*([0-9.eE+-]+)', r.body)
+    assert m and re.fullmatch(rb"\d+\.\d", m.group(1)), r.body
+    disk = r.json()["checks"]["disk"]
+    sv = os.statvfs("/")
+    used = sv.f_blocks - sv.f_bfree
+    want = 100.0 * used / (used + sv.f_bavail)
+    # the file system moves between the two reads: a tenth of a percent
+    assert abs(disk["usage_percent"] - want) <= 0.2, (disk, want)
+    assert abs(disk["free_bytes"] - sv.f_bavail * sv.f_frsize) <= 0.01 * sv.f_blocks * sv.f_frsize
