@@ -92,6 +92,29 @@ static void doc_modes(struct doc *d)
 	explicit_bzero(key, sizeof(key));
 }
 
+/* Every routine this build carries recorded with its file's SHA-256: an
+ * older or changed one means migrate has not run since the upgrade. */
+static void doc_routines_current(struct doc *d, long long total)
+{
+	struct db_res res;
+	int stale = 0, first = -1;
+
+	for (int i = 0; i < routine_count; i++) {
+		if (DBX(d->a->db, "SELECT COUNT(*) FROM schema_routines WHERE name = ?"
+			" AND sha256 = ?", &res, DBS(routines[i].name), DBS(routines[i].sha256)))
+			return;
+		if (db_res_int(&res, 0, 0, 0) != 1 && !stale++)
+			first = i;
+		db_res_free(&res);
+	}
+	if (stale)
+		doc_bad(d, "routines", "relayctl migrate (re-applies them; safe while serving)",
+			"%d of this build's %d routines not current, e.g. %s", stale,
+			routine_count, routines[first].name);
+	else
+		doc_ok("routines", "%lld recorded, all installed and current", total);
+}
+
 /* The stored routines: when the schema records them (schema_routines,
  * one row per routine file with its name), every recorded one must be
  * installed as a procedure, function, trigger or view. Older schemas
@@ -138,7 +161,7 @@ static void doc_routines(struct doc *d)
 			"%u of %lld recorded routines not installed, e.g. %s", missing, total,
 			db_res_str(&res, first, 0));
 	else
-		doc_ok("routines", "%lld recorded, all installed", total);
+		doc_routines_current(d, total);
 	db_res_free(&res);
 }
 
