@@ -3,7 +3,7 @@
  * relay_admit procedure (sql/003).
  *
  * The fast path (sql/021 relay_admit_fast): for a user without a daily
- * request limit or a concurrency cap, when nobody waits and the default
+ * request or token limit (sql/023) or a concurrency cap, when nobody waits and the default
  * backend serves the request, a lean statement authenticates and takes a
  * slot, and the request's in-flight entry is its registration with
  * bin/meterd (meterc.h) instead of a MariaDB row. Whenever that path does

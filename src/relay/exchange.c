@@ -137,8 +137,13 @@ static int exchange_meter_later(const struct exch *x, const struct meter_rec *m,
 	}
 	meterq_submit(a->mq, m, slot);
 	/* slot, user cap and the request's lock at once: the metering
-	 * connection is already asking for the last one */
-	if (db_exec(a->db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))
+	 * connection is already asking for the last one. A token limit's
+	 * next admission must see this request's tokens before its row is
+	 * written: they go on its entry first (sql/023). */
+	if (x->u->daily_tokens > 0 && usage_total(&m->usage) > 0 ?
+	    DBX(a->db, "CALL relay_pend(?, ?)", NULL, DBI(m->admit_id),
+		DBI(usage_total(&m->usage))) :
+	    db_exec(a->db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))
 		log_warn("releasing the request's locks: %s", db_error(a->db));
 	return 1;
 }
