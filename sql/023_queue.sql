@@ -231,3 +231,468 @@ BEGIN
 END //
 
 DELIMITER ;
+
+-- Points 5-7, at the turn of a queued request. A request is admitted when
+-- it arrives; queued, it may run minutes later, and meanwhile its key may
+-- be revoked, its user disabled, or its user's token limit reached by the
+-- requests that ran before it. And a worker forwarded a polled item
+-- without the user's concurrency lock, so --max-concurrent 1 let four of a
+-- user's requests run at once. Now:
+--   * relay_verdict(item) reads the key, the user and the token limit
+--     (relay_tokens_used: written plus finished, not yet written) when the
+--     item's turn comes: a polled item refused is ended by relay_deny in
+--     relay_take_polled before any slot is taken (failed, one log row,
+--     counted as an error: 429 with the seed's message for the token
+--     limit, 503 'cancelled: ...' for a key or a user); an inline waiter
+--     refused (relay_wait) has its row closed so the next in line is woken
+--     for the slot it let go, and answers the client (the 'tokens' state,
+--     or 'gone' as an operator's cancel) and writes its one log row.
+--   * a worker takes one of the user's concurrency locks
+--     ('<prefix>:user:<id>:<k>', the direct path's) before it claims the
+--     item, and relay_release lets go of it after the item. Polled items
+--     whose user has no free lock are passed over, not waited for: by the
+--     worker's pick (relay_head_for), and in the order that others yield
+--     to (relay_ahead; else the user's own inline waiter, which holds the
+--     lock, would wait behind the user's polled item for good). Inline
+--     waiters hold their lock from admission and are never passed over.
+--     The check costs an IS_FREE_LOCK per lock only for items of users
+--     with a cap, and only while something waits.
+
+DELIMITER //
+
+-- 1 when one of the user's p_maxc concurrency locks is free.
+CREATE OR REPLACE FUNCTION relay_cap_free(p_prefix VARCHAR(64), p_user INT UNSIGNED,
+    p_maxc INT UNSIGNED) RETURNS TINYINT NOT DETERMINISTIC NO SQL
+BEGIN
+  DECLARE i INT DEFAULT 0;
+  WHILE i < p_maxc DO
+    IF IS_FREE_LOCK(CONCAT(p_prefix, ':user:', p_user, ':', i + 1)) = 1 THEN
+      RETURN 1;
+    END IF;
+    SET i = i + 1;
+  END WHILE;
+  RETURN p_maxc = 0;
+END //
+
+-- Whether a queued request may still go upstream now: 0 yes, 1 its key is
+-- revoked, expired or gone, 2 its user disabled or gone, 3 its user's
+-- token limit is reached (on the day the item counts on, its queue day).
+CREATE OR REPLACE FUNCTION relay_verdict(p_id BIGINT UNSIGNED)
+    RETURNS TINYINT NOT DETERMINISTIC READS SQL DATA
+BEGIN
+  DECLARE v TINYINT DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v = 0;
+  SELECT CASE
+           WHEN u.id IS NULL OR u.enabled = 0 THEN 2
+           WHEN k.id IS NULL OR k.revoked_at IS NOT NULL OR
+                (k.expires_at IS NOT NULL AND k.expires_at < CURDATE()) THEN 1
+           WHEN u.daily_tokens > 0 AND
+                relay_tokens_used(u.id, DATE(q.added_at)) >= u.daily_tokens THEN 3
+           ELSE 0 END
+    INTO v
+    FROM queue q LEFT JOIN users u ON u.id = q.user_id
+         LEFT JOIN api_keys k ON k.id = q.key_id
+   WHERE q.id = p_id;
+  RETURN v;
+END //
+
+-- The error of a refused turn (relay_verdict's number): the seed's words
+-- for the token limit (call.php's 429), 'cancelled: ...' otherwise.
+CREATE OR REPLACE FUNCTION relay_deny_why(p_verdict TINYINT)
+    RETURNS VARCHAR(64) DETERMINISTIC NO SQL
+  RETURN CASE p_verdict WHEN 3 THEN '今日Token用量已达上限'
+                        WHEN 2 THEN 'cancelled: user disabled'
+                        ELSE 'cancelled: API key revoked' END //
+
+-- Ends a waiting polled item refused at its turn (relay_verdict): failed
+-- with 429 or 503 and its one request_log row (relay_cancel's way: its
+-- request was counted when it was queued; the row counts it as an error),
+-- in one transaction. Nothing when the item is no longer waiting.
+CREATE OR REPLACE PROCEDURE relay_deny(IN p_id BIGINT UNSIGNED, IN p_verdict TINYINT)
+BEGIN
+  DECLARE v_why VARCHAR(64) DEFAULT relay_deny_why(p_verdict);
+  DECLARE v_st SMALLINT UNSIGNED DEFAULT IF(p_verdict = 3, 429, 503);
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    ROLLBACK;
+    RESIGNAL;
+  END;
+  START TRANSACTION;
+  UPDATE queue SET status = 'failed', completed_at = NOW(), error_message = v_why,
+      http_status = v_st, metered = 1
+    WHERE id = p_id AND status = 'waiting' AND inline_wait = 0;
+  IF ROW_COUNT() = 1 THEN
+    INSERT IGNORE INTO request_log (user_id, key_id, queue_id, route, format, model,
+        stream, http_status, error, day)
+      SELECT user_id, key_id, id, route, format, model, stream, v_st, v_why, DATE(added_at)
+        FROM queue WHERE id = p_id;
+  END IF;
+  COMMIT;
+END //
+
+-- 013's relay_ahead plus p_prefix: a polled item whose user is at the
+-- concurrency cap is not ahead of anybody until a lock of its user frees.
+CREATE OR REPLACE FUNCTION relay_ahead(p_prefix VARCHAR(64), p_b INT UNSIGNED, p_dflt INT, p_prio INT,
+    p_id BIGINT UNSIGNED) RETURNS TINYINT NOT DETERMINISTIC READS SQL DATA
+RETURN EXISTS (SELECT 1 FROM queue q LEFT JOIN users u ON u.id = q.user_id
+  WHERE q.status = 'waiting'
+    AND (q.not_before IS NULL OR q.not_before <= NOW()) AND q.id <> p_id
+    AND (q.priority > p_prio OR (q.priority = p_prio AND (p_id = 0 OR q.id < p_id)))
+    AND (q.inline_wait = 1 OR COALESCE(u.max_concurrent, 0) = 0 OR
+         relay_cap_free(p_prefix, q.user_id, u.max_concurrent) = 1)
+    AND relay_serves(p_b, q.format, q.model, p_dflt) = 1) //
+
+-- 013's relay_head_for plus p_prefix: passes over such items too.
+CREATE OR REPLACE PROCEDURE relay_head_for(IN p_prefix VARCHAR(64), IN p_b INT UNSIGNED, IN p_dflt INT,
+    OUT o_id BIGINT UNSIGNED, OUT o_inline TINYINT, OUT o_conn BIGINT UNSIGNED)
+BEGIN
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET o_id = NULL;
+  SET o_id = NULL;
+  SELECT q.id, q.inline_wait, q.wait_conn INTO o_id, o_inline, o_conn
+    FROM queue q LEFT JOIN users u ON u.id = q.user_id
+    WHERE q.status = 'waiting' AND (q.not_before IS NULL OR q.not_before <= NOW())
+      AND (q.inline_wait = 1 OR COALESCE(u.max_concurrent, 0) = 0 OR
+           relay_cap_free(p_prefix, q.user_id, u.max_concurrent) = 1)
+      AND relay_serves(p_b, q.format, q.model, p_dflt) = 1
+    ORDER BY q.priority DESC, q.id LIMIT 1;
+END //
+
+-- 018's relay_take_slot, calling relay_ahead with the prefix.
+CREATE OR REPLACE PROCEDURE relay_take_slot(IN p_prefix VARCHAR(64), IN p_slots INT,
+    IN p_first INT, IN p_dflt INT, IN p_format VARCHAR(16), IN p_model VARCHAR(255),
+    IN p_prio INT, IN p_id BIGINT UNSIGNED, IN p_exclude VARCHAR(1024),
+    OUT o_slot VARCHAR(128), OUT o_why INT, OUT o_first TINYINT)
+proc: BEGIN
+  DECLARE v_b INT UNSIGNED;
+  DECLARE v_w INT UNSIGNED;
+  DECLARE v_n INT;
+  DECLARE v_s INT;
+  DECLARE v_done TINYINT DEFAULT 0;
+  DECLARE v_served TINYINT DEFAULT 0;
+  DECLARE v_free TINYINT DEFAULT 0;
+  DECLARE v_list TEXT DEFAULT '';
+  DECLARE v_total BIGINT DEFAULT 0;
+  DECLARE v_r DOUBLE;
+  DECLARE v_item TEXT;
+  DECLARE v_pos INT;
+  DECLARE v_waiting TINYINT DEFAULT 0;
+  DECLARE v_p INT;
+  DECLARE v_top INT DEFAULT NULL;
+  DECLARE v_rest TEXT DEFAULT '';
+  -- the serving backends only (relay_serves' rule inline: one scan of a
+  -- small table, no statement per backend, a function call only for a
+  -- list with globs or a mapping)
+  DECLARE cur CURSOR FOR
+    SELECT 0, 1, 0 FROM DUAL WHERE (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0
+    UNION ALL
+    SELECT id, weight, priority FROM backends WHERE enabled = 1 AND format = p_format
+      AND (models IS NULL OR TRIM(models) = ''
+           OR IF(LOCATE('*', models) = 0, FIND_IN_SET(p_model, REPLACE(models, ' ', '')) > 0,
+                 relay_glob_any(models, p_model, 0) = 1)
+           OR (model_map IS NOT NULL AND relay_glob_any(model_map, p_model, 1) = 1))
+    ORDER BY 3 DESC, 1;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = 1;
+  SET o_slot = NULL, o_why = 3, o_first = 0;
+  -- nobody waits (the common case): no line to look at per backend
+  SET v_waiting = p_prio IS NOT NULL AND
+    EXISTS (SELECT 1 FROM queue WHERE status = 'waiting' AND id <> p_id);
+  -- No table backend of this format: the default's own slots, without the
+  -- scan and its weights (the legacy setup, and the hot path: the scan's
+  -- UNION, per-backend counts and parsing cost more than the whole rest
+  -- of an admission)
+  IF (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0 AND
+     (p_exclude IS NULL OR LOCATE(',0,', p_exclude) = 0) AND
+     NOT EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = p_format) THEN
+    IF v_waiting = 1 AND relay_ahead(p_prefix, 0, p_dflt, p_prio, p_id) = 1 THEN
+      SET o_why = IF(relay_bfree(p_prefix, 0, relay_bslots(0, p_slots), 1) > 0, 2, 1);
+      LEAVE proc;
+    END IF;
+    SET o_first = 1;
+    CALL relay_grab(p_prefix, 0, p_slots, p_first, o_slot);
+    SET o_why = IF(o_slot IS NULL, 1, 0);
+    LEAVE proc;
+  END IF;
+  SET v_done = 0;
+  OPEN cur;
+  scan: LOOP
+    FETCH cur INTO v_b, v_w, v_p;
+    IF v_done = 1 THEN
+      LEAVE scan;
+    END IF;
+    IF p_exclude IS NOT NULL AND LOCATE(CONCAT(',', v_b, ','), p_exclude) > 0 THEN
+      ITERATE scan;
+    END IF;
+    SET v_served = 1;
+    IF v_waiting = 1 AND relay_ahead(p_prefix, v_b, p_dflt, p_prio, p_id) = 1 THEN
+      IF relay_bfree(p_prefix, v_b, relay_bslots(v_b, p_slots), 1) > 0 THEN
+        SET v_free = 1;
+      END IF;
+      ITERATE scan;
+    END IF;
+    SET o_first = 1;
+    SET v_n = relay_bslots(v_b, p_slots);
+    IF v_n > 0 AND relay_bfree(p_prefix, v_b, v_n, 1) > 0 THEN
+      -- the scan runs by priority: the first free backend sets the group
+      IF v_top IS NULL THEN
+        SET v_top = v_p;
+      END IF;
+      IF v_p = v_top THEN
+        SET v_list = CONCAT(v_list, v_b, ':', GREATEST(v_w, 1), ',');
+        SET v_total = v_total + GREATEST(v_w, 1);
+      ELSE
+        SET v_rest = CONCAT(v_rest, v_b, ':0,');
+      END IF;
+    END IF;
+  END LOOP;
+  CLOSE cur;
+  IF v_served = 1 AND v_total = 0 THEN
+    SET o_why = IF(v_free = 1, 2, 1);
+  ELSEIF v_served = 1 THEN
+    -- one of the top group by weight; should its slots be taken
+    -- meanwhile, the others in scan order (the lower priorities last)
+    SET v_r = RAND() * v_total, v_item = v_list;
+    WHILE v_item <> '' AND v_r >= 0 DO
+      SET v_pos = LOCATE(',', v_item);
+      SET v_b = CAST(SUBSTRING_INDEX(LEFT(v_item, v_pos - 1), ':', 1) AS UNSIGNED);
+      SET v_w = CAST(SUBSTRING_INDEX(LEFT(v_item, v_pos - 1), ':', -1) AS UNSIGNED);
+      SET v_item = SUBSTRING(v_item, v_pos + 1);
+      SET v_r = v_r - v_w;
+    END WHILE;
+    CALL relay_grab(p_prefix, v_b, p_slots, p_first, o_slot);
+    SET v_item = CONCAT(v_list, v_rest);
+    WHILE v_item <> '' AND o_slot IS NULL DO
+      SET v_pos = LOCATE(',', v_item);
+      SET v_b = CAST(SUBSTRING_INDEX(LEFT(v_item, v_pos - 1), ':', 1) AS UNSIGNED);
+      SET v_item = SUBSTRING(v_item, v_pos + 1);
+      CALL relay_grab(p_prefix, v_b, p_slots, p_first, o_slot);
+    END WHILE;
+    SET o_why = IF(o_slot IS NULL, 1, 0);
+  END IF;
+END //
+
+-- 018's relay_take_polled: refused items end on the way (relay_deny).
+CREATE OR REPLACE PROCEDURE relay_take_polled(IN p_prefix VARCHAR(64), IN p_slots INT,
+    IN p_first INT, IN p_dflt INT, OUT o_slot VARCHAR(128), OUT o_item BIGINT UNSIGNED)
+BEGIN
+  DECLARE v_b INT UNSIGNED;
+  DECLARE v_p INT;
+  DECLARE v_done TINYINT DEFAULT 0;
+  DECLARE v_head BIGINT UNSIGNED;
+  DECLARE v_inline TINYINT;
+  DECLARE v_conn BIGINT UNSIGNED;
+  DECLARE v_verdict TINYINT;
+  DECLARE n INT DEFAULT 0;
+  DECLARE cur CURSOR FOR
+    SELECT 0, 0 FROM DUAL WHERE p_dflt <> 0
+    UNION ALL SELECT id, priority FROM backends WHERE enabled = 1
+    ORDER BY 2 DESC, 1;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = 1;
+  SET o_slot = NULL, o_item = NULL;
+  OPEN cur;
+  scan: LOOP
+    FETCH cur INTO v_b, v_p;
+    IF v_done = 1 OR o_slot IS NOT NULL THEN
+      LEAVE scan;
+    END IF;
+    IF relay_bfree(p_prefix, v_b, relay_bslots(v_b, p_slots), 1) = 0 THEN
+      ITERATE scan;
+    END IF;
+    CALL relay_head_for(p_prefix, v_b, p_dflt, v_head, v_inline, v_conn);
+    SET v_done = 0;
+    -- an item its key or user may no longer send, or over its user's
+    -- token limit, ends here: never upstream, never holding a slot
+    WHILE v_head IS NOT NULL AND v_inline = 0 AND n < 20 DO
+      SET v_verdict = relay_verdict(v_head);
+      IF v_verdict = 0 THEN
+        SET n = 20;
+      ELSE
+        CALL relay_deny(v_head, v_verdict);
+        CALL relay_head_for(p_prefix, v_b, p_dflt, v_head, v_inline, v_conn);
+        SET v_done = 0, n = n + 1;
+      END IF;
+    END WHILE;
+    SET n = 0;
+    IF v_head IS NOT NULL AND v_inline = 0 THEN
+      CALL relay_grab(p_prefix, v_b, p_slots, p_first, o_slot);
+      IF o_slot IS NOT NULL THEN
+        SET o_item = v_head;
+      END IF;
+    END IF;
+  END LOOP;
+  CLOSE cur;
+END //
+
+-- 013's relay_wake, calling relay_head_for with the prefix.
+CREATE OR REPLACE PROCEDURE relay_wake(IN p_prefix VARCHAR(64), IN p_slots INT,
+    IN p_maxwait INT)
+wake: BEGIN
+  DECLARE v_b INT UNSIGNED;
+  DECLARE v_done TINYINT DEFAULT 0;
+  DECLARE v_head BIGINT UNSIGNED;
+  DECLARE v_inline TINYINT;
+  DECLARE v_conn BIGINT UNSIGNED;
+  DECLARE v_q BIGINT UNSIGNED;
+  DECLARE v_woken VARCHAR(200) DEFAULT ',';
+  DECLARE n INT DEFAULT 0;
+  DECLARE cur CURSOR FOR SELECT 0 FROM DUAL UNION ALL
+    SELECT id FROM backends WHERE enabled = 1;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = 1;
+  DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+  IF NOT EXISTS (SELECT 1 FROM queue WHERE status = 'waiting') THEN
+    LEAVE wake;
+  END IF;
+  -- closes dead waiters' rows first, as 011 did
+  CALL relay_head(p_maxwait, v_head, v_inline, v_conn);
+  IF v_head IS NULL THEN
+    LEAVE wake;
+  END IF;
+  OPEN cur;
+  scan: LOOP
+    FETCH cur INTO v_b;
+    IF v_done = 1 OR n >= 4 THEN
+      LEAVE scan;
+    END IF;
+    IF relay_bfree(p_prefix, v_b, relay_bslots(v_b, p_slots), 1) = 0 THEN
+      ITERATE scan;
+    END IF;
+    CALL relay_head_for(p_prefix, v_b, 3, v_head, v_inline, v_conn);
+    SET v_done = 0;
+    IF v_head IS NULL OR LOCATE(CONCAT(',', v_head, ','), v_woken) > 0 THEN
+      ITERATE scan;
+    END IF;
+    SET v_woken = CONCAT(v_woken, v_head, ','), n = n + 1;
+    SET v_q = relay_sleeper(IF(v_inline = 0, NULL, v_conn));
+    IF v_q IS NOT NULL THEN
+      KILL QUERY ID v_q;
+    END IF;
+  END LOOP;
+  CLOSE cur;
+END //
+
+-- 013's relay_wait: an inline waiter's turn is checked (relay_verdict), a
+-- worker takes the item's user's concurrency lock before its claim.
+CREATE OR REPLACE PROCEDURE relay_wait(IN p_id BIGINT UNSIGNED,
+    IN p_prefix VARCHAR(64), IN p_slots INT, IN p_first INT, IN p_nap_ms INT,
+    IN p_maxwait INT, IN p_dflt INT)
+step: BEGIN
+  DECLARE v_status VARCHAR(16) DEFAULT NULL;
+  DECLARE v_format VARCHAR(16);
+  DECLARE v_model VARCHAR(255);
+  DECLARE v_prio INT;
+  DECLARE v_head BIGINT UNSIGNED;
+  DECLARE v_inline TINYINT;
+  DECLARE v_conn BIGINT UNSIGNED;
+  DECLARE v_slot VARCHAR(128) DEFAULT NULL;
+  DECLARE v_item VARCHAR(128);
+  DECLARE v_mine TINYINT DEFAULT 0;
+  DECLARE v_why INT;
+  DECLARE v_none TINYINT DEFAULT 0;
+  DECLARE v_verdict TINYINT DEFAULT 0;
+  DECLARE v_user INT UNSIGNED;
+  DECLARE v_maxc INT UNSIGNED DEFAULT 0;
+  DECLARE v_ul VARCHAR(128) DEFAULT NULL;
+  DECLARE i INT DEFAULT 0;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_none = 1;
+  IF p_id > 0 THEN
+    SELECT status, format, model, priority INTO v_status, v_format, v_model, v_prio
+      FROM queue WHERE id = p_id;
+    IF v_none = 1 OR v_status <> 'waiting' THEN
+      SELECT NULL, 'gone', p_id, 0;
+      LEAVE step;
+    END IF;
+  END IF;
+  -- the global head: closes rows of dead waiters on the way
+  CALL relay_head(p_maxwait, v_head, v_inline, v_conn);
+  IF p_id > 0 THEN
+    CALL relay_take_slot(p_prefix, p_slots, p_first, p_dflt, v_format, v_model,
+                         v_prio, p_id, NULL, v_slot, v_why, v_mine);
+  ELSE
+    CALL relay_take_polled(p_prefix, p_slots, p_first, p_dflt, v_slot, v_head);
+    SET v_mine = v_head IS NOT NULL;
+  END IF;
+  IF v_slot IS NULL THEN
+    SELECT NULL, 'wait', p_id, IF(v_mine, LEAST(p_nap_ms, 500), p_nap_ms);
+    LEAVE step;
+  END IF;
+  IF p_id > 0 THEN
+    -- its turn: the key, the user and the token limit once more (023);
+    -- refused, the row is closed here (so the wake below finds the next
+    -- in line) and the waiter answers and writes its one log row
+    SET v_verdict = relay_verdict(p_id);
+    IF v_verdict <> 0 THEN
+      UPDATE queue SET status = 'failed', completed_at = NOW(),
+          http_status = IF(v_verdict = 3, 429, 503), error_message = relay_deny_why(v_verdict)
+        WHERE id = p_id AND status = 'waiting';
+      DO RELEASE_LOCK(v_slot);
+      CALL relay_wake(p_prefix, p_slots, p_maxwait);
+      SELECT NULL, IF(v_verdict = 3, 'tokens', 'gone'), p_id, 0;
+      LEAVE step;
+    END IF;
+    UPDATE queue SET status = 'processing', started_at = NOW(), attempts = attempts + 1
+      WHERE id = p_id AND status = 'waiting';
+    IF ROW_COUNT() <> 1 THEN
+      DO RELEASE_LOCK(v_slot);
+      SELECT NULL, 'gone', p_id, 0;
+      LEAVE step;
+    END IF;
+  ELSE
+    -- The user's concurrency cap counts what a worker forwards (023): one
+    -- of the user's locks first (relay_head_for passed over items whose
+    -- user had none free; one taken meanwhile: look again at once). Let
+    -- go of by relay_release, or with the connection.
+    SELECT q.user_id, COALESCE(u.max_concurrent, 0) INTO v_user, v_maxc
+      FROM queue q LEFT JOIN users u ON u.id = q.user_id WHERE q.id = v_head;
+    WHILE i < v_maxc AND v_ul IS NULL DO
+      IF GET_LOCK(CONCAT(p_prefix, ':user:', v_user, ':', i + 1), 0) = 1 THEN
+        SET v_ul = CONCAT(p_prefix, ':user:', v_user, ':', i + 1);
+      END IF;
+      SET i = i + 1;
+    END WHILE;
+    IF v_maxc > 0 AND v_ul IS NULL THEN
+      DO RELEASE_LOCK(v_slot);
+      SELECT NULL, 'wait', 0, 0;
+      LEAVE step;
+    END IF;
+    SET @relay_ulock = v_ul;
+    -- The worker's claim, as queue_claim did it: the item lock first, then
+    -- the row, so a recoverer never sees it without its lock.
+    SET v_item = CONCAT(p_prefix, ':item:', v_head);
+    IF GET_LOCK(v_item, 0) = 1 THEN
+      UPDATE queue SET status = 'processing', started_at = NOW(),
+          attempts = attempts + 1, worker = v_item
+        WHERE id = v_head AND status = 'waiting';
+      IF ROW_COUNT() <> 1 THEN
+        DO RELEASE_LOCK(v_item);
+      END IF;
+    END IF;
+    IF IS_USED_LOCK(v_item) IS NULL OR IS_USED_LOCK(v_item) <> CONNECTION_ID() THEN
+      -- another worker had it: try again at once
+      DO RELEASE_LOCK(v_slot);
+      IF v_ul IS NOT NULL THEN
+        DO RELEASE_LOCK(v_ul);
+        SET @relay_ulock = NULL;
+      END IF;
+      SELECT NULL, 'wait', 0, 0;
+      LEAVE step;
+    END IF;
+  END IF;
+  CALL relay_wake(p_prefix, p_slots, p_maxwait);
+  SELECT v_slot, 'got', IF(p_id > 0, p_id, v_head), 0;
+END //
+
+-- 010's relay_release: lets go of the user's lock of a worker's item too.
+CREATE OR REPLACE PROCEDURE relay_release(IN p_lock VARCHAR(128),
+    IN p_prefix VARCHAR(64), IN p_slots INT, IN p_maxwait INT)
+BEGIN
+  IF p_lock IS NOT NULL THEN
+    DO RELEASE_LOCK(p_lock);
+  END IF;
+  -- the item's user's concurrency lock, taken by relay_wait's claim
+  IF @relay_ulock IS NOT NULL THEN
+    DO RELEASE_LOCK(@relay_ulock);
+    SET @relay_ulock = NULL;
+  END IF;
+  CALL relay_wake(p_prefix, p_slots, p_maxwait);
+END //
+
+DELIMITER ;

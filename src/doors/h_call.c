@@ -154,6 +154,10 @@ static void call_wait_refused(const struct exch *x, enum dispatch_result dr)
 		msg = "请求已被管理员取消";
 		log = "cancelled by administrator";
 		break;
+	case DISPATCH_TOKENS:
+		code = 429;
+		msg = log = "今日Token用量已达上限";
+		break;
 	case DISPATCH_GONE:
 		code = 499;
 		log = "client disconnected while queued";

@@ -223,6 +223,11 @@ static int v1_wait(struct v1 *v, struct exch *x, struct slot *s)
 		v1err_send(v->r, v->f, 503, "api_error", "request cancelled by an operator", NULL, NULL);
 		exchange_meter(x, 503, "cancelled", NULL, NULL);
 		break;
+	case DISPATCH_TOKENS:
+		v1err_send(v->r, v->f, 429, "rate_limit_error", "daily token limit reached",
+			   "token_limit", NULL);
+		exchange_meter(x, 429, "daily token limit reached", NULL, NULL);
+		break;
 	default:
 		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
 		exchange_meter(x, 500, "database error while waiting", NULL, NULL);
