@@ -2,6 +2,13 @@
 -- token limit sees the tokens of requests that finished but are not yet
 -- written (issue 25, points 4-7).
 --
+-- Here: inflight.tokens and the view inflight_open (with tokens); new
+-- relay_tokens_used, relay_pend, relay_cap_free, relay_verdict,
+-- relay_deny_why, relay_deny; redefined relay_reserve (019), relay_admit
+-- (017), relay_handover (020, + p_tokens), relay_ahead and relay_head_for
+-- (013, + p_prefix), relay_take_slot and relay_take_polled (018),
+-- relay_wake and relay_wait (013), relay_release (010), relay_finish (017).
+--
 -- Point 4, tokens finished but not yet written. Admission compared the
 -- token limit with daily_usage.tokens alone, which a request reaches only
 -- when its row is written: by meterd's next batch (tens of ms later) or by
