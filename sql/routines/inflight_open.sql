@@ -10,7 +10,7 @@
 -- that one statement (the exactness argument of relay_inflight holds).
 
 CREATE OR REPLACE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW inflight_open AS
-  SELECT i.id, i.user_id, i.key_id, i.day, i.conn_id, i.lock_name
+  SELECT i.id, i.user_id, i.key_id, i.day, i.conn_id, i.lock_name, i.tokens
     FROM inflight i
    WHERE NOT EXISTS (SELECT 1 FROM request_log r WHERE r.admit_id = i.id)
      AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.admit_id = i.id);

@@ -97,8 +97,7 @@ BEGIN
         -- relay_reserve without a request limit: nothing to count, one
         -- MEMORY insert and the request's liveness lock
         IF v_dtok > 0 THEN
-          SELECT COALESCE((SELECT tokens FROM daily_usage
-                             WHERE user_id = v_user AND day = p_day), 0) INTO v_used_t;
+          SET v_used_t = relay_tokens_used(v_user, p_day);
         END IF;
         IF v_dtok = 0 OR v_used_t < v_dtok THEN
           SET v_rid = UUID_SHORT() & 0x7FFFFFFFFFFFFFFF;   -- a signed 64-bit value for C

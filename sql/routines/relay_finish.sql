@@ -66,6 +66,9 @@ BEGIN
   -- A queue worker releases its slot after this (relay_release wakes then).
   IF v_waiting = 1 AND v_late = 0 AND p_prefix IS NOT NULL AND
      (p_lock IS NOT NULL OR v_inline = 1) THEN
+    -- the user's concurrency lock first (023): the wake passes over the
+    -- polled items of a user whose locks are all held, this one's too
+    CALL relay_release_user(p_prefix, p_user);
     CALL relay_wake(p_prefix, p_slots, p_maxwait);
   END IF;
   IF v_bad = 1 THEN

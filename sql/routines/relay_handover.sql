@@ -13,12 +13,13 @@ DELIMITER //
 
 CREATE OR REPLACE PROCEDURE relay_handover(IN p_admit BIGINT UNSIGNED,
     IN p_lock VARCHAR(128), IN p_slot TINYINT, IN p_prefix VARCHAR(64),
-    IN p_slots INT, IN p_maxwait INT)
+    IN p_slots INT, IN p_maxwait INT, IN p_tokens BIGINT UNSIGNED)
 BEGIN
   IF IS_USED_LOCK(p_lock) IS NULL THEN
     SELECT 0;
   ELSE
-    UPDATE inflight SET lock_name = p_lock, handed_at = NOW() WHERE id = p_admit;
+    UPDATE inflight SET lock_name = p_lock, handed_at = NOW(), tokens = p_tokens
+      WHERE id = p_admit;
     DO RELEASE_ALL_LOCKS();
     IF p_slot = 1 AND EXISTS (SELECT 1 FROM queue WHERE status = 'waiting') THEN
       CALL relay_wake(p_prefix, p_slots, p_maxwait);

@@ -11,6 +11,11 @@ BEGIN
   IF p_lock IS NOT NULL THEN
     DO RELEASE_LOCK(p_lock);
   END IF;
+  -- the item's user's concurrency lock, taken by relay_wait's claim
+  IF @relay_ulock IS NOT NULL THEN
+    DO RELEASE_LOCK(@relay_ulock);
+    SET @relay_ulock = NULL;
+  END IF;
   CALL relay_wake(p_prefix, p_slots, p_maxwait);
 END //
 

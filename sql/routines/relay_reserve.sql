@@ -52,10 +52,11 @@ BEGIN
     SELECT COALESCE((SELECT requests FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
            + (SELECT COUNT(*) FROM inflight_open i WHERE i.user_id = p_user AND i.day = p_day),
            COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
+           + (SELECT COALESCE(SUM(i.tokens), 0) FROM inflight_open i
+               WHERE i.user_id = p_user AND i.day = p_day)
       INTO o_used_r, o_used_t;
   ELSEIF p_dtok > 0 THEN
-    SELECT COALESCE((SELECT tokens FROM daily_usage WHERE user_id = p_user AND day = p_day), 0)
-      INTO o_used_t;
+    SET o_used_t = relay_tokens_used(p_user, p_day);
   END IF;
   IF (p_dreq = 0 OR o_used_r < p_dreq) AND (p_dtok = 0 OR o_used_t < p_dtok) THEN
     SET o_rid = UUID_SHORT() & 0x7FFFFFFFFFFFFFFF;   -- a signed 64-bit value for C

@@ -17,6 +17,8 @@ BEGIN
   DECLARE v_head BIGINT UNSIGNED;
   DECLARE v_inline TINYINT;
   DECLARE v_conn BIGINT UNSIGNED;
+  DECLARE v_verdict TINYINT;
+  DECLARE n INT DEFAULT 0;
   DECLARE cur CURSOR FOR
     SELECT 0, 0 FROM DUAL WHERE p_dflt <> 0
     UNION ALL SELECT id, priority FROM backends WHERE enabled = 1
@@ -32,8 +34,21 @@ BEGIN
     IF relay_bfree(p_prefix, v_b, relay_bslots(v_b, p_slots), 1) = 0 THEN
       ITERATE scan;
     END IF;
-    CALL relay_head_for(v_b, p_dflt, v_head, v_inline, v_conn);
+    CALL relay_head_for(p_prefix, v_b, p_dflt, v_head, v_inline, v_conn);
     SET v_done = 0;
+    -- an item its key or user may no longer send, or over its user's
+    -- token limit, ends here: never upstream, never holding a slot
+    WHILE v_head IS NOT NULL AND v_inline = 0 AND n < 20 DO
+      SET v_verdict = relay_verdict(v_head);
+      IF v_verdict = 0 THEN
+        SET n = 20;
+      ELSE
+        CALL relay_deny(v_head, v_verdict);
+        CALL relay_head_for(p_prefix, v_b, p_dflt, v_head, v_inline, v_conn);
+        SET v_done = 0, n = n + 1;
+      END IF;
+    END WHILE;
+    SET n = 0;
     IF v_head IS NOT NULL AND v_inline = 0 THEN
       CALL relay_grab(p_prefix, v_b, p_slots, p_first, o_slot);
       IF o_slot IS NOT NULL THEN

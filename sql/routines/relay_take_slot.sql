@@ -57,7 +57,7 @@ proc: BEGIN
   IF (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0 AND
      (p_exclude IS NULL OR LOCATE(',0,', p_exclude) = 0) AND
      NOT EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = p_format) THEN
-    IF v_waiting = 1 AND relay_ahead(0, p_dflt, p_prio, p_id) = 1 THEN
+    IF v_waiting = 1 AND relay_ahead(p_prefix, 0, p_dflt, p_prio, p_id) = 1 THEN
       SET o_why = IF(relay_bfree(p_prefix, 0, relay_bslots(0, p_slots), 1) > 0, 2, 1);
       LEAVE proc;
     END IF;
@@ -77,7 +77,7 @@ proc: BEGIN
       ITERATE scan;
     END IF;
     SET v_served = 1;
-    IF v_waiting = 1 AND relay_ahead(v_b, p_dflt, p_prio, p_id) = 1 THEN
+    IF v_waiting = 1 AND relay_ahead(p_prefix, v_b, p_dflt, p_prio, p_id) = 1 THEN
       IF relay_bfree(p_prefix, v_b, relay_bslots(v_b, p_slots), 1) > 0 THEN
         SET v_free = 1;
       END IF;

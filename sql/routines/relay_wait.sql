@@ -32,6 +32,11 @@ step: BEGIN
   DECLARE v_mine TINYINT DEFAULT 0;
   DECLARE v_why INT;
   DECLARE v_none TINYINT DEFAULT 0;
+  DECLARE v_verdict TINYINT DEFAULT 0;
+  DECLARE v_user INT UNSIGNED;
+  DECLARE v_maxc INT UNSIGNED DEFAULT 0;
+  DECLARE v_ul VARCHAR(128) DEFAULT NULL;
+  DECLARE i INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_none = 1;
   IF p_id > 0 THEN
     SELECT status, format, model, priority INTO v_status, v_format, v_model, v_prio
@@ -55,6 +60,19 @@ step: BEGIN
     LEAVE step;
   END IF;
   IF p_id > 0 THEN
+    -- its turn: the key, the user and the token limit once more (023);
+    -- refused, the row is closed here (so the wake below finds the next
+    -- in line) and the waiter answers and writes its one log row
+    SET v_verdict = relay_verdict(p_id);
+    IF v_verdict <> 0 THEN
+      UPDATE queue SET status = 'failed', completed_at = NOW(),
+          http_status = IF(v_verdict = 3, 429, 503), error_message = relay_deny_why(v_verdict)
+        WHERE id = p_id AND status = 'waiting';
+      DO RELEASE_LOCK(v_slot);
+      CALL relay_wake(p_prefix, p_slots, p_maxwait);
+      SELECT NULL, IF(v_verdict = 3, 'tokens', 'gone'), p_id, 0;
+      LEAVE step;
+    END IF;
     UPDATE queue SET status = 'processing', started_at = NOW(), attempts = attempts + 1
       WHERE id = p_id AND status = 'waiting';
     IF ROW_COUNT() <> 1 THEN
@@ -63,6 +81,24 @@ step: BEGIN
       LEAVE step;
     END IF;
   ELSE
+    -- The user's concurrency cap counts what a worker forwards (023): one
+    -- of the user's locks first (relay_head_for passed over items whose
+    -- user had none free; one taken meanwhile: look again at once). Let
+    -- go of by relay_release, or with the connection.
+    SELECT q.user_id, COALESCE(u.max_concurrent, 0) INTO v_user, v_maxc
+      FROM queue q LEFT JOIN users u ON u.id = q.user_id WHERE q.id = v_head;
+    WHILE i < v_maxc AND v_ul IS NULL DO
+      IF GET_LOCK(CONCAT(p_prefix, ':user:', v_user, ':', i + 1), 0) = 1 THEN
+        SET v_ul = CONCAT(p_prefix, ':user:', v_user, ':', i + 1);
+      END IF;
+      SET i = i + 1;
+    END WHILE;
+    IF v_maxc > 0 AND v_ul IS NULL THEN
+      DO RELEASE_LOCK(v_slot);
+      SELECT NULL, 'wait', 0, 0;
+      LEAVE step;
+    END IF;
+    SET @relay_ulock = v_ul;
     -- The worker's claim, as queue_claim did it: the item lock first, then
     -- the row, so a recoverer never sees it without its lock.
     SET v_item = CONCAT(p_prefix, ':item:', v_head);
@@ -77,6 +113,10 @@ step: BEGIN
     IF IS_USED_LOCK(v_item) IS NULL OR IS_USED_LOCK(v_item) <> CONNECTION_ID() THEN
       -- another worker had it: try again at once
       DO RELEASE_LOCK(v_slot);
+      IF v_ul IS NOT NULL THEN
+        DO RELEASE_LOCK(v_ul);
+        SET @relay_ulock = NULL;
+      END IF;
       SELECT NULL, 'wait', 0, 0;
       LEAVE step;
     END IF;

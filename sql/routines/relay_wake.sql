@@ -45,7 +45,7 @@ wake: BEGIN
     IF relay_bfree(p_prefix, v_b, relay_bslots(v_b, p_slots), 1) = 0 THEN
       ITERATE scan;
     END IF;
-    CALL relay_head_for(v_b, 3, v_head, v_inline, v_conn);
+    CALL relay_head_for(p_prefix, v_b, 3, v_head, v_inline, v_conn);
     SET v_done = 0;
     IF v_head IS NULL OR LOCATE(CONCAT(',', v_head, ','), v_woken) > 0 THEN
       ITERATE scan;

@@ -849,7 +849,7 @@ static int ctl_usage_backends(struct app *a, const char *day)
 }
 
 /* The day's rows metered with the relay's estimate (usage_known = 2,
- * sql/023), per user; printed only when there are some. */
+ * sql/schema/024_estimates_and_responses.sql), per user; printed only when there are some. */
 static int ctl_usage_estimated(struct app *a, const char *day)
 {
 	struct db_res res;

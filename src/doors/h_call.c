@@ -113,6 +113,7 @@ static int call_answer_server(struct door_req *d, enum door_outcome o)
 	case DOOR_USER_QUEUE_FULL: return call_busy(d->r, 429, "您的排队请求数已达上限,请稍后重试");
 	case DOOR_WAIT_TIMEOUT:    return call_busy(d->r, 503, "排队等待超时,请稍后重试");
 	case DOOR_CANCELLED:       return call_busy(d->r, 503, "请求已被管理员取消");
+	case DOOR_WAIT_TOKENS:     return call_busy(d->r, 429, "今日Token用量已达上限");
 	case DOOR_GONE:            return 499;
 	case DOOR_QUEUED:          return call_queued(d);
 	default:                   return call_busy(d->r, 500, MSG_DB);

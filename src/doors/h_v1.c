@@ -218,6 +218,10 @@ static int v1_busy(struct v1 *v, enum door_outcome o)
 	case DOOR_CANCELLED:
 		v1err_send(v->r, v->f, 503, "api_error", "request cancelled by an operator", NULL, NULL);
 		return 503;
+	case DOOR_WAIT_TOKENS:
+		v1err_send(v->r, v->f, 429, "rate_limit_error", "daily token limit reached",
+			   "token_limit", NULL);
+		return 429;
 	default:
 		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
 		return 500;

@@ -32,6 +32,10 @@ struct meter_rec {
 				      a queued item's queue day, else today */
 	long long admit_id;        /* the admission id (relay_admit); 0 = none
 				      (a queue worker's item) */
+	int token_limited;         /* the user has a daily token limit: a
+				      row written later puts the tokens on
+				      the in-flight entry first (relay_pend),
+				      so the next admission sees them */
 };
 
 

@@ -357,17 +357,20 @@ int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m)
 	return 0;
 }
 
-/* The entry under meterd's lock, this connection's locks let go, and
- * the next in line woken if the request held a slot. */
-static int mc_handover(struct meterc *mc, struct db *db, long long admit_id, int slot)
+/* The entry under meterd's lock with the request's tokens (which a
+ * token limit's admission reads until the row is written, sql/023), this
+ * connection's locks let go, and the next in line woken if the request
+ * held a slot. */
+static int mc_handover(struct meterc *mc, struct db *db, long long admit_id, int slot,
+		       long long tokens)
 {
 	const struct cfg *c = mc->c;
 	struct db_res res = { 0 };
 	int ok;
 
-	ok = DBX(db, "CALL relay_handover(?, ?, ?, ?, ?, ?)", &res, DBI(admit_id),
+	ok = DBX(db, "CALL relay_handover(?, ?, ?, ?, ?, ?, ?)", &res, DBI(admit_id),
 		 DBS(mc->lock), DBI(slot), DBS(c->lock_prefix), DBI(c->upstream_slots),
-		 DBI(c->queue_wait_max)) == RE_OK && db_res_int(&res, 0, 0, 0) == 1;
+		 DBI(c->queue_wait_max), DBI(tokens)) == RE_OK && db_res_int(&res, 0, 0, 0) == 1;
 	db_res_free(&res);
 	return ok ? 0 : -1;
 }
@@ -380,7 +383,7 @@ int meterc_hand(struct meterc *mc, struct db *db, const struct meter_rec *m,
 	if (mc_room(mc, 0))   /* behind: the metering thread is as good */
 		return -1;
 	meterw_fill(&mc->w, m, slot, log_request());
-	if (mc_handover(mc, db, m->admit_id, slot != NULL))
+	if (mc_handover(mc, db, m->admit_id, slot != NULL, usage_total(&m->usage)))
 		return -1;
 	if (mc_send_kept(mc) == 0)
 		return 0;

@@ -59,8 +59,13 @@ static int mfront_later(struct meter_front *f, struct db *db,
 	}
 	meterq_submit(f->mq, m, slot);
 	/* slot, user cap and the request's lock at once: the metering
-	 * connection is already asking for the last one */
-	if (db_exec(db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))
+	 * connection is already asking for the last one. A token limit's
+	 * next admission must see this request's tokens before its row is
+	 * written: they go on its entry first (relay_pend). */
+	if (m->token_limited && usage_total(&m->usage) > 0 ?
+	    DBX(db, "CALL relay_pend(?, ?)", NULL, DBI(m->admit_id),
+		DBI(usage_total(&m->usage))) :
+	    db_exec(db, "DO RELEASE_ALL_LOCKS()", NULL, 0, NULL))
 		log_warn("releasing the request's locks: %s", db_error(db));
 	return 1;
 }

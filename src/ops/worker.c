@@ -374,7 +374,8 @@ static int worker_step(struct app *a, double nap)
 		worker_process(a, &it, &s);
 		queue_item_free(&it);
 	}
-	/* Free the slot and wake whoever is next, in one round trip. */
+	/* Free the slot and the item's user's concurrency lock (taken by
+	 * the claim, relay_cap_free) and wake whoever is next, in one round trip. */
 	DBX(a->db, "CALL relay_release(?, ?, ?, ?)", NULL, DBS(s.name),
 	    DBS(c->lock_prefix), DBI(c->upstream_slots), DBI(c->queue_wait_max));
 	return 1;

@@ -13,8 +13,8 @@
 #include "log.h"
 #include "sha256.h"
 
-/* Keys whose user's own settings (a daily request limit, a concurrency
- * cap) send them to relay_admit: not tried on the fast path again for a
+/* Keys whose user's own settings (a daily request or token limit, a
+ * concurrency cap) send them to relay_admit: not tried on the fast path again for a
  * minute, so such a user pays one round trip, not two. Only a hint: both
  * paths decide from the database. */
 #define ADMIT_HINTS 16
@@ -72,9 +72,12 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
  * taken by others, NULL not tried (not this path: the conditions are
  * relay_admit's legacy path, for a user without a request limit
  * or a cap), 14 a new admission id (UUID_SHORT, as relay_reserve's), 15 1
- * when the user's own settings send it to relay_admit, 16 the user's
- * allow-list (auth_decode meets the two). Parameters: the
- * day twice, the format, four slots' lock names (relay_slot_name's,
+ * when the user's own settings send it to relay_admit (a token limit is
+ * one of them: the limit must see the tokens of requests that finished but
+ * are not yet written, which are on in-flight entries, and the fast path
+ * has none), 16 the user's allow-list (auth_decode meets the two).
+ * Parameters: the day twice, the format, four slots' lock names
+ * (relay_slot_name's,
  * '<prefix>:slot:<i>'), the day, the key's hash. */
 #define ADMIT_TRIES 4
 #define ADMIT_FAST_SQL \
@@ -84,7 +87,7 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 	" u.max_concurrent, k.models, COALESCE(d.tokens, 0)," \
 	" IF(k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at >= ?)" \
 	"    AND u.enabled = 1 AND u.daily_requests = 0 AND u.max_concurrent = 0" \
-	"    AND (u.daily_tokens = 0 OR COALESCE(d.tokens, 0) < u.daily_tokens)" \
+	"    AND u.daily_tokens = 0" \
 	"    AND NOT EXISTS (SELECT 1 FROM queue WHERE status = 'waiting')" \
 	"    AND NOT EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = ?)" \
 	"    AND NOT EXISTS (SELECT 1 FROM backend_state" \
@@ -93,7 +96,7 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 	"         WHEN GET_LOCK(?, 0) = 1 THEN 3 WHEN GET_LOCK(?, 0) = 1 THEN 4" \
 	"         ELSE 0 END, NULL)," \
 	" UUID_SHORT() & 0x7FFFFFFFFFFFFFFF," \
-	" u.daily_requests > 0 OR u.max_concurrent > 0, u.models" \
+	" u.daily_requests > 0 OR u.max_concurrent > 0 OR u.daily_tokens > 0, u.models" \
 	" FROM api_keys k JOIN users u ON u.id = k.user_id" \
 	" LEFT JOIN daily_usage d ON d.user_id = u.id AND d.day = ?" \
 	" WHERE k.key_hash = ?"

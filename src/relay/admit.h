@@ -2,12 +2,12 @@
  * daily-limit reservation, queue-ahead check and slot lock, done by the
  * relay_admit procedure (sql/routines/relay_admit.sql).
  *
- * The fast path (ADMIT_FAST_SQL, sql/schema/021_fast_path.sql): for a user
- * without a daily request limit or a concurrency cap, when nobody waits and
- * the default backend serves the request, a lean statement authenticates and
- * takes a slot, and the request's in-flight entry is its registration with
- * bin/meterd (meterc.h) instead of a MariaDB row. Whenever that path does not
- * apply (or meterd is not there), relay_admit decides as always. */
+ * The fast path (ADMIT_FAST_SQL, sql/schema/021_fast_path.sql): for a user without a daily
+ * request or token limit or a concurrency cap, when nobody waits and the default
+ * backend serves the request, a lean statement authenticates and takes a
+ * slot, and the request's in-flight entry is its registration with
+ * bin/meterd (meterc.h) instead of a MariaDB row. Whenever that path does
+ * not apply (or meterd is not there), relay_admit decides as always. */
 #ifndef RELAY_ADMIT_H
 #define RELAY_ADMIT_H
 

@@ -134,7 +134,9 @@ void dispatch_nap_blocking(struct db *db, long long ms)
 }
 
 /* One relay_wait step, then (still waiting) a nap of at most nap seconds.
- * *state: 1 got the slot (name in s), 0 still waiting, -1 row gone. */
+ * *state: 1 got the slot (name in s), 0 still waiting, -1 row gone
+ * (cancelled, or refused at its turn for its key or user), -2 refused at
+ * its turn for the token limit (relay_verdict). */
 static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 					  long long id, double nap,
 					  struct slot *s, int *state)
@@ -177,6 +179,8 @@ static enum dispatch_result dispatch_step(struct app *a, struct web_req *r,
 		*state = 1;
 	} else if (st && strcmp(st, "gone") == 0) {
 		*state = -1;
+	} else if (st && strcmp(st, "tokens") == 0) {
+		*state = -2;
 	} else {
 		ms = db_res_int(&res, 0, 3, 0);
 	}
@@ -220,7 +224,7 @@ enum dispatch_result dispatch_wait(struct app *a, struct web_req *r,
 			return DISPATCH_GOT;
 		}
 		if (state < 0)
-			return DISPATCH_CANCELLED;
+			return state == -2 ? DISPATCH_TOKENS : DISPATCH_CANCELLED;
 		now = dispatch_now();
 		if (now >= deadline)
 			return DISPATCH_TIMEOUT;

@@ -47,7 +47,11 @@ enum dispatch_result {
 	DISPATCH_USER_FULL,   /* the user's own max_queued / max_concurrent */
 	DISPATCH_TIMEOUT,     /* queue_wait_max passed before a slot freed */
 	DISPATCH_GONE,        /* the client went away while waiting */
-	DISPATCH_CANCELLED,   /* an operator cancelled it (relayctl) */
+	DISPATCH_CANCELLED,   /* an operator cancelled it (relayctl), or at
+				 its turn its key was revoked or its user
+				 disabled (relay_verdict) */
+	DISPATCH_TOKENS,      /* at its turn, the user's daily token limit
+				 was reached (relay_verdict): 429 */
 	DISPATCH_EDB          /* the database failed */
 };
 

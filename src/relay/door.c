@@ -30,6 +30,7 @@ static const char *const door_reason[DOOR_NOUTCOMES] = {
 	[DOOR_WAIT_TIMEOUT] = "queue wait timeout",
 	[DOOR_GONE] = "client disconnected while queued",
 	[DOOR_CANCELLED] = "cancelled by administrator",
+	[DOOR_WAIT_TOKENS] = "daily token limit reached while queued",
 	[DOOR_QUEUE_EDB] = "database error while queued",
 };
 
@@ -168,6 +169,7 @@ static void door_wait(struct door_req *d)
 	case DISPATCH_TIMEOUT:    o = DOOR_WAIT_TIMEOUT; break;
 	case DISPATCH_GONE:       o = DOOR_GONE; break;
 	case DISPATCH_CANCELLED:  o = DOOR_CANCELLED; break;
+	case DISPATCH_TOKENS:     o = DOOR_WAIT_TOKENS; break;
 	default:                  o = DOOR_QUEUE_EDB; break;
 	}
 	/* the queue row is closed already: no slot is held */
@@ -263,7 +265,7 @@ enum door_outcome door_peek(struct door_req *d, int limits)
 	return o;
 }
 
-/* A row per user in the MEMORY table door_budget (sql/023): the second it
+/* A row per user in the MEMORY table door_budget (sql/schema/023_door_budget.sql): the second it
  * counts (the database's clock, the same for every web host) and how many
  * were let through in it. The upsert changes the row only while under the
  * budget, so the affected-row count is the answer: 1 (first row) or 2

@@ -64,7 +64,10 @@ enum door_outcome {
 	DOOR_USER_QUEUE_FULL,   /* the user's max_queued: 429 */
 	DOOR_WAIT_TIMEOUT,      /* queue_wait_max passed: 503 */
 	DOOR_GONE,              /* the client left while waiting: 499, no answer */
-	DOOR_CANCELLED,         /* an operator cancelled the wait: 503 */
+	DOOR_CANCELLED,         /* an operator cancelled the wait, or the
+				   key or user was stopped meanwhile: 503 */
+	DOOR_WAIT_TOKENS,       /* at its turn the user's daily token
+				   limit was reached: 429 */
 	DOOR_QUEUE_EDB,         /* the database failed while queueing/waiting */
 	DOOR_QUEUED,            /* a polled item, d->queue_id: 202, its worker
 				   meters it */

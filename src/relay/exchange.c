@@ -127,6 +127,7 @@ static void exchange_meter_b(const struct exch *x, int status, const char *error
 	m.day = x->u->day;
 	m.backend = backend;
 	m.admit_id = x->u->admit_id;
+	m.token_limited = x->u->daily_tokens > 0;
 	if (oc) {
 		m.usage = oc->usage;
 		m.latency_ms = oc->latency_ms;
@@ -387,7 +388,7 @@ out:
 }
 
 /* Binds the Responses API id of a 2xx answer to its member (table
- * response_owner, sql/023), before the client's next turn can name it
+ * response_owner, sql/schema/024_estimates_and_responses.sql), before the client's next turn can name it
  * in previous_response_id. A failed write only costs that member a 404
  * on the follow-up, so it is logged, not fatal. */
 static void exchange_own_response(const struct exch *x, const struct relay_outcome *oc)

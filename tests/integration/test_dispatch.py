@@ -357,3 +357,138 @@ def test_database_restart_while_twenty_wait(env):
 
 
 test_database_restart_while_twenty_wait.timeout = 240
+
+
+def _held(env, key, name, via="cgi"):
+    """A direct call the mock holds until /__release NAME (the only slot);
+    returns (thread, box) once it is at the upstream."""
+    n, box = len(env.mock_requests()), {}
+
+    def run():
+        box["resp"] = call(env, req(mock={"hold": name}), key, via=via, timeout=120)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: len(env.mock_requests()) > n, what="the held call at the upstream")
+    return t, box
+
+
+def _release(env, name):
+    env.http(env.mock_url + "/__release", method="POST", body=name.encode(), timeout=10)
+
+
+def _v1_waiter(env, base, key, box, body=None):
+    """A /v1 request through lighttpd (it always waits inline when busy)."""
+    def run():
+        box["resp"] = env.http(base + "/v1/chat/completions", method="POST",
+                               headers={"Authorization": "Bearer " + key,
+                                        "Content-Type": "application/json"},
+                               body=jbody(body or req()), timeout=120)
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_inline_waiters_keep_the_token_limit(env):
+    """Issue 25 point 5, inline: three waiters of a user at --daily-tokens
+    50 (33 an answer); when their turns come, two are forwarded and the
+    third is answered the seed's 429 (one log row, no upstream call).
+    Before: all three were forwarded."""
+    holder = env.add_user("holder")
+    tok = env.add_user("tok", daily_requests=0, daily_tokens=50)
+    e = env.relay_env()
+    t, box = _held(env, holder, "w5")
+    ws = []
+    for i in range(3):
+        ws.append(_inline(env, tok, e, req()))
+        _waiting(env, i + 1)
+    _release(env, "w5")
+    t.join()
+    for th, _b in ws:
+        th.join()
+    codes = [b["resp"].status for _t, b in ws]
+    assert codes == [200, 200, 429], codes
+    assert ws[2][1]["resp"].json()["message"].startswith("今日Token用量已达上限"), ws[2][1]["resp"].body
+    assert len(env.mock_requests()) == 3
+    assert usage(env, "tok") == (3, 66, 1)
+    assert env.sql_value("SELECT COUNT(*) FROM queue WHERE status = 'failed' AND http_status = 429") == "1"
+
+
+def test_revoked_key_and_disabled_user_stop_their_queued_work(env):
+    """Issue 25 point 6: with the slot held, hank and ivan each queue a
+    polled item (202) and a /v1 inline waiter; hank's key is revoked and
+    ivan disabled; when the slot frees none of the four reaches the
+    upstream: each ends cancelled, with one log row counted as an error.
+    Before: all four were forwarded and answered 200."""
+    holder = env.add_user("holder")
+    hank = env.add_user("hank")
+    ivan = env.add_user("ivan")
+    base = "http://127.0.0.1:%d" % env.start_lighttpd()
+    t, box = _held(env, holder, "w6", via=base)
+    polled, waiters = {}, {}
+    for name, key in (("hank", hank), ("ivan", ivan)):
+        r = call(env, req(), key, via=base)
+        assert r.status == 202, (r.status, r.body)
+        polled[name] = r.json()["queue_id"]
+        waiters[name] = ({}, None)
+        th = _v1_waiter(env, base, key, waiters[name][0])
+        waiters[name] = (waiters[name][0], th)
+        _waiting(env, 2 * len(polled))
+    assert env.relayctl("key", "revoke", hank[:12]).returncode == 0
+    assert env.relayctl("user", "set", "ivan", "--disable").returncode == 0
+    w = env.start_queue_worker("--max-seconds", "60")
+    _release(env, "w6")
+    t.join()
+    assert box["resp"].status == 200
+    for b, th in waiters.values():
+        th.join()
+    wait_until(lambda: env.sql_value("SELECT COUNT(*) FROM queue WHERE status IN"
+                                     " ('waiting', 'processing')") == "0", what="the queue drained")
+    w.send_signal(signal.SIGTERM)
+    w.wait(timeout=30)
+    assert len(env.mock_requests()) == 1, [x["body"] for x in env.mock_requests()]
+    for name in ("hank", "ivan"):
+        r = waiters[name][0]["resp"]
+        assert r.status == 503 and "cancelled" in r.json()["error"]["message"], (name, r.status, r.body)
+        row = env.sql("SELECT status, http_status, error_message FROM queue WHERE id = %d" % polled[name])
+        assert row[0][0] == "failed" and row[0][1] == "503" and "cancelled" in row[0][2], row
+        assert usage(env, name) == (2, 0, 2), (name, usage(env, name))
+    assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE http_status = 503") == "4"
+    assert env.sql_value("SELECT COUNT(*) FROM queue WHERE status <> 'failed'") == "0"
+
+
+def test_max_concurrent_holds_for_polled_items(env):
+    """Issue 25 point 7: a user at --max-concurrent 1 queues 3 x call.php
+    (202) and sends one /v1 request (an inline waiter) while the four
+    slots are held; when they free, four workers and the waiter share them
+    but the user never has two requests at the upstream at once (each
+    stalls 0.3 s there), and all four are answered. Before: 4 at once."""
+    env.settings["RELAY_UPSTREAM_SLOTS"] = "4"
+    holder = env.add_user("holder")
+    capu = env.add_user("capu")
+    assert env.relayctl("user", "set", "capu", "--max-concurrent", "1").returncode == 0
+    base = "http://127.0.0.1:%d" % env.start_lighttpd()
+    holds = [_held(env, holder, "h7", via=base) for _ in range(4)]
+    body = req(mock={"stall": 0.3})
+    ids = []
+    for _ in range(3):
+        r = call(env, body, capu, via=base)
+        assert r.status == 202, (r.status, r.body)
+        ids.append(r.json()["queue_id"])
+    box = {}
+    th = _v1_waiter(env, base, capu, box, body)
+    _waiting(env, 4)
+    w = env.start_queue_worker("--workers", "4", "--max-seconds", "60")
+    _release(env, "h7")
+    for t, b in holds:
+        t.join()
+        assert b["resp"].status == 200
+    th.join()
+    assert box["resp"].status == 200, box["resp"].body
+    wait_until(lambda: env.sql_value("SELECT COUNT(*) FROM queue WHERE status = 'completed'") == "4",
+               what="the queue drained")
+    w.send_signal(signal.SIGTERM)
+    w.wait(timeout=30)
+    recs = [x for x in env.mock_requests() if b'"stall"' in x["body"]]
+    assert len(recs) == 4
+    assert _max_overlap(recs) == 1, _max_overlap(recs)
+    assert usage(env, "capu") == (4, 4 * 33, 0)

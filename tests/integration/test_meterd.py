@@ -462,3 +462,44 @@ def test_meterd_fast_path_keeps_the_rules(env):
     assert call(env, req(), key, via=base).status == 401
     assert env.wait_inflight(None, 30)
     assert usage(env, "alice") == (3, 3 * 33, 0)
+
+
+def _until_refused(env, base, key, n=12, **kw):
+    """Back-to-back calls, each after the last one's answer: how many
+    were answered 200 before the first 429 (and the rest all refused)."""
+    codes = [call(env, req(), key, via=base, timeout=60, **kw).status for _ in range(n)]
+    ok = codes.index(429) if 429 in codes else len(codes)
+    assert codes[ok:] == [429] * (n - ok), codes
+    return ok
+
+
+def test_token_limit_sees_finished_requests(env):
+    """Issue 25 point 4: a request admitted after an earlier one finished
+    sees that one's tokens, whichever way it is metered (meterd's batch
+    or this process's thread): 33 tokens an answer, a limit of 50, so two
+    answers and then 429, on the fast path's user and on relay_admit's
+    (a request limit as well). Before: 8 and 10 answered."""
+    fast = env.add_user("tok", daily_requests=0, daily_tokens=50)
+    slow = env.add_user("tokr", daily_requests=1000, daily_tokens=50)
+    capped = env.add_user("tokc", daily_requests=0, daily_tokens=50)
+    assert env.relayctl("user", "set", "tokc", "--max-concurrent", "2").returncode == 0
+    base = _setup(env)
+    got = {name: _until_refused(env, base, k)
+           for name, k in (("tok", fast), ("tokr", slow), ("tokc", capped))}
+    assert got == {"tok": 2, "tokr": 2, "tokc": 2}, got
+    assert env.wait_inflight(None, 30)
+    for name in got:
+        assert usage(env, name)[1] == 66, (name, usage(env, name))
+
+
+def test_token_limit_sees_finished_requests_without_meterd(env):
+    """The same with no daemon behind the socket: each process's metering
+    thread writes the row after the slot is let go."""
+    key = env.add_user("tok", daily_requests=0, daily_tokens=50)
+    env.settings["RELAY_UPSTREAM_SLOTS"] = "4"
+    env.settings["RELAY_METER_SOCKET"] = os.path.join(env.tmp, "nobody.sock")
+    base = "http://127.0.0.1:%d" % env.start_lighttpd()
+    got = _until_refused(env, base, key)
+    assert got == 2, got
+    assert env.wait_inflight(None, 30)
+    assert usage(env, "tok")[1] == 66

@@ -363,3 +363,49 @@ def test_retention_purges_old_results(env):
             "(%s, %s, 'openai', '{}', 'completed', NOW() - INTERVAL 1 HOUR)" % (uid, kid, uid, kid))
     env.queue_worker("--once")
     assert env.sql_value("SELECT COUNT(*) FROM queue") == "1"
+
+
+def _held_slot(env, key, name, via="cgi"):
+    """A direct call the mock holds until /__release NAME (the only slot);
+    returns (thread, box) once it is at the upstream."""
+    n, box = len(env.mock_requests()), {}
+
+    def run():
+        box["resp"] = call(env, req(mock={"hold": name}), key, via=via, timeout=120)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: len(env.mock_requests()) > n, what="the held call at the upstream")
+    return t, box
+
+
+def _release(env, name):
+    env.http(env.mock_url + "/__release", method="POST", body=name.encode(), timeout=10)
+
+
+def test_queued_items_keep_the_token_limit(env):
+    """Issue 25 point 5: a user at --daily-tokens 50 queues 10 items while
+    the slot is held; when it frees, the worker runs two (33 tokens each)
+    and ends the other eight failed with the seed's 429 message, one log
+    row each, never sent upstream. Before: all 10 ran (330 of 50)."""
+    holder = env.add_user("holder")
+    tok = env.add_user("tok", daily_requests=0, daily_tokens=50)
+    t, box = _held_slot(env, holder, "q5")
+    ids = [_enqueue(env, tok) for _ in range(10)]
+    _release(env, "q5")
+    t.join()
+    assert box["resp"].status == 200
+    r = env.queue_worker("--once")
+    assert r.returncode == 0, r.stderr
+    st = env.sql("SELECT id, status, http_status, error_message FROM queue ORDER BY id")
+    ran = [row for row in st if row[1] == "completed"]
+    refused = [row for row in st if row[1] == "failed"]
+    assert [int(row[0]) for row in ran] == ids[:2], st
+    assert len(refused) == 8 and all(row[2] == "429" and row[3] == "今日Token用量已达上限"
+                                      for row in refused), st
+    j = queue_status(env, ids[-1], tok).json()
+    assert j["status"] == "failed" and j["http_status"] == 429, j
+    assert len(env.mock_requests()) == 3          # the holder and two items
+    assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE queue_id IS NOT NULL") == "10"
+    assert env.sql_value("SELECT COUNT(*) FROM request_log WHERE http_status = 429 AND"
+                         " error = '今日Token用量已达上限'") == "8"
+    assert usage(env, "tok") == (10, 66, 8)
