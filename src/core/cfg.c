@@ -232,11 +232,13 @@ static const struct cfg_opt cfg_opts[] = {
 	  "metering thread (its own MariaDB connection) after the answer, "
 	  "so the next request does not wait for it; false meters inline "
 	  "and keeps one connection per process."),
-	S(meter_socket, "", NULL,
+	S(meter_socket, "/run/llm-relay/meterd.sock", NULL,
 	  "The unix socket of bin/meterd, one process per host that writes "
-	  "the finished requests of all web processes together; \"\" = each "
-	  "web process meters on its own (meter_async), as it also does "
-	  "whenever the socket does not answer. make run sets it."),
+	  "the finished requests of all web processes together (the shipped "
+	  "cron file starts it); \"\" = each web process meters on its own "
+	  "(meter_async), as it also does whenever the socket does not answer: "
+	  "that works, on the slower path, and status.php (checks.metering) "
+	  "and /metrics (llm_relay_meterd_up) say so."),
 	I(meter_batch_ms, 0, 1000, 20,
 	  "How long meterd lets a finished request wait for others to share "
 	  "its commit, in ms; 0 = write whatever has come in at once. It "

@@ -405,3 +405,24 @@ void meterc_free(struct meterc *mc, struct db *db)
 	mc_recover(mc, db);
 	free(mc);
 }
+
+int meterc_probe(const char *path)
+{
+	struct sockaddr_un sa;
+	size_t n = path ? strlen(path) : 0;
+	int fd, ok;
+
+	if (!n)
+		return -1;
+	if (n >= sizeof(sa.sun_path))
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, n);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}

@@ -44,6 +44,11 @@ struct meterc *meterc_new(const struct cfg *c);
  * for its FIN among the records kept), else 0. */
 int meterc_ready(struct meterc *mc, struct db *db);
 
+/* Whether a bin/meterd serves the socket at path: 1 yes, 0 no (nothing
+ * there, or nobody accepting), -1 no path configured. For status.php and
+ * /metrics: a relay without meterd works, on the slower path. */
+int meterc_probe(const char *path);
+
 /* Registers the admitted request whose tombstone is m (its admission id,
  * user, key, day, format, model, route; status and error are meterd's to
  * fill). 0 = registered; -1 = not (nothing sent, or meterd gone). */

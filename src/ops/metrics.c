@@ -4,6 +4,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "meterc.h"
 #include "metrics.h"
 
 /* Bucket bounds of the latency histogram (ms; columns le_<ms> of
@@ -443,6 +444,9 @@ enum relay_err metrics_render(struct db *db, const struct cfg *c, struct buf *ou
 		rc = metrics_render_db_errors(db, &body);
 	metrics_gauge(out, "llm_relay_db_up", "1 if the relay's database answered this scrape.",
 		      rc ? 0 : 1);
+	metrics_gauge(out, "llm_relay_meterd_up", "1 if bin/meterd answers on meter_socket"
+		      " (0: each web process meters on its own, the slower path).",
+		      meterc_probe(c->meter_socket) == 1);
 	if (!rc && body.len)
 		rc = buf_append(out, body.data, body.len);
 	if (rc)

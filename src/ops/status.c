@@ -8,6 +8,7 @@
 #include "app.h"
 #include "db.h"
 #include "log.h"
+#include "meterc.h"
 #include "resp.h"
 #include "status.h"
 
@@ -44,6 +45,23 @@ static struct json_object *status_check(const char *status, const char *msg)
 	json_object_object_add(o, "status", json_object_new_string(status));
 	json_object_object_add(o, "message", json_object_new_string(msg));
 	return o;
+}
+
+/* checks.metering: whether bin/meterd takes this host's finished
+ * requests (one commit for many: the fast path) or each web process
+ * meters on its own (works, slower). Never degrades the status. */
+static struct json_object *status_metering(const struct cfg *c)
+{
+	switch (meterc_probe(c->meter_socket)) {
+	case 1:
+		return status_check("meterd", "bin/meterd answers: the fast path is on");
+	case 0:
+		return status_check("slow_path", "meter_socket is set but bin/meterd does not"
+				    " answer: each web process meters on its own (slower)");
+	default:
+		return status_check("slow_path", "meter_socket is not set: each web process"
+				    " meters on its own (slower); run bin/meterd");
+	}
 }
 
 /* checks.backends: one entry per backend (the default first) with its
@@ -165,6 +183,7 @@ struct json_object *status_build(struct app *a, int *http_status)
 		status_check("missing", "API key is not configured"));
 	degraded |= !c->upstream_api_key[0] && !pooled;
 
+	json_object_object_add(checks, "metering", status_metering(c));
 	urls = json_object_new_object();
 	json_object_object_add(urls, "status", json_object_new_string(
 		c->openai_url[0] || c->anthropic_url[0] || pooled ? "configured" : "missing"));

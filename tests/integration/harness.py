@@ -481,6 +481,8 @@ class Env:
             "RELAY_CONNECT_TIMEOUT": "5",
             "RELAY_LOCK_PREFIX": self.lock_prefix,
             "RELAY_MASTER_KEY_FILE": self.master_key_file,
+            # no meterd unless a test starts one (start_meterd sets it)
+            "RELAY_METER_SOCKET": "",
         }
         if self.mock_url:
             s["RELAY_OPENAI_URL"] = self.mock_url + "/v1/chat/completions"

@@ -73,3 +73,28 @@ def test_status_disk_one_basis_one_decimal(env):
     # the file system moves between the two reads: a tenth of a percent
     assert abs(disk["usage_percent"] - want) <= 0.2, (disk, want)
     assert abs(disk["free_bytes"] - sv.f_bavail * sv.f_frsize) <= 0.01 * sv.f_blocks * sv.f_frsize
+
+
+def test_status_and_metrics_say_which_metering_path(env):
+    """Issue 30: meterd is on in every shipped deployment (the default
+    meter_socket, the cron line); a relay without it still works, and
+    status.php (checks.metering) and /metrics (llm_relay_meterd_up) say it
+    runs on the slower path. The status stays healthy either way."""
+    from test_metrics import scrape, value
+    key = env.add_user("alice")
+
+    def state():
+        j = env.cgi("status").json()
+        _, fams = scrape(env)
+        return j["status"], j["checks"]["metering"]["status"], \
+            value(fams, "llm_relay_meterd_up")
+
+    assert state() == ("healthy", "slow_path", 0)          # meter_socket ""
+    env.settings["RELAY_METER_SOCKET"] = env.tmp + "/nobody.sock"
+    assert state() == ("healthy", "slow_path", 0)          # set, not served
+    env.start_meterd()
+    assert state() == ("healthy", "meterd", 1)
+    assert call(env, req(), key).status == 200
+    env.stop_meterd()
+    assert state() == ("healthy", "slow_path", 0)
+    assert call(env, req(), key).status == 200
