@@ -668,7 +668,12 @@ class Env:
                     # as tools/mariadb-relay.cnf ships it: the relay's short
                     # statements run on a few pooled threads; the dispatcher's
                     # naps and lock waits must work under it too
-                    "--thread-handling=pool-of-threads"]
+                    "--thread-handling=pool-of-threads",
+                    # statistics kept in memory: persistent ones are written by
+                    # a background thread (the rows every test deletes queue a
+                    # recalculation), commits that a test counting the relay's
+                    # commits (test_durable) would see when the machine is slow
+                    "--innodb-stats-persistent=0"]
             if self.db_buffer_pool:
                 argv.append("--innodb-buffer-pool-size=" + self.db_buffer_pool)
             if not self.db_durable:
