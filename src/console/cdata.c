@@ -173,7 +173,7 @@ enum relay_err cdata_requests(struct db *db, long long user_id, int limit,
 	struct db_res res;
 	enum relay_err rc;
 
-	/* usage: where the token counts come from (usage_known, sql/023) */
+	/* usage: where the token counts come from (usage_known, 2 = estimated) */
 	rc = DBX(db, "SELECT l.id, " TS("l.created_at") ", u.name, l.model, l.route, l.format,"
 		 " l.stream, l.http_status, l.prompt_tokens, l.completion_tokens,"
 		 " l.total_tokens, l.latency_ms, l.error, l.queue_id,"

@@ -358,7 +358,7 @@ int meterc_finish(struct meterc *mc, struct db *db, const struct meter_rec *m)
 }
 
 /* The entry under meterd's lock with the request's tokens (which a
- * token limit's admission reads until the row is written, sql/023), this
+ * token limit's admission reads until the row is written, relay_handover), this
  * connection's locks let go, and the next in line woken if the request
  * held a slot. */
 static int mc_handover(struct meterc *mc, struct db *db, long long admit_id, int slot,

@@ -352,7 +352,7 @@ def test_meterd_fast_path_entry_is_a_registration(env):
 
 
 def test_meterd_fast_path_meets_model_lists(env):
-    """Issue 25.2 on the fast admission (sql/021's statement in admit.c):
+    """Issue 25.2 on the fast admission (ADMIT_FAST_SQL in src/relay/admit.c):
     a key made with gpt-4-expensive before its user was narrowed to
     gpt-test is refused gpt-4-expensive (403 model_not_allowed), and
     gpt-test goes through as a registration with meterd."""
