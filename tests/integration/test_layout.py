@@ -69,3 +69,27 @@ def test_layout_rejects_a_stray_file():
         assert rc == 1 and "src/stray.c: not in a layer folder" in out, out
     finally:
         shutil.rmtree(tmp)
+
+
+def test_layout_rejects_call_loop():
+    """Two modules that call each other, read from their objects' symbols
+    (nm), with no include between them: ctl_audit defined in ctl.c and
+    called from ctl_backend.c was such a loop."""
+    tmp, src = _copy()
+    try:
+        with open(os.path.join(src, "core", "loopa.c"), "w") as f:
+            f.write("int loopb(int);\nint loopa(int n) { return n ? loopb(n - 1) : 0; }\n")
+        with open(os.path.join(src, "core", "loopb.c"), "w") as f:
+            f.write("int loopa(int);\nint loopb(int n) { return n ? loopa(n - 1) : 1; }\n")
+        objs = []
+        for m in ("loopa", "loopb"):
+            o = os.path.join(tmp, m + ".o")
+            subprocess.run(["cc", "-c", os.path.join(src, "core", m + ".c"), "-o", o],
+                           check=True, timeout=60)
+            objs.append(o)
+        rc, out = _check(src, *objs)
+        assert rc == 1 and "call loop: loopa <-> loopb" in out, out
+        rc, out = _check(src)               # without the objects: no include loop
+        assert rc == 0, out
+    finally:
+        shutil.rmtree(tmp)

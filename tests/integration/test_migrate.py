@@ -282,3 +282,22 @@ def test_migrate_on_a_live_database(env):
     env.settle()
     assert env.sql_value("SELECT COUNT(*) FROM request_log") == str(len(statuses))
     assert usage(env, "alice")[0] == len(statuses)
+
+
+def test_migrate_every_routine_defined_once():
+    """Each routine name is in exactly one CREATE across sql/: its own file
+    in sql/routines, never in the table history (sql/schema)."""
+    created = {}
+    kinds = r"(?:PROCEDURE|FUNCTION|TRIGGER|VIEW)"
+    for path in sorted(glob.glob(os.path.join(ROOT, "sql", "*", "*.sql"))):
+        with open(path) as f:
+            text = re.sub(r"--[^\n]*", "", f.read())
+        for m in re.finditer(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:[A-Z=_]+\s+)*?%s\s+`?(\w+)" % kinds,
+                             text, re.I):
+            created.setdefault(m.group(1), []).append(os.path.relpath(path, ROOT))
+    twice = {n: p for n, p in created.items() if len(p) != 1}
+    assert not twice, twice
+    for name, (path,) in created.items():
+        assert path == "sql/routines/%s.sql" % name, (name, path)
+    files = {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(ROOT, "sql", "routines", "*.sql"))}
+    assert files == set(created), files ^ set(created)
