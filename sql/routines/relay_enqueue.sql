@@ -24,10 +24,13 @@ enq: BEGIN
   DECLARE v_lock VARCHAR(128) DEFAULT CONCAT(p_prefix, ':enqueue');
   DECLARE v_day DATE DEFAULT NULL;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_max = 0;
+  -- a failure (a deadlock victim, a late kill) leaves nothing: no row,
+  -- no count, no lock, so the caller may run it again
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
     ROLLBACK;
     DO RELEASE_LOCK(v_lock);
+    IF p_waitlock IS NOT NULL THEN DO RELEASE_LOCK(p_waitlock); END IF;
     RESIGNAL;
   END;
   IF p_queue_max <= 0 THEN

@@ -21,9 +21,11 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 	const char *model = q->model ? q->model : "";
 	struct db_res res;
 	enum relay_err rc;
+	int tries = 0;
 
 	*id = 0;
 	*refused = QUEUE_OK;
+again:
 	rc = DBX(db, enq, &res, DBS(c->lock_prefix), DBI(q->u->user_id),
 		 DBI(q->u->key_id), DBI(q->u->priority), DBS(fmt_name(q->fmt)),
 		 DBB(model, clip_utf8(model, 255)), DBI(q->stream ? 1 : 0),
@@ -31,6 +33,11 @@ enum relay_err queue_push(struct db *db, const struct cfg *c,
 		 q->body ? DBB(q->body, q->body_len) : DBNULL,
 		 DBI(c->queue_max), DBS(q->waitlock),
 		 q->u->admit_id ? DBI(q->u->admit_id) : DBNULL);
+	/* a deadlock victim (its insert against a finish's daily_usage
+	 * update) or a late kill of a nap: relay_enqueue left nothing of
+	 * it, so it runs again */
+	if (rc && db_cut_short(db) && ++tries < 3)
+		goto again;
 	if (rc)
 		return rc;
 	*id = db_res_int(&res, 0, 0, 0);
