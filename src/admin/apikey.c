@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "allow.h"
 #include "apikey.h"
 #include "db.h"
-#include "models.h"
 #include "secret.h"
 #include "sha256.h"
 
@@ -152,7 +152,7 @@ int apikey_models_beyond(struct db *db, long long user_id, const char *models,
 		char m[129];
 
 		snprintf(m, sizeof(m), "%.*s", (int)k, p);
-		if (!models_allowed(ul, 1, m)) {
+		if (!allow_model(ul, 1, m)) {
 			if (len + k + 2 < badlen) {
 				len += (size_t)snprintf(bad + len, badlen - len, "%s%s",
 							len ? "," : "", m);

@@ -45,7 +45,7 @@ static int auth_item(const char **p, const char **s, const char **e)
 }
 
 /* 1 when the list allows the n bytes at m: the same item, or "*" (as
- * models_allowed, which lives in a layer that calls this one). */
+ * allow_model (allow.h)). */
 static int auth_allows(const char *list, const char *m, size_t n)
 {
 	const char *p = list, *s, *e;

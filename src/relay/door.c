@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "db.h"
 #include "dispatch.h"
+#include "allow.h"
 #include "door.h"
 #include "log.h"
 #include "models.h"
@@ -47,7 +48,7 @@ void door_init(struct door_req *d, struct app *a, struct web_req *r,
 
 int door_model_ok(const struct auth_user *u, const char *model)
 {
-	return models_allowed(u->models, u->models_set, model);
+	return allow_model(u->models, u->models_set, model);
 }
 
 /* The format of the backends this request waits for: the upstream's when

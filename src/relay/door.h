@@ -3,7 +3,7 @@
  *
  *   authenticate, limits, caps, slot   admit_request (one round trip)
  *   validate                           the door's own check (ops->check)
- *   allow-list                         models_allowed, here, for every door
+ *   allow-list                         allow_model, here, for every door
  *   prepare                            the door's exchange (translation)
  *   slot, or queue, or wait            SLOT_NONE / GOT / BUSY
  *   forward, meter                     exchange_forward, exchange_meter

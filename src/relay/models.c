@@ -3,38 +3,13 @@
 #include <string.h>
 #include <time.h>
 #include <json-c/json.h>
+#include "allow.h"
 #include "app.h"
 #include "buf.h"
 #include "log.h"
 #include "models.h"
 #include "relay.h"
 #include "route.h"
-
-int models_allowed(const char *list, int set, const char *model)
-{
-	const char *p = list, *e, *s;
-	size_t n = strlen(model);
-
-	if (!set)
-		return 1;
-	while (p && *p) {
-		e = strchr(p, ',');
-		if (!e)
-			e = p + strlen(p);
-		s = p;
-		while (s < e && (*s == ' ' || *s == '\t'))
-			s++;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if ((e - s == 1 && *s == '*') ||
-		    ((size_t)(e - s) == n && n && memcmp(s, model, n) == 0))
-			return 1;
-		p = strchr(p, ',');
-		if (p)
-			p++;
-	}
-	return 0;
-}
 
 /* Ids of a comma-separated list as a new array (caller owns). */
 static struct json_object *models_from_csv(const char *csv)
@@ -155,7 +130,7 @@ struct json_object *models_render(struct json_object *ids, const char *list,
 	for (i = 0; i < n; i++) {
 		struct json_object *m = json_object_new_object();
 		id = json_object_get_string(json_object_array_get_idx(ids, i));
-		if (!id || !models_allowed(list, set, id)) {
+		if (!id || !allow_model(list, set, id)) {
 			json_object_put(m);
 			continue;
 		}

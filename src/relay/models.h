@@ -14,9 +14,6 @@ struct json_object;
 
 #define MODELS_CACHE_S 300
 
-/* 1 when `model` may be used under the comma-separated allow-list `list`
- * (set = 0: no list, every model; "*" in the list allows all). */
-int models_allowed(const char *list, int set, const char *model);
 
 /* Ids of the known models as a new JSON array the caller owns, or NULL
  * when neither the config nor the upstream gave a list. */

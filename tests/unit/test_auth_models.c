@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "auth.h"
-#include "models.h"
+#include "allow.h"
 
 /* The list in force for key list k and user list us (NULL = no list). */
 static const char *meet(struct auth_user *u, const char *k, const char *us)
@@ -29,8 +29,8 @@ static void test_meet(void **state)
 	assert_string_equal(meet(&u, NULL, "a"), "a");
 	assert_string_equal(meet(&u, "gpt-4-expensive,claude-opus", "MiniMax-M2.7"), "");
 	assert_int_equal(u.models_set, 1);
-	assert_false(models_allowed(u.models, u.models_set, "gpt-4-expensive"));
-	assert_false(models_allowed(u.models, u.models_set, "MiniMax-M2.7"));
+	assert_false(allow_model(u.models, u.models_set, "gpt-4-expensive"));
+	assert_false(allow_model(u.models, u.models_set, "MiniMax-M2.7"));
 	assert_string_equal(meet(&u, "a, b ,c", "c,b,x"), "b,c");
 	assert_string_equal(meet(&u, "*", "a,b"), "a,b");
 	assert_string_equal(meet(&u, "a,b", "*"), "a,b");

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include "buf.h"
 #include "hdrpass.h"
-#include "models.h"
+#include "allow.h"
 #include "route.h"
 #include "tokest.h"
 #include "v1err.h"
@@ -92,11 +92,11 @@ static void test_hdrpass(void **state)
 static void test_allow_and_estimate(void **state)
 {
 	(void)state;
-	assert_true(models_allowed("", 0, "x"));
-	assert_true(models_allowed("a, b ,c", 1, "b"));
-	assert_false(models_allowed("a,b", 1, "ab"));
-	assert_false(models_allowed("", 1, "a"));
-	assert_true(models_allowed("*", 1, "a"));
+	assert_true(allow_model("", 0, "x"));
+	assert_true(allow_model("a, b ,c", 1, "b"));
+	assert_false(allow_model("a,b", 1, "ab"));
+	assert_false(allow_model("", 1, "a"));
+	assert_true(allow_model("*", 1, "a"));
 	assert_int_equal(tokest_text("abcd", 4), 1);
 	assert_int_equal(tokest_text("你好", 6), 2);
 	assert_int_equal(tokest_count("[1]", 3), -1);
