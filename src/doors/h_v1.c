@@ -11,6 +11,7 @@
 #include "app.h"
 #include "doors.h"
 #include "auth.h"
+#include "backend.h"
 #include "door.h"
 #include "hdrpass.h"
 #include "fmt.h"
@@ -273,6 +274,31 @@ static int v1_answer(struct door_req *d, enum door_outcome o)
 	}
 }
 
+/* /v1/responses (issue 26): translated to Chat Completions for the tries
+ * on a chat-only backend (exchange.c decides per backend), so the request
+ * is translated here when such a backend serves the model. A request that
+ * cannot be translated (built-in tools, previous_response_id) is refused
+ * only when no backend would take it as it is. */
+static enum door_outcome v1_prepare_rs(struct door_req *d, struct v1 *v)
+{
+	const struct backends *bs = &v->a->bk;
+
+	if (!backend_rs_any(bs, v->model, 1))
+		return DOOR_OK;
+	switch (xroute_setup_rs(&v->xr, &v->a->cfg, v->req)) {
+	case XR_OK:
+		d->x.xl = &v->xr;
+		return DOOR_OK;
+	case XR_REFUSED:
+		if (v->xr.refusal == 400 && backend_rs_any(bs, v->model, 0))
+			return DOOR_OK;
+		d->why = v->xr.why;
+		return v->xr.refusal == 400 ? DOOR_UNTRANSLATABLE : DOOR_TRANSLATE_FAILED;
+	default:
+		return DOOR_OK;
+	}
+}
+
 /* door_ops.prepare: the upstream URL, the translation when the admission
  * picked the other format's backends, and the caller's allowance headers. */
 static enum door_outcome v1_prepare(struct door_req *d)
@@ -292,6 +318,8 @@ static enum door_outcome v1_prepare(struct door_req *d)
 	}
 	if (route_upstream_url(&v->a->cfg, d->rq.fmt, v->rt->up_path, v->url, sizeof(v->url)))
 		v->url[0] = '\0';   /* backend 0 lacks this format: another serves it */
+	if (v->rt->id == ROUTE_RESPONSES)
+		return v1_prepare_rs(d, v);
 	if (d->in.fmt == d->rq.fmt)
 		return DOOR_OK;
 	switch (xroute_setup(&v->xr, &v->a->cfg, v->rt, v->req)) {

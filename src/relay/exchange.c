@@ -357,6 +357,9 @@ static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries
 
 	*bp = b;
 	memset(oc, 0, sizeof(*oc));
+	/* /v1/responses: translated only on a chat-only backend (issue 26) */
+	if (x->xl && x->xl->rs)
+		xroute_rs_use(x->xl, backend_rs_translates(b));
 	if (x->xl && x->xl->on) {
 		/* the translated request, for the other format's route path and
 		 * (backend 0) URL; mapping then applies to the translated body */
@@ -492,7 +495,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	exchange_meter_b(x, oc.status, oc.error[0] ? oc.error : NULL, &oc, s, b ? bj : NULL);
 	log_info("user=%s route=%s format=%s%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms backend=%s tries=%d%s%s",
 		 x->u->name, x->route ? x->route : "call", fmt_name(x->rq->fmt),
-		 x->xl ? " translated" : "",
+		 x->xl && x->xl->on ? " translated" : "",
 		 x->model, x->rq->stream, oc.status, usage_prompt(&oc.usage),
 		 usage_completion(&oc.usage), oc.latency_ms, b ? b->name : "-", t.n + 1,
 		 oc.error[0] ? " error=" : "", oc.error);

@@ -1,0 +1,200 @@
+"""POST /v1/responses on a chat-only backend (issue 26): translated to
+/chat/completions and back when the backend serving the model does not
+serve /responses itself (backends.responses = 'no', or the `responses`
+setting for the default backend), passed through byte for byte when it
+does. Plain HTTP through lighttpd (shapes, stream events, tool round trip,
+refusals, request_log), then the real openai SDK's responses.create
+(plain, streamed, with a function tool) through lighttpd and Apache.
+
+The mock's behaviour comes from POST /__default_mock: translation drops
+unknown members such as the body's "mock"."""
+import json
+
+from common import jbody, wait_until
+from test_backends import _add
+from test_sdk import combos, sdk
+from test_xlate import CANNED, _default_mock, _events, _posts, _rows
+
+TOOL = {"type": "function", "name": "get_weather", "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}
+
+
+def _hdrs(key):
+    return {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
+
+
+def _chat_only_default(env):
+    env.settings["RELAY_RESPONSES"] = "no"
+
+
+def test_responses_translated_on_chat_only_default(env):
+    """The default backend marked chat-only: the upstream gets a Chat
+    request on /chat/completions (instructions as the system message,
+    include_usage for a stream), the client a Responses object and event
+    stream with the upstream's usage; one log row per request, translated."""
+    _chat_only_default(env)
+    key = env.add_user("alice")
+    env.start_lighttpd()
+    base = env.lighttpd_url
+    body = {"model": "glm-test", "instructions": "Be brief.", "input": "你好",
+            "max_output_tokens": 64, "store": False}
+    r = env.http(base + "/v1/responses", method="POST", body=jbody(body), headers=_hdrs(key))
+    assert r.status == 200, r.body
+    j = r.json()
+    assert j["object"] == "response" and j["status"] == "completed", j
+    assert j["output"][0]["type"] == "message", j
+    assert j["output"][0]["content"][0] == {"type": "output_text", "text": CANNED,
+                                            "annotations": []}, j
+    assert j["usage"]["input_tokens"] == 11 and j["usage"]["output_tokens"] == 22, j
+    rec = _posts(env)[-1]
+    assert rec["path"] == "/v1/chat/completions", rec["path"]
+    up = json.loads(rec["body"])
+    assert up["messages"] == [{"role": "system", "content": "Be brief."},
+                              {"role": "user", "content": "你好"}], up
+    assert up["max_tokens"] == 64 and "input" not in up and "store" not in up, up
+
+    r = env.http(base + "/v1/responses", method="POST", body=jbody(dict(body, stream=True)),
+                 headers=_hdrs(key))
+    assert r.status == 200, r.body
+    assert r.headers["content-type"].startswith("text/event-stream")
+    evs = _events(r.body)
+    names = [n for n, _ in evs]
+    assert names[:2] == ["response.created", "response.in_progress"], names
+    assert names[-1] == "response.completed", names
+    assert [d["sequence_number"] for _, d in evs] == list(range(len(evs))), evs
+    text = "".join(d["delta"] for n, d in evs if n == "response.output_text.delta")
+    assert text == "词1词2词3", evs
+    done = evs[-1][1]["response"]
+    assert done["output"][0]["content"][0]["text"] == text, done
+    assert done["usage"]["input_tokens"] == 11 and done["usage"]["output_tokens"] == 22, done
+    up = json.loads(_posts(env)[-1]["body"])
+    assert up["stream"] is True and up["stream_options"] == {"include_usage": True}, up
+    assert _rows(env, 2) == [["responses", "openai", "1", "0", "200", "11", "22", "1", None],
+                             ["responses", "openai", "1", "1", "200", "11", "22", "1", None]]
+
+
+def test_responses_tool_round_trip_translated(env):
+    """A function tool on a chat-only backend: the model's call comes back
+    as a function_call item (call_id, JSON arguments), streamed too; the
+    function_call_output turn goes upstream as a tool message."""
+    _chat_only_default(env)
+    _default_mock(env, {"mode": "tools", "tool": {"name": "get_weather",
+                                                  "arguments": {"city": "Paris"}}})
+    key = env.add_user("tom")
+    env.start_lighttpd()
+    base = env.lighttpd_url
+    body = {"model": "kimi-test", "input": "Weather in Paris?", "tools": [TOOL]}
+    r = env.http(base + "/v1/responses", method="POST", body=jbody(body), headers=_hdrs(key))
+    assert r.status == 200, r.body
+    calls = [o for o in r.json()["output"] if o["type"] == "function_call"]
+    assert len(calls) == 1 and calls[0]["name"] == "get_weather", r.json()
+    assert json.loads(calls[0]["arguments"]) == {"city": "Paris"}, calls
+    up = json.loads(_posts(env)[-1]["body"])
+    assert up["tools"] == [{"type": "function", "function": {
+        k: TOOL[k] for k in ("name", "description", "parameters")}}], up
+
+    r = env.http(base + "/v1/responses", method="POST", body=jbody(dict(body, stream=True)),
+                 headers=_hdrs(key))
+    evs = _events(r.body)
+    names = [n for n, _ in evs]
+    assert "response.function_call_arguments.delta" in names, names
+    item = [d["item"] for n, d in evs if n == "response.output_item.done"][-1]
+    assert item["type"] == "function_call" and json.loads(item["arguments"]) == {"city": "Paris"}
+
+    turn2 = dict(body, input=[{"role": "user", "content": "Weather in Paris?"},
+                              {"type": "function_call", "call_id": item["call_id"],
+                               "name": "get_weather", "arguments": item["arguments"]},
+                              {"type": "function_call_output", "call_id": item["call_id"],
+                               "output": "sunny, 21C"}])
+    r = env.http(base + "/v1/responses", method="POST", body=jbody(turn2), headers=_hdrs(key))
+    assert r.status == 200, r.body
+    msg = [o for o in r.json()["output"] if o["type"] == "message"]
+    assert msg and msg[0]["content"][0]["text"] == "tool result: sunny, 21C", r.json()
+    up = json.loads(_posts(env)[-1]["body"])
+    assert up["messages"][-1] == {"role": "tool", "tool_call_id": item["call_id"],
+                                  "content": "sunny, 21C"}, up
+    assert up["messages"][-2]["tool_calls"][0]["function"]["name"] == "get_weather", up
+
+
+def test_responses_builtin_tool_refused(env):
+    """A built-in tool a chat backend cannot run: 400 in OpenAI's error
+    shape naming it, nothing sent upstream, one log row."""
+    _chat_only_default(env)
+    key = env.add_user("bea")
+    env.start_lighttpd()
+    body = {"model": "glm-test", "input": "news?", "tools": [{"type": "web_search"}, TOOL]}
+    r = env.http(env.lighttpd_url + "/v1/responses", method="POST", body=jbody(body),
+                 headers=_hdrs(key))
+    assert r.status == 400, r.body
+    err = r.json()["error"]
+    assert "web_search" in err["message"] and err["code"] == "untranslatable_request", err
+    assert not _posts(env)
+    rows = _rows(env, 1)
+    assert len(rows) == 1 and rows[0][4] == "400", rows
+
+
+def test_responses_per_backend_flag(env):
+    """A table backend: --responses no translates, set to yes passes the
+    client's bytes through to /responses; relayctl backend list shows it."""
+    env.settings["RELAY_OPENAI_URL"] = None
+    env.settings["RELAY_ANTHROPIC_URL"] = None
+    e = env.relay_env()
+    _add(env, "kimi", "--format", "openai", "--url", env.mock_url + "/v1",
+         "--responses", "no", key="sk-up", e=e)
+    lst = env.relayctl("backend", "list", env=e).stdout.splitlines()
+    head = lst[0].split()
+    row = [ln.split() for ln in lst if " kimi " in ln][0]
+    assert row[head.index("RESP")] == "no", lst
+    key = env.add_user("carl")
+    env.start_lighttpd()
+    body = jbody({"model": "m1", "input": "hi"})
+    r = env.http(env.lighttpd_url + "/v1/responses", method="POST", body=body,
+                 headers=_hdrs(key))
+    assert r.status == 200 and r.json()["object"] == "response", r.body
+    assert _posts(env)[-1]["path"] == "/v1/chat/completions"
+    r = env.relayctl("backend", "set", "kimi", "--responses", "yes", env=e)
+    assert r.returncode == 0, r.stderr
+    assert env.relayctl("backend", "set", "kimi", "--responses", "maybe",
+                        env=e).returncode == 2
+
+    def passed_through():
+        # a process re-reads the table when backend_gen moved (within 2 s)
+        env.http(env.lighttpd_url + "/v1/responses", method="POST", body=body,
+                 headers=_hdrs(key))
+        return _posts(env)[-1]["path"] == "/v1/responses"
+    wait_until(passed_through, timeout=30, what="the backend copy to reload")
+    assert _posts(env)[-1]["body"] == body
+
+
+def test_responses_sdk_on_chat_only_backend(env):
+    """The openai SDK's responses.create against a chat-only backend,
+    through lighttpd and Apache: plain (output_text), streamed (its event
+    parser accepts every event), and a function tool call."""
+    _chat_only_default(env)
+    key = env.add_user("sdk")
+    for base, prefix in combos(env)[::3]:
+        _default_mock(env, {})
+        op = {"sdk": "openai", "base": base + prefix + "/v1", "key": key}
+        plain, streamed = sdk(env, [
+            dict(op, op="responses", params={"model": "glm-test", "input": "你好"}),
+            dict(op, op="responses_stream", params={"model": "glm-test", "input": "你好"})])
+        assert plain["ok"] and plain["data"]["output_text"] == CANNED, plain
+        assert streamed["ok"], streamed
+        types = [ev["type"] for ev in streamed["data"]]
+        assert types[0] == "response.created" and types[-1] == "response.completed", types
+        assert streamed["data"][-1]["response"]["output"][0]["content"][0]["text"] == "词1词2词3"
+        _default_mock(env, {"mode": "tools", "tool": {"name": "get_weather",
+                                                      "arguments": {"city": "Oslo"}}})
+        tool, tool_s = sdk(env, [
+            dict(op, op="responses", params={"model": "glm-test", "input": "Oslo?",
+                                             "tools": [TOOL]}),
+            dict(op, op="responses_stream", params={"model": "glm-test", "input": "Oslo?",
+                                                    "tools": [TOOL]})])
+        assert tool["ok"], tool
+        call = [o for o in tool["data"]["output"] if o["type"] == "function_call"][0]
+        assert json.loads(call["arguments"]) == {"city": "Oslo"}, tool
+        assert tool_s["ok"], tool_s
+        done = [ev for ev in tool_s["data"]
+                if ev["type"] == "response.function_call_arguments.done"]
+        assert done and json.loads(done[0]["arguments"]) == {"city": "Oslo"}, tool_s
