@@ -147,8 +147,18 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 	exchange_meter_b(x, status, error, oc, s, NULL);
 }
 
-/* Answers an exchange that failed before the upstream answered. */
-static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
+/* 1 when a try failed because the upstream took too long (up.c's
+ * messages for a curl timeout and for a silent stream). */
+static int exchange_timed_out(const struct relay_outcome *oc)
+{
+	return strncmp(oc->error, "upstream timed out", 18) == 0 ||
+		strncmp(oc->error, "upstream sent nothing", 21) == 0;
+}
+
+/* Answers an exchange that failed before the upstream answered: a 502, or
+ * on the SDK routes a 504 gateway_timeout for a timeout (issue 26; the
+ * seed's call.php keeps its 502). Returns the status answered. */
+static int exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 {
 	char msg[400];
 
@@ -163,7 +173,13 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 		else
 			resp_error(x->r, 400, body ? "请求体无法读取用量设置" :
 				   "请求头包含非法字符", NULL);
-		return;
+		return oc->status;
+	}
+	if (x->v1 && exchange_timed_out(oc)) {
+		snprintf(msg, sizeof(msg), "upstream timed out: %s", oc->error);
+		v1err_send(x->r, x->errfmt, 504, x->errfmt == FMT_ANTHROPIC ? "timeout_error" :
+			   "server_error", msg, "gateway_timeout", NULL);
+		return 504;
 	}
 	if (x->v1) {
 		snprintf(msg, sizeof(msg), "upstream request failed: %s", oc->error);
@@ -172,6 +188,7 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc->error);
 		resp_error(x->r, 502, msg, NULL);
 	}
+	return oc->status;
 }
 
 struct exch_tick {
@@ -476,7 +493,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	if (oc.err == RE_EBUSY)
 		exchange_fail_busy(x, &oc);
 	else if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
-		exchange_fail(x, &oc);
+		oc.status = exchange_fail(x, &oc);
 	else if (e.wrap) {
 		ed_upstream_error(&e.errbody, msg, sizeof(msg), type, sizeof(type));
 		v1err_send(x->r, x->errfmt, e.status, type[0] ? type : NULL, msg,

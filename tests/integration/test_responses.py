@@ -198,3 +198,17 @@ def test_responses_sdk_on_chat_only_backend(env):
         done = [ev for ev in tool_s["data"]
                 if ev["type"] == "response.function_call_arguments.done"]
         assert done and json.loads(done[0]["arguments"]) == {"city": "Oslo"}, tool_s
+
+
+def test_v1_upstream_timeout_is_504(env):
+    """An upstream that sends nothing within request_timeout: 504
+    gateway_timeout on the /v1 routes (call.php keeps its 502, test_call)."""
+    key = env.add_user("tim")
+    e = env.relay_env(RELAY_REQUEST_TIMEOUT="2", PATH_INFO="/v1/chat/completions")
+    r = env.cgi("v1", method="POST", env=e, headers=_hdrs(key),
+                body=jbody({"model": "gpt-test", "mock": {"stall": 8},
+                            "messages": [{"role": "user", "content": "hi"}]}))
+    assert r.status == 504, (r.status, r.body)
+    err = r.json()["error"]
+    assert err["code"] == "gateway_timeout" and "timed out" in err["message"], err
+    assert _rows(env, 1)[0][4] == "504"
