@@ -484,8 +484,49 @@ static void v1_models(struct v1 *v)
 	if (door_peek(&d, 0) != DOOR_OK)
 		return;
 	ids = models_list(v->a);
+	models_add_allowed(v->a, ids, d.ad.u.models, d.ad.u.models_set);
 	o = models_render(ids, d.ad.u.models, d.ad.u.models_set, anthropic);
 	resp_json(v->r, 200, o);
+	json_object_put(o);
+	json_object_put(ids);
+}
+
+/* GET /v1/models/{id}: the one model in the client's shape when the key
+ * may use it and a backend serves it (listed, or taken by a backend's
+ * names or globs), else 404 model_not_found. */
+static void v1_model_one(struct v1 *v, const char *id, size_t n)
+{
+	struct door_req d;
+	struct json_object *ids, *o, *m;
+	int anthropic = web_header(v->r, "Anthropic-Version") != NULL;
+	char name[256], msg[400];
+	size_t i, len;
+	int known = 0;
+
+	if (anthropic)
+		v->f = FMT_ANTHROPIC;
+	door_init(&d, v->a, v->r, &v1_door, v);
+	if (door_peek(&d, 0) != DOOR_OK)
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), id);
+	ids = models_list(v->a);
+	len = json_object_array_length(ids);
+	for (i = 0; i < len && !known; i++)
+		known = strcmp(json_object_get_string(json_object_array_get_idx(ids, i)), name) == 0;
+	json_object_put(ids);
+	if (n >= sizeof(name) || !door_model_ok(&d.ad.u, name) ||
+	    (!known && !models_served(v->a, name))) {
+		snprintf(msg, sizeof(msg), "the model `%.300s` does not exist or you do not have "
+			 "access to it", name);
+		v1err_send(v->r, v->f, 404, v->f == FMT_ANTHROPIC ? "not_found_error" :
+			   "invalid_request_error", msg, "model_not_found", NULL);
+		return;
+	}
+	ids = json_object_new_array();
+	json_object_array_add(ids, json_object_new_string(name));
+	o = models_render(ids, NULL, 0, anthropic);
+	m = json_object_array_get_idx(json_object_object_get(o, "data"), 0);
+	resp_json(v->r, 200, m);
 	json_object_put(o);
 	json_object_put(ids);
 }
@@ -545,6 +586,8 @@ void v1_handle(struct web_req *r, void *ctx)
 	}
 	if (v.rt->id == ROUTE_MODELS)
 		v1_models(&v);
+	else if (v.rt->id == ROUTE_MODEL)
+		v1_model_one(&v, path + 11, n - 11 - (path[n - 1] == '/'));
 	else if (v.rt->id == ROUTE_COUNT_TOKENS)
 		v1_count_tokens(&v);
 	else

@@ -212,3 +212,59 @@ def test_v1_upstream_timeout_is_504(env):
     err = r.json()["error"]
     assert err["code"] == "gateway_timeout" and "timed out" in err["message"], err
     assert _rows(env, 1)[0][4] == "504"
+
+
+def test_models_list_and_retrieve(env):
+    """GET /v1/models lists what the table backends serve (configured
+    names, globs and mapping patterns as configured) and the key's
+    allow-listed names a backend takes; GET /v1/models/{id} answers one or
+    404, through lighttpd and Apache; free (no log row). Before: [] for
+    table backends and for a key with an allow-list, and no
+    /v1/models/{id} route (404 no route)."""
+    env.settings["RELAY_OPENAI_URL"] = None
+    env.settings["RELAY_ANTHROPIC_URL"] = None
+    e = env.relay_env()
+    _add(env, "glm", "--format", "openai", "--url", env.mock_url + "/v1",
+         "--models", "glm-4.7,glm-5*", key="sk-up", e=e)
+    _add(env, "mm", "--format", "anthropic", "--url", env.mock_url,
+         "--models", "claude-*", "--map", "claude-*=MiniMax-M2", key="sk-up", e=e)
+    _add(env, "kimi", "--format", "openai", "--url", env.mock_url + "/v1",
+         "--models", "kimi2.5", key="sk-up", e=e)
+    k_all = env.add_user("all")
+    k_lim = env.add_user("lim", models="glm-4.7,kimi2.5,nobody-serves")
+    for base, _ in combos(env)[::2]:
+        def get(path, key, **h):
+            return env.http(base + path, headers=dict({"Authorization": "Bearer " + key}, **h))
+        r = get("/v1/models", k_all)
+        assert r.status == 200, r.body
+        ids = sorted(m["id"] for m in r.json()["data"])
+        assert ids == ["claude-*", "glm-4.7", "glm-5*", "kimi2.5"], ids
+        ids = sorted(m["id"] for m in get("/v1/models", k_lim).json()["data"])
+        assert ids == ["glm-4.7", "kimi2.5"], ids
+        j = get("/v1/models", k_lim, **{"anthropic-version": "2023-06-01"}).json()
+        assert j["data"][0]["type"] == "model" and j["has_more"] is False, j
+        r = get("/v1/models/kimi2.5", k_lim)
+        assert r.status == 200 and r.json()["id"] == "kimi2.5", r.body
+        assert r.json()["object"] == "model", r.json()
+        r = get("/v1/models/claude-sonnet-4-5", k_all)       # served by the mapping glob
+        assert r.status == 200 and r.json()["id"] == "claude-sonnet-4-5", r.body
+        for path, key in (("/v1/models/claude-sonnet-4-5", k_lim),   # not allowed
+                          ("/v1/models/nobody-serves", k_lim),       # allowed, not served
+                          ("/v1/models/gpt-9", k_all)):
+            r = get(path, key)
+            assert r.status == 404 and r.json()["error"]["code"] == "model_not_found", r.body
+        r = get("/v1/models/kimi2.5", k_lim, **{"anthropic-version": "2023-06-01"})
+        assert r.status == 200 and r.json()["type"] == "model", r.body
+        r = env.http(base + "/v1/models/kimi2.5", method="POST", body=b"{}",
+                     headers={"Authorization": "Bearer " + k_lim})
+        assert r.status == 405, r.body
+        assert get("/v1/models/kimi2.5", "sk-bad").status == 401
+        # the openai SDK's models.list / models.retrieve
+        op = {"sdk": "openai", "base": base + "/v1", "key": k_lim}
+        lst, one, missing = sdk(env, [dict(op, op="models"),
+                                      dict(op, op="models_retrieve", params={"id": "glm-4.7"}),
+                                      dict(op, op="models_retrieve", params={"id": "gpt-9"})])
+        assert lst["ok"] and sorted(lst["data"]) == ["glm-4.7", "kimi2.5"], lst
+        assert one["ok"] and one["data"]["id"] == "glm-4.7", one
+        assert not missing["ok"] and missing["status"] == 404, missing
+    assert env.sql_value("SELECT COUNT(*) FROM request_log") == "0"
