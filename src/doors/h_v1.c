@@ -275,22 +275,25 @@ static int v1_answer(struct door_req *d, enum door_outcome o)
 }
 
 /* /v1/responses (issue 26): translated to Chat Completions for the tries
- * on a chat-only backend (exchange.c decides per backend), so the request
- * is translated here when such a backend serves the model. A request that
- * cannot be translated (built-in tools, previous_response_id) is refused
- * only when no backend would take it as it is. */
+ * on a chat-only backend, or an 'auto' one that turns out to be (exchange.c
+ * decides per backend and try), so the request is translated here when
+ * such a backend serves the model. A request that cannot be translated
+ * (built-in tools, previous_response_id) is refused only when no backend
+ * would take it as it is. */
 static enum door_outcome v1_prepare_rs(struct door_req *d, struct v1 *v)
 {
 	const struct backends *bs = &v->a->bk;
 
-	if (!backend_rs_any(bs, v->model, 1))
+	if (!backend_rs_any(bs, v->model, BACKEND_RS_NO) &&
+	    !backend_rs_any(bs, v->model, BACKEND_RS_AUTO))
 		return DOOR_OK;
 	switch (xroute_setup_rs(&v->xr, &v->a->cfg, v->req)) {
 	case XR_OK:
 		d->x.xl = &v->xr;
 		return DOOR_OK;
 	case XR_REFUSED:
-		if (v->xr.refusal == 400 && backend_rs_any(bs, v->model, 0))
+		if (v->xr.refusal == 400 && (backend_rs_any(bs, v->model, BACKEND_RS_YES) ||
+					     backend_rs_any(bs, v->model, BACKEND_RS_AUTO)))
 			return DOOR_OK;
 		d->why = v->xr.why;
 		return v->xr.refusal == 400 ? DOOR_UNTRANSLATABLE : DOOR_TRANSLATE_FAILED;

@@ -107,18 +107,38 @@ int backend_rs_translates(const struct backend *b)
 	return b && b->responses == BACKEND_RS_NO;
 }
 
-int backend_rs_any(const struct backends *bs, const char *model, int translates)
+int backend_rs_any(const struct backends *bs, const char *model, int rs)
 {
 	size_t i;
 
 	for (i = 0; i <= bs->n; i++) {
 		const struct backend *b = i < bs->n ? &bs->v[i] : &bs->dflt;
 
-		if (backend_serves(b, FMT_OPENAI, model) &&
-		    backend_rs_translates(b) == translates)
+		if (backend_serves(b, FMT_OPENAI, model) && b->responses == rs)
 			return 1;
 	}
 	return 0;
+}
+
+void backend_rs_learn(struct backends *bs, struct db *db, unsigned id)
+{
+	size_t i;
+
+	if (id == 0) {
+		/* the legacy settings cannot be written: this process keeps it */
+		bs->dflt.responses = BACKEND_RS_NO;
+		log_info("backend default: no /responses (404/405); translating from now on");
+		return;
+	}
+	for (i = 0; i < bs->n; i++)
+		if (bs->v[i].id == id)
+			bs->v[i].responses = BACKEND_RS_NO;
+	/* every process (and relayctl backend list) learns it from the table */
+	if (DBX(db, "UPDATE backends SET responses = 'no' WHERE id = ? AND responses = 'auto'",
+		NULL, DBI(id)) || db_exec(db, "CALL relay_backend_bump()", NULL, 0, NULL))
+		log_warn("backend %u: could not record responses = no: %s", id, db_error(db));
+	else
+		log_info("backend %u: no /responses (404/405); recorded responses = no", id);
 }
 
 /* Fills b from row i of the backends query below. */

@@ -88,9 +88,15 @@ int backend_rs_parse(const char *v);
  * Completions (b is chat-only). */
 int backend_rs_translates(const struct backend *b);
 
-/* 1 when some enabled backend serving model in the OpenAI format
- * translates /v1/responses (translates = 1) or passes it through (0). */
-int backend_rs_any(const struct backends *bs, const char *model, int translates);
+/* 1 when some enabled backend serving model in the OpenAI format has
+ * responses == rs (BACKEND_RS_*). */
+int backend_rs_any(const struct backends *bs, const char *model, int rs);
+
+/* An 'auto' backend answered 404/405 on /responses: it is chat-only.
+ * Kept in this process and, for a table backend, recorded in its row
+ * (responses = 'no', backend_gen bumped) so every process and relayctl
+ * backend list see it. */
+void backend_rs_learn(struct backends *bs, struct db *db, unsigned id);
 
 /* The mapped upstream model for model under b's mapping (first matching
  * pattern wins) into out: 1 mapped, 0 no mapping applies. */

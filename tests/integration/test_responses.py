@@ -268,3 +268,37 @@ def test_models_list_and_retrieve(env):
         assert one["ok"] and one["data"]["id"] == "glm-4.7", one
         assert not missing["ok"] and missing["status"] == 404, missing
     assert env.sql_value("SELECT COUNT(*) FROM request_log") == "0"
+
+
+def test_responses_auto_backend_learns_chat_only(env):
+    """A backend whose /responses support is unknown ('auto', the default
+    of a custom endpoint): its 404 on /responses never reaches the client;
+    the same try goes again translated (one log row), and the backend is
+    recorded as responses = no, so later requests go straight to
+    /chat/completions. Before: the upstream's 404 passed on as if the
+    model were missing."""
+    env.settings["RELAY_OPENAI_URL"] = None
+    env.settings["RELAY_ANTHROPIC_URL"] = None
+    e = env.relay_env()
+    _add(env, "chatonly", "--format", "openai", "--url", env.mock_url + "/v1", key="sk-up", e=e)
+    key = env.add_user("lea")
+    env.start_lighttpd()
+    missing = {"status": 404, "body": {"error": {"message": "The model `m1` does not exist",
+                                                 "type": "invalid_request_error",
+                                                 "code": "model_not_found"}}}
+    r = env.http(env.lighttpd_url + "/v1/responses", method="POST", headers=_hdrs(key),
+                 body=jbody({"model": "m1", "input": "hi", "mock": missing}))
+    assert r.status == 200, r.body
+    assert r.json()["object"] == "response" and r.json()["status"] == "completed", r.body
+    assert [p["path"] for p in _posts(env)] == ["/v1/responses", "/v1/chat/completions"]
+    rows = _rows(env, 1)
+    assert rows == [["responses", "openai", "1", "0", "200", "11", "22", "1", None]], rows
+    lst = env.relayctl("backend", "list", env=e).stdout.splitlines()
+    head = lst[0].split()
+    row = [ln.split() for ln in lst if " chatonly " in ln][0]
+    assert row[head.index("RESP")] == "no", lst
+    r = env.http(env.lighttpd_url + "/v1/responses", method="POST", headers=_hdrs(key),
+                 body=jbody({"model": "m1", "input": "hi", "stream": True, "mock": missing}))
+    assert r.status == 200 and _events(r.body)[-1][0] == "response.completed", r.body
+    assert _posts(env)[-1]["path"] == "/v1/chat/completions"
+    assert len(_posts(env)) == 3
