@@ -239,13 +239,44 @@ static enum relay_err rq_messages(struct json_object *in, struct json_object *re
 	return rc;
 }
 
-/* Function tools as Chat tools; every other tool type is named in why. */
-static enum relay_err rq_tools(struct json_object *in, struct json_object *req,
-			       char *why, size_t whylen)
+/* Appends function tool t as a Chat tool to out. */
+static void rq_fn_tool(struct json_object *out, struct json_object *t)
 {
-	struct json_object *tools = xl_get(in, "tools"), *out, *t, *f;
+	struct json_object *f = json_object_new_object(), *w;
+
+	xl_add_ref(f, "name", xl_get(t, "name"));
+	if (xl_get(t, "description"))
+		xl_add_ref(f, "description", xl_get(t, "description"));
+	if (xl_get(t, "parameters"))
+		xl_add_ref(f, "parameters", xl_get(t, "parameters"));
+	else
+		xl_add(f, "parameters", json_tokener_parse("{\"type\":\"object\",\"properties\":{}}"));
+	if (xl_is(xl_get(t, "strict"), json_type_boolean))
+		xl_add_ref(f, "strict", xl_get(t, "strict"));
+	w = json_object_new_object();
+	xl_add(w, "type", json_object_new_string("function"));
+	xl_add(w, "function", f);
+	xl_push(out, w);
+}
+
+/* Adds type ty to the list of refused tool types in bad. */
+static void rq_bad_tool(char *bad, size_t cap, const char *ty)
+{
+	size_t bl = strlen(bad);
+
+	if (!strstr(bad, ty) && bl + strlen(ty) + 3 < cap)
+		snprintf(bad + bl, cap - bl, "%s%s", bl ? ", " : "", ty);
+}
+
+/* Function tools as Chat tools, and the function tools of a `namespace`
+ * group (Codex's sub-agent tools) flattened with a note; every other
+ * tool type (built-in tools a chat backend cannot run) is named in why. */
+static enum relay_err rq_tools(struct json_object *in, struct json_object *req,
+			       struct xlate_note *n, char *why, size_t whylen)
+{
+	struct json_object *tools = xl_get(in, "tools"), *out, *t, *sub;
 	char bad[200] = "";
-	size_t i, len, bl = 0;
+	size_t i, k, len;
 
 	if (!xl_is(tools, json_type_array) || !json_object_array_length(tools))
 		return RE_OK;
@@ -253,29 +284,26 @@ static enum relay_err rq_tools(struct json_object *in, struct json_object *req,
 	len = json_object_array_length(tools);
 	for (i = 0; i < len; i++) {
 		t = json_object_array_get_idx(tools, i);
-		if (!xl_streq(xl_str(t, "type"), "function") || !xl_str(t, "name")) {
-			const char *ty = xl_str(t, "type") ? xl_str(t, "type") : "?";
-			if (!strstr(bad, ty) && bl + strlen(ty) + 3 < sizeof bad)
-				bl += (size_t)snprintf(bad + bl, sizeof bad - bl, "%s%s",
-						       bl ? ", " : "", ty);
+		if (xl_streq(xl_str(t, "type"), "function") && xl_str(t, "name")) {
+			rq_fn_tool(out, t);
 			continue;
 		}
-		f = json_object_new_object();
-		xl_add_ref(f, "name", xl_get(t, "name"));
-		if (xl_get(t, "description"))
-			xl_add_ref(f, "description", xl_get(t, "description"));
-		if (xl_get(t, "parameters"))
-			xl_add_ref(f, "parameters", xl_get(t, "parameters"));
-		else
-			xl_add(f, "parameters", json_tokener_parse("{\"type\":\"object\",\"properties\":{}}"));
-		if (xl_is(xl_get(t, "strict"), json_type_boolean))
-			xl_add_ref(f, "strict", xl_get(t, "strict"));
-		t = json_object_new_object();
-		xl_add(t, "type", json_object_new_string("function"));
-		xl_add(t, "function", f);
-		xl_push(out, t);
+		sub = xl_get(t, "tools");
+		if (!xl_streq(xl_str(t, "type"), "namespace") || !xl_is(sub, json_type_array)) {
+			rq_bad_tool(bad, sizeof bad, xl_str(t, "type") ? xl_str(t, "type") : "?");
+			continue;
+		}
+		xlate_note_add(n, "flattened namespace tools");
+		for (k = 0; k < json_object_array_length(sub); k++) {
+			struct json_object *st = json_object_array_get_idx(sub, k);
+
+			if (xl_streq(xl_str(st, "type"), "function") && xl_str(st, "name"))
+				rq_fn_tool(out, st);
+			else
+				rq_bad_tool(bad, sizeof bad, xl_str(st, "type") ? xl_str(st, "type") : "?");
+		}
 	}
-	if (bl) {
+	if (bad[0]) {
 		json_object_put(out);
 		return refuse(why, whylen, "tools: built-in tools cannot run on a chat-only backend: %s", bad);
 	}
@@ -396,7 +424,7 @@ enum relay_err xlrs_request(struct json_object *in, const struct xlate_opts *o,
 	xl_add_ref(req, "model", xl_get(in, "model"));
 	rc = rq_messages(in, req, n, why, whylen);
 	if (rc == RE_OK)
-		rc = rq_tools(in, req, why, whylen);
+		rc = rq_tools(in, req, n, why, whylen);
 	if (rc == RE_OK)
 		rc = rq_tool_choice(in, req, why, whylen);
 	if (rc) {

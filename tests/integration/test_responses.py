@@ -302,3 +302,66 @@ def test_responses_auto_backend_learns_chat_only(env):
     assert r.status == 200 and _events(r.body)[-1][0] == "response.completed", r.body
     assert _posts(env)[-1]["path"] == "/v1/chat/completions"
     assert len(_posts(env)) == 3
+
+
+def _codex(env, base, key, prompt, home):
+    """`codex exec` with a custom provider (wire_api = "responses") at the
+    relay; (returncode, stdout, stderr)."""
+    import os
+    import subprocess
+    from test_sdk import client_env, node_modules
+    os.makedirs(home, exist_ok=True)
+    with open(os.path.join(home, "config.toml"), "w") as f:
+        # web_search is a hosted tool a chat backend cannot run (refused
+        # with a 400 naming it): off here, as an operator would tell users
+        f.write('model = "glm-test"\nmodel_provider = "relay"\nweb_search = "disabled"\n'
+                'check_for_update_on_startup = false\n'
+                '[model_providers.relay]\nname = "relay"\nbase_url = "%s/v1"\n'
+                'env_key = "LLM_RELAY_KEY"\nwire_api = "responses"\n'
+                'request_max_retries = 0\nstream_max_retries = 0\n' % base)
+    work = os.path.join(home, "work")
+    os.makedirs(work, exist_ok=True)
+    argv = [os.path.join(node_modules(), ".bin", "codex"), "exec", "--skip-git-repo-check",
+            "--dangerously-bypass-approvals-and-sandbox", prompt]
+    r = subprocess.run(argv, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=180,
+                       env=client_env(home, CODEX_HOME=home, LLM_RELAY_KEY=key))
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_responses_codex_on_chat_only_backend(env):
+    """OpenAI Codex CLI (npm @openai/codex, speaks only the Responses API,
+    always streams) against a chat-only backend through lighttpd and
+    Apache: a plain turn, then one shell-tool round trip (the mock model
+    calls Codex's shell tool, Codex runs it and sends the output back).
+    Before: 404 from the backend's /responses, retried 5 times (6 rows)."""
+    import os
+    _chat_only_default(env)
+    key = env.add_user("codex")
+    for i, (base, _) in enumerate(combos(env)[::2]):
+        _default_mock(env, {})
+        n0 = len(_posts(env))
+        rc, out, err = _codex(env, base, key, "Say hello", os.path.join(env.tmp, "cx%d" % i))
+        assert rc == 0, (rc, out[-2000:], err[-3000:])
+        assert "词1词2词3" in out, (out[-2000:], err[-2000:])   # the streamed answer
+        recs = _posts(env)[n0:]
+        assert recs and all(r["path"] == "/v1/chat/completions" for r in recs), recs
+        up = json.loads(recs[-1]["body"])
+        assert up["stream"] is True and up["messages"][-1]["role"] == "user", up
+        names = [t["function"]["name"] for t in up.get("tools", [])]
+        shell = "exec_command" if "exec_command" in names else "shell"
+        assert shell in names, names
+        args = {"cmd": "echo relay-ok"} if shell == "exec_command" else \
+            {"command": ["echo", "relay-ok"]}
+        _default_mock(env, {"mode": "tools", "tool": {"name": shell, "arguments": args}})
+        n0 = len(_posts(env))
+        rc, out, err = _codex(env, base, key, "Run echo", os.path.join(env.tmp, "cy%d" % i))
+        assert rc == 0, (rc, out[-2000:], err[-3000:])
+        recs = _posts(env)[n0:]
+        assert len(recs) >= 2, recs
+        last = json.loads(recs[-1]["body"])["messages"]
+        tool_msgs = [m for m in last if m.get("role") == "tool"]
+        assert tool_msgs and "relay-ok" in json.dumps(tool_msgs), last
+        assert "tool result:" in out, (out[-2000:], err[-2000:])
+    rows = env.sql("SELECT route, translated, http_status FROM request_log")
+    assert rows and all(r == ["responses", "1", "200"] for r in rows), rows
