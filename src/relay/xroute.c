@@ -129,7 +129,7 @@ enum xroute_rc xroute_setup_rs(struct xroute *t, const struct cfg *c,
 	if (rc == RE_EINVAL) {
 		t->refusal = 400;
 		snprintf(t->why, sizeof t->why, "%s", why);
-		log_info("translation refused (responses -> chat): %s", why);
+		log_info("responses -> chat not possible: %s", why);
 		return XR_REFUSED;
 	}
 	if (rc) {
@@ -137,14 +137,16 @@ enum xroute_rc xroute_setup_rs(struct xroute *t, const struct cfg *c,
 		snprintf(t->why, sizeof t->why, "request translation failed");
 		return XR_REFUSED;
 	}
-	if (t->note.count)
-		log_info("translating responses -> chat: %s", t->note.text);
 	t->rs = 1;
 	return XR_OK;
 }
 
 void xroute_rs_use(struct xroute *t, int on)
 {
+	/* the notes only when the translation is used (an 'auto' backend
+	 * may take the client's bytes as they are) */
+	if (t->rs && on && !t->on && t->note.count)
+		log_info("translating responses -> chat: %s", t->note.text);
 	t->on = t->rs && on;
 }
 

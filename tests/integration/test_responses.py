@@ -281,6 +281,8 @@ def test_responses_auto_backend_learns_chat_only(env):
     env.settings["RELAY_ANTHROPIC_URL"] = None
     e = env.relay_env()
     _add(env, "chatonly", "--format", "openai", "--url", env.mock_url + "/v1", key="sk-up", e=e)
+    # a second backend, so status.php lists the pool
+    _add(env, "claude", "--format", "anthropic", "--url", env.mock_url, key="sk-up", e=e)
     key = env.add_user("lea")
     env.start_lighttpd()
     missing = {"status": 404, "body": {"error": {"message": "The model `m1` does not exist",
@@ -297,6 +299,8 @@ def test_responses_auto_backend_learns_chat_only(env):
     head = lst[0].split()
     row = [ln.split() for ln in lst if " chatonly " in ln][0]
     assert row[head.index("RESP")] == "no", lst
+    bks = {b["name"]: b for b in env.cgi("status", env=e).json()["checks"]["backends"]}
+    assert bks["chatonly"]["responses"] == "no" and "responses" not in bks["claude"], bks
     r = env.http(env.lighttpd_url + "/v1/responses", method="POST", headers=_hdrs(key),
                  body=jbody({"model": "m1", "input": "hi", "stream": True, "mock": missing}))
     assert r.status == 200 and _events(r.body)[-1][0] == "response.completed", r.body
