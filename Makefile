@@ -162,7 +162,7 @@ test:
 # ---- fuzzing (clang + libFuzzer) ----
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_MODS := meterw acl skel buf err sse jkeys sopt bmatch fmt cfg qs tmpl cookie route hdrpass tokest web log xlate xlreq xlresp xsse clip xljson imp apikey audit db sha256 secret allow
+FUZZ_MODS := meterw acl skel buf err sse jkeys sopt bmatch fmt cfg qs tmpl cookie route hdrpass tokest web log xlate xlreq xlresp xsse xlrs xrsse clip xljson imp apikey audit db sha256 secret allow
 FUZZ_LIB_SRC := $(foreach m,$(FUZZ_MODS),$(wildcard $(addsuffix /$(m).c,$(SRC_DIRS))))
 FUZZ_TIME ?= 60
 fuzz: $(FUZZ_BIN)

@@ -1,5 +1,6 @@
 -- relay_backend_bump.sql - procedure: tell every process the backends changed.
--- Called by src/admin/bkadmin.c (bk_bump).
+-- Called by src/admin/bkadmin.c (bk_bump) and src/relay/backend.c
+-- (backend_rs_learn: an auto backend found to be chat-only).
 --
 -- A change of any backend (relayctl, the console): processes reload. The
 -- number is the time in microseconds (at least +1), so it never comes

@@ -15,23 +15,23 @@
  * "/chat/completions" is appended, Anthropic-format bases where
  * "/v1/messages" is. */
 const struct bk_preset bk_presets[] = {
-	{ "openai", "https://api.openai.com/v1", NULL, "OpenAI" },
-	{ "anthropic", NULL, "https://api.anthropic.com", "Anthropic" },
-	{ "minimax", "https://api.minimax.io/v1", "https://api.minimax.io/anthropic", "MiniMax" },
-	{ "deepseek", "https://api.deepseek.com", "https://api.deepseek.com/anthropic", "DeepSeek" },
+	{ "openai", "https://api.openai.com/v1", NULL, "OpenAI", "yes" },
+	{ "anthropic", NULL, "https://api.anthropic.com", "Anthropic", NULL },
+	{ "minimax", "https://api.minimax.io/v1", "https://api.minimax.io/anthropic", "MiniMax", "no" },
+	{ "deepseek", "https://api.deepseek.com", "https://api.deepseek.com/anthropic", "DeepSeek", "yes" },
 	{ "moonshot", "https://api.moonshot.ai/v1", "https://api.moonshot.ai/anthropic",
-	  "Moonshot (Kimi)" },
+	  "Moonshot (Kimi)", "no" },
 	{ "zhipu", "https://open.bigmodel.cn/api/paas/v4", "https://open.bigmodel.cn/api/anthropic",
-	  "Zhipu (GLM)" },
+	  "Zhipu (GLM)", "no" },
 	{ "qwen", "https://dashscope.aliyuncs.com/compatible-mode/v1",
-	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope" },
+	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope", "yes" },
 	{ "dashscope", "https://dashscope.aliyuncs.com/compatible-mode/v1",
-	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope" },
-	{ "openrouter", "https://openrouter.ai/api/v1", NULL, "OpenRouter" },
-	{ "groq", "https://api.groq.com/openai/v1", NULL, "Groq" },
-	{ "openai-compatible", NULL, NULL, "any OpenAI-compatible endpoint (give --url)" },
-	{ "anthropic-compatible", NULL, NULL, "any Anthropic-compatible endpoint (give --url)" },
-	{ NULL, NULL, NULL, NULL }
+	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope", "yes" },
+	{ "openrouter", "https://openrouter.ai/api/v1", NULL, "OpenRouter", NULL },
+	{ "groq", "https://api.groq.com/openai/v1", NULL, "Groq", NULL },
+	{ "openai-compatible", NULL, NULL, "any OpenAI-compatible endpoint (give --url)", NULL },
+	{ "anthropic-compatible", NULL, NULL, "any Anthropic-compatible endpoint (give --url)", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
 };
 
 const struct bk_preset *bk_preset_find(const char *name)
@@ -140,6 +140,11 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 		s->auth = strcmp(s->format, "anthropic") == 0 ? "x-api-key" : "bearer";
 	if (s->auth && strcmp(s->auth, "bearer") && strcmp(s->auth, "x-api-key"))
 		return bk_fail(err, errlen, "--auth takes bearer or x-api-key");
+	if (p && !s->responses && adding && p->responses)
+		s->responses = p->responses;
+	if (s->responses && strcmp(s->responses, "auto") && strcmp(s->responses, "yes") &&
+	    strcmp(s->responses, "no"))
+		return bk_fail(err, errlen, "--responses takes yes, no or auto");
 	if (s->mode && strcmp(s->mode, "pass") && strcmp(s->mode, "translate"))
 		return bk_fail(err, errlen, "--mode takes pass or translate");
 	for (k = s->key; k && *k; k++)
@@ -208,15 +213,15 @@ enum relay_err bk_add(struct app *a, const struct bk_spec *s, char *err, size_t 
 	if (bk_seal(a, s->key, sealed, sizeof(sealed), &n, last4, err, errlen))
 		return RE_EINVAL;
 	rc = DBX(a->db, "INSERT INTO backends (name, format, base_url, auth, key_sealed,"
-		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset)"
-		 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?)",
+		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset,"
+		 " responses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?)",
 		 NULL, DBS(s->name), DBS(s->format), DBS(s->url), DBS(s->auth),
 		 n ? DBB((const char *)sealed, n) : DBNULL, DBS(last4),
 		 DBI(s->slots == -1 ? 1 : s->slots), DBI(s->weight == -1 ? 1 : s->weight),
 		 DBI(s->priority == -1 ? 0 : s->priority),
 		 DBI(s->enabled == -1 ? 1 : s->enabled), DBS(s->models ? s->models : ""),
 		 DBS(s->map ? s->map : ""), DBS(s->mode ? s->mode : "pass"),
-		 DBS(s->preset ? s->preset : ""));
+		 DBS(s->preset ? s->preset : ""), DBS(s->responses ? s->responses : "auto"));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc && db_errno(a->db) == 1062) {
 		snprintf(err, errlen, "a backend named %s exists already", s->name);
@@ -266,7 +271,8 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 " priority = COALESCE(?, priority), enabled = COALESCE(?, enabled),"
 		 " models = IF(? = 1, NULLIF(?, ''), models),"
 		 " model_map = IF(? = 1, NULLIF(?, ''), model_map),"
-		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset) WHERE name = ?", NULL,
+		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset),"
+		 " responses = COALESCE(?, responses) WHERE name = ?", NULL,
 		 DBS(s->format), DBS(s->url), DBS(s->auth),
 		 DBI(s->key ? 1 : 0), n ? DBB((const char *)sealed, n) : DBNULL,
 		 DBI(s->key ? 1 : 0), DBS(s->key ? last4 : ""),
@@ -276,7 +282,7 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 s->enabled == -1 ? DBNULL : DBI(s->enabled),
 		 DBI(s->models ? 1 : 0), DBS(s->models ? s->models : ""),
 		 DBI(s->map ? 1 : 0), DBS(s->map ? s->map : ""),
-		 DBS(s->mode), DBS(s->preset), DBS(s->name));
+		 DBS(s->mode), DBS(s->preset), DBS(s->responses), DBS(s->name));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc)
 		return RE_EDB;
@@ -304,8 +310,8 @@ enum relay_err bk_list(struct app *a, struct db_res *res)
 	return DBX(a->db, "SELECT b.id, b.name, b.format, b.base_url, b.auth, b.key_last4,"
 		   " b.slots, b.weight, b.enabled, b.models, b.model_map, b.mode,"
 		   " COALESCE(s.fails, 0), s.cool_until, s.last_status, s.last_error,"
-		   " s.cool_until IS NOT NULL AND s.cool_until > NOW(3), b.preset, b.priority"
-		   " FROM backends b LEFT JOIN backend_state s ON s.backend_id = b.id"
+		   " s.cool_until IS NOT NULL AND s.cool_until > NOW(3), b.preset, b.priority,"
+		   " b.responses FROM backends b LEFT JOIN backend_state s ON s.backend_id = b.id"
 		   " WHERE b.id > ? ORDER BY b.id", res, DBI(0)) ? RE_EDB : RE_OK;
 }
 

@@ -20,6 +20,8 @@ struct bk_preset {
 	const char *openai_url;     /* NULL = no OpenAI-format endpoint */
 	const char *anthropic_url;  /* NULL = no Anthropic-format endpoint */
 	const char *label;
+	const char *responses;      /* its OpenAI endpoint serves /responses:
+				       "yes", "no" (chat-only), NULL unknown */
 };
 
 /* The preset named name (case-insensitive), or NULL. */
@@ -38,6 +40,7 @@ struct bk_spec {
 	const char *models;         /* comma list, "" = every model */
 	const char *map;            /* "pattern=target,...", "" = none */
 	const char *mode;           /* "pass" | "translate" */
+	const char *responses;      /* "auto" | "yes" | "no" (issue 26) */
 	long long slots, weight, priority;
 	int enabled;
 };
@@ -59,7 +62,7 @@ enum relay_err bk_del(struct app *a, const char *name);
 
 /* The listing (table backends only): id, name, format, base_url, auth,
  * key last 4, slots, weight, enabled, models, model_map, mode, fails,
- * cool_until, last_status, last_error, cooling (1/0), preset, priority. */
+ * cool_until, last_status, last_error, cooling (1/0), preset, priority, responses. */
 enum relay_err bk_list(struct app *a, struct db_res *res);
 
 /* Probes backend name (GET <base>/models, or /v1/models for Anthropic)

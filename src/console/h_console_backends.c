@@ -28,6 +28,7 @@ static const struct cdata_col cbk_cols[] = {
 	{ "priority", 'i' }, { "enabled", 'b' }, { "models", 'm' }, { "model_map", 's' }, { "mode", 's' },
 	{ "preset", 's' }, { "state", 's' }, { "slots_in_use", 'i' }, { "fails", 'i' },
 	{ "cool_until", 's' }, { "last_status", 'i' }, { "last_error", 's' },
+	{ "responses", 's' },
 };
 
 /* Every backend (the default first), or only id when id >= 0, with its
@@ -41,13 +42,14 @@ static enum relay_err cbk_list(struct con *c, long long id, struct json_object *
 		"  WHEN s.cool_until > NOW(3) THEN 'down' WHEN s.cool_until IS NOT NULL"
 		"  THEN 'probing' WHEN s.fails > 0 THEN 'failing' ELSE 'ok' END,"
 		" relay_slots_used(?, b.id, b.slots), COALESCE(s.fails, 0),"
-		" DATE_FORMAT(s.cool_until, '%Y-%m-%d %H:%i:%s'), s.last_status, s.last_error"
+		" DATE_FORMAT(s.cool_until, '%Y-%m-%d %H:%i:%s'), s.last_status, s.last_error,"
+		" b.responses"
 		" FROM (SELECT 0 AS id, 'default' AS name, ? AS format,"
 		"   '(relay.conf)' AS base_url, '' AS auth, '' AS key_last4, ? AS slots,"
 		"   1 AS weight, 0 AS priority, ? AS enabled, NULL AS models, NULL AS model_map,"
-		"   'pass' AS mode, '' AS preset"
+		"   'pass' AS mode, '' AS preset, ? AS responses"
 		"  UNION ALL SELECT id, name, format, base_url, auth, key_last4, slots, weight,"
-		"   priority, enabled, models, model_map, mode, preset FROM backends) b"
+		"   priority, enabled, models, model_map, mode, preset, responses FROM backends) b"
 		" LEFT JOIN backend_state s ON s.backend_id = b.id"
 		" WHERE ? < 0 OR b.id = ? ORDER BY b.id";
 	const struct backend *d = &c->a->bk.dflt;
@@ -56,7 +58,9 @@ static enum relay_err cbk_list(struct con *c, long long id, struct json_object *
 		d->fmts == 1 ? "openai" : "none";
 
 	if (DBX(c->a->db, q, &res, DBS(c->a->cfg.lock_prefix), DBS(fmt), DBI(d->slots),
-		DBI(d->enabled && d->fmts), DBI(id), DBI(id)))
+		DBI(d->enabled && d->fmts),
+		DBS(d->responses == BACKEND_RS_NO ? "no" : d->responses == BACKEND_RS_YES ?
+		    "yes" : "auto"), DBI(id), DBI(id)))
 		return RE_EDB;
 	*out = cdata_rows(&res, cbk_cols, (unsigned)(sizeof(cbk_cols) / sizeof(cbk_cols[0])));
 	db_res_free(&res);

@@ -51,6 +51,7 @@ static const char *check_url(const char *v);
 static const char *check_lock_prefix(const char *v);
 static const char *check_timezone(const char *v);
 static const char *check_acl(const char *v);
+static const char *check_ryn(const char *v);
 
 #define FSIZE(f) sizeof(((struct cfg *)0)->f)
 /* Strings may be empty and as long as their buffer allows. The last
@@ -210,6 +211,11 @@ static const struct cfg_opt cfg_opts[] = {
 	  "thinking / output_config.effort as reasoning_effort (only for "
 	  "upstreams that accept it; otherwise it is dropped with a logged "
 	  "note)."),
+	S(responses, "auto", check_ryn,
+	  "Whether the default backend's OpenAI endpoint serves POST "
+	  "/responses itself: yes (pass /v1/responses through), no (a "
+	  "chat-only provider: translate /v1/responses to /chat/completions), "
+	  "auto (pass through; issue 26)."),
 	/* operations (issue 16): GET /metrics' access, log retention */
 	S(metrics_allow, "127.0.0.1, ::1", check_acl,
 	  "Client addresses that may GET /metrics (Prometheus text format): "
@@ -390,6 +396,12 @@ static const char *check_url(const char *v)
 }
 
 /* The prefix goes into MariaDB lock names; keep it to a safe alphabet. */
+static const char *check_ryn(const char *v)
+{
+	return strcmp(v, "auto") && strcmp(v, "yes") && strcmp(v, "no") ?
+		"takes auto, yes or no" : NULL;
+}
+
 static const char *check_acl(const char *v)
 {
 	return acl_check(v, NULL) ? "takes IPv4/IPv6 addresses or address/prefix"

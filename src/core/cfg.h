@@ -61,6 +61,8 @@ struct cfg {
 	/* translation (issue 14) */
 	int translate;              /* bool: translate when the client's
 				       format has no upstream (xlate.h) */
+	char responses[8];          /* auto | yes | no: the default backend
+				       serves /responses natively (issue 26) */
 	int translate_reasoning;    /* bool: Anthropic thinking becomes
 				       OpenAI reasoning_effort (the OpenAI-
 				       format upstream takes it) */

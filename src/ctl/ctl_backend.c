@@ -81,6 +81,8 @@ static int cb_flags(int argc, char **argv, struct bk_spec *s, char *keybuf, size
 			s->map = v;
 		else if (strcmp(o, "--mode") == 0)
 			s->mode = v;
+		else if (strcmp(o, "--responses") == 0)
+			s->responses = v;
 		else if (strcmp(o, "--slots") == 0) {
 			if (cb_num(v, 1, 1000, &s->slots))
 				return cb_usage("--slots takes a number 1..1000");
@@ -151,7 +153,8 @@ static int cb_change(struct app *a, const char *sub, int argc, char **argv)
 	snprintf(detail, sizeof(detail), "%s%s%s%s%s%s%s%s%s", s.format ? "format " : "",
 		 s.url ? "url " : "", s.key ? "key " : "", s.slots != -1 ? "slots " : "",
 		 s.weight != -1 ? "weight " : "", s.priority != -1 ? "priority " : "",
-		 s.models ? "models " : "", s.map ? "map " : "",
+		 s.models ? "models " : "", s.map ? (s.responses ? "map responses " : "map ") :
+		 s.responses ? "responses " : "",
 		 s.enabled == -1 ? "" : s.enabled ? "enabled" : "disabled");
 	audit_shell(a->db, adding ? "backend.create" : "backend.update", s.name, detail);
 	printf("backend %s %s\n", s.name, adding ? "added" : "updated");
@@ -161,10 +164,10 @@ static int cb_change(struct app *a, const char *sub, int argc, char **argv)
 /* One line of the listing. */
 static void cb_line(const char *id, const char *name, const char *fmt, const char *url,
 		    const char *slots, const char *weight, const char *prio, const char *state,
-		    const char *key4, const char *models, const char *map)
+		    const char *key4, const char *resp, const char *models, const char *map)
 {
-	printf("%-4s %-20s %-9s %5s %6s %4s %-10s %-6s %-40s %s%s%s\n", id, name, fmt, slots,
-	       weight, prio, state, key4, url, models, map[0] ? " map " : "", map);
+	printf("%-4s %-20s %-9s %5s %6s %4s %-10s %-6s %-4s %-40s %s%s%s\n", id, name, fmt, slots,
+	       weight, prio, state, key4, resp, url, models, map[0] ? " map " : "", map);
 }
 
 /* The default backend's health (its backend_state row 0). */
@@ -195,12 +198,12 @@ static int cb_list(struct app *a)
 		return fprintf(stderr, "relayctl: backend list failed: %s\n", db_error(a->db)),
 			EX_FAIL;
 	cb_line("ID", "NAME", "FORMAT", "BASE URL", "SLOTS", "WEIGHT", "PRIO", "STATE", "KEY",
-		"MODELS", "");
+		"RESP", "MODELS", "");
 	snprintf(slots, sizeof(slots), "%d", d->slots);
 	cb_line("0", "default", d->fmts == 3 ? "both" : d->fmts == 2 ? "anthropic" :
 		d->fmts == 1 ? "openai" : "-", "(openai_url / anthropic_url)", slots, "1", "0",
 		!d->fmts ? "off" : cb_default_state(a), a->cfg.upstream_api_key[0] ? "set" : "-",
-		"*", "");
+		a->cfg.responses, "*", "");
 	for (i = 0; i < res.nrows; i++) {
 		const char *st = !db_res_int(&res, i, 8, 0) ? "disabled" :
 			db_res_int(&res, i, 16, 0) ? "cooling" :
@@ -210,7 +213,8 @@ static int cb_list(struct app *a)
 		snprintf(key4, sizeof(key4), k4 && *k4 ? "...%s" : "-", k4);
 		cb_line(db_res_str(&res, i, 0), db_res_str(&res, i, 1), db_res_str(&res, i, 2),
 			db_res_str(&res, i, 3), db_res_str(&res, i, 6), db_res_str(&res, i, 7),
-			db_res_str(&res, i, 18), st, key4, db_res_str(&res, i, 9) ? db_res_str(&res, i, 9) : "*",
+			db_res_str(&res, i, 18), st, key4,
+			db_res_str(&res, i, 19) ? db_res_str(&res, i, 19) : "auto", db_res_str(&res, i, 9) ? db_res_str(&res, i, 9) : "*",
 			db_res_str(&res, i, 10) ? db_res_str(&res, i, 10) : "");
 	}
 	db_res_free(&res);

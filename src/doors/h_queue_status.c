@@ -11,6 +11,7 @@
 #include "qs.h"
 #include "queue.h"
 #include "resp.h"
+#include "route.h"
 
 #define MSG_DB "数据库错误,请稍后重试"
 
@@ -98,7 +99,8 @@ void queue_status_handle(struct web_req *r, void *ctx)
 		return;
 	}
 	db_today(day);
-	if (auth_check(a->db, web_header(r, "X-API-Key"), day, &u, &ast)) {
+	/* X-API-Key, else Authorization: Bearer, as call.php takes it */
+	if (auth_check(a->db, route_api_key(r), day, &u, &ast)) {
 		resp_error(r, 500, MSG_DB, NULL);
 		return;
 	}

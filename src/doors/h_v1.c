@@ -11,6 +11,7 @@
 #include "app.h"
 #include "doors.h"
 #include "auth.h"
+#include "backend.h"
 #include "door.h"
 #include "hdrpass.h"
 #include "fmt.h"
@@ -273,6 +274,34 @@ static int v1_answer(struct door_req *d, enum door_outcome o)
 	}
 }
 
+/* /v1/responses (issue 26): translated to Chat Completions for the tries
+ * on a chat-only backend, or an 'auto' one that turns out to be (exchange.c
+ * decides per backend and try), so the request is translated here when
+ * such a backend serves the model. A request that cannot be translated
+ * (built-in tools, previous_response_id) is refused only when no backend
+ * would take it as it is. */
+static enum door_outcome v1_prepare_rs(struct door_req *d, struct v1 *v)
+{
+	const struct backends *bs = &v->a->bk;
+
+	if (!backend_rs_any(bs, v->model, BACKEND_RS_NO) &&
+	    !backend_rs_any(bs, v->model, BACKEND_RS_AUTO))
+		return DOOR_OK;
+	switch (xroute_setup_rs(&v->xr, &v->a->cfg, v->req)) {
+	case XR_OK:
+		d->x.xl = &v->xr;
+		return DOOR_OK;
+	case XR_REFUSED:
+		if (v->xr.refusal == 400 && (backend_rs_any(bs, v->model, BACKEND_RS_YES) ||
+					     backend_rs_any(bs, v->model, BACKEND_RS_AUTO)))
+			return DOOR_OK;
+		d->why = v->xr.why;
+		return v->xr.refusal == 400 ? DOOR_UNTRANSLATABLE : DOOR_TRANSLATE_FAILED;
+	default:
+		return DOOR_OK;
+	}
+}
+
 /* door_ops.prepare: the upstream URL, the translation when the admission
  * picked the other format's backends, and the caller's allowance headers. */
 static enum door_outcome v1_prepare(struct door_req *d)
@@ -292,6 +321,8 @@ static enum door_outcome v1_prepare(struct door_req *d)
 	}
 	if (route_upstream_url(&v->a->cfg, d->rq.fmt, v->rt->up_path, v->url, sizeof(v->url)))
 		v->url[0] = '\0';   /* backend 0 lacks this format: another serves it */
+	if (v->rt->id == ROUTE_RESPONSES)
+		return v1_prepare_rs(d, v);
 	if (d->in.fmt == d->rq.fmt)
 		return DOOR_OK;
 	switch (xroute_setup(&v->xr, &v->a->cfg, v->rt, v->req)) {
@@ -456,8 +487,49 @@ static void v1_models(struct v1 *v)
 	if (door_peek(&d, 0) != DOOR_OK)
 		return;
 	ids = models_list(v->a);
+	models_add_allowed(v->a, ids, d.ad.u.models, d.ad.u.models_set);
 	o = models_render(ids, d.ad.u.models, d.ad.u.models_set, anthropic);
 	resp_json(v->r, 200, o);
+	json_object_put(o);
+	json_object_put(ids);
+}
+
+/* GET /v1/models/{id}: the one model in the client's shape when the key
+ * may use it and a backend serves it (listed, or taken by a backend's
+ * names or globs), else 404 model_not_found. */
+static void v1_model_one(struct v1 *v, const char *id, size_t n)
+{
+	struct door_req d;
+	struct json_object *ids, *o, *m;
+	int anthropic = web_header(v->r, "Anthropic-Version") != NULL;
+	char name[256], msg[400];
+	size_t i, len;
+	int known = 0;
+
+	if (anthropic)
+		v->f = FMT_ANTHROPIC;
+	door_init(&d, v->a, v->r, &v1_door, v);
+	if (door_peek(&d, 0) != DOOR_OK)
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), id);
+	ids = models_list(v->a);
+	len = json_object_array_length(ids);
+	for (i = 0; i < len && !known; i++)
+		known = strcmp(json_object_get_string(json_object_array_get_idx(ids, i)), name) == 0;
+	json_object_put(ids);
+	if (n >= sizeof(name) || !door_model_ok(&d.ad.u, name) ||
+	    (!known && !models_served(v->a, name))) {
+		snprintf(msg, sizeof(msg), "the model `%.300s` does not exist or you do not have "
+			 "access to it", name);
+		v1err_send(v->r, v->f, 404, v->f == FMT_ANTHROPIC ? "not_found_error" :
+			   "invalid_request_error", msg, "model_not_found", NULL);
+		return;
+	}
+	ids = json_object_new_array();
+	json_object_array_add(ids, json_object_new_string(name));
+	o = models_render(ids, NULL, 0, anthropic);
+	m = json_object_array_get_idx(json_object_object_get(o, "data"), 0);
+	resp_json(v->r, 200, m);
 	json_object_put(o);
 	json_object_put(ids);
 }
@@ -517,6 +589,8 @@ void v1_handle(struct web_req *r, void *ctx)
 	}
 	if (v.rt->id == ROUTE_MODELS)
 		v1_models(&v);
+	else if (v.rt->id == ROUTE_MODEL)
+		v1_model_one(&v, path + 11, n - 11 - (path[n - 1] == '/'));
 	else if (v.rt->id == ROUTE_COUNT_TOKENS)
 		v1_count_tokens(&v);
 	else

@@ -21,6 +21,11 @@ static const struct route head_route = {
 	"HEAD", "/", ROUTE_HEAD, FMT_OPENAI, "head", ""
 };
 
+/* GET /v1/models/{id}: a prefix, the id may hold '/' ("qwen/qwen3") */
+static const struct route model_route = {
+	"GET", "/v1/models/", ROUTE_MODEL, FMT_OPENAI, "model", "/models/"
+};
+
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* 1 when the n bytes at p are exactly the string s. */
@@ -53,6 +58,10 @@ enum route_rc route_match(const char *method, const char *path, size_t n,
 		*out = &routes[i];
 		return strcmp(method, routes[i].method) == 0 ?
 			ROUTE_FOUND : ROUTE_BAD_METHOD;
+	}
+	if (n > 11 && memcmp(path, "/v1/models/", 11) == 0) {
+		*out = &model_route;
+		return strcmp(method, "GET") == 0 ? ROUTE_FOUND : ROUTE_BAD_METHOD;
 	}
 	return ROUTE_NOT_FOUND;
 }

@@ -21,7 +21,8 @@ enum route_id {
 	ROUTE_EMBEDDINGS,     /* POST /v1/embeddings */
 	ROUTE_MESSAGES,       /* POST /v1/messages */
 	ROUTE_COUNT_TOKENS,   /* POST /v1/messages/count_tokens */
-	ROUTE_MODELS          /* GET /v1/models */
+	ROUTE_MODELS,         /* GET /v1/models */
+	ROUTE_MODEL           /* GET /v1/models/{id} (the id is the rest) */
 };
 
 struct route {

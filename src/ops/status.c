@@ -64,6 +64,20 @@ static struct json_object *status_metering(const struct cfg *c)
 	}
 }
 
+/* "responses" of an OpenAI-format backend (issue 26): whether it serves
+ * /responses itself (yes), is chat-only (no: translated; also when the
+ * relay learned it) or unknown (auto), as this process sees it. */
+static void status_rs(struct app *a, unsigned id, int mask, struct json_object *o)
+{
+	const struct backend *b = backend_get(&a->bk, id);
+
+	if (!b || !(mask & 1))
+		return;
+	json_object_object_add(o, "responses", json_object_new_string(
+		b->responses == BACKEND_RS_YES ? "yes" : b->responses == BACKEND_RS_NO ? "no" :
+		"auto"));
+}
+
 /* checks.backends: one entry per backend (the default first) with its
  * state, slots in use and last error; never a key. *down = some backend
  * is cooling down; *none = a format that backends serve has none usable.
@@ -116,6 +130,7 @@ static struct json_object *status_backends(struct app *a, int *down, int *none,
 		json_object_object_add(o, "consecutive_failures",
 				       json_object_new_int((int)db_res_int(&res, i, 7, 0)));
 		json_object_object_add(o, "last_error", err ? json_object_new_string(err) : NULL);
+		status_rs(a, (unsigned)id, mask, o);
 		json_object_array_add(arr, o);
 		if (!on || !mask)
 			continue;

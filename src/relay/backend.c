@@ -71,6 +71,7 @@ int backends_init(struct backends *bs, const struct cfg *c, char *err, size_t er
 	bs->dflt.slots = c->upstream_slots;
 	bs->dflt.weight = 1;
 	bs->dflt.enabled = bs->dflt.fmts != 0;
+	bs->dflt.responses = backend_rs_parse(c->responses);
 	if (!c->master_key_file[0])
 		return 0;
 	if (seal_load_key(c->master_key_file, bs->mkey, err, errlen))
@@ -90,6 +91,54 @@ void backends_free(struct backends *bs)
 static char *backend_dup(const char *s)
 {
 	return s && *s ? strdup(s) : NULL;
+}
+
+int backend_rs_parse(const char *v)
+{
+	if (v && strcmp(v, "yes") == 0)
+		return BACKEND_RS_YES;
+	if (v && strcmp(v, "no") == 0)
+		return BACKEND_RS_NO;
+	return BACKEND_RS_AUTO;
+}
+
+int backend_rs_translates(const struct backend *b)
+{
+	return b && b->responses == BACKEND_RS_NO;
+}
+
+int backend_rs_any(const struct backends *bs, const char *model, int rs)
+{
+	size_t i;
+
+	for (i = 0; i <= bs->n; i++) {
+		const struct backend *b = i < bs->n ? &bs->v[i] : &bs->dflt;
+
+		if (backend_serves(b, FMT_OPENAI, model) && b->responses == rs)
+			return 1;
+	}
+	return 0;
+}
+
+void backend_rs_learn(struct backends *bs, struct db *db, unsigned id)
+{
+	size_t i;
+
+	if (id == 0) {
+		/* the legacy settings cannot be written: this process keeps it */
+		bs->dflt.responses = BACKEND_RS_NO;
+		log_info("backend default: no /responses (404/405); translating from now on");
+		return;
+	}
+	for (i = 0; i < bs->n; i++)
+		if (bs->v[i].id == id)
+			bs->v[i].responses = BACKEND_RS_NO;
+	/* every process (and relayctl backend list) learns it from the table */
+	if (DBX(db, "UPDATE backends SET responses = 'no' WHERE id = ? AND responses = 'auto'",
+		NULL, DBI(id)) || db_exec(db, "CALL relay_backend_bump()", NULL, 0, NULL))
+		log_warn("backend %u: could not record responses = no: %s", id, db_error(db));
+	else
+		log_info("backend %u: no /responses (404/405); recorded responses = no", id);
 }
 
 /* Fills b from row i of the backends query below. */
@@ -120,6 +169,7 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 	b->models = backend_dup(db_res_str(res, i, 9));
 	b->map = backend_dup(db_res_str(res, i, 10));
 	b->translate = db_res_str(res, i, 11) && strcmp(db_res_str(res, i, 11), "translate") == 0;
+	b->responses = backend_rs_parse(db_res_str(res, i, 12));
 }
 
 enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
@@ -140,7 +190,7 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	if (gen == bs->gen && !force)
 		return RE_OK;
 	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
-		    " weight, enabled, models, model_map, mode FROM backends ORDER BY id",
+		    " weight, enabled, models, model_map, mode, responses FROM backends ORDER BY id",
 		    NULL, 0, &res))
 		return RE_EDB;
 	v = res.nrows ? calloc(res.nrows, sizeof(*v)) : NULL;

@@ -38,7 +38,12 @@ struct backend {
 	int slots, weight, enabled;
 	int translate;            /* mode 'translate' (issue 14's hook; requests
 				     of its own format pass through as now) */
+	int responses;            /* BACKEND_RS_*: serves POST /responses */
 };
+
+/* Whether an OpenAI-format backend serves POST /responses itself (issue
+ * 26): column backends.responses, the `responses` setting for backend 0. */
+enum { BACKEND_RS_AUTO = 0, BACKEND_RS_YES, BACKEND_RS_NO };
 
 /* A process's copy of the table, refreshed when backend_gen moves. */
 struct backends {
@@ -75,6 +80,23 @@ int backend_serves(const struct backend *b, enum fmt_kind f, const char *model);
  * and model (NULL = any model): a failed try fails over only when this is > 0. */
 int backend_others(const struct backends *bs, enum fmt_kind f, const char *model,
 		   const unsigned *tried, int n);
+
+/* "auto" | "yes" | "no" (anything else: auto) as BACKEND_RS_*. */
+int backend_rs_parse(const char *v);
+
+/* 1 when a /v1/responses request on b must be translated to Chat
+ * Completions (b is chat-only). */
+int backend_rs_translates(const struct backend *b);
+
+/* 1 when some enabled backend serving model in the OpenAI format has
+ * responses == rs (BACKEND_RS_*). */
+int backend_rs_any(const struct backends *bs, const char *model, int rs);
+
+/* An 'auto' backend answered 404/405 on /responses: it is chat-only.
+ * Kept in this process and, for a table backend, recorded in its row
+ * (responses = 'no', backend_gen bumped) so every process and relayctl
+ * backend list see it. */
+void backend_rs_learn(struct backends *bs, struct db *db, unsigned id);
 
 /* The mapped upstream model for model under b's mapping (first matching
  * pattern wins) into out: 1 mapped, 0 no mapping applies. */

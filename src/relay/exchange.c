@@ -147,8 +147,18 @@ void exchange_meter(const struct exch *x, int status, const char *error,
 	exchange_meter_b(x, status, error, oc, s, NULL);
 }
 
-/* Answers an exchange that failed before the upstream answered. */
-static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
+/* 1 when a try failed because the upstream took too long (up.c's
+ * messages for a curl timeout and for a silent stream). */
+static int exchange_timed_out(const struct relay_outcome *oc)
+{
+	return strncmp(oc->error, "upstream timed out", 18) == 0 ||
+		strncmp(oc->error, "upstream sent nothing", 21) == 0;
+}
+
+/* Answers an exchange that failed before the upstream answered: a 502, or
+ * on the SDK routes a 504 gateway_timeout for a timeout (issue 26; the
+ * seed's call.php keeps its 502). Returns the status answered. */
+static int exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 {
 	char msg[400];
 
@@ -163,7 +173,13 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 		else
 			resp_error(x->r, 400, body ? "请求体无法读取用量设置" :
 				   "请求头包含非法字符", NULL);
-		return;
+		return oc->status;
+	}
+	if (x->v1 && exchange_timed_out(oc)) {
+		snprintf(msg, sizeof(msg), "upstream timed out: %s", oc->error);
+		v1err_send(x->r, x->errfmt, 504, x->errfmt == FMT_ANTHROPIC ? "timeout_error" :
+			   "server_error", msg, "gateway_timeout", NULL);
+		return 504;
 	}
 	if (x->v1) {
 		snprintf(msg, sizeof(msg), "upstream request failed: %s", oc->error);
@@ -172,6 +188,7 @@ static void exchange_fail(const struct exch *x, const struct relay_outcome *oc)
 		snprintf(msg, sizeof(msg), "大模型API调用失败: %s", oc->error);
 		resp_error(x->r, 502, msg, NULL);
 	}
+	return oc->status;
 }
 
 struct exch_tick {
@@ -338,31 +355,71 @@ static void exchange_fail_busy(const struct exch *x, const struct relay_outcome 
 	}
 }
 
-/* One try on the backend of slot s: prepares the request for it and runs
- * the exchange. *b is that backend (NULL when it is gone). */
-static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries *t,
-			 struct exch_dest *e, const struct backend **bp,
-			 struct relay_outcome *oc)
+/* An 'auto' backend's pass-through of /v1/responses (issue 26): a 404 or
+ * 405 (it has no such route) is kept from the client, so the same try can
+ * go again translated; any other answer passes to the inner destination. */
+struct rs_probe {
+	const struct relay_dest *inner;
+	int missing;
+};
+
+static int rp_start(void *ctx, int status, const char *ct, int sse, const char *uph)
+{
+	struct rs_probe *p = ctx;
+
+	if (status == 404 || status == 405) {
+		p->missing = 1;
+		return 0;
+	}
+	return p->inner->start_hdr ? p->inner->start_hdr(p->inner->ctx, status, ct, sse, uph) :
+		p->inner->start(p->inner->ctx, status, ct, sse);
+}
+
+static int rp_start_plain(void *ctx, int status, const char *ct, int sse)
+{
+	return rp_start(ctx, status, ct, sse, NULL);
+}
+
+static int rp_write(void *ctx, const char *b, size_t n)
+{
+	struct rs_probe *p = ctx;
+
+	return p->missing ? 0 : p->inner->write(p->inner->ctx, b, n);
+}
+
+static int rp_flush(void *ctx)
+{
+	struct rs_probe *p = ctx;
+
+	return p->missing ? 0 : p->inner->flush(p->inner->ctx);
+}
+
+/* One pass of a try on backend b (id): prepares the request for it and
+ * runs the exchange into d (through the translator when x->xl is on, or
+ * through probe when given). */
+static void exchange_pass(const struct exch *x, struct slot *s, struct exch_tries *t,
+			  const struct backend *b, unsigned id, const struct relay_dest *d,
+			  struct rs_probe *probe, struct relay_outcome *oc)
 {
 	struct exch_tick tk = { x->a, s, x };
-	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, e, ed_start };
-	const struct relay_dest *dp = &d;
+	struct relay_dest pd = { rp_start_plain, rp_write, rp_flush, probe, rp_start };
+	const struct relay_dest *dp = d;
 	struct backends *bs = &x->a->bk;
-	unsigned id = bmatch_lock_backend(x->a->cfg.lock_prefix, s->name);
-	const struct backend *b = backend_lookup(bs, x->a->db, id);
 	char url[2300];
 	struct buf body;
 	struct up_req in = *x->rq, rq;
 	const char *why = NULL, *path = x->up_path;
 
-	*bp = b;
 	memset(oc, 0, sizeof(*oc));
 	if (x->xl && x->xl->on) {
 		/* the translated request, for the other format's route path and
 		 * (backend 0) URL; mapping then applies to the translated body */
-		dp = xroute_wrap(x->xl, &in, &d);
+		dp = xroute_wrap(x->xl, &in, d);
 		in.url = x->xl->url[0] ? x->xl->url : NULL;
 		path = x->xl->up_path;
+	} else if (probe) {
+		probe->inner = d;
+		dp = &pd;
 	}
 	buf_init(&body, in.body_len + 1024);
 	if (!b || backend_prepare(b, &x->a->cfg, &in, path, x->model, url,
@@ -381,10 +438,39 @@ static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries
 	/* while d lives: what the translator still owes a client that got
 	 * the start of this try's answer (a try that never started the
 	 * client's answer, and may fail over, owes nothing) */
-	if (dp != &d)
+	if (x->xl && x->xl->on)
 		xroute_end(x->xl, oc);
 out:
 	buf_free(&body);
+}
+
+/* One try on the backend of slot s. *b is that backend (NULL when it is
+ * gone). /v1/responses is translated only on a chat-only backend; on an
+ * 'auto' one a 404/405 from its /responses, before anything reached the
+ * client, is learned (backend_rs_learn) and the try goes again translated
+ * on the same slot: one try, one log row. */
+static void exchange_try(const struct exch *x, struct slot *s, struct exch_tries *t,
+			 struct exch_dest *e, const struct backend **bp,
+			 struct relay_outcome *oc)
+{
+	struct relay_dest d = { ed_start_plain, ed_write, ed_flush, e, ed_start };
+	struct backends *bs = &x->a->bk;
+	unsigned id = bmatch_lock_backend(x->a->cfg.lock_prefix, s->name);
+	const struct backend *b = backend_lookup(bs, x->a->db, id);
+	struct rs_probe probe = { NULL, 0 };
+	int learn = 0;
+
+	*bp = b;
+	if (x->xl && x->xl->rs) {
+		xroute_rs_use(x->xl, backend_rs_translates(b));
+		learn = b && b->responses == BACKEND_RS_AUTO;
+	}
+	exchange_pass(x, s, t, b, id, &d, learn ? &probe : NULL, oc);
+	if (!probe.missing)
+		return;
+	backend_rs_learn(bs, x->a->db, id);
+	xroute_rs_use(x->xl, 1);
+	exchange_pass(x, s, t, b, id, &d, NULL, oc);
 }
 
 /* Binds the Responses API id of a 2xx answer to its member (table
@@ -473,7 +559,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	if (oc.err == RE_EBUSY)
 		exchange_fail_busy(x, &oc);
 	else if (oc.err != RE_OK && oc.err != RE_ECLIENT && !oc.started)
-		exchange_fail(x, &oc);
+		oc.status = exchange_fail(x, &oc);
 	else if (e.wrap) {
 		ed_upstream_error(&e.errbody, msg, sizeof(msg), type, sizeof(type));
 		v1err_send(x->r, x->errfmt, e.status, type[0] ? type : NULL, msg,
@@ -492,7 +578,7 @@ void exchange_forward(const struct exch *x, struct slot *s)
 	exchange_meter_b(x, oc.status, oc.error[0] ? oc.error : NULL, &oc, s, b ? bj : NULL);
 	log_info("user=%s route=%s format=%s%s model=%s stream=%d status=%d tokens=%lld/%lld latency=%ldms backend=%s tries=%d%s%s",
 		 x->u->name, x->route ? x->route : "call", fmt_name(x->rq->fmt),
-		 x->xl ? " translated" : "",
+		 x->xl && x->xl->on ? " translated" : "",
 		 x->model, x->rq->stream, oc.status, usage_prompt(&oc.usage),
 		 usage_completion(&oc.usage), oc.latency_ms, b ? b->name : "-", t.n + 1,
 		 oc.error[0] ? " error=" : "", oc.error);

@@ -5,35 +5,12 @@
 #include <json-c/json.h>
 #include "allow.h"
 #include "app.h"
+#include "backend.h"
 #include "buf.h"
 #include "log.h"
 #include "models.h"
 #include "relay.h"
 #include "route.h"
-
-/* Ids of a comma-separated list as a new array (caller owns). */
-static struct json_object *models_from_csv(const char *csv)
-{
-	struct json_object *a = json_object_new_array();
-	const char *p = csv, *e, *s;
-
-	while (*p) {
-		e = strchr(p, ',');
-		if (!e)
-			e = p + strlen(p);
-		for (s = p; s < e && (*s == ' ' || *s == '\t'); s++)
-			;
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		if (e > s)
-			json_object_array_add(a, json_object_new_string_len(s, (int)(e - s)));
-		p = strchr(p, ',');
-		if (!p)
-			break;
-		p++;
-	}
-	return a;
-}
 
 /* relay_dest collecting a small body into a buf (ctx). */
 static int mc_start(void *ctx, int status, const char *ct, int sse)
@@ -100,15 +77,56 @@ static struct json_object *models_fetch(struct app *a)
 	return ids;
 }
 
-struct json_object *models_list(struct app *a)
+/* Appends the n bytes at p to ids unless they are there already. */
+static void models_add(struct json_object *ids, const char *p, size_t n)
 {
-	/* per-process cache: the list changes rarely and clients ask often */
+	size_t i, len = json_object_array_length(ids);
+
+	if (!n)
+		return;
+	for (i = 0; i < len; i++) {
+		struct json_object *e = json_object_array_get_idx(ids, i);
+		if ((size_t)json_object_get_string_len(e) == n &&
+		    memcmp(json_object_get_string(e), p, n) == 0)
+			return;
+	}
+	json_object_array_add(ids, json_object_new_string_len(p, (int)n));
+}
+
+/* The entries of a comma list (map = 1: the pattern before each '=')
+ * added to ids; "*" alone says nothing about names and is left out. */
+static void models_add_csv(struct json_object *ids, const char *csv, int map)
+{
+	const char *p = csv, *e, *s, *eq;
+
+	while (p && *p) {
+		e = strchr(p, ',');
+		if (!e)
+			e = p + strlen(p);
+		eq = map ? memchr(p, '=', (size_t)(e - p)) : NULL;
+		for (s = p; s < e && (*s == ' ' || *s == '\t'); s++)
+			;
+		if (eq)
+			e = eq;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (!(e - s == 1 && *s == '*'))
+			models_add(ids, s, (size_t)(e - s));
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+}
+
+/* The legacy default backend's list: the `models` setting, else its
+ * upstream's own GET .../models, cached per process (the list changes
+ * rarely and clients ask often). Borrowed, or NULL. */
+static struct json_object *models_legacy(struct app *a)
+{
 	static struct json_object *cache;
 	static time_t fetched;
 	time_t now = time(NULL);
 
-	if (a->cfg.models[0])
-		return models_from_csv(a->cfg.models);
 	if (!cache || now - fetched > MODELS_CACHE_S) {
 		struct json_object *ids = models_fetch(a);
 		if (ids) {
@@ -117,7 +135,66 @@ struct json_object *models_list(struct app *a)
 			fetched = now;
 		}
 	}
-	return cache ? json_object_get(cache) : NULL;
+	return cache;
+}
+
+struct json_object *models_list(struct app *a)
+{
+	struct json_object *ids = json_object_new_array(), *leg;
+	const struct backends *bs = &a->bk;
+	size_t i;
+
+	if (a->cfg.models[0]) {
+		models_add_csv(ids, a->cfg.models, 0);
+	} else if (bs->dflt.enabled && (leg = models_legacy(a))) {
+		for (i = 0; i < json_object_array_length(leg); i++) {
+			struct json_object *e = json_object_array_get_idx(leg, i);
+			models_add(ids, json_object_get_string(e),
+				   (size_t)json_object_get_string_len(e));
+		}
+	}
+	/* table backends: their configured names (globs as configured) */
+	backends_sync(&a->bk, a->db, 0);
+	for (i = 0; i < bs->n; i++) {
+		if (!bs->v[i].enabled)
+			continue;
+		if (bs->v[i].models)
+			models_add_csv(ids, bs->v[i].models, 0);
+		if (bs->v[i].map)
+			models_add_csv(ids, bs->v[i].map, 1);
+	}
+	return ids;
+}
+
+int models_served(struct app *a, const char *model)
+{
+	return backend_others(&a->bk, FMT_OPENAI, model, NULL, 0) > 0 ||
+		backend_others(&a->bk, FMT_ANTHROPIC, model, NULL, 0) > 0;
+}
+
+void models_add_allowed(struct app *a, struct json_object *ids, const char *list, int set)
+{
+	const char *p = list, *e, *s;
+	char name[256];
+
+	while (set && p && *p) {
+		e = strchr(p, ',');
+		if (!e)
+			e = p + strlen(p);
+		for (s = p; s < e && (*s == ' ' || *s == '\t'); s++)
+			;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > s && (size_t)(e - s) < sizeof(name) && !memchr(s, '*', (size_t)(e - s))) {
+			memcpy(name, s, (size_t)(e - s));
+			name[e - s] = '\0';
+			if (models_served(a, name))
+				models_add(ids, name, strlen(name));
+		}
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
 }
 
 struct json_object *models_render(struct json_object *ids, const char *list,

@@ -23,8 +23,11 @@ void xroute_free(struct xroute *t)
 	buf_free(&t->body);
 	buf_free(&t->held);
 	buf_free(&t->out);
-	if (t->on)
+	if (t->on && !t->rs)
 		xsse_free(&t->sse);
+	if (t->rs_ready)
+		xrsse_free(&t->rsse);
+	t->rs_ready = 0;
 	t->on = 0;
 }
 
@@ -103,6 +106,50 @@ enum xroute_rc xroute_setup(struct xroute *t, const struct cfg *c,
 	return XR_OK;
 }
 
+enum xroute_rc xroute_setup_rs(struct xroute *t, const struct cfg *c,
+			       struct json_object *req)
+{
+	struct json_object *out = NULL;
+	char why[300];
+	enum relay_err rc;
+
+	if (route_upstream_url(c, FMT_OPENAI, "/chat/completions", t->url, sizeof(t->url)))
+		t->url[0] = '\0';
+	t->up_path = "/chat/completions";
+	t->client = t->upstream = FMT_OPENAI;
+	t->o.now = (long long)time(NULL);
+	t->o.reasoning_effort = c->translate_reasoning;
+	t->body.max = (size_t)c->max_body_bytes * 4 + 65536;
+	rc = xlrs_request(req, &t->o, &out, &t->info, &t->note, why, sizeof why);
+	if (rc == RE_OK)
+		rc = xlate_dump(out, &t->body);
+	json_object_put(out);
+	if (rc)
+		buf_free(&t->body);
+	if (rc == RE_EINVAL) {
+		t->refusal = 400;
+		snprintf(t->why, sizeof t->why, "%s", why);
+		log_info("responses -> chat not possible: %s", why);
+		return XR_REFUSED;
+	}
+	if (rc) {
+		t->refusal = 500;
+		snprintf(t->why, sizeof t->why, "request translation failed");
+		return XR_REFUSED;
+	}
+	t->rs = 1;
+	return XR_OK;
+}
+
+void xroute_rs_use(struct xroute *t, int on)
+{
+	/* the notes only when the translation is used (an 'auto' backend
+	 * may take the client's bytes as they are) */
+	if (t->rs && on && !t->on && t->note.count)
+		log_info("translating responses -> chat: %s", t->note.text);
+	t->on = t->rs && on;
+}
+
 /* ---- the wrapper (relay_dest) ---- */
 
 static int xr_start_hdr(void *ctx, int status, const char *ct, int sse,
@@ -140,7 +187,8 @@ static int xr_write(void *ctx, const char *p, size_t n)
 		return 0;
 	}
 	/* the relay writes whole events only: each one comes out now */
-	if (xsse_feed(&t->sse, p, n, &t->out) != RE_OK)
+	if ((t->rs ? xrsse_feed(&t->rsse, p, n, &t->out) :
+	     xsse_feed(&t->sse, p, n, &t->out)) != RE_OK)
 		rc = -1;
 	if (!rc && t->out.len)
 		rc = t->inner->write(t->inner->ctx, t->out.data, t->out.len);
@@ -166,6 +214,15 @@ const struct relay_dest *xroute_wrap(struct xroute *t, struct up_req *rq,
 	rq->body = t->body.data;
 	rq->body_len = t->body.len;
 	t->inner = inner;
+	if (t->rs) {
+		/* each try starts afresh: a failed-over try left nothing */
+		if (t->rs_ready)
+			xrsse_free(&t->rsse);
+		xrsse_init(&t->rsse, &t->o, &t->info);
+		t->rs_ready = 1;
+		t->status = t->streaming = t->overflow = t->gone = 0;
+		buf_reset(&t->held);
+	}
 	t->outer.start = xr_start;
 	t->outer.write = xr_write;
 	t->outer.flush = xr_flush;
@@ -202,10 +259,12 @@ static enum relay_err xr_answer(struct xroute *t, struct buf *b, int *sse)
 	*sse = 0;
 	if (!in)
 		return RE_EINVAL;
-	rc = xlate_response(t->upstream, in, &t->o, &t->info, &res, &t->note);
+	rc = t->rs ? xlrs_response(in, &t->o, &t->info, &res, &t->note) :
+		xlate_response(t->upstream, in, &t->o, &t->info, &res, &t->note);
 	if (rc == RE_OK && t->info.stream) {
 		*sse = 1;
-		rc = xsse_from_answer(t->client, res, t->info.include_usage, b);
+		rc = t->rs ? xrsse_from_answer(res, b) :
+			xsse_from_answer(t->client, res, t->info.include_usage, b);
 	} else if (rc == RE_OK) {
 		rc = xlate_dump(res, b);
 	}
@@ -262,11 +321,12 @@ void xroute_end(struct xroute *t, const struct relay_outcome *oc)
 	/* a broken stream got the relay's error event (translated above) */
 	if (oc->err != RE_OK)
 		return;
-	if (xsse_end(&t->sse, &t->out) == RE_OK && t->out.len &&
+	if ((t->rs ? xrsse_end(&t->rsse, &t->out) : xsse_end(&t->sse, &t->out)) == RE_OK &&
+	    t->out.len &&
 	    t->inner->write(t->inner->ctx, t->out.data, t->out.len) == 0)
 		t->inner->flush(t->inner->ctx);
 	buf_reset(&t->out);
-	if (t->sse.dropped)
+	if (t->rs ? t->rsse.dropped : t->sse.dropped)
 		log_info("stream translation skipped %lu upstream events",
-			 t->sse.dropped);
+			 t->rs ? t->rsse.dropped : t->sse.dropped);
 }

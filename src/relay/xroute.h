@@ -28,6 +28,7 @@
 #include "relay.h"
 #include "xlate.h"
 #include "xsse.h"
+#include "xlrs.h"
 
 struct cfg;
 struct route;
@@ -57,6 +58,12 @@ struct xroute {
 	struct buf held;            /* non-stream answer */
 	struct buf out;             /* translated bytes of one write */
 	struct xsse sse;
+	/* POST /v1/responses to a chat-only backend (issue 26): the request
+	 * is translated once (xroute_setup_rs); whether a try uses it is
+	 * decided per backend (xroute_rs_use), so `on` changes per try */
+	int rs;
+	int rs_ready;               /* rsse is initialised */
+	struct xrsse rsse;
 };
 
 enum xroute_rc {
@@ -84,6 +91,16 @@ enum fmt_kind xroute_pick(const struct backends *bs, const struct cfg *c,
  * what to answer: answering and metering are the door's, not this layer's. */
 enum xroute_rc xroute_setup(struct xroute *t, const struct cfg *c,
 			    const struct route *rt, struct json_object *req);
+
+/* /v1/responses -> Chat Completions: translates req (borrowed) once.
+ * XR_OK: t->rs is set and t->on stays 0 until xroute_rs_use turns it on
+ * for a try on a chat-only backend; XR_REFUSED as for xroute_setup. */
+enum xroute_rc xroute_setup_rs(struct xroute *t, const struct cfg *c,
+			       struct json_object *req);
+
+/* Before each try of an exchange with t->rs: on = translate for this
+ * backend (backend_rs_translates). */
+void xroute_rs_use(struct xroute *t, int on);
 
 /* Points rq at the translated body and format and returns the wrapper to
  * give relay_exchange in place of inner (which must outlive the call). */

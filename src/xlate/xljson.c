@@ -164,6 +164,13 @@ int xl_add_ref(struct json_object *o, const char *key, struct json_object *v)
 	return xl_add(o, key, json_object_get(v));
 }
 
+struct json_object *xl_first(struct json_object *arr)
+{
+	if (!xl_is(arr, json_type_array) || json_object_array_length(arr) == 0)
+		return NULL;
+	return json_object_array_get_idx(arr, 0);
+}
+
 int xl_push(struct json_object *arr, struct json_object *v)
 {
 	if (json_object_array_add(arr, v) != 0) {

@@ -22,6 +22,8 @@ long long xl_int(struct json_object *o, const char *key);
 long long xl_count(struct json_object *o, const char *key);
 int xl_add(struct json_object *o, const char *key, struct json_object *v);
 int xl_add_ref(struct json_object *o, const char *key, struct json_object *v);
+/* The first element of an array (borrowed), NULL for anything else. */
+struct json_object *xl_first(struct json_object *arr);
 int xl_push(struct json_object *arr, struct json_object *v);
 enum relay_err xl_join_text(struct json_object *c, const char *sep,
 			    struct buf *b, int *skipped);
@@ -40,5 +42,19 @@ const char *xl_finish_to_stop(const char *finish_reason);
  * cache tokens, like OpenAI's; cached_tokens = the cache reads). */
 struct json_object *xl_usage_a2o(long long in, long long out, long long cc,
 				 long long cr);
+
+/* Responses API pieces shared by xlrs.c and xrsse.c (new objects; the
+ * envelope takes over output and usage). status is the Responses status
+ * for a Chat finish_reason. */
+struct json_object *xlrs_usage_obj(long long in, long long out, long long cached,
+				   long long reasoning);
+struct json_object *xlrs_envelope(const char *id, long long created, const char *model,
+				  const char *status, const char *finish,
+				  struct json_object *output, struct json_object *usage);
+const char *xlrs_status(const char *finish);
+struct json_object *xlrs_text_item(const char *type, const char *id,
+				   const char *text, size_t len);
+struct json_object *xlrs_call_item(const char *call_id, const char *name,
+				   const char *args, size_t len);
 
 #endif

@@ -917,6 +917,9 @@ def test_console_backends(env):
         ("alpha", 3, 2, 4, ["gpt-*"], "gpt-x=gpt-4o", "9z8y", "ok", 0), b
     bid = b["id"]
     ok(a.req("POST", "/api/v1/admin/backends", {"name": "ds", "preset": "deepseek"}), 201)
+    # issue 26: whether each serves /responses (the preset says so for ds)
+    resp = {x["name"]: x["responses"] for x in ok(a.req("GET", "/api/v1/admin/backends"))}
+    assert resp == {"default": "auto", "alpha": "auto", "ds": "yes"}, resp
     # errors: taken, bad numbers, bad format, unknown, the default, members
     assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "alpha", "format": "openai",
                                                           "url": up + "/v1"}), 409)

@@ -243,6 +243,10 @@ def test_queue_status_access(env):
     q = _enqueue(env, k)
     t.join()
     assert queue_status(env, q, k).status == 200
+    # Authorization: Bearer as call.php takes it (issue 26; before: 401)
+    r = env.cgi("queue_status", query="queue_id=%d" % q,
+                headers={"Authorization": "Bearer " + k})
+    assert r.status == 200, r.body
     assert_error(queue_status(env, q, other), 404, "队列记录不存在")
     assert_error(queue_status(env, q + 1000, k), 404, "队列记录不存在")
     assert_error(queue_status(env, q), 401)

@@ -43,7 +43,7 @@ def node_modules():
             raise AssertionError("the npm clients are missing: tests/npm/install.sh failed "
                                  "(exit %d): %s" % (r.returncode, r.stderr.strip()[-800:]))
         path = r.stdout.strip().splitlines()[-1]
-    for pkg in ("openai", "@anthropic-ai/sdk", "@anthropic-ai/claude-code"):
+    for pkg in ("openai", "@anthropic-ai/sdk", "@anthropic-ai/claude-code", "@openai/codex"):
         assert os.path.isdir(os.path.join(path, pkg)), \
             "the npm clients are missing: no %s in %s (run sh tests/npm/install.sh)" % (pkg, path)
     _NPM["path"] = path

@@ -168,8 +168,9 @@ def test_v1_bad_input_every_route(env):
         _err(env.http(base + "/v1/models", "POST", h, b"{}"), 405, "openai",
              "invalid_request_error")
         r = env.http(base + "/v1/models", headers={"Authorization": "Bearer " + narrow})
-        # allowed and offered by the upstream's list
-        assert [m["id"] for m in r.json()["data"]] == ["mock-model"], r.body
+        # allowed and offered by the upstream's list, and (issue 26) the
+        # allowed names the default backend takes (it takes every model)
+        assert [m["id"] for m in r.json()["data"]] == ["mock-model", "only-this"], r.body
         for path, fmt in (("/v1/nothing", "openai"), ("/v1", "openai"),
                           ("/v1/chat/completions/x", "openai"), ("/v1/messages/x", "anthropic")):
             _err(env.http(base + path, "POST", h, b"{}"), 404, fmt, "not_found_error")

@@ -32,6 +32,12 @@ static void test_match(void **state)
 	assert_int_equal(m("HEAD", "/", &r), ROUTE_FOUND);
 	assert_int_equal(r->id, ROUTE_HEAD);
 	assert_int_equal(m("GET", "/v1/models", &r), ROUTE_FOUND);
+	/* issue 26: GET /v1/models/{id}, ids may hold '/' */
+	assert_int_equal(m("GET", "/v1/models/qwen/qwen3-max", &r), ROUTE_FOUND);
+	assert_int_equal(r->id, ROUTE_MODEL);
+	assert_int_equal(m("GET", "/v1/models/", &r), ROUTE_FOUND);
+	assert_int_equal(r->id, ROUTE_MODELS);
+	assert_int_equal(m("DELETE", "/v1/models/x", &r), ROUTE_BAD_METHOD);
 	assert_int_equal(route_guess_fmt("/v1/messages/x", 14, 0), FMT_ANTHROPIC);
 	assert_int_equal(route_guess_fmt("/v1/x", 5, 0), FMT_OPENAI);
 }

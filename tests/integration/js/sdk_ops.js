@@ -79,6 +79,10 @@ const OPS = {
     for await (const m of c.models.list()) ids.push(m.id);
     return { data: ids, headers: {} };
   },
+  async 'openai.models_retrieve'(c, p) {
+    const data = await c.models.retrieve(p.id);
+    return { data, headers: {} };
+  },
   async 'openai.embeddings'(c, p) {
     const { data, response } = await c.embeddings.create(p).withResponse();
     return { data, headers: headersObj(response.headers) };
