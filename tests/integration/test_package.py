@@ -8,7 +8,8 @@ documented three steps followed (DB credentials, relayctl migrate,
 a2enconf llm-relay), meterd started as the cron line would, and
 `relayctl doctor` passes every check; a seed example is answered through
 Apache; one fault at a time (meterd stopped, a wrong DB password, the pool
-too small) is named by doctor. Reinstalling keeps the edited conffile,
+too small) is named by doctor. A second run with lighttpd instead of
+Apache (lighty-enable-mod llm-relay) passes doctor too. Reinstalling keeps the edited conffile,
 purge keeps the master key."""
 import glob
 import os
@@ -197,13 +198,7 @@ def _server_scenario(root, env, procs):
     assert r.returncode == 0, r.stdout + r.stderr
     r = _chroot(root, "sh", "-c", ". /etc/apache2/envvars && apache2 -k graceful")
     assert r.returncode == 0, r.stderr
-    # meterd, as the cron line starts it (cron itself does not run here)
-    log = os.path.join(env.tmp, "pkg-meterd.log")
-    procs.append(_start(root, ["env", "RELAY_CONFIG=/etc/llm-relay/relay.conf",
-                               "/usr/lib/llm-relay/meterd"], log, userspec="www-data:www-data"))
-    sock = root + "/run/llm-relay/meterd.sock"
-    _wait_for(lambda: _unix_open(sock, socket.SOCK_SEQPACKET), 60, "meterd in the root",
-              proc=procs[-1], log=log)
+    _start_meterd(root, env, procs)
     r, lines = _doctor(root)
     assert r.returncode == 0 and BAD not in r.stdout, r.stdout + r.stderr
     for what in ("config file mode", "master key", "database", "schema", "routines",
@@ -238,6 +233,52 @@ def _server_scenario(root, env, procs):
     assert [k for k, l in lines.items() if l.startswith(BAD)] == ["meterd"], r.stdout
 
 
+def _start_meterd(root, env, procs):
+    """meterd, as the cron line starts it (cron itself does not run here)."""
+    log = os.path.join(env.tmp, "pkg-meterd.log")
+    procs.append(_start(root, ["env", "RELAY_CONFIG=/etc/llm-relay/relay.conf",
+                               "/usr/lib/llm-relay/meterd"], log, userspec="www-data:www-data"))
+    sock = root + "/run/llm-relay/meterd.sock"
+    _wait_for(lambda: _unix_open(sock, socket.SOCK_SEQPACKET), 60, "meterd in the root",
+              proc=procs[-1], log=log)
+
+
+def _lighttpd_scenario(root, env, procs):
+    """The second run: Apache stopped and its snippet disabled, lighttpd
+    with the package's snippet (lighty-enable-mod), a smaller queue and
+    pool changed together; doctor passes again, a seed answered."""
+    _kill_tree(procs.pop())
+    assert _chroot(root, "a2disconf", "llm-relay").returncode == 0
+    r = _chroot(root, "lighty-enable-mod", "llm-relay")
+    assert r.returncode == 0, r.stdout + r.stderr
+    web = root + "/etc/lighttpd/conf-available/50-llm-relay.conf"
+    with open(web) as f:
+        text = f.read()
+    with open(web, "w") as f:   # 101 processes started up front: too many here
+        f.write(text.replace("=> 101,", "=> 8,"))
+    port = free_port()
+    main = root + "/etc/lighttpd/lighttpd.conf"
+    with open(main) as f:
+        text = re.sub(r"(?m)^server.port\s*=.*$", "server.port = %d" % port, f.read())
+    with open(main, "w") as f:
+        f.write(text)
+    url = "http://127.0.0.1:%d" % port
+    _set(root + "/etc/llm-relay/relay.conf", queue_max="7", public_url=url)
+    _start_meterd(root, env, procs)
+    assert _chroot(root, "install", "-d", "-o", "www-data", "-g", "www-data",
+                   "/run/lighttpd").returncode == 0
+    log = os.path.join(env.tmp, "pkg-lighttpd.log")
+    procs.append(_start(root, ["lighttpd", "-D", "-f", "/etc/lighttpd/lighttpd.conf"], log))
+    _wait_for(lambda: _port_open(port), 60, "lighttpd in the root", proc=procs[-1], log=log)
+    r, lines = _doctor(root)
+    assert r.returncode == 0 and BAD not in r.stdout, r.stdout + r.stderr
+    assert "50-llm-relay.conf" in lines["web server pool"], r.stdout
+    r = _chroot(root, "relayctl", "key", "create", "alice")
+    assert r.returncode == 0, r.stderr
+    resp = call(env, OPENAI_REQ, r.stdout.strip().splitlines()[-1], via=url)
+    assert resp.status == 200 and resp.json()["object"] == "chat.completion", resp.body[:300]
+
+
 def test_package_installs_in_debian_root(env):
     if os.geteuid() != 0:
         raise Skip("debootstrap and chroot need root")
@@ -252,7 +293,7 @@ def test_package_installs_in_debian_root(env):
         # no network then (85 s here, most of it MariaDB and Apache)
         r = subprocess.run(["debootstrap", "--variant=minbase",
                             "--include=libfcgi0ldbl,libjson-c5,libmariadb3,libcurl4,libssl3,"
-                            "init-system-helpers,mariadb-server,apache2,libapache2-mod-fcgid",
+                            "init-system-helpers,mariadb-server,apache2,libapache2-mod-fcgid,lighttpd",
                             suite, root, mirror], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
         shutil.copy(deb, root + "/tmp/llm-relay.deb")
@@ -260,6 +301,7 @@ def test_package_installs_in_debian_root(env):
         assert r.returncode == 0, r.stdout + r.stderr
         _check_postinst(root)
         _server_scenario(root, env, procs)
+        _lighttpd_scenario(root, env, procs)
         while procs:
             _kill_tree(procs.pop())
         # an upgrade (the same version again) keeps the edited conffile
