@@ -23,7 +23,7 @@ else
 	tar --exclude=./build\* --exclude=./bin/\* --exclude=./cgi-bin/\* --exclude=./.git \
 		--exclude=./run --exclude=./\*.deb -cf - . | tar -xf - -C "$out/src"
 fi
-rm -f "$deb"
+rm -f llm-relay_*.deb   # older versions too: one package at the top
 start=$(date +%s)
 if ! (cd "$out/src" && dpkg-buildpackage -b -us -uc -j"${DEB_JOBS:-2}") >"$out/build.log" 2>&1; then
 	tail -n 40 "$out/build.log"
