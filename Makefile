@@ -6,6 +6,7 @@
 #   make fuzz          libFuzzer targets (clang) in build-fuzz/
 #   make install       honours DESTDIR and PREFIX
 #   make docs          docs/ops/configuration.md and relay.conf.example from cfg_opts[]
+#   make deb           llm-relay_<version>_<arch>.deb (debian/, tools/deb.sh), lintian-checked
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -70,7 +71,7 @@ CFGDOC := $(BUILD)/tools/cfgdoc
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck valgrind valgrind-all check docs
+.PHONY: all clean test unit integration install fuzz fuzz-run run stop bench cppcheck valgrind valgrind-all check docs deb
 all: $(BINS) $(FLOOR_BINS) $(CFGDOC)
 
 $(BUILD)/%.o: %.c
@@ -200,7 +201,11 @@ valgrind-all: all
 	VALGRIND=1 python3 tests/integration/run.py -k $(VALGRIND_ALL)
 
 clean:
-	rm -rf build build-san build-fuzz $(BINS) $(FLAVOUR)
+	rm -rf build build-san build-fuzz build-deb $(BINS) $(FLAVOUR)
+
+# The Debian package, built from a copy of the tree (tools/deb.sh says why).
+deb:
+	sh tools/deb.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/llm-relay/cgi-bin $(DESTDIR)$(PREFIX)/bin \
