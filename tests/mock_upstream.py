@@ -60,6 +60,10 @@ def dumps(obj):
 # Request recording
 # --------------------------------------------------------------------------
 
+# The fake Azure resource's deployments (azure_gate).
+AZURE_DEPLOYMENTS = ("gpt-4o-prod", "mock-model")
+
+
 class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
@@ -514,7 +518,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_simple(404, dumps({"error": {"message": "unknown control endpoint",
                                                    "type": "not_found", "code": 404}}))
 
+    def azure_gate(self):
+        """Azure OpenAI's data plane, as the real service checks it: the
+        key in api-key (401 without), deployment-style paths
+        /openai/deployments/{name}/... with an api-version query (404
+        for a missing version or an unknown deployment), or the v1 style
+        /openai/v1/... True when the request may go on."""
+        path, _, query = self.path.partition("?")
+        if not self.headers.get("api-key"):
+            self.send_simple(401, dumps({"error": {
+                "code": "401", "message": "Access denied due to invalid subscription key"
+                " or wrong API endpoint. Make sure to provide a valid key for an active"
+                " subscription and use a correct regional API endpoint for your resource."}}))
+            return False
+        parts = path.split("/")
+        if path.startswith("/openai/v1/"):
+            return True
+        if "api-version=" not in query:
+            self.send_simple(404, dumps({"error": {"code": "404",
+                                                   "message": "Resource not found"}}))
+            return False
+        if path == "/openai/models":
+            return True
+        if len(parts) < 5 or parts[2] != "deployments" or parts[3] not in AZURE_DEPLOYMENTS:
+            self.send_simple(404, dumps({"error": {
+                "code": "DeploymentNotFound", "message": "The API deployment for this"
+                " resource does not exist. If you created the deployment within the last"
+                " 5 minutes, please wait a moment and try again."}}))
+            return False
+        return True
+
     def behave(self, path, body, rec):
+        if path.startswith("/openai/") and not self.azure_gate():
+            return
         if self.command == "GET":
             if path == "/v1/models":
                 self.send_simple(200, dumps({"object": "list", "data": [

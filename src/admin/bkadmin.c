@@ -14,24 +14,71 @@
 /* Base URLs as the providers document them: OpenAI-format bases end where
  * "/chat/completions" is appended, Anthropic-format bases where
  * "/v1/messages" is. */
+const char *const bk_groups[] = {
+	"chat", "messages", "responses", "embeddings", "completions", "models",
+	"count_tokens", "gemini", NULL
+};
+
+/* Support per group, in bk_groups[] order (see bkadmin.h): an OpenAI-format
+ * provider passes chat and gets messages translated (xlate), an Anthropic
+ * one the other way round; the rest passes only when the provider has it. */
+#define BK_OAI_CHAT "ptuuuuuu"
+#define BK_ANT "tpuuuppu"
+#define BK_BOTH "ppuuuuuu"
+
+/* Base URLs as the providers document them: OpenAI-format bases end where
+ * "/chat/completions" is appended, Anthropic-format bases where
+ * "/v1/messages" is. */
 const struct bk_preset bk_presets[] = {
-	{ "openai", "https://api.openai.com/v1", NULL, "OpenAI" },
-	{ "anthropic", NULL, "https://api.anthropic.com", "Anthropic" },
-	{ "minimax", "https://api.minimax.io/v1", "https://api.minimax.io/anthropic", "MiniMax" },
-	{ "deepseek", "https://api.deepseek.com", "https://api.deepseek.com/anthropic", "DeepSeek" },
+	{ "openai", "https://api.openai.com/v1", NULL, "OpenAI", NULL,
+	  "https://platform.openai.com/docs/api-reference", "ptppppuu" },
+	{ "anthropic", NULL, "https://api.anthropic.com", "Anthropic", NULL,
+	  "https://docs.anthropic.com/en/api", BK_ANT },
+	{ "azure", NULL, NULL, "Azure OpenAI (give --url https://RESOURCE.openai.azure.com)",
+	  "azure", "https://learn.microsoft.com/azure/ai-services/openai/reference", "ptuppuuu" },
+	{ "gemini", "https://generativelanguage.googleapis.com/v1beta/openai", NULL,
+	  "Google AI Studio (Gemini, OpenAI-compatible)", NULL,
+	  "https://ai.google.dev/gemini-api/docs/openai", "ptupupuu" },
+	{ "minimax", "https://api.minimax.io/v1", "https://api.minimax.io/anthropic", "MiniMax",
+	  NULL, "https://platform.minimax.io/docs", BK_BOTH },
+	{ "deepseek", "https://api.deepseek.com", "https://api.deepseek.com/anthropic", "DeepSeek",
+	  NULL, "https://api-docs.deepseek.com", "ppuupuuu" },
 	{ "moonshot", "https://api.moonshot.ai/v1", "https://api.moonshot.ai/anthropic",
-	  "Moonshot (Kimi)" },
+	  "Moonshot (Kimi)", NULL, "https://platform.moonshot.ai/docs", "ppuuupuu" },
 	{ "zhipu", "https://open.bigmodel.cn/api/paas/v4", "https://open.bigmodel.cn/api/anthropic",
-	  "Zhipu (GLM)" },
+	  "Zhipu (GLM)", NULL, "https://docs.bigmodel.cn", "ppupuuuu" },
 	{ "qwen", "https://dashscope.aliyuncs.com/compatible-mode/v1",
-	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope" },
+	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope", NULL,
+	  "https://help.aliyun.com/zh/model-studio/", "ppupupuu" },
 	{ "dashscope", "https://dashscope.aliyuncs.com/compatible-mode/v1",
-	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope" },
-	{ "openrouter", "https://openrouter.ai/api/v1", NULL, "OpenRouter" },
-	{ "groq", "https://api.groq.com/openai/v1", NULL, "Groq" },
-	{ "openai-compatible", NULL, NULL, "any OpenAI-compatible endpoint (give --url)" },
-	{ "anthropic-compatible", NULL, NULL, "any Anthropic-compatible endpoint (give --url)" },
-	{ NULL, NULL, NULL, NULL }
+	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope", NULL,
+	  "https://help.aliyun.com/zh/model-studio/", "ppupupuu" },
+	{ "volcengine", "https://ark.cn-beijing.volces.com/api/v3", NULL, "Volcengine Ark (Doubao)",
+	  NULL, "https://www.volcengine.com/docs/82379", "ptupuuuu" },
+	{ "siliconflow", "https://api.siliconflow.cn/v1", NULL, "SiliconFlow", NULL,
+	  "https://docs.siliconflow.cn", "ptupupuu" },
+	{ "qianfan", "https://qianfan.baidubce.com/v2", NULL, "Baidu Qianfan", NULL,
+	  "https://cloud.baidu.com/doc/qianfan-api/", "ptupuuuu" },
+	{ "openrouter", "https://openrouter.ai/api/v1", NULL, "OpenRouter", NULL,
+	  "https://openrouter.ai/docs", "ptuuppuu" },
+	{ "groq", "https://api.groq.com/openai/v1", NULL, "Groq", NULL,
+	  "https://console.groq.com/docs/openai", "ptuuupuu" },
+	{ "mistral", "https://api.mistral.ai/v1", NULL, "Mistral", NULL,
+	  "https://docs.mistral.ai/api/", "ptupupuu" },
+	{ "xai", "https://api.x.ai/v1", NULL, "xAI", NULL, "https://docs.x.ai/docs", "ptpuupuu" },
+	{ "together", "https://api.together.xyz/v1", NULL, "Together", NULL,
+	  "https://docs.together.ai", "ptuppuuu" },
+	{ "fireworks", "https://api.fireworks.ai/inference/v1", NULL, "Fireworks", NULL,
+	  "https://docs.fireworks.ai", "ptuppuuu" },
+	{ "ollama", "http://127.0.0.1:11434/v1", NULL, "Ollama (keyless)", "none",
+	  "https://github.com/ollama/ollama/blob/main/docs/openai.md", "ptupppuu" },
+	{ "vllm", "http://127.0.0.1:8000/v1", NULL, "vLLM (keyless)", "none",
+	  "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html", "ptupppuu" },
+	{ "openai-compatible", NULL, NULL, "any OpenAI-compatible endpoint (give --url)", NULL,
+	  "https://platform.openai.com/docs/api-reference", BK_OAI_CHAT },
+	{ "anthropic-compatible", NULL, NULL, "any Anthropic-compatible endpoint (give --url)",
+	  NULL, "https://docs.anthropic.com/en/api", "tpuuuuuu" },
+	{ NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 };
 
 const struct bk_preset *bk_preset_find(const char *name)
@@ -114,12 +161,12 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 	if (s->preset) {
 		p = bk_preset_find(s->preset);
 		if (!p)
-			return bk_fail(err, errlen, "unknown --preset (openai, anthropic, minimax,"
-				       " deepseek, moonshot, zhipu, qwen, dashscope, openrouter, groq,"
-				       " openai-compatible, anthropic-compatible)");
+			return bk_fail(err, errlen, "unknown --preset (see relayctl backend presets)");
 		if (!s->format)
-			s->format = p->openai_url || strcmp(p->name, "openai-compatible") == 0 ?
-				"openai" : "anthropic";
+			s->format = p->openai_url ? "openai" : p->anthropic_url ? "anthropic" :
+				strcmp(p->name, "anthropic-compatible") == 0 ? "anthropic" : "openai";
+		if (!s->auth && adding && p->auth)
+			s->auth = p->auth;
 	}
 	if (s->format && strcmp(s->format, "openai") && strcmp(s->format, "anthropic"))
 		return bk_fail(err, errlen, "--format takes openai or anthropic");
@@ -138,8 +185,18 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 		return bk_fail(err, errlen, "--url must be an http:// or https:// URL without spaces");
 	if (!s->auth && adding)
 		s->auth = strcmp(s->format, "anthropic") == 0 ? "x-api-key" : "bearer";
-	if (s->auth && strcmp(s->auth, "bearer") && strcmp(s->auth, "x-api-key"))
-		return bk_fail(err, errlen, "--auth takes bearer or x-api-key");
+	if (s->auth && strcmp(s->auth, "bearer") && strcmp(s->auth, "x-api-key") &&
+	    strcmp(s->auth, "none") && strcmp(s->auth, "azure"))
+		return bk_fail(err, errlen, "--auth takes bearer, x-api-key, azure or none");
+	if (s->auth && strcmp(s->auth, "none") == 0 && s->key && *s->key)
+		return bk_fail(err, errlen, "--auth none sends no credential: give no --key");
+	if (s->auth && strcmp(s->auth, "azure") == 0 && s->format &&
+	    strcmp(s->format, "openai"))
+		return bk_fail(err, errlen, "--auth azure serves --format openai (Azure OpenAI)");
+	if (s->api_version && *s->api_version &&
+	    !bk_chars(s->api_version, 32, "-._"))
+		return bk_fail(err, errlen, "--api-version takes a version such as 2024-10-21"
+			       " (letters, digits, - . _)");
 	if (s->mode && strcmp(s->mode, "pass") && strcmp(s->mode, "translate"))
 		return bk_fail(err, errlen, "--mode takes pass or translate");
 	for (k = s->key; k && *k; k++)
@@ -208,15 +265,16 @@ enum relay_err bk_add(struct app *a, const struct bk_spec *s, char *err, size_t 
 	if (bk_seal(a, s->key, sealed, sizeof(sealed), &n, last4, err, errlen))
 		return RE_EINVAL;
 	rc = DBX(a->db, "INSERT INTO backends (name, format, base_url, auth, key_sealed,"
-		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset)"
-		 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?)",
+		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset,"
+		 " api_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''),"
+		 " ?, ?, NULLIF(?, ''))",
 		 NULL, DBS(s->name), DBS(s->format), DBS(s->url), DBS(s->auth),
 		 n ? DBB((const char *)sealed, n) : DBNULL, DBS(last4),
 		 DBI(s->slots == -1 ? 1 : s->slots), DBI(s->weight == -1 ? 1 : s->weight),
 		 DBI(s->priority == -1 ? 0 : s->priority),
 		 DBI(s->enabled == -1 ? 1 : s->enabled), DBS(s->models ? s->models : ""),
 		 DBS(s->map ? s->map : ""), DBS(s->mode ? s->mode : "pass"),
-		 DBS(s->preset ? s->preset : ""));
+		 DBS(s->preset ? s->preset : ""), DBS(s->api_version ? s->api_version : ""));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc && db_errno(a->db) == 1062) {
 		snprintf(err, errlen, "a backend named %s exists already", s->name);
@@ -266,7 +324,8 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 " priority = COALESCE(?, priority), enabled = COALESCE(?, enabled),"
 		 " models = IF(? = 1, NULLIF(?, ''), models),"
 		 " model_map = IF(? = 1, NULLIF(?, ''), model_map),"
-		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset) WHERE name = ?", NULL,
+		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset),"
+		 " api_version = IF(? = 1, NULLIF(?, ''), api_version) WHERE name = ?", NULL,
 		 DBS(s->format), DBS(s->url), DBS(s->auth),
 		 DBI(s->key ? 1 : 0), n ? DBB((const char *)sealed, n) : DBNULL,
 		 DBI(s->key ? 1 : 0), DBS(s->key ? last4 : ""),
@@ -276,7 +335,8 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 s->enabled == -1 ? DBNULL : DBI(s->enabled),
 		 DBI(s->models ? 1 : 0), DBS(s->models ? s->models : ""),
 		 DBI(s->map ? 1 : 0), DBS(s->map ? s->map : ""),
-		 DBS(s->mode), DBS(s->preset), DBS(s->name));
+		 DBS(s->mode), DBS(s->preset), DBI(s->api_version ? 1 : 0),
+		 DBS(s->api_version ? s->api_version : ""), DBS(s->name));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc)
 		return RE_EDB;

@@ -20,7 +20,17 @@ struct bk_preset {
 	const char *openai_url;     /* NULL = no OpenAI-format endpoint */
 	const char *anthropic_url;  /* NULL = no Anthropic-format endpoint */
 	const char *label;
+	const char *auth;           /* NULL = by format (bearer / x-api-key) */
+	const char *docs_url;
+	/* per endpoint group of bk_groups[] in order: 'p' passthrough, 't'
+	 * translate (the relay converts), 'u' unsupported */
+	const char *support;
 };
+
+/* The endpoint groups of bk_preset.support, NULL-terminated: chat,
+ * messages, responses, embeddings, completions, models, count_tokens,
+ * gemini. */
+extern const char *const bk_groups[];
 
 /* The preset named name (case-insensitive), or NULL. */
 const struct bk_preset *bk_preset_find(const char *name);
@@ -33,11 +43,12 @@ struct bk_spec {
 	const char *preset;
 	const char *format;         /* "openai" | "anthropic" */
 	const char *url;
-	const char *auth;           /* "bearer" | "x-api-key" */
+	const char *auth;           /* "bearer" | "x-api-key" | "azure" | "none" */
 	const char *key;            /* the upstream key in clear ("" = none) */
 	const char *models;         /* comma list, "" = every model */
 	const char *map;            /* "pattern=target,...", "" = none */
 	const char *mode;           /* "pass" | "translate" */
+	const char *api_version;    /* Azure's api-version, "" = default */
 	long long slots, weight, priority;
 	int enabled;
 };

@@ -81,6 +81,8 @@ static int cb_flags(int argc, char **argv, struct bk_spec *s, char *keybuf, size
 			s->map = v;
 		else if (strcmp(o, "--mode") == 0)
 			s->mode = v;
+		else if (strcmp(o, "--api-version") == 0)
+			s->api_version = v;
 		else if (strcmp(o, "--slots") == 0) {
 			if (cb_num(v, 1, 1000, &s->slots))
 				return cb_usage("--slots takes a number 1..1000");
@@ -221,9 +223,11 @@ static int cb_presets(void)
 {
 	const struct bk_preset *p;
 
-	printf("%-22s %-52s %s\n", "PRESET", "OPENAI-FORMAT BASE", "ANTHROPIC-FORMAT BASE");
+	printf("%-22s %-10s %-52s %s\n", "PRESET", "AUTH", "OPENAI-FORMAT BASE",
+	       "ANTHROPIC-FORMAT BASE");
 	for (p = bk_presets; p->name; p++)
-		printf("%-22s %-52s %s\n", p->name, p->openai_url ? p->openai_url : "-",
+		printf("%-22s %-10s %-52s %s\n", p->name, p->auth ? p->auth : "by format",
+		       p->openai_url ? p->openai_url : "-",
 		       p->anthropic_url ? p->anthropic_url : "-");
 	return 0;
 }

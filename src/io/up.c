@@ -227,8 +227,14 @@ static int up_key_header(struct curl_slist **l, const struct up_req *rq,
 
 	if (a == UP_AUTH_DEFAULT)
 		a = rq->fmt == FMT_ANTHROPIC ? UP_AUTH_XKEY : UP_AUTH_BEARER;
+	/* no key, no header: a keyless server behind may refuse an empty
+	 * "Authorization: Bearer " (issue 28) */
+	if (a == UP_AUTH_NONE || !key || !*key)
+		return 0;
 	if (a == UP_AUTH_XKEY)
 		return up_header(l, "x-api-key", key);
+	if (a == UP_AUTH_AZURE)
+		return up_header(l, "api-key", key);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", key);
 	rc = up_header(l, "Authorization", bearer);
 	memset(bearer, 0, sizeof(bearer));

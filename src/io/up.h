@@ -18,7 +18,9 @@ struct up;
 enum up_auth {
 	UP_AUTH_DEFAULT = 0,   /* by format: x-api-key for Anthropic, else Bearer */
 	UP_AUTH_BEARER,        /* Authorization: Bearer <key> */
-	UP_AUTH_XKEY           /* x-api-key: <key> */
+	UP_AUTH_XKEY,          /* x-api-key: <key> */
+	UP_AUTH_NONE,          /* no credential header at all (keyless) */
+	UP_AUTH_AZURE          /* api-key: <key> (Azure OpenAI) */
 };
 
 struct up_req {

@@ -86,6 +86,19 @@ void backends_free(struct backends *bs)
 	memset(bs->dflt.key, 0, sizeof(bs->dflt.key));
 }
 
+int backend_auth_kind(const char *name)
+{
+	if (!name)
+		return UP_AUTH_BEARER;
+	if (strcmp(name, "x-api-key") == 0)
+		return UP_AUTH_XKEY;
+	if (strcmp(name, "none") == 0)
+		return UP_AUTH_NONE;
+	if (strcmp(name, "azure") == 0)
+		return UP_AUTH_AZURE;
+	return UP_AUTH_BEARER;
+}
+
 /* NULL for SQL NULL or an empty list; else an owned copy. */
 static char *backend_dup(const char *s)
 {
@@ -105,7 +118,9 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 	b->fmts = fmt && strcmp(fmt, "anthropic") == 0 ? 2 : 1;
 	snprintf(b->base_url, sizeof(b->base_url), "%s",
 		 db_res_str(res, i, 3) ? db_res_str(res, i, 3) : "");
-	b->auth = auth && strcmp(auth, "x-api-key") == 0 ? UP_AUTH_XKEY : UP_AUTH_BEARER;
+	b->auth = backend_auth_kind(auth);
+	snprintf(b->api_version, sizeof(b->api_version), "%s",
+		 db_res_str(res, i, 12) ? db_res_str(res, i, 12) : "");
 	b->key_ok = 1;
 	if (sealed) {
 		b->key_ok = bs->mkey_ok &&
@@ -140,7 +155,7 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	if (gen == bs->gen && !force)
 		return RE_OK;
 	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
-		    " weight, enabled, models, model_map, mode FROM backends ORDER BY id",
+		    " weight, enabled, models, model_map, mode, api_version FROM backends ORDER BY id",
 		    NULL, 0, &res))
 		return RE_EDB;
 	v = res.nrows ? calloc(res.nrows, sizeof(*v)) : NULL;
@@ -219,6 +234,43 @@ static int backend_join(const char *base, const char *path, char *out, size_t ca
 	return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
+/* Azure OpenAI's deployment-style URL: {base}/openai/deployments/{dep}
+ * {up_path}?api-version=V, the deployment being the model mapped by b
+ * (else the client's model name). A base that already ends in /openai/v1
+ * is Azure's v1 style: the path is appended as for OpenAI, no version.
+ * 0, or -1 (no usable deployment name, or too long). */
+static int backend_azure_url(const struct backend *b, const char *up_path,
+			     const char *model, char *url, size_t cap)
+{
+	char dep[256], path[600];
+	size_t n = strlen(b->base_url), i;
+	int w;
+
+	while (n > 0 && b->base_url[n - 1] == '/')
+		n--;
+	if (n >= 10 && strncmp(b->base_url + n - 10, "/openai/v1", 10) == 0)
+		return backend_join(b->base_url, up_path, url, cap);
+	if (!backend_map_model(b, model, dep, sizeof(dep)))
+		snprintf(dep, sizeof(dep), "%s", model ? model : "");
+	/* a deployment name is a path segment: letters, digits, . _ - */
+	for (i = 0; dep[i]; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+			    dep[i]))
+			return -1;
+	if (!dep[0] || strcmp(up_path ? up_path : "", "/models") == 0) {
+		/* no model (the probe): the resource's model list */
+		w = snprintf(path, sizeof(path), "/openai/models");
+	} else {
+		w = snprintf(path, sizeof(path), "/openai/deployments/%s%s", dep,
+			     up_path ? up_path : "");
+	}
+	if (w < 0 || (size_t)w >= sizeof(path))
+		return -1;
+	w = snprintf(url, cap, "%.*s%s?api-version=%s", (int)n, b->base_url, path,
+		     b->api_version[0] ? b->api_version : BACKEND_AZURE_API_VERSION);
+	return w < 0 || (size_t)w >= cap ? -1 : 0;
+}
+
 int backend_prepare(const struct backend *b, const struct cfg *c,
 		    const struct up_req *in, const char *up_path,
 		    const char *model, char *url, size_t urlcap,
@@ -238,8 +290,10 @@ int backend_prepare(const struct backend *b, const struct cfg *c,
 		*why = "backend key cannot be opened (master_key_file)";
 		return -1;
 	}
-	if (backend_join(b->base_url, up_path, url, urlcap)) {
-		*why = "backend URL too long";
+	if (b->auth == UP_AUTH_AZURE ?
+	    backend_azure_url(b, up_path, model, url, urlcap) :
+	    backend_join(b->base_url, up_path, url, urlcap)) {
+		*why = "backend URL too long (or no deployment name)";
 		return -1;
 	}
 	rq->url = url;

@@ -23,6 +23,13 @@ struct db;
 struct cfg;
 
 #define BACKEND_NAME_MAX 64
+/* Azure OpenAI's api-version when a backend names none (a GA version of
+ * the deployment-style data-plane API). */
+#define BACKEND_AZURE_API_VERSION "2024-10-21"
+
+/* UP_AUTH_* for an auth name of the backends table ("bearer", "x-api-key",
+ * "none", "azure"); UP_AUTH_BEARER for anything else. */
+int backend_auth_kind(const char *name);
 
 struct backend {
 	unsigned id;              /* 0 = the implicit default */
@@ -31,6 +38,7 @@ struct backend {
 	char base_url[2048];      /* table backends: base the route path is
 				     appended to */
 	int auth;                 /* UP_AUTH_* */
+	char api_version[33];     /* Azure's api-version ("" = the default) */
 	char key[1024];           /* clear, this process's memory only */
 	int key_ok;               /* 0: a sealed key that would not open */
 	char *models;             /* owned; NULL = every model */
