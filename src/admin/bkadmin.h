@@ -10,32 +10,10 @@
 
 #include <stddef.h>
 #include "err.h"
+#include "preset.h"
 
 struct app;
 struct db_res;
-
-/* A provider preset: base URL per format and the key header. */
-struct bk_preset {
-	const char *name;
-	const char *openai_url;     /* NULL = no OpenAI-format endpoint */
-	const char *anthropic_url;  /* NULL = no Anthropic-format endpoint */
-	const char *label;
-	const char *auth;           /* NULL = by format (bearer / x-api-key) */
-	const char *docs_url;
-	/* per endpoint group of bk_groups[] in order: 'p' passthrough, 't'
-	 * translate (the relay converts), 'u' unsupported */
-	const char *support;
-};
-
-/* The endpoint groups of bk_preset.support, NULL-terminated: chat,
- * messages, responses, embeddings, completions, models, count_tokens,
- * gemini. */
-extern const char *const bk_groups[];
-
-/* The preset named name (case-insensitive), or NULL. */
-const struct bk_preset *bk_preset_find(const char *name);
-/* All presets, terminated by a NULL name. */
-extern const struct bk_preset bk_presets[];
 
 /* What add / set change. NULL strings and -1 numbers = not given. */
 struct bk_spec {

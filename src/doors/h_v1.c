@@ -261,16 +261,41 @@ static int v1_answer(struct door_req *d, enum door_outcome o)
 			   "invalid_request_error", msg, "model_not_found", NULL);
 		return 404;
 	case DOOR_NO_ENDPOINT:
-		v1err_send(v->r, v->f, 500, "api_error", d->rq.fmt == FMT_ANTHROPIC ?
-			   "configuration error: anthropic_url is not set" :
-			   "configuration error: openai_url is not set", NULL, NULL);
-		return 500;
+		/* issue 28: a route no backend speaks is the client's wrong
+		 * turn here (the seed's UNSUPPORTED_ENDPOINT), not a 500 */
+		snprintf(msg, sizeof(msg), "UNSUPPORTED_ENDPOINT: the endpoint group %s is not"
+			 " supported here: no backend serves the %s format (%s, or relayctl"
+			 " backend add)", v->rt->name,
+			 d->rq.fmt == FMT_ANTHROPIC ? "Anthropic" : "OpenAI",
+			 d->rq.fmt == FMT_ANTHROPIC ? "anthropic_url" : "openai_url");
+		v1err_send(v->r, v->f, 400, "invalid_request_error", msg,
+			   "UNSUPPORTED_ENDPOINT", NULL);
+		return 400;
 	case DOOR_EDB:
 		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
 		return 500;
 	default:
 		return v1_busy(v, o);
 	}
+}
+
+/* 1 (d->why, d->code set) when every backend serving the model has this
+ * route's endpoint group unsupported by its preset (preset.h). */
+static int v1_group_refused(struct door_req *d, struct v1 *v)
+{
+	char names[200];
+
+	if (!backend_group_unsupported(&v->a->bk, d->in.fmt, v->model, v->rt->name,
+				       names, sizeof(names)))
+		return 0;
+	/* the code leads the message too: Anthropic's error shape has no
+	 * code member */
+	snprintf(v->why, sizeof(v->why), "UNSUPPORTED_ENDPOINT: the endpoint group %s is not"
+		 " supported by the backends of model %.60s (%.120s)", v->rt->name, v->model,
+		 names);
+	d->why = v->why;
+	d->code = "UNSUPPORTED_ENDPOINT";
+	return 1;
 }
 
 /* door_ops.prepare: the upstream URL, the translation when the admission
@@ -290,6 +315,8 @@ static enum door_outcome v1_prepare(struct door_req *d)
 			return st == 404 ? DOOR_NOT_FOUND : DOOR_INVALID;
 		}
 	}
+	if (v1_group_refused(d, v))
+		return DOOR_INVALID;
 	if (route_upstream_url(&v->a->cfg, d->rq.fmt, v->rt->up_path, v->url, sizeof(v->url)))
 		v->url[0] = '\0';   /* backend 0 lacks this format: another serves it */
 	if (d->in.fmt == d->rq.fmt)

@@ -13,6 +13,7 @@
 #include "resp.h"
 #include "route.h"
 #include "bmatch.h"
+#include "preset.h"
 
 static double backend_now(void)
 {
@@ -121,6 +122,8 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 	b->auth = backend_auth_kind(auth);
 	snprintf(b->api_version, sizeof(b->api_version), "%s",
 		 db_res_str(res, i, 12) ? db_res_str(res, i, 12) : "");
+	snprintf(b->preset, sizeof(b->preset), "%s",
+		 db_res_str(res, i, 13) ? db_res_str(res, i, 13) : "");
 	b->key_ok = 1;
 	if (sealed) {
 		b->key_ok = bs->mkey_ok &&
@@ -155,7 +158,7 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	if (gen == bs->gen && !force)
 		return RE_OK;
 	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
-		    " weight, enabled, models, model_map, mode, api_version FROM backends ORDER BY id",
+		    " weight, enabled, models, model_map, mode, api_version, preset FROM backends ORDER BY id",
 		    NULL, 0, &res))
 		return RE_EDB;
 	v = res.nrows ? calloc(res.nrows, sizeof(*v)) : NULL;
@@ -212,6 +215,27 @@ int backend_others(const struct backends *bs, enum fmt_kind f, const char *model
 			count++;
 	}
 	return count;
+}
+
+int backend_group_unsupported(const struct backends *bs, enum fmt_kind f, const char *model,
+			      const char *group, char *names, size_t cap)
+{
+	size_t i, len = 0;
+	int seen = 0;
+
+	names[0] = '\0';
+	for (i = 0; i <= bs->n; i++) {
+		const struct backend *b = i < bs->n ? &bs->v[i] : &bs->dflt;
+		if (!backend_serves(b, f, model))
+			continue;
+		if (b->id == 0 || bk_preset_support(b->preset, group) != 'u')
+			return 0;
+		if (len + strlen(b->name) + 3 < cap)
+			len += (size_t)snprintf(names + len, cap - len, "%s%s",
+						seen ? ", " : "", b->name);
+		seen = 1;
+	}
+	return seen;
 }
 
 int backend_map_model(const struct backend *b, const char *model, char *out, size_t cap)

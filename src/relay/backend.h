@@ -39,6 +39,8 @@ struct backend {
 				     appended to */
 	int auth;                 /* UP_AUTH_* */
 	char api_version[33];     /* Azure's api-version ("" = the default) */
+	char preset[33];          /* preset.h name, "" = none (no support
+				     table: every endpoint group passes) */
 	char key[1024];           /* clear, this process's memory only */
 	int key_ok;               /* 0: a sealed key that would not open */
 	char *models;             /* owned; NULL = every model */
@@ -83,6 +85,13 @@ int backend_serves(const struct backend *b, enum fmt_kind f, const char *model);
  * and model (NULL = any model): a failed try fails over only when this is > 0. */
 int backend_others(const struct backends *bs, enum fmt_kind f, const char *model,
 		   const unsigned *tried, int n);
+
+/* 1 when backends of format f serve model but every one of them has
+ * endpoint group `group` (a route's name) unsupported by its preset
+ * (preset.h); their names, comma-separated, into names. 0 otherwise (none
+ * serves it, or one may take it). */
+int backend_group_unsupported(const struct backends *bs, enum fmt_kind f, const char *model,
+			      const char *group, char *names, size_t cap);
 
 /* The mapped upstream model for model under b's mapping (first matching
  * pattern wins) into out: 1 mapped, 0 no mapping applies. */

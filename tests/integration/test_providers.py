@@ -26,6 +26,13 @@ def _add(env, name, *args, key=None):
     return r
 
 
+def _restart(env):
+    """Fresh relay processes: none holds a copy of another test's backends
+    (a process rereads the table at most every 2 s)."""
+    env.stop_lighttpd()
+    env.start_lighttpd()
+
+
 def _post(env, path, body, key, headers=None):
     h = {"Content-Type": "application/json", "Authorization": "Bearer " + key}
     h.update(headers or {})
@@ -50,7 +57,7 @@ def test_keyless_backend_sends_no_credential_header(env):
     _add(env, "local", "--preset", "vllm", "--url", up + "/v1")
     assert "none" in env.sql_value("SELECT auth FROM backends WHERE name = 'local'")
     k = env.add_user("kl")
-    env.start_lighttpd()
+    _restart(env)
     r = _post(env, "/v1/chat/completions", OAI, k)
     assert r.status == 200, r.body
     rec = _posts(env, up)[-1]
@@ -64,6 +71,7 @@ def test_keyless_backend_sends_no_credential_header(env):
     r = _post(env, "/v1/chat/completions", OAI, k)
     assert r.status == 200, r.body
     assert header(_posts(env, up)[-1], "Authorization") is None
+    env.stop_lighttpd()
 
 
 def test_azure_backend_uses_api_key_and_deployment_urls(env):
@@ -88,7 +96,7 @@ def test_azure_backend_uses_api_key_and_deployment_urls(env):
     _add(env, "az", "--preset", "azure", "--url", up, "--models", "gpt-4o,gpt-unknown",
          "--map", "gpt-4o=gpt-4o-prod", key=AZURE_KEY)
     k = env.add_user("az")
-    env.start_lighttpd()
+    _restart(env)
     r = _post(env, "/v1/chat/completions", OAI, k)
     assert r.status == 200, r.body
     assert r.json()["choices"][0]["message"]["role"] == "assistant"
@@ -109,3 +117,33 @@ def test_azure_backend_uses_api_key_and_deployment_urls(env):
     assert _posts(env, up)[-1]["path"].endswith("?api-version=2025-01-01-preview")
     listing = env.relayctl("backend", "list").stdout
     assert AZURE_KEY not in listing and AZURE_KEY[-4:] in listing
+    env.stop_lighttpd()
+
+
+def test_unsupported_endpoint_is_a_400_in_the_routes_format(env):
+    """/v1/embeddings with only an Anthropic backend: the seed's
+    UNSUPPORTED_ENDPOINT 400 in OpenAI's error shape (before: 500
+    "configuration error: openai_url is not set"); a backend whose preset
+    has no embeddings (groq) is not sent one either."""
+    _only_table_backends(env)
+    up = env.start_extra_mock("unsup")
+    env.mock_reset_at(up)
+    _add(env, "ant", "--preset", "anthropic-compatible", "--url", up, key="sk-ant-x")
+    k = env.add_user("un")
+    _restart(env)
+    r = _post(env, "/v1/embeddings", {"model": "text-embedding-3-small", "input": "hi"}, k)
+    assert r.status == 400, (r.status, r.body)
+    err = r.json()["error"]
+    assert err["code"] == "UNSUPPORTED_ENDPOINT" and "embeddings" in err["message"], err
+    _add(env, "gq", "--preset", "groq", "--url", up + "/v1", "--models", "llama-*",
+         key="gsk-x")
+    _restart(env)
+    r = _post(env, "/v1/embeddings", {"model": "llama-embed", "input": "hi"}, k)
+    assert r.status == 400, (r.status, r.body)
+    err = r.json()["error"]
+    assert err["code"] == "UNSUPPORTED_ENDPOINT" and "gq" in err["message"], err
+    assert not _posts(env, up), "nothing went upstream"
+    # chat on the same backend passes through
+    r = _post(env, "/v1/chat/completions", dict(OAI, model="llama-3"), k)
+    assert r.status == 200, r.body
+    env.stop_lighttpd()   # leave no process with these backends cached
