@@ -147,3 +147,163 @@ def test_unsupported_endpoint_is_a_400_in_the_routes_format(env):
     r = _post(env, "/v1/chat/completions", dict(OAI, model="llama-3"), k)
     assert r.status == 200, r.body
     env.stop_lighttpd()   # leave no process with these backends cached
+
+
+ANT_MSG = {"model": "claude-sonnet-4", "max_tokens": 64,
+           "messages": [{"role": "user", "content": "hi"}]}
+GROUPS = {"chat", "messages", "responses", "embeddings", "completions", "models",
+          "count_tokens", "gemini"}
+
+
+def _seed_err(r, status, code):
+    assert r.status == status, (r.status, r.body)
+    e = r.json()
+    assert e["error_code"] == code, e
+    assert set(e) == {"error_code", "message", "provider", "endpoint_group", "request_id",
+                      "docs_url"}, e
+    return e
+
+
+def test_catalog_lists_the_presets_in_the_seeds_shape(env):
+    """GET /api/catalog, no key: every preset with id, protocol, authType,
+    defaultBaseUrl, endpointSupport, docsUrl (before: 404)."""
+    env.start_lighttpd()
+    r = env.http(env.lighttpd_url + "/api/catalog")
+    assert r.status == 200, (r.status, r.body[:300])
+    assert r.headers.get("content-type", "").startswith("application/json")
+    prov = {p["id"]: p for p in r.json()["providers"]}
+    for pid in ("openai", "anthropic", "azure", "gemini", "minimax", "deepseek", "moonshot",
+                "zhipu", "qwen", "volcengine", "siliconflow", "qianfan", "openrouter", "groq",
+                "mistral", "xai", "together", "fireworks", "ollama", "vllm",
+                "openai-compatible"):
+        p = prov[pid]
+        assert {"id", "protocol", "authType", "defaultBaseUrl", "endpointSupport",
+                "docsUrl"} <= set(p), p
+        assert set(p["endpointSupport"]) == GROUPS, p
+        assert set(p["endpointSupport"].values()) <= {"translate", "passthrough",
+                                                      "unsupported"}, p
+    assert prov["azure"]["authType"] == "azure" and prov["ollama"]["authType"] == "none"
+    assert prov["anthropic"]["protocol"] == "anthropic"
+    assert prov["anthropic"]["authType"] == "x-api-key"
+    assert prov["openai"]["defaultBaseUrl"] == "https://api.openai.com/v1"
+    assert prov["groq"]["endpointSupport"]["embeddings"] == "unsupported"
+    # the same table relayctl shows
+    assert "azure" in env.relayctl("backend", "presets").stdout
+    r = env.http(env.lighttpd_url + "/api/catalog", method="POST", body=b"{}")
+    _seed_err(r, 405, "METHOD_NOT_ALLOWED")
+
+
+def test_generate_url_and_proxy_url_through_the_door(env):
+    """POST /api/generate-url (the member's key) -> /proxy/{token}/... works
+    as a base URL with no key header, admitted, limited and metered as the
+    member, translated to an OpenAI-only backend; the token is stored only
+    hashed and never logged; every seed error code of these routes."""
+    _only_table_backends(env)
+    up = env.start_extra_mock("proxy-oa")
+    env.mock_reset_at(up)
+    _add(env, "oa", "--preset", "openai-compatible", "--url", up + "/v1", "--mode",
+         "translate", "--models", "claude-*,gpt-*", key="sk-oa-proxy-upstream")
+    k = env.add_user("px", daily_requests=3)
+    _restart(env)
+    gen = env.lighttpd_url + "/api/generate-url"
+    body = {"version": 2, "source": {"protocol": "anthropic"}, "endpoints": {"mode": "auto"}}
+    _seed_err(env.http(gen, method="POST", body=jbody(body)), 400, "MISSING_TOKEN")
+    _seed_err(env.http(gen, method="POST", body=jbody(body),
+                       headers={"Authorization": "Bearer sk-not-a-key"}), 401, "INVALID_TOKEN")
+    _seed_err(_post(env, "/api/generate-url", b"{not json", k), 400, "INVALID_JSON")
+    _seed_err(_post(env, "/api/generate-url", {"version": 2, "source": {}}, k), 400,
+              "INVALID_JSON")
+    byok = dict(body, target={"provider": "groq", "baseUrl": "http://127.0.0.1:1/",
+                              "auth": {"type": "bearer", "token": "gsk"}})
+    e = _seed_err(_post(env, "/api/generate-url", byok, k), 400, "INVALID_JSON")
+    assert "bring-your-own-key" in e["message"]
+    _seed_err(env.http(gen), 405, "METHOD_NOT_ALLOWED")
+    r = _post(env, "/api/generate-url", body, k)
+    assert r.status == 200, r.body
+    out = r.json()
+    url = out["proxyUrl"]
+    assert url.startswith(env.lighttpd_url + "/proxy/") or "/proxy/" in url, url
+    assert out["snippets"]["proxyUrl"] == url and "ANTHROPIC_BASE_URL=" in \
+        out["snippets"]["envBlock"] and isinstance(out["snippets"]["notes"], list)
+    token = url.rsplit("/proxy/", 1)[1]
+    purl = env.lighttpd_url + "/proxy/" + token
+    # stored hashed only
+    assert env.sql_value("SELECT COUNT(*) FROM proxy_tokens WHERE token_hash ="
+                         " UNHEX(SHA2('%s', 256))" % token) == "1"
+    assert env.sql_value("SELECT COUNT(*) FROM proxy_tokens WHERE token_hash = '%s'"
+                         " OR key_sealed LIKE '%%%s%%'" % (token, k[-12:])) == "0"
+    # Claude Code's way: base URL = the proxy URL, no relay key header
+    h = {"Content-Type": "application/json", "anthropic-version": "2023-06-01",
+         "x-api-key": "proxy-url"}
+    r = env.http(purl + "/v1/messages", method="POST", body=jbody(ANT_MSG), headers=h)
+    assert r.status == 200, r.body
+    assert r.json()["type"] == "message", r.json()
+    rec = _posts(env, up)[-1]
+    assert rec["path"] == "/v1/chat/completions"
+    assert header(rec, "Authorization") == "Bearer sk-oa-proxy-upstream"
+    assert env.sql_value("SELECT COUNT(*) FROM request_log l JOIN users u ON u.id = l.user_id"
+                         " WHERE u.name = 'px' AND l.http_status = 200") == "1"
+    # the seed's codes on the proxy route
+    _seed_err(env.http(env.lighttpd_url + "/proxy/", method="POST", body=jbody(ANT_MSG),
+                       headers=h), 400, "MISSING_TOKEN")
+    bad = "A" * 43
+    _seed_err(env.http(env.lighttpd_url + "/proxy/%s/v1/messages" % bad, method="POST",
+                       body=jbody(ANT_MSG), headers=h), 401, "INVALID_TOKEN")
+    _seed_err(env.http(purl + "/v1/messages", method="POST", body=b"{nope", headers=h),
+              400, "INVALID_JSON")
+    e = _seed_err(env.http(purl + "/v1/messages", method="POST",
+                           body=jbody(dict(ANT_MSG, model="mistral-large")), headers=h),
+                  400, "UNSUPPORTED_ENDPOINT")   # no backend speaks or translates it
+    # the member's daily limit (3: two used) holds on the proxy URL
+    r = env.http(purl + "/v1/messages", method="POST", body=jbody(ANT_MSG), headers=h)
+    assert r.status == 200, r.body
+    e = _seed_err(env.http(purl + "/v1/messages", method="POST", body=jbody(ANT_MSG),
+                           headers=h), 429, "RATE_LIMITED")
+    assert e["endpoint_group"] == "messages"
+    # revoking the member's key kills the URL
+    assert env.relayctl("key", "revoke", k).returncode == 0
+    _seed_err(env.http(purl + "/v1/messages", method="POST", body=jbody(ANT_MSG),
+                       headers=h), 401, "INVALID_TOKEN")
+    # the token is in no log
+    env.stop_lighttpd()
+    assert token not in env.logs(lines=100000), "a proxy token was logged"
+
+
+def test_proxy_url_bound_to_a_backend_with_a_forced_model(env):
+    """target.provider binds the URL to one backend (a model it does not
+    serve: UNSUPPORTED_ENDPOINT), model.mode force rewrites only the model."""
+    _only_table_backends(env)
+    up = env.start_extra_mock("proxy-bound")
+    env.mock_reset_at(up)
+    _add(env, "oa2", "--preset", "openai-compatible", "--url", up + "/v1", "--models",
+         "gpt-*", key="sk-oa2")
+    _add(env, "other", "--preset", "openai-compatible", "--url", up + "/v2", "--models",
+         "llama-*", key="sk-other")
+    k = env.add_user("pb")
+    _restart(env)
+    e = _seed_err(_post(env, "/api/generate-url", {"source": {"protocol": "openai"},
+                                                    "target": {"provider": "nope"}}, k),
+                  400, "INVALID_JSON")
+    assert "target.provider" in e["message"]
+    r = _post(env, "/api/generate-url", {"version": 2, "source": {"protocol": "openai"},
+                                         "target": {"provider": "oa2"},
+                                         "model": {"mode": "force", "force": "gpt-forced"}}, k)
+    assert r.status == 200, r.body
+    assert "OPENAI_BASE_URL=" in r.json()["snippets"]["envBlock"]
+    purl = env.lighttpd_url + "/proxy/" + r.json()["proxyUrl"].rsplit("/proxy/", 1)[1]
+    h = {"Content-Type": "application/json"}
+    r = env.http(purl + "/v1/chat/completions", method="POST", body=jbody(OAI), headers=h)
+    assert r.status == 200, r.body
+    sent = json.loads(_posts(env, up)[-1]["body"])
+    assert sent["model"] == "gpt-forced", env.sql("SELECT model_force, backend FROM proxy_tokens")
+    assert sent["model"] == "gpt-forced" and sent["messages"] == OAI["messages"], sent
+    r = _post(env, "/api/generate-url", {"source": {"protocol": "openai"},
+                                         "target": {"provider": "oa2"}}, k)
+    purl = env.lighttpd_url + "/proxy/" + r.json()["proxyUrl"].rsplit("/proxy/", 1)[1]
+    n = len(_posts(env, up))
+    e = _seed_err(env.http(purl + "/v1/chat/completions", method="POST",
+                           body=jbody(dict(OAI, model="llama-3")), headers=h),
+                  400, "UNSUPPORTED_ENDPOINT")
+    assert e["provider"] == "oa2" and e["endpoint_group"] == "chat", e
+    assert len(_posts(env, up)) == n
+    env.stop_lighttpd()
