@@ -71,6 +71,34 @@ static int bk_list_ok(const char *s, int map)
 	return 1;
 }
 
+/* --auth aws: Anthropic format, a key "ACCESS_KEY_ID:SECRET[:TOKEN]",
+ * a region (--region, else the URL's bedrock-runtime.REGION.amazonaws.com). */
+static int bk_aws_check(struct bk_spec *s, int adding, char *err, size_t errlen)
+{
+	static char region[33];
+	const char *h;
+	size_t n;
+
+	if (s->format && strcmp(s->format, "anthropic"))
+		return bk_fail(err, errlen, "--auth aws serves --format anthropic (Bedrock's"
+			       " Anthropic models)");
+	if (s->key && *s->key && !strchr(s->key, ':'))
+		return bk_fail(err, errlen, "--auth aws takes the key as"
+			       " ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]");
+	if (!s->region && s->url && (h = strstr(s->url, "bedrock-runtime.")) != NULL) {
+		h += 16;
+		n = strcspn(h, ".");
+		if (n > 0 && n < sizeof(region) && strncmp(h + n, ".amazonaws.com", 14) == 0) {
+			snprintf(region, sizeof(region), "%.*s", (int)n, h);
+			s->region = region;
+		}
+	}
+	if (adding && !s->region)
+		return bk_fail(err, errlen, "--auth aws needs --region (or a URL"
+			       " https://bedrock-runtime.REGION.amazonaws.com)");
+	return 0;
+}
+
 int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 {
 	const struct bk_preset *p = NULL;
@@ -110,13 +138,17 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 	if (!s->auth && adding)
 		s->auth = strcmp(s->format, "anthropic") == 0 ? "x-api-key" : "bearer";
 	if (s->auth && strcmp(s->auth, "bearer") && strcmp(s->auth, "x-api-key") &&
-	    strcmp(s->auth, "none") && strcmp(s->auth, "azure"))
-		return bk_fail(err, errlen, "--auth takes bearer, x-api-key, azure or none");
+	    strcmp(s->auth, "none") && strcmp(s->auth, "azure") && strcmp(s->auth, "aws"))
+		return bk_fail(err, errlen, "--auth takes bearer, x-api-key, azure, aws or none");
+	if (s->auth && strcmp(s->auth, "aws") == 0 && bk_aws_check(s, adding, err, errlen))
+		return -1;
 	if (s->auth && strcmp(s->auth, "none") == 0 && s->key && *s->key)
 		return bk_fail(err, errlen, "--auth none sends no credential: give no --key");
 	if (s->auth && strcmp(s->auth, "azure") == 0 && s->format &&
 	    strcmp(s->format, "openai"))
 		return bk_fail(err, errlen, "--auth azure serves --format openai (Azure OpenAI)");
+	if (s->region && *s->region && !bk_chars(s->region, 32, "-"))
+		return bk_fail(err, errlen, "--region takes an AWS region such as us-east-1");
 	if (s->api_version && *s->api_version &&
 	    !bk_chars(s->api_version, 32, "-._"))
 		return bk_fail(err, errlen, "--api-version takes a version such as 2024-10-21"
@@ -190,15 +222,16 @@ enum relay_err bk_add(struct app *a, const struct bk_spec *s, char *err, size_t 
 		return RE_EINVAL;
 	rc = DBX(a->db, "INSERT INTO backends (name, format, base_url, auth, key_sealed,"
 		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset,"
-		 " api_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''),"
-		 " ?, ?, NULLIF(?, ''))",
+		 " api_version, region) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''),"
+		 " NULLIF(?, ''), ?, ?, NULLIF(?, ''), NULLIF(?, ''))",
 		 NULL, DBS(s->name), DBS(s->format), DBS(s->url), DBS(s->auth),
 		 n ? DBB((const char *)sealed, n) : DBNULL, DBS(last4),
 		 DBI(s->slots == -1 ? 1 : s->slots), DBI(s->weight == -1 ? 1 : s->weight),
 		 DBI(s->priority == -1 ? 0 : s->priority),
 		 DBI(s->enabled == -1 ? 1 : s->enabled), DBS(s->models ? s->models : ""),
 		 DBS(s->map ? s->map : ""), DBS(s->mode ? s->mode : "pass"),
-		 DBS(s->preset ? s->preset : ""), DBS(s->api_version ? s->api_version : ""));
+		 DBS(s->preset ? s->preset : ""), DBS(s->api_version ? s->api_version : ""),
+		 DBS(s->region ? s->region : ""));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc && db_errno(a->db) == 1062) {
 		snprintf(err, errlen, "a backend named %s exists already", s->name);
@@ -249,7 +282,8 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 " models = IF(? = 1, NULLIF(?, ''), models),"
 		 " model_map = IF(? = 1, NULLIF(?, ''), model_map),"
 		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset),"
-		 " api_version = IF(? = 1, NULLIF(?, ''), api_version) WHERE name = ?", NULL,
+		 " api_version = IF(? = 1, NULLIF(?, ''), api_version),"
+		 " region = IF(? = 1, NULLIF(?, ''), region) WHERE name = ?", NULL,
 		 DBS(s->format), DBS(s->url), DBS(s->auth),
 		 DBI(s->key ? 1 : 0), n ? DBB((const char *)sealed, n) : DBNULL,
 		 DBI(s->key ? 1 : 0), DBS(s->key ? last4 : ""),
@@ -260,7 +294,8 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 DBI(s->models ? 1 : 0), DBS(s->models ? s->models : ""),
 		 DBI(s->map ? 1 : 0), DBS(s->map ? s->map : ""),
 		 DBS(s->mode), DBS(s->preset), DBI(s->api_version ? 1 : 0),
-		 DBS(s->api_version ? s->api_version : ""), DBS(s->name));
+		 DBS(s->api_version ? s->api_version : ""), DBI(s->region ? 1 : 0),
+		 DBS(s->region ? s->region : ""), DBS(s->name));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc)
 		return RE_EDB;

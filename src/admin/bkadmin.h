@@ -21,12 +21,14 @@ struct bk_spec {
 	const char *preset;
 	const char *format;         /* "openai" | "anthropic" */
 	const char *url;
-	const char *auth;           /* "bearer" | "x-api-key" | "azure" | "none" */
+	const char *auth;           /* "bearer" | "x-api-key" | "azure" | "none" |
+				       "aws" (key "ACCESS_KEY_ID:SECRET[:TOKEN]") */
 	const char *key;            /* the upstream key in clear ("" = none) */
 	const char *models;         /* comma list, "" = every model */
 	const char *map;            /* "pattern=target,...", "" = none */
 	const char *mode;           /* "pass" | "translate" */
 	const char *api_version;    /* Azure's api-version, "" = default */
+	const char *region;         /* aws: the region (else from the URL) */
 	long long slots, weight, priority;
 	int enabled;
 };

@@ -435,7 +435,7 @@ static void cbk_select(struct buf *b, const char *label, const char *name,
 static void cbk_fields(struct buf *b, struct json_object *row)
 {
 	static const char *const fmts[] = { "", "openai", "anthropic", NULL };
-	static const char *const auths[] = { "", "bearer", "x-api-key", "azure", "none", NULL };
+	static const char *const auths[] = { "", "bearer", "x-api-key", "azure", "aws", "none", NULL };
 	static const char *const modes[] = { "pass", "translate", NULL };
 
 	if (!row) {

@@ -52,7 +52,7 @@ static const char ctl_usage_text[] =
 	"  queue retry ID\n"
 	"  backend add NAME (--preset P | --format openai|anthropic --url BASE)\n"
 	"              [--key-file FILE | --key -] [--slots N] [--weight N] [--priority N]\n"
-	"              [--models a,b*] [--map 'claude-*=MiniMax-M2.7,...'] [--auth bearer|x-api-key|azure|none] [--api-version V]\n"
+	"              [--models a,b*] [--map 'claude-*=MiniMax-M2.7,...'] [--auth bearer|x-api-key|azure|aws|none] [--api-version V] [--region R]\n"
 	"              [--mode pass|translate] [--disable]\n"
 	"  backend set NAME [same options]   backend enable|disable|del|test NAME\n"
 	"  backend list   backend presets\n"

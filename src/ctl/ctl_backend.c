@@ -83,6 +83,8 @@ static int cb_flags(int argc, char **argv, struct bk_spec *s, char *keybuf, size
 			s->mode = v;
 		else if (strcmp(o, "--api-version") == 0)
 			s->api_version = v;
+		else if (strcmp(o, "--region") == 0)
+			s->region = v;
 		else if (strcmp(o, "--slots") == 0) {
 			if (cb_num(v, 1, 1000, &s->slots))
 				return cb_usage("--slots takes a number 1..1000");

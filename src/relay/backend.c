@@ -14,6 +14,7 @@
 #include "route.h"
 #include "bmatch.h"
 #include "preset.h"
+#include "sigv4.h"
 
 static double backend_now(void)
 {
@@ -97,6 +98,8 @@ int backend_auth_kind(const char *name)
 		return UP_AUTH_NONE;
 	if (strcmp(name, "azure") == 0)
 		return UP_AUTH_AZURE;
+	if (strcmp(name, "aws") == 0)
+		return UP_AUTH_AWS;
 	return UP_AUTH_BEARER;
 }
 
@@ -124,6 +127,8 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 		 db_res_str(res, i, 12) ? db_res_str(res, i, 12) : "");
 	snprintf(b->preset, sizeof(b->preset), "%s",
 		 db_res_str(res, i, 13) ? db_res_str(res, i, 13) : "");
+	snprintf(b->region, sizeof(b->region), "%s",
+		 db_res_str(res, i, 14) ? db_res_str(res, i, 14) : "");
 	b->key_ok = 1;
 	if (sealed) {
 		b->key_ok = bs->mkey_ok &&
@@ -158,7 +163,7 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	if (gen == bs->gen && !force)
 		return RE_OK;
 	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
-		    " weight, enabled, models, model_map, mode, api_version, preset FROM backends ORDER BY id",
+		    " weight, enabled, models, model_map, mode, api_version, preset, region FROM backends ORDER BY id",
 		    NULL, 0, &res))
 		return RE_EDB;
 	v = res.nrows ? calloc(res.nrows, sizeof(*v)) : NULL;
@@ -295,6 +300,66 @@ static int backend_azure_url(const struct backend *b, const char *up_path,
 	return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
+/* AWS Bedrock InvokeModel for an Anthropic Messages request: URL
+ * {base}/model/{id}/invoke (id = the mapped model, else the model,
+ * URI-encoded), body = the request without "model" and with
+ * anthropic_version bedrock-2023-05-31 (Bedrock's body rule). Streaming
+ * (invoke-with-response-stream, AWS event-stream framing) is not done
+ * yet: refused. 0 or -1 with why. */
+static int backend_bedrock(const struct backend *b, const struct up_req *in,
+			   const char *model, char *url, size_t cap, struct buf *body,
+			   struct up_req *rq, const char **why)
+{
+	char id[256], enc[800], path[900];
+	struct json_object *o = NULL;
+	struct json_tokener *tok;
+	const char *s;
+
+	if (in->stream) {
+		*why = "streaming through an AWS Bedrock backend is not supported yet";
+		return -1;
+	}
+	if (!backend_map_model(b, model, id, sizeof(id)))
+		snprintf(id, sizeof(id), "%s", model ? model : "");
+	if (!id[0] || sigv4_uri_encode(id, 0, enc, sizeof(enc))) {
+		*why = "no Bedrock model id";
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/model/%s/invoke", enc);
+	tok = in->get || in->body_len > 0x7fffffff ? NULL : json_tokener_new();
+	if (tok) {
+		o = json_tokener_parse_ex(tok, in->body, (int)in->body_len);
+		json_tokener_free(tok);
+	}
+	if (backend_join(b->base_url, path, url, cap) || !o ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		*why = "a Bedrock request needs a JSON body (and a URL that fits)";
+		return -1;
+	}
+	json_object_object_del(o, "model");
+	json_object_object_del(o, "anthropic_version");
+	json_object_object_add(o, "anthropic_version",
+			       json_object_new_string("bedrock-2023-05-31"));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE);
+	buf_reset(body);
+	if (buf_append(body, s, strlen(s))) {
+		json_object_put(o);
+		*why = "request too large";
+		return -1;
+	}
+	json_object_put(o);
+	rq->url = url;
+	rq->body = body->data;
+	rq->body_len = body->len;
+	rq->api_key = b->key;
+	rq->auth = UP_AUTH_AWS;
+	rq->aws_region = b->region;
+	rq->aws_service = "bedrock";
+	return 0;
+}
+
 int backend_prepare(const struct backend *b, const struct cfg *c,
 		    const struct up_req *in, const char *up_path,
 		    const char *model, char *url, size_t urlcap,
@@ -314,6 +379,8 @@ int backend_prepare(const struct backend *b, const struct cfg *c,
 		*why = "backend key cannot be opened (master_key_file)";
 		return -1;
 	}
+	if (b->auth == UP_AUTH_AWS)
+		return backend_bedrock(b, in, model, url, urlcap, body, rq, why);
 	if (b->auth == UP_AUTH_AZURE ?
 	    backend_azure_url(b, up_path, model, url, urlcap) :
 	    backend_join(b->base_url, up_path, url, urlcap)) {

@@ -28,7 +28,7 @@ struct cfg;
 #define BACKEND_AZURE_API_VERSION "2024-10-21"
 
 /* UP_AUTH_* for an auth name of the backends table ("bearer", "x-api-key",
- * "none", "azure"); UP_AUTH_BEARER for anything else. */
+ * "none", "azure", "aws"); UP_AUTH_BEARER for anything else. */
 int backend_auth_kind(const char *name);
 
 struct backend {
@@ -39,6 +39,7 @@ struct backend {
 				     appended to */
 	int auth;                 /* UP_AUTH_* */
 	char api_version[33];     /* Azure's api-version ("" = the default) */
+	char region[33];          /* aws: the region SigV4 signs for */
 	char preset[33];          /* preset.h name, "" = none (no support
 				     table: every endpoint group passes) */
 	char key[1024];           /* clear, this process's memory only */
