@@ -380,3 +380,35 @@ def test_bedrock_backend_signs_with_sigv4(env):
     listing = env.relayctl("backend", "list").stdout
     assert "wrong" not in listing and "Secret" not in listing
     env.stop_lighttpd()
+
+
+def test_proxy_routes_through_both_shipped_web_servers(env):
+    """apache.conf and lighttpd.conf send /api/catalog, /api/generate-url
+    and /proxy/{token}/... to the relay (JSON, never an HTML page); a proxy
+    URL works through each, with the default backend."""
+    k = env.add_user("web")
+    for server in ("lighttpd", "apache"):
+        port = env.start_lighttpd() if server == "lighttpd" else env.start_apache()
+        base = "http://127.0.0.1:%d" % port
+        r = env.http(base + "/api/catalog")
+        assert r.status == 200 and r.json()["providers"], (server, r.status, r.body[:200])
+        r = env.http(base + "/api/generate-url", method="POST",
+                     body=jbody({"source": {"protocol": "openai"}}),
+                     headers={"Authorization": "Bearer " + k,
+                              "Content-Type": "application/json"})
+        assert r.status == 200, (server, r.status, r.body[:300])
+        tok = r.json()["proxyUrl"].rsplit("/proxy/", 1)[1]
+        r = env.http(base + "/proxy/%s/v1/chat/completions" % tok, method="POST",
+                     body=jbody(dict(OAI, model="gpt-test")),
+                     headers={"Content-Type": "application/json"})
+        assert r.status == 200 and r.json()["choices"], (server, r.status, r.body[:300])
+        for path in ("/proxy", "/proxy/", "/proxy/x/v1/models"):
+            r = env.http(base + path)
+            assert r.status in (400, 401), (server, path, r.status, r.body[:200])
+            assert r.json()["error_code"] in ("MISSING_TOKEN", "INVALID_TOKEN"), \
+                (server, path, r.body)
+        r = env.http(base + "/proxy/%s/v1/models" % tok)
+        assert r.status == 200 and r.json()["data"] is not None, (server, r.body[:200])
+        r = env.http(base + "/proxy/%s/v1/nowhere" % tok)
+        assert r.status == 404 and r.json()["error_code"] == "NOT_FOUND", (server, r.body)
+    env.stop_apache()
