@@ -306,6 +306,15 @@ def test_proxy_url_bound_to_a_backend_with_a_forced_model(env):
                   400, "UNSUPPORTED_ENDPOINT")
     assert e["provider"] == "oa2" and e["endpoint_group"] == "chat", e
     assert len(_posts(env, up)) == n
+    # relayctl proxy list shows the URLs without their tokens; revoke kills them
+    token = purl.rsplit("/proxy/", 1)[1]
+    r = env.relayctl("proxy", "list")
+    assert r.returncode == 0 and "pb" in r.stdout and token not in r.stdout, r.stdout
+    r = env.relayctl("proxy", "revoke", "pb")
+    assert r.returncode == 0 and "2 proxy URL(s)" in r.stdout, (r.stdout, r.stderr)
+    _seed_err(env.http(purl + "/v1/chat/completions", method="POST", body=jbody(OAI),
+                       headers=h), 401, "INVALID_TOKEN")
+    assert env.relayctl("proxy", "revoke").returncode == 2
     env.stop_lighttpd()
 
 
