@@ -241,8 +241,11 @@ def test_generate_url_and_proxy_url_through_the_door(env):
     rec = _posts(env, up)[-1]
     assert rec["path"] == "/v1/chat/completions"
     assert header(rec, "Authorization") == "Bearer sk-oa-proxy-upstream"
-    assert env.sql_value("SELECT COUNT(*) FROM request_log l JOIN users u ON u.id = l.user_id"
-                         " WHERE u.name = 'px' AND l.http_status = 200") == "1"
+    # metered as the member (the row may be written just after the answer)
+    wait_until(lambda: env.sql_value(
+        "SELECT COUNT(*) FROM request_log l JOIN users u ON u.id = l.user_id"
+        " WHERE u.name = 'px' AND l.http_status = 200") == "1",
+        timeout=30 * env.timeout_factor, what="the proxied request's row")
     # the seed's codes on the proxy route
     _seed_err(env.http(env.lighttpd_url + "/proxy/", method="POST", body=jbody(ANT_MSG),
                        headers=h), 400, "MISSING_TOKEN")
