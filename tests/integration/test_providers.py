@@ -424,3 +424,38 @@ def test_proxy_routes_through_both_shipped_web_servers(env):
         r = env.http(base + "/proxy/%s/v1/nowhere" % tok)
         assert r.status == 404 and r.json()["error_code"] == "NOT_FOUND", (server, r.body)
     env.stop_apache()
+
+
+def test_console_api_adds_keyless_azure_and_bedrock_backends(env):
+    """The console's JSON API takes the new auth types (the same checks as
+    relayctl): none, azure with an api-version, aws with a region; a clear
+    400 for bad input; the catalog's presets are offered."""
+    from test_console import ADMIN, ADMIN_PW, Client, lighttpd, make_admin, ok
+    from common import assert_error
+    up = env.start_extra_mock("console-prov")
+    base = lighttpd(env)
+    make_admin(env)
+    a = Client(env, base)
+    a.login(ADMIN, ADMIN_PW)
+    names = {p["name"] for p in ok(a.req("GET", "/api/v1/admin/backends/presets"))}
+    assert {"azure", "bedrock", "ollama", "vllm"} <= names, names
+    ok(a.req("POST", "/api/v1/admin/backends", {"name": "local", "preset": "ollama",
+                                                "url": up + "/v1"}), 201)
+    ok(a.req("POST", "/api/v1/admin/backends", {"name": "az", "preset": "azure", "url": up,
+                                                "key": AZURE_KEY,
+                                                "api_version": "2025-01-01-preview"}), 201)
+    ok(a.req("POST", "/api/v1/admin/backends", {"name": "bd", "preset": "bedrock",
+                                                "url": up, "region": "eu-west-1",
+                                                "key": AWS_KEY}), 201)
+    assert env.sql("SELECT name, auth, api_version, region FROM backends ORDER BY id") == [
+        ["local", "none", None, None], ["az", "azure", "2025-01-01-preview", None],
+        ["bd", "aws", None, "eu-west-1"]]
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "preset": "bedrock",
+                                                          "url": up, "key": "nocolon",
+                                                          "region": "eu-west-1"}), 400)
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "format": "openai",
+                                                          "url": up, "auth": "kerberos"}), 400)
+    assert_error(a.req("POST", "/api/v1/admin/backends", {"name": "x", "preset": "ollama",
+                                                          "url": up, "key": "sk-x"}), 400)
+    rows = json.dumps(ok(a.req("GET", "/api/v1/admin/backends")))
+    assert AZURE_KEY not in rows and "Secret" not in rows
