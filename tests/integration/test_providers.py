@@ -117,6 +117,14 @@ def test_azure_backend_uses_api_key_and_deployment_urls(env):
     assert _posts(env, up)[-1]["path"].endswith("?api-version=2025-01-01-preview")
     listing = env.relayctl("backend", "list").stdout
     assert AZURE_KEY not in listing and AZURE_KEY[-4:] in listing
+    # Azure's v1 style: {resource}/openai/v1/chat/completions, no api-version
+    assert env.relayctl("backend", "set", "az", "--url", up + "/openai/v1").returncode == 0
+    _restart(env)
+    r = _post(env, "/v1/chat/completions", OAI, k)
+    assert r.status == 200, r.body
+    rec = _posts(env, up)[-1]
+    assert rec["path"] == "/openai/v1/chat/completions", rec["path"]
+    assert header(rec, "api-key") == AZURE_KEY
     env.stop_lighttpd()
 
 
