@@ -21,15 +21,20 @@ report).  Control endpoints:
 
 import argparse
 import base64
+import calendar
+import hashlib
+import hmac
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import struct
 import sys
 import threading
 import time
+import urllib.parse
 
 CANNED_TEXT = "你好!我是模拟上游。"
 CREATED = 1700000000
@@ -59,6 +64,16 @@ def dumps(obj):
 # --------------------------------------------------------------------------
 # Request recording
 # --------------------------------------------------------------------------
+
+# The fake AWS account (bedrock): access key id -> secret, and the model
+# ids its Bedrock serves.
+AWS_CREDS = {"AKIDRELAYTEST": "relay/Test+Secret/Key0123456789abcdef"}
+BEDROCK_MODELS = ("anthropic.claude-3-5-sonnet-20241022-v2:0",
+                  "us.anthropic.claude-sonnet-4-20250514-v1:0")
+
+# The fake Azure resource's deployments (azure_gate).
+AZURE_DEPLOYMENTS = ("gpt-4o-prod", "mock-model")
+
 
 class Recorder:
     def __init__(self):
@@ -514,7 +529,109 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_simple(404, dumps({"error": {"message": "unknown control endpoint",
                                                    "type": "not_found", "code": 404}}))
 
+    def azure_gate(self):
+        """Azure OpenAI's data plane, as the real service checks it: the
+        key in api-key (401 without), deployment-style paths
+        /openai/deployments/{name}/... with an api-version query (404
+        for a missing version or an unknown deployment), or the v1 style
+        /openai/v1/... True when the request may go on."""
+        path, _, query = self.path.partition("?")
+        if not self.headers.get("api-key"):
+            self.send_simple(401, dumps({"error": {
+                "code": "401", "message": "Access denied due to invalid subscription key"
+                " or wrong API endpoint. Make sure to provide a valid key for an active"
+                " subscription and use a correct regional API endpoint for your resource."}}))
+            return False
+        parts = path.split("/")
+        if path.startswith("/openai/v1/"):
+            return True
+        if "api-version=" not in query:
+            self.send_simple(404, dumps({"error": {"code": "404",
+                                                   "message": "Resource not found"}}))
+            return False
+        if path == "/openai/models":
+            return True
+        if len(parts) < 5 or parts[2] != "deployments" or parts[3] not in AZURE_DEPLOYMENTS:
+            self.send_simple(404, dumps({"error": {
+                "code": "DeploymentNotFound", "message": "The API deployment for this"
+                " resource does not exist. If you created the deployment within the last"
+                " 5 minutes, please wait a moment and try again."}}))
+            return False
+        return True
+
+    def bedrock(self, path, body):
+        """AWS Bedrock InvokeModel, checked as AWS checks it: the SigV4
+        signature recomputed from the request (canonical request with the
+        path encoded once more, string to sign, derived key) with the
+        secret of the access key id, the date fresh, Bedrock's body rule
+        (no model member, anthropic_version bedrock-2023-05-31), a known
+        model id. Answers an Anthropic message."""
+        def deny(status, msg, kind="AccessDeniedException"):
+            self.send_simple(status, dumps({"message": msg}), "application/json",
+                             {"x-amzn-ErrorType": kind})
+        m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,"
+                     r" ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$",
+                     self.headers.get("Authorization", ""))
+        if not m:
+            return deny(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+        akid, day, region, service, signed, sig = m.groups()
+        secret = AWS_CREDS.get(akid)
+        if secret is None:
+            return deny(403, "The security token included in the request is invalid.",
+                        "UnrecognizedClientException")
+        amz = self.headers.get("x-amz-date", "")
+        try:
+            t = calendar.timegm(time.strptime(amz, "%Y%m%dT%H%M%SZ"))
+        except ValueError:
+            return deny(403, "Missing or invalid x-amz-date", "IncompleteSignatureException")
+        if abs(time.time() - t) > 300 or not amz.startswith(day):
+            return deny(403, "Signature expired", "InvalidSignatureException")
+        names = signed.split(";")
+        if "host" not in names or "x-amz-date" not in names or service != "bedrock":
+            return deny(403, "host and x-amz-date must be signed, service bedrock",
+                        "IncompleteSignatureException")
+        raw, _, query = self.path.partition("?")
+        q = "&".join(sorted("%s=%s" % (urllib.parse.quote(k, safe="-_.~"),
+                                       urllib.parse.quote(v, safe="-_.~"))
+                            for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)))
+        hdrs = "".join("%s:%s\n" % (n, " ".join((self.headers.get(n) or "").split()))
+                       for n in names)
+        canon = "\n".join([self.command, urllib.parse.quote(raw, safe="/-_.~"), q, hdrs,
+                           signed, hashlib.sha256(body).hexdigest()])
+        scope = "%s/%s/%s/aws4_request" % (day, region, service)
+        sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope,
+                         hashlib.sha256(canon.encode()).hexdigest()])
+        k = ("AWS4" + secret).encode()
+        for part in (day, region, service, "aws4_request"):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(hmac.new(k, sts.encode(), hashlib.sha256).hexdigest(), sig):
+            return deny(403, "The request signature we calculated does not match the signature"
+                        " you provided. Check your AWS Secret Access Key and signing method."
+                        " Consult the service documentation for details.",
+                        "InvalidSignatureException")
+        mid = urllib.parse.unquote(raw[len("/model/"):-len("/invoke")])
+        try:
+            req = json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            req = None
+        if not isinstance(req, dict) or "model" in req or \
+                req.get("anthropic_version") != "bedrock-2023-05-31":
+            return deny(400, "Malformed input request: #: extraneous key [model] is not"
+                        " permitted or anthropic_version is not bedrock-2023-05-31, please"
+                        " reformat your input and try again.", "ValidationException")
+        if mid not in BEDROCK_MODELS:
+            return deny(400, "The provided model identifier is invalid.", "ValidationException")
+        self.send_simple(200, dumps({
+            "id": "msg_bdrk_mock", "type": "message", "role": "assistant", "model": mid,
+            "content": [{"type": "text", "text": "hello from bedrock"}],
+            "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 5}}))
+
     def behave(self, path, body, rec):
+        if path.startswith("/openai/") and not self.azure_gate():
+            return
+        if path.startswith("/model/") and path.endswith("/invoke"):
+            return self.bedrock(path, body)
         if self.command == "GET":
             if path == "/v1/models":
                 self.send_simple(200, dumps({"object": "list", "data": [

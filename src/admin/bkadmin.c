@@ -10,40 +10,11 @@
 #include "relay.h"
 #include "route.h"
 #include "seal.h"
+#include "preset.h"
 
 /* Base URLs as the providers document them: OpenAI-format bases end where
  * "/chat/completions" is appended, Anthropic-format bases where
  * "/v1/messages" is. */
-const struct bk_preset bk_presets[] = {
-	{ "openai", "https://api.openai.com/v1", NULL, "OpenAI", "yes" },
-	{ "anthropic", NULL, "https://api.anthropic.com", "Anthropic", NULL },
-	{ "minimax", "https://api.minimax.io/v1", "https://api.minimax.io/anthropic", "MiniMax", "no" },
-	{ "deepseek", "https://api.deepseek.com", "https://api.deepseek.com/anthropic", "DeepSeek", "yes" },
-	{ "moonshot", "https://api.moonshot.ai/v1", "https://api.moonshot.ai/anthropic",
-	  "Moonshot (Kimi)", "no" },
-	{ "zhipu", "https://open.bigmodel.cn/api/paas/v4", "https://open.bigmodel.cn/api/anthropic",
-	  "Zhipu (GLM)", "no" },
-	{ "qwen", "https://dashscope.aliyuncs.com/compatible-mode/v1",
-	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope", "yes" },
-	{ "dashscope", "https://dashscope.aliyuncs.com/compatible-mode/v1",
-	  "https://dashscope.aliyuncs.com/apps/anthropic", "Qwen / DashScope", "yes" },
-	{ "openrouter", "https://openrouter.ai/api/v1", NULL, "OpenRouter", NULL },
-	{ "groq", "https://api.groq.com/openai/v1", NULL, "Groq", NULL },
-	{ "openai-compatible", NULL, NULL, "any OpenAI-compatible endpoint (give --url)", NULL },
-	{ "anthropic-compatible", NULL, NULL, "any Anthropic-compatible endpoint (give --url)", NULL },
-	{ NULL, NULL, NULL, NULL, NULL }
-};
-
-const struct bk_preset *bk_preset_find(const char *name)
-{
-	const struct bk_preset *p;
-
-	for (p = bk_presets; name && p->name; p++)
-		if (strcasecmp(p->name, name) == 0)
-			return p;
-	return NULL;
-}
-
 /* 1 when every byte of s is in the allowed set (and s is 1..max long). */
 static int bk_chars(const char *s, size_t max, const char *extra)
 {
@@ -100,6 +71,34 @@ static int bk_list_ok(const char *s, int map)
 	return 1;
 }
 
+/* --auth aws: Anthropic format, a key "ACCESS_KEY_ID:SECRET[:TOKEN]",
+ * a region (--region, else the URL's bedrock-runtime.REGION.amazonaws.com). */
+static int bk_aws_check(struct bk_spec *s, int adding, char *err, size_t errlen)
+{
+	static char region[33];
+	const char *h;
+	size_t n;
+
+	if (s->format && strcmp(s->format, "anthropic"))
+		return bk_fail(err, errlen, "--auth aws serves --format anthropic (Bedrock's"
+			       " Anthropic models)");
+	if (s->key && *s->key && !strchr(s->key, ':'))
+		return bk_fail(err, errlen, "--auth aws takes the key as"
+			       " ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]");
+	if (!s->region && s->url && (h = strstr(s->url, "bedrock-runtime.")) != NULL) {
+		h += 16;
+		n = strcspn(h, ".");
+		if (n > 0 && n < sizeof(region) && strncmp(h + n, ".amazonaws.com", 14) == 0) {
+			snprintf(region, sizeof(region), "%.*s", (int)n, h);
+			s->region = region;
+		}
+	}
+	if (adding && !s->region)
+		return bk_fail(err, errlen, "--auth aws needs --region (or a URL"
+			       " https://bedrock-runtime.REGION.amazonaws.com)");
+	return 0;
+}
+
 int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 {
 	const struct bk_preset *p = NULL;
@@ -114,12 +113,12 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 	if (s->preset) {
 		p = bk_preset_find(s->preset);
 		if (!p)
-			return bk_fail(err, errlen, "unknown --preset (openai, anthropic, minimax,"
-				       " deepseek, moonshot, zhipu, qwen, dashscope, openrouter, groq,"
-				       " openai-compatible, anthropic-compatible)");
+			return bk_fail(err, errlen, "unknown --preset (see relayctl backend presets)");
 		if (!s->format)
-			s->format = p->openai_url || strcmp(p->name, "openai-compatible") == 0 ?
-				"openai" : "anthropic";
+			s->format = p->openai_url ? "openai" : p->anthropic_url ? "anthropic" :
+				strcmp(p->name, "anthropic-compatible") == 0 ? "anthropic" : "openai";
+		if (!s->auth && adding && p->auth)
+			s->auth = p->auth;
 	}
 	if (s->format && strcmp(s->format, "openai") && strcmp(s->format, "anthropic"))
 		return bk_fail(err, errlen, "--format takes openai or anthropic");
@@ -138,10 +137,24 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 		return bk_fail(err, errlen, "--url must be an http:// or https:// URL without spaces");
 	if (!s->auth && adding)
 		s->auth = strcmp(s->format, "anthropic") == 0 ? "x-api-key" : "bearer";
-	if (s->auth && strcmp(s->auth, "bearer") && strcmp(s->auth, "x-api-key"))
-		return bk_fail(err, errlen, "--auth takes bearer or x-api-key");
-	if (p && !s->responses && adding && p->responses)
-		s->responses = p->responses;
+	if (s->auth && strcmp(s->auth, "bearer") && strcmp(s->auth, "x-api-key") &&
+	    strcmp(s->auth, "none") && strcmp(s->auth, "azure") && strcmp(s->auth, "aws"))
+		return bk_fail(err, errlen, "--auth takes bearer, x-api-key, azure, aws or none");
+	if (s->auth && strcmp(s->auth, "aws") == 0 && bk_aws_check(s, adding, err, errlen))
+		return -1;
+	if (s->auth && strcmp(s->auth, "none") == 0 && s->key && *s->key)
+		return bk_fail(err, errlen, "--auth none sends no credential: give no --key");
+	if (s->auth && strcmp(s->auth, "azure") == 0 && s->format &&
+	    strcmp(s->format, "openai"))
+		return bk_fail(err, errlen, "--auth azure serves --format openai (Azure OpenAI)");
+	if (s->region && *s->region && !bk_chars(s->region, 32, "-"))
+		return bk_fail(err, errlen, "--region takes an AWS region such as us-east-1");
+	if (s->api_version && *s->api_version &&
+	    !bk_chars(s->api_version, 32, "-._"))
+		return bk_fail(err, errlen, "--api-version takes a version such as 2024-10-21"
+			       " (letters, digits, - . _)");
+	if (p && !s->responses && adding && bk_preset_responses(p->name))
+		s->responses = bk_preset_responses(p->name);
 	if (s->responses && strcmp(s->responses, "auto") && strcmp(s->responses, "yes") &&
 	    strcmp(s->responses, "no"))
 		return bk_fail(err, errlen, "--responses takes yes, no or auto");
@@ -214,14 +227,16 @@ enum relay_err bk_add(struct app *a, const struct bk_spec *s, char *err, size_t 
 		return RE_EINVAL;
 	rc = DBX(a->db, "INSERT INTO backends (name, format, base_url, auth, key_sealed,"
 		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset,"
-		 " responses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?)",
+		 " api_version, region, responses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''),"
+		 " NULLIF(?, ''), ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?)",
 		 NULL, DBS(s->name), DBS(s->format), DBS(s->url), DBS(s->auth),
 		 n ? DBB((const char *)sealed, n) : DBNULL, DBS(last4),
 		 DBI(s->slots == -1 ? 1 : s->slots), DBI(s->weight == -1 ? 1 : s->weight),
 		 DBI(s->priority == -1 ? 0 : s->priority),
 		 DBI(s->enabled == -1 ? 1 : s->enabled), DBS(s->models ? s->models : ""),
 		 DBS(s->map ? s->map : ""), DBS(s->mode ? s->mode : "pass"),
-		 DBS(s->preset ? s->preset : ""), DBS(s->responses ? s->responses : "auto"));
+		 DBS(s->preset ? s->preset : ""), DBS(s->api_version ? s->api_version : ""),
+		 DBS(s->region ? s->region : ""), DBS(s->responses ? s->responses : "auto"));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc && db_errno(a->db) == 1062) {
 		snprintf(err, errlen, "a backend named %s exists already", s->name);
@@ -272,6 +287,8 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 " models = IF(? = 1, NULLIF(?, ''), models),"
 		 " model_map = IF(? = 1, NULLIF(?, ''), model_map),"
 		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset),"
+		 " api_version = IF(? = 1, NULLIF(?, ''), api_version),"
+		 " region = IF(? = 1, NULLIF(?, ''), region),"
 		 " responses = COALESCE(?, responses) WHERE name = ?", NULL,
 		 DBS(s->format), DBS(s->url), DBS(s->auth),
 		 DBI(s->key ? 1 : 0), n ? DBB((const char *)sealed, n) : DBNULL,
@@ -282,7 +299,9 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 s->enabled == -1 ? DBNULL : DBI(s->enabled),
 		 DBI(s->models ? 1 : 0), DBS(s->models ? s->models : ""),
 		 DBI(s->map ? 1 : 0), DBS(s->map ? s->map : ""),
-		 DBS(s->mode), DBS(s->preset), DBS(s->responses), DBS(s->name));
+		 DBS(s->mode), DBS(s->preset), DBI(s->api_version ? 1 : 0),
+		 DBS(s->api_version ? s->api_version : ""), DBI(s->region ? 1 : 0),
+		 DBS(s->region ? s->region : ""), DBS(s->responses), DBS(s->name));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc)
 		return RE_EDB;

@@ -10,24 +10,10 @@
 
 #include <stddef.h>
 #include "err.h"
+#include "preset.h"
 
 struct app;
 struct db_res;
-
-/* A provider preset: base URL per format and the key header. */
-struct bk_preset {
-	const char *name;
-	const char *openai_url;     /* NULL = no OpenAI-format endpoint */
-	const char *anthropic_url;  /* NULL = no Anthropic-format endpoint */
-	const char *label;
-	const char *responses;      /* its OpenAI endpoint serves /responses:
-				       "yes", "no" (chat-only), NULL unknown */
-};
-
-/* The preset named name (case-insensitive), or NULL. */
-const struct bk_preset *bk_preset_find(const char *name);
-/* All presets, terminated by a NULL name. */
-extern const struct bk_preset bk_presets[];
 
 /* What add / set change. NULL strings and -1 numbers = not given. */
 struct bk_spec {
@@ -35,12 +21,15 @@ struct bk_spec {
 	const char *preset;
 	const char *format;         /* "openai" | "anthropic" */
 	const char *url;
-	const char *auth;           /* "bearer" | "x-api-key" */
+	const char *auth;           /* "bearer" | "x-api-key" | "azure" | "none" |
+				       "aws" (key "ACCESS_KEY_ID:SECRET[:TOKEN]") */
 	const char *key;            /* the upstream key in clear ("" = none) */
 	const char *models;         /* comma list, "" = every model */
 	const char *map;            /* "pattern=target,...", "" = none */
 	const char *mode;           /* "pass" | "translate" */
 	const char *responses;      /* "auto" | "yes" | "no" (issue 26) */
+	const char *api_version;    /* Azure's api-version, "" = default */
+	const char *region;         /* aws: the region (else from the URL) */
 	long long slots, weight, priority;
 	int enabled;
 };

@@ -102,7 +102,7 @@ static int cbk_name(struct con *c, long long id, char *out, size_t cap, const ch
 struct cbk_args {
 	struct bk_spec s;
 	char name[BACKEND_NAME_MAX + 2], preset[40], format[16], url[2100], auth[16],
-		key[1100], models[4100], map[4100], mode[16];
+		key[1100], models[4100], map[4100], mode[16], api_version[40], region[40];
 };
 
 /* A text argument into buf: s = buf when given ("" allowed), NULL absent. */
@@ -130,6 +130,9 @@ static int cbk_read(struct con *c, struct cbk_args *g, const char **msg)
 	s->models = cbk_text(c, "models", g->models, sizeof(g->models));
 	s->map = cbk_text(c, "model_map", g->map, sizeof(g->map));
 	s->mode = cbk_text(c, "mode", g->mode, sizeof(g->mode));
+	/* Azure's api-version, AWS Bedrock's region (issue 28) */
+	s->api_version = cbk_text(c, "api_version", g->api_version, sizeof(g->api_version));
+	s->region = cbk_text(c, "region", g->region, sizeof(g->region));
 	if ((rc = con_arg_int(c, "slots", 1, 1000, &v)) == 0)
 		s->slots = v;
 	else if (rc < 0)
@@ -151,7 +154,7 @@ static int cbk_read(struct con *c, struct cbk_args *g, const char **msg)
 	/* a form sends every field: an empty one means "leave as it is" */
 	if (!c->api) {
 		const char **opt[] = { &s->preset, &s->format, &s->url, &s->auth, &s->key,
-				       &s->mode };
+				       &s->mode, &s->api_version, &s->region };
 		for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
 			if (*opt[i] && !**opt[i])
 				*opt[i] = NULL;
@@ -439,7 +442,7 @@ static void cbk_select(struct buf *b, const char *label, const char *name,
 static void cbk_fields(struct buf *b, struct json_object *row)
 {
 	static const char *const fmts[] = { "", "openai", "anthropic", NULL };
-	static const char *const auths[] = { "", "bearer", "x-api-key", NULL };
+	static const char *const auths[] = { "", "bearer", "x-api-key", "azure", "aws", "none", NULL };
 	static const char *const modes[] = { "pass", "translate", NULL };
 
 	if (!row) {
@@ -459,6 +462,8 @@ static void cbk_fields(struct buf *b, struct json_object *row)
 	buf_puts(b, row ? "<label>新密钥(留空不改) " : "<label>密钥 ");
 	buf_puts(b, "<input type=\"password\" name=\"key\" id=\"b-key\" autocomplete=\"off\">"
 		 "</label>");
+	ph_input(b, "api-version(Azure,留空 = 默认)", "api_version", NULL);
+	ph_input(b, "区域(AWS Bedrock)", "region", NULL);
 	ph_input(b, "并发", "slots", row ? ph_get(row, "slots") : NULL);
 	ph_input(b, "权重", "weight", row ? ph_get(row, "weight") : NULL);
 	ph_input(b, "优先级(高者先用)", "priority", row ? ph_get(row, "priority") : NULL);

@@ -52,10 +52,11 @@ static const char ctl_usage_text[] =
 	"  queue retry ID\n"
 	"  backend add NAME (--preset P | --format openai|anthropic --url BASE)\n"
 	"              [--key-file FILE | --key -] [--slots N] [--weight N] [--priority N]\n"
-	"              [--models a,b*] [--map 'claude-*=MiniMax-M2.7,...'] [--auth bearer|x-api-key]\n"
+	"              [--models a,b*] [--map 'claude-*=MiniMax-M2.7,...'] [--auth bearer|x-api-key|azure|aws|none] [--api-version V] [--region R]\n"
 	"              [--mode pass|translate] [--responses yes|no|auto] [--disable]\n"
 	"  backend set NAME [same options]   backend enable|disable|del|test NAME\n"
 	"  backend list   backend presets\n"
+	"  proxy list   proxy revoke USER   (the members' proxy URLs, /api/generate-url)\n"
 	"  usage --by-backend [--day YYYY-MM-DD]\n"
 	"  log purge [--days N] [--archive|--no-archive] [--batch N] [--pause-ms N] [--dry-run]\n"
 	"(0 = unlimited for limits, but --max-queued 0 = a quarter of queue_max;\n"
@@ -1017,7 +1018,7 @@ int ctl_main(int argc, char **argv)
 		return ctl_doctor(argc - 2, argv + 2);
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
 	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend") &&
-	    strcmp(cmd, "log") && strcmp(cmd, "import"))
+	    strcmp(cmd, "log") && strcmp(cmd, "import") && strcmp(cmd, "proxy"))
 		return ctl_usage("unknown command");
 	app_init(&a, "relayctl");
 	if (!a.cfg_ok) {
@@ -1044,6 +1045,8 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_log(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "import") == 0)
 		rc = ctl_import(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "proxy") == 0)
+		rc = ctl_proxy(&a, argc - 2, argv + 2);
 	else
 		rc = ctl_queue(&a, argc - 2, argv + 2);
 	app_free(&a);

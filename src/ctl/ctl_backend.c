@@ -83,6 +83,10 @@ static int cb_flags(int argc, char **argv, struct bk_spec *s, char *keybuf, size
 			s->mode = v;
 		else if (strcmp(o, "--responses") == 0)
 			s->responses = v;
+		else if (strcmp(o, "--api-version") == 0)
+			s->api_version = v;
+		else if (strcmp(o, "--region") == 0)
+			s->region = v;
 		else if (strcmp(o, "--slots") == 0) {
 			if (cb_num(v, 1, 1000, &s->slots))
 				return cb_usage("--slots takes a number 1..1000");
@@ -225,9 +229,11 @@ static int cb_presets(void)
 {
 	const struct bk_preset *p;
 
-	printf("%-22s %-52s %s\n", "PRESET", "OPENAI-FORMAT BASE", "ANTHROPIC-FORMAT BASE");
+	printf("%-22s %-10s %-52s %s\n", "PRESET", "AUTH", "OPENAI-FORMAT BASE",
+	       "ANTHROPIC-FORMAT BASE");
 	for (p = bk_presets; p->name; p++)
-		printf("%-22s %-52s %s\n", p->name, p->openai_url ? p->openai_url : "-",
+		printf("%-22s %-10s %-52s %s\n", p->name, p->auth ? p->auth : "by format",
+		       p->openai_url ? p->openai_url : "-",
 		       p->anthropic_url ? p->anthropic_url : "-");
 	return 0;
 }
@@ -277,4 +283,43 @@ int ctl_backend(struct app *a, int argc, char **argv)
 		return why[0] ? EX_FAIL : 0;
 	}
 	return cb_usage("unknown backend subcommand");
+}
+
+/* relayctl proxy list | revoke USER (issue 28): a member's proxy URLs
+ * (their tokens are never shown: they are stored hashed), and revoking
+ * every one of them. */
+int ctl_proxy(struct app *a, int argc, char **argv)
+{
+	struct db_res res;
+	unsigned long long n;
+	unsigned i;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		if (DBX(a->db, "SELECT t.id, u.name, t.source, COALESCE(t.backend, '(pool)'),"
+			" COALESCE(t.model_force, ''), t.created_at, COALESCE(t.revoked_at, '')"
+			" FROM proxy_tokens t JOIN users u ON u.id = t.user_id WHERE t.id > ?"
+			" ORDER BY t.id", &res, DBI(0)))
+			return fprintf(stderr, "relayctl: proxy list failed: %s\n",
+				       db_error(a->db)), EX_FAIL;
+		printf("%-6s %-20s %-10s %-20s %-20s %-20s %s\n", "ID", "USER", "SOURCE",
+		       "BACKEND", "FORCED MODEL", "CREATED", "REVOKED");
+		for (i = 0; i < res.nrows; i++)
+			printf("%-6s %-20s %-10s %-20s %-20s %-20s %s\n", db_res_str(&res, i, 0),
+			       db_res_str(&res, i, 1), db_res_str(&res, i, 2),
+			       db_res_str(&res, i, 3), db_res_str(&res, i, 4),
+			       db_res_str(&res, i, 5), db_res_str(&res, i, 6));
+		db_res_free(&res);
+		return 0;
+	}
+	if (argc != 2 || strcmp(argv[0], "revoke"))
+		return cb_usage("proxy takes list, or revoke USER");
+	if (DBX(a->db, "UPDATE proxy_tokens t JOIN users u ON u.id = t.user_id"
+		" SET t.revoked_at = NOW() WHERE u.name = ? AND t.revoked_at IS NULL", NULL,
+		DBS(argv[1])))
+		return fprintf(stderr, "relayctl: proxy revoke failed: %s\n", db_error(a->db)),
+			EX_FAIL;
+	n = db_affected(a->db);   /* before the audit row's statement */
+	audit_shell(a->db, "proxy.revoke", argv[1], NULL);
+	printf("%llu proxy URL(s) of %s revoked\n", n, argv[1]);
+	return 0;
 }

@@ -44,6 +44,11 @@ static int call_has_subpath(struct web_req *r)
 
 	if (pi && *pi)
 		return 1;
+	/* the seed's proxy routes (issue 28), wherever the server maps them */
+	if (uri && (strncmp(uri, "/api/catalog", 12) == 0 ||
+		    strncmp(uri, "/api/generate-url", 17) == 0 || strncmp(uri, "/proxy/", 7) == 0 ||
+		    strcmp(uri, "/proxy") == 0))
+		return 1;
 	if (!uri || !sn || !*sn)
 		return 0;
 	n = strlen(sn);

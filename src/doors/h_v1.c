@@ -12,6 +12,7 @@
 #include "doors.h"
 #include "auth.h"
 #include "backend.h"
+#include "bmatch.h"
 #include "door.h"
 #include "hdrpass.h"
 #include "fmt.h"
@@ -39,7 +40,22 @@ struct v1 {
 	char url[2300];            /* the default backend's upstream URL */
 	char own[400];             /* the caller's allowance headers */
 	char why[300];             /* a refusal of the door's own (d->why) */
+	struct proxy_tok *pt;      /* /proxy/{token}/...: what it opened to
+				      (errors in the seed's shape), or NULL */
+	struct buf fbody;          /* the body with the token's forced model */
 };
+
+/* An error in the route's format, or for a proxy URL in the seed's. */
+static void v1_fail(struct v1 *v, int status, const char *type, const char *msg,
+		    const char *code, const char *extra)
+{
+	if (v->pt)
+		proxy_err(v->r, status, proxy_code(status, code), msg,
+			  v->pt->backend[0] ? v->pt->backend : "relay",
+			  v->rt ? v->rt->name : NULL, extra);
+	else
+		v1err_send(v->r, v->f, status, type, msg, code, extra);
+}
 
 /* Parses the body strictly (UTF-8 checked, depth-limited); on failure
  * answers 400 and returns -1. v->req is owned by v. */
@@ -81,7 +97,7 @@ static int v1_parse(struct v1 *v)
 			v->model = json_object_get_string(m);
 	}
 	if (why) {
-		v1err_send(v->r, v->f, 400, NULL, why, NULL, NULL);
+		v1_fail(v, 400, NULL, why, NULL, NULL);
 		return -1;
 	}
 	v->stream = fmt_is_stream(v->req);
@@ -104,16 +120,16 @@ static int v1_read(struct v1 *v)
 	int code = app_read_body(v->a, v->r, &v->body, &why);
 
 	if (code == 413) {
-		v1err_send(v->r, v->f, 413, NULL, "request body too large", "request_too_large", NULL);
+		v1_fail(v, 413, NULL, "request body too large", "request_too_large", NULL);
 		return -1;
 	}
 	if (code) {
-		v1err_send(v->r, v->f, code, NULL, "request body is empty or incomplete", NULL, NULL);
+		v1_fail(v, code, NULL, "request body is empty or incomplete", NULL, NULL);
 		return -1;
 	}
 	if (!v1_header_ok(web_header(v->r, "Anthropic-Version")) ||
 	    !v1_header_ok(web_header(v->r, "Anthropic-Beta"))) {
-		v1err_send(v->r, v->f, 400, NULL, "a request header has an invalid value", NULL, NULL);
+		v1_fail(v, 400, NULL, "a request header has an invalid value", NULL, NULL);
 		return -1;
 	}
 	return v1_parse(v);
@@ -163,7 +179,7 @@ static int v1_refuse(struct v1 *v, const struct admit *ad)
 	char msg[300], hdr[200], reset[40];
 
 	if (ad->auth != AUTH_OK) {
-		v1err_send(v->r, v->f, 401, NULL,
+		v1_fail(v, 401, NULL,
 			   ad->auth == AUTH_MISSING ? "missing API key (x-api-key or Authorization: Bearer)" :
 			   ad->auth == AUTH_EXPIRED ? "API key expired" :
 			   ad->auth == AUTH_DISABLED ? "user disabled" : "invalid API key",
@@ -172,7 +188,7 @@ static int v1_refuse(struct v1 *v, const struct admit *ad)
 	}
 	if (ad->limit == LIMIT_CONCURRENT) {
 		/* the user's own cap on requests in flight: retryable soon */
-		v1err_send(v->r, v->f, 429, "rate_limit_error",
+		v1_fail(v, 429, "rate_limit_error",
 			   "too many concurrent requests for this user; retry shortly",
 			   "concurrency_limit", "retry-after: 5\r\n");
 		return 429;
@@ -187,7 +203,7 @@ static int v1_refuse(struct v1 *v, const struct admit *ad)
 	/* x-should-retry: false stops every SDK and Claude Code retry; the
 	 * reset time is said, never as a Retry-After hours away */
 	snprintf(hdr, sizeof(hdr), "x-should-retry: false\r\nx-ratelimit-reset-requests: %s\r\n", reset);
-	v1err_send(v->r, v->f, 429, "rate_limit_error", msg, "daily_limit_exceeded", hdr);
+	v1_fail(v, 429, "rate_limit_error", msg, "daily_limit_exceeded", hdr);
 	return 429;
 }
 
@@ -199,17 +215,17 @@ static int v1_busy(struct v1 *v, enum door_outcome o)
 
 	switch (o) {
 	case DOOR_QUEUE_FULL:
-		v1err_send(v->r, v->f, busy, NULL,
+		v1_fail(v, busy, NULL,
 			   "upstream busy and the wait queue is full; retry shortly", NULL,
 			   "Retry-After: 10\r\n");
 		return busy;
 	case DOOR_WAIT_TIMEOUT:
-		v1err_send(v->r, v->f, busy, NULL,
+		v1_fail(v, busy, NULL,
 			   "upstream busy: no slot freed in time; retry shortly", NULL,
 			   "Retry-After: 5\r\n");
 		return busy;
 	case DOOR_USER_QUEUE_FULL:
-		v1err_send(v->r, v->f, 429, "rate_limit_error",
+		v1_fail(v, 429, "rate_limit_error",
 			   "too many of your requests are waiting or running; retry shortly", NULL,
 			   "Retry-After: 10\r\n");
 		return 429;
@@ -217,14 +233,14 @@ static int v1_busy(struct v1 *v, enum door_outcome o)
 		log_info("client went away while waiting");
 		return 499;
 	case DOOR_CANCELLED:
-		v1err_send(v->r, v->f, 503, "api_error", "request cancelled by an operator", NULL, NULL);
+		v1_fail(v, 503, "api_error", "request cancelled by an operator", NULL, NULL);
 		return 503;
 	case DOOR_WAIT_TOKENS:
-		v1err_send(v->r, v->f, 429, "rate_limit_error", "daily token limit reached",
+		v1_fail(v, 429, "rate_limit_error", "daily token limit reached",
 			   "token_limit", NULL);
 		return 429;
 	default:
-		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
+		v1_fail(v, 500, "api_error", "database error, retry later", NULL, NULL);
 		return 500;
 	}
 }
@@ -243,7 +259,7 @@ static int v1_answer(struct door_req *d, enum door_outcome o)
 	case DOOR_DAILY_TOKENS:
 		return v1_refuse(v, &d->ad);
 	case DOOR_MODEL_NOT_ALLOWED:
-		v1err_send(v->r, v->f, 403, NULL, "this API key may not use that model",
+		v1_fail(v, 403, NULL, "this API key may not use that model",
 			   "model_not_allowed", NULL);
 		return 403;
 	case DOOR_INVALID:
@@ -253,21 +269,27 @@ static int v1_answer(struct door_req *d, enum door_outcome o)
 		/* 400 when the request itself cannot be (it says why), 404 for
 		 * what is not this member's, 500 when the translator failed */
 		st = o == DOOR_TRANSLATE_FAILED ? 500 : o == DOOR_NOT_FOUND ? 404 : 400;
-		v1err_send(v->r, v->f, st, st == 500 ? "api_error" : "invalid_request_error",
+		v1_fail(v, st, st == 500 ? "api_error" : "invalid_request_error",
 			   d->why, o == DOOR_UNTRANSLATABLE ? "untranslatable_request" : d->code, NULL);
 		return st;
 	case DOOR_NOT_SERVED:
 		snprintf(msg, sizeof(msg), "the model `%.300s` is not served here", v->model);
-		v1err_send(v->r, v->f, 404, v->f == FMT_ANTHROPIC ? "not_found_error" :
+		v1_fail(v, 404, v->f == FMT_ANTHROPIC ? "not_found_error" :
 			   "invalid_request_error", msg, "model_not_found", NULL);
 		return 404;
 	case DOOR_NO_ENDPOINT:
-		v1err_send(v->r, v->f, 500, "api_error", d->rq.fmt == FMT_ANTHROPIC ?
-			   "configuration error: anthropic_url is not set" :
-			   "configuration error: openai_url is not set", NULL, NULL);
-		return 500;
+		/* issue 28: a route no backend speaks is the client's wrong
+		 * turn here (the seed's UNSUPPORTED_ENDPOINT), not a 500 */
+		snprintf(msg, sizeof(msg), "UNSUPPORTED_ENDPOINT: the endpoint group %s is not"
+			 " supported here: no backend serves the %s format (%s, or relayctl"
+			 " backend add)", v->rt->name,
+			 d->rq.fmt == FMT_ANTHROPIC ? "Anthropic" : "OpenAI",
+			 d->rq.fmt == FMT_ANTHROPIC ? "anthropic_url" : "openai_url");
+		v1_fail(v, 400, "invalid_request_error", msg,
+			   "UNSUPPORTED_ENDPOINT", NULL);
+		return 400;
 	case DOOR_EDB:
-		v1err_send(v->r, v->f, 500, "api_error", "database error, retry later", NULL, NULL);
+		v1_fail(v, 500, "api_error", "database error, retry later", NULL, NULL);
 		return 500;
 	default:
 		return v1_busy(v, o);
@@ -302,6 +324,40 @@ static enum door_outcome v1_prepare_rs(struct door_req *d, struct v1 *v)
 	}
 }
 
+/* 1 (d->why, d->code set) when every backend serving the model has this
+ * route's endpoint group unsupported by its preset (preset.h). */
+static int v1_group_refused(struct door_req *d, struct v1 *v)
+{
+	char names[200];
+	const struct backend *b = NULL;
+	size_t i;
+
+	if (v->pt && v->pt->backend[0]) {
+		/* a URL bound to one backend: the model must be one it serves */
+		for (i = 0; i < v->a->bk.n; i++)
+			if (strcmp(v->a->bk.v[i].name, v->pt->backend) == 0)
+				b = &v->a->bk.v[i];
+		if (!b || !backend_serves(b, d->in.fmt, v->model)) {
+			snprintf(v->why, sizeof(v->why), "the backend of this proxy URL does not"
+				 " serve %.60s on the %s route", v->model, v->rt->name);
+			d->why = v->why;
+			d->code = "UNSUPPORTED_ENDPOINT";
+			return 1;
+		}
+	}
+	if (!backend_group_unsupported(&v->a->bk, d->in.fmt, v->model, v->rt->name,
+				       names, sizeof(names)))
+		return 0;
+	/* the code leads the message too: Anthropic's error shape has no
+	 * code member */
+	snprintf(v->why, sizeof(v->why), "UNSUPPORTED_ENDPOINT: the endpoint group %s is not"
+		 " supported by the backends of model %.60s (%.120s)", v->rt->name, v->model,
+		 names);
+	d->why = v->why;
+	d->code = "UNSUPPORTED_ENDPOINT";
+	return 1;
+}
+
 /* door_ops.prepare: the upstream URL, the translation when the admission
  * picked the other format's backends, and the caller's allowance headers. */
 static enum door_outcome v1_prepare(struct door_req *d)
@@ -319,6 +375,8 @@ static enum door_outcome v1_prepare(struct door_req *d)
 			return st == 404 ? DOOR_NOT_FOUND : DOOR_INVALID;
 		}
 	}
+	if (v1_group_refused(d, v))
+		return DOOR_INVALID;
 	if (route_upstream_url(&v->a->cfg, d->rq.fmt, v->rt->up_path, v->url, sizeof(v->url)))
 		v->url[0] = '\0';   /* backend 0 lacks this format: another serves it */
 	if (v->rt->id == ROUTE_RESPONSES)
@@ -339,6 +397,24 @@ static enum door_outcome v1_prepare(struct door_req *d)
 
 static const struct door_ops v1_door = { v1_answer, NULL, v1_prepare };
 
+/* The proxy URLs' door (issue 28): admitted as the token's key; a
+ * refused key is the seed's INVALID_TOKEN (the URL is the credential),
+ * the rest as the SDK routes say it, in the seed's shape (v1_fail). */
+static int proxy_answer(struct door_req *d, enum door_outcome o)
+{
+	struct v1 *v = d->ctx;
+
+	if (o == DOOR_AUTH) {
+		proxy_err(v->r, 401, "INVALID_TOKEN", "the proxy URL's key is revoked, expired"
+			  " or disabled", v->pt->backend[0] ? v->pt->backend : "relay",
+			  v->rt->name, NULL);
+		return 401;
+	}
+	return v1_answer(d, o);
+}
+
+static const struct door_ops proxy_door = { proxy_answer, NULL, v1_prepare };
+
 /* POST routes that go upstream on a slot and are metered: the request
  * read and parsed here, the rest is the door pipeline's. Busy: waits
  * inline (never a 202 here). */
@@ -348,7 +424,20 @@ static void v1_proxy(struct v1 *v)
 
 	if (v1_read(v))
 		return;
-	door_init(&d, v->a, v->r, &v1_door, v);
+	if (v->pt && v->pt->model_force[0]) {
+		/* model.mode force: the token's model, every other byte kept */
+		buf_init(&v->fbody, v->body.len + sizeof(v->pt->model_force) + 8);
+		if (bmatch_splice_model(v->body.data, v->body.len, v->pt->model_force,
+					&v->fbody) == 0) {
+			struct buf t = v->body;   /* both are freed by v1_handle */
+
+			v->body = v->fbody;
+			v->fbody = t;
+			v->model = v->pt->model_force;
+		}
+	}
+	door_init(&d, v->a, v->r, v->pt ? &proxy_door : &v1_door, v);
+	d.in.key = v->pt ? v->pt->key : NULL;
 	/* the format whose backends serve this request: the client's, unless
 	 * only a translating backend of the other format serves the model */
 	backends_sync(&v->a->bk, v->a->db, 0);
@@ -436,7 +525,7 @@ static int v1_ct_forward(struct v1 *v)
 		return 1;
 	if (!oc.started && oc.err != RE_OK) {
 		snprintf(msg, sizeof(msg), "upstream request failed: %s", oc.error);
-		v1err_send(v->r, v->f, 502, "api_error", msg, NULL, NULL);
+		v1_fail(v, 502, "api_error", msg, NULL, NULL);
 		return 1;
 	}
 	return 0;
@@ -456,7 +545,20 @@ static void v1_count_tokens(struct v1 *v)
 
 	if (v1_read(v))
 		return;
-	door_init(&d, v->a, v->r, &v1_door, v);
+	if (v->pt && v->pt->model_force[0]) {
+		/* model.mode force: the token's model, every other byte kept */
+		buf_init(&v->fbody, v->body.len + sizeof(v->pt->model_force) + 8);
+		if (bmatch_splice_model(v->body.data, v->body.len, v->pt->model_force,
+					&v->fbody) == 0) {
+			struct buf t = v->body;   /* both are freed by v1_handle */
+
+			v->body = v->fbody;
+			v->fbody = t;
+			v->model = v->pt->model_force;
+		}
+	}
+	door_init(&d, v->a, v->r, v->pt ? &proxy_door : &v1_door, v);
+	d.in.key = v->pt ? v->pt->key : NULL;
 	d.in.model = v->model;
 	if (door_peek(&d, 1) != DOOR_OK)
 		return;
@@ -483,7 +585,8 @@ static void v1_models(struct v1 *v)
 
 	if (anthropic)
 		v->f = FMT_ANTHROPIC;
-	door_init(&d, v->a, v->r, &v1_door, v);
+	door_init(&d, v->a, v->r, v->pt ? &proxy_door : &v1_door, v);
+	d.in.key = v->pt ? v->pt->key : NULL;
 	if (door_peek(&d, 0) != DOOR_OK)
 		return;
 	ids = models_list(v->a);
@@ -542,17 +645,58 @@ static void v1_unmatched(struct v1 *v, enum route_rc rc, const char *path)
 	if (rc == ROUTE_BAD_METHOD) {
 		snprintf(msg, sizeof(msg), "method %s not allowed on %s", v->r->method,
 			 v->rt->path);
-		v1err_send(v->r, v->f, 405, "invalid_request_error", msg, NULL,
+		v1_fail(v, 405, "invalid_request_error", msg, NULL,
 			   strcmp(v->rt->method, "GET") == 0 ? "Allow: GET\r\n" : "Allow: POST\r\n");
 		return;
 	}
 	snprintf(msg, sizeof(msg), "no route %.*s", ROUTE_PATH_MAX, path);
-	v1err_send(v->r, v->f, 404, "not_found_error", msg, NULL, NULL);
+	v1_fail(v, 404, "not_found_error", msg, NULL, NULL);
+}
+
+/* The seed's routes (issue 28): /api/catalog and /api/generate-url are
+ * answered here (1); /proxy/{token}/rest opens the token into *pt and
+ * matches rest in the route table (0, *n and *rc for rest), or answers
+ * MISSING_TOKEN / INVALID_TOKEN (1). 0 for any other path. */
+static int v1_seed_route(struct v1 *v, char *path, size_t *n, struct proxy_tok *pt,
+			 enum route_rc *rc)
+{
+	const char *tok, *end;
+	size_t tn;
+	int st;
+
+	if (strcmp(path, "/api/catalog") == 0)
+		return catalog_handle(v->r, v->a), 1;
+	if (strcmp(path, "/api/generate-url") == 0)
+		return genurl_handle(v->r, v->a), 1;
+	if (strncmp(path, "/proxy", 6) || (path[6] && path[6] != '/'))
+		return 0;
+	v->pt = pt;
+	memset(pt, 0, sizeof(*pt));
+	tok = path[6] ? path + 7 : path + 6;
+	end = strchr(tok, '/');
+	tn = end ? (size_t)(end - tok) : strlen(tok);
+	st = proxy_token_open(v->a, tok, tn, pt);
+	if (st) {
+		/* the token is never repeated back, nor logged */
+		proxy_err(v->r, st == PROXY_TOK_MISSING ? 400 : st == PROXY_TOK_EDB ? 500 : 401,
+			  st == PROXY_TOK_MISSING ? "MISSING_TOKEN" : st == PROXY_TOK_EDB ?
+			  "INTERNAL_ERROR" : "INVALID_TOKEN", st == PROXY_TOK_MISSING ?
+			  "the proxy URL has no token: /proxy/{token}/..." : st == PROXY_TOK_EDB ?
+			  "database error, retry later" : "the proxy token is not valid (revoked,"
+			  " or not one of this relay's)", "relay", NULL, NULL);
+		return 1;
+	}
+	*n = end ? strlen(end) : 0;
+	memmove(path, end ? end : "", *n + 1);
+	*rc = route_match(v->r->method, path, *n, &v->rt);
+	v->f = v->rt ? v->rt->fmt : pt->anthropic ? FMT_ANTHROPIC : FMT_OPENAI;
+	return 0;
 }
 
 void v1_handle(struct web_req *r, void *ctx)
 {
 	struct v1 v;
+	struct proxy_tok pt;
 	char path[ROUTE_PATH_MAX + 2];
 	size_t n;
 	enum route_rc rc;
@@ -561,6 +705,7 @@ void v1_handle(struct web_req *r, void *ctx)
 	v.a = ctx;
 	v.r = r;
 	buf_init(&v.body, 0);
+	buf_init(&v.fbody, 0);
 	xroute_init(&v.xr);
 	n = route_rel_path(web_param(r, "REQUEST_URI"), web_param(r, "SCRIPT_NAME"),
 			   web_param(r, "PATH_INFO"), path, sizeof(path));
@@ -573,6 +718,8 @@ void v1_handle(struct web_req *r, void *ctx)
 	}
 	v.f = v.rt ? v.rt->fmt :
 		route_guess_fmt(path, n, web_header(r, "Anthropic-Version") != NULL);
+	if (rc != ROUTE_FOUND && v1_seed_route(&v, path, &n, &pt, &rc))
+		goto out;
 	if (rc != ROUTE_FOUND) {
 		v1_unmatched(&v, rc, path);
 		goto out;
@@ -584,7 +731,7 @@ void v1_handle(struct web_req *r, void *ctx)
 	if (!v.a->cfg_ok) {
 		char msg[600];
 		snprintf(msg, sizeof(msg), "configuration error: %s", v.a->cfg_err);
-		v1err_send(r, v.f, 500, "api_error", msg, NULL, NULL);
+		v1_fail(&v, 500, "api_error", msg, NULL, NULL);
 		goto out;
 	}
 	if (v.rt->id == ROUTE_MODELS)
@@ -599,4 +746,6 @@ out:
 	xroute_free(&v.xr);
 	json_object_put(v.req);
 	buf_free(&v.body);
+	buf_free(&v.fbody);
+	memset(&pt, 0, sizeof(pt));
 }

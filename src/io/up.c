@@ -7,6 +7,7 @@
 #include "cfg.h"
 #include "hdrpass.h"
 #include "log.h"
+#include "sigv4.h"
 #include "up.h"
 
 struct up {
@@ -215,10 +216,58 @@ static int up_header(struct curl_slist **l, const char *name, const char *val)
 	return 0;
 }
 
+/* UP_AUTH_AWS: x-amz-date, x-amz-security-token and the SigV4
+ * Authorization of this exact request (URL and body) now. */
+static int up_aws_headers(struct curl_slist **l, const struct up_req *rq, const char *url,
+			  const char *key)
+{
+	char cred[1100], host[300], path[2100], date[20], auth[600];
+	const char *h, *p, *q, *secret, *tok;
+	struct sigv4_in in;
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc;
+
+	snprintf(cred, sizeof(cred), "%s", key ? key : "");
+	secret = strchr(cred, ':');
+	if (!secret || !rq->aws_region || !(h = strstr(url, "://")))
+		return -1;
+	cred[secret - cred] = '\0';
+	secret++;
+	tok = strchr(secret, ':');
+	if (tok)
+		cred[tok++ - cred] = '\0';
+	h += 3;
+	p = h + strcspn(h, "/?");
+	q = strchr(p, '?');
+	snprintf(host, sizeof(host), "%.*s", (int)(p - h), h);
+	snprintf(path, sizeof(path), "%.*s", (int)(q ? q - p : (long)strlen(p)), p);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+	memset(&in, 0, sizeof(in));
+	in.method = rq->get ? "GET" : "POST";
+	in.host = host;
+	in.path = path[0] ? path : "/";
+	in.query = q ? q + 1 : "";
+	in.amz_date = date;
+	in.region = rq->aws_region;
+	in.service = rq->aws_service ? rq->aws_service : "bedrock";
+	in.akid = cred;
+	in.secret = secret;
+	in.session_token = tok && *tok ? tok : NULL;
+	in.payload = rq->get ? "" : rq->body;
+	in.payload_len = rq->get ? 0 : rq->body_len;
+	rc = sigv4_sign(&in, auth, sizeof(auth)) || up_header(l, "x-amz-date", date) ||
+		(in.session_token && up_header(l, "x-amz-security-token", in.session_token)) ||
+		up_header(l, "Authorization", auth);
+	memset(cred, 0, sizeof(cred));
+	return rc ? -1 : 0;
+}
+
 /* The upstream key header: the backend's key and style, or for backend 0
  * the legacy rule (x-api-key for Anthropic, Bearer for OpenAI). */
 static int up_key_header(struct curl_slist **l, const struct up_req *rq,
-			 const struct cfg *c)
+			 const struct cfg *c, const char *url)
 {
 	const char *key = rq->api_key ? rq->api_key : c->upstream_api_key;
 	enum up_auth a = rq->auth;
@@ -227,8 +276,16 @@ static int up_key_header(struct curl_slist **l, const struct up_req *rq,
 
 	if (a == UP_AUTH_DEFAULT)
 		a = rq->fmt == FMT_ANTHROPIC ? UP_AUTH_XKEY : UP_AUTH_BEARER;
+	/* no key, no header: a keyless server behind may refuse an empty
+	 * "Authorization: Bearer " (issue 28) */
+	if (a == UP_AUTH_NONE || !key || !*key)
+		return 0;
 	if (a == UP_AUTH_XKEY)
 		return up_header(l, "x-api-key", key);
+	if (a == UP_AUTH_AZURE)
+		return up_header(l, "api-key", key);
+	if (a == UP_AUTH_AWS)
+		return up_aws_headers(l, rq, url, key);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", key);
 	rc = up_header(l, "Authorization", bearer);
 	memset(bearer, 0, sizeof(bearer));
@@ -271,7 +328,7 @@ enum relay_err up_forward(struct up *u, const struct up_req *rq,
 		    up_header(&hdr, "anthropic-beta", rq->anthropic_beta))
 			goto bad_header;
 	}
-	if (up_key_header(&hdr, rq, c))
+	if (up_key_header(&hdr, rq, c, url))
 		goto bad_header;
 
 	curl_easy_reset(h);

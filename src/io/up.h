@@ -18,7 +18,11 @@ struct up;
 enum up_auth {
 	UP_AUTH_DEFAULT = 0,   /* by format: x-api-key for Anthropic, else Bearer */
 	UP_AUTH_BEARER,        /* Authorization: Bearer <key> */
-	UP_AUTH_XKEY           /* x-api-key: <key> */
+	UP_AUTH_XKEY,          /* x-api-key: <key> */
+	UP_AUTH_NONE,          /* no credential header at all (keyless) */
+	UP_AUTH_AZURE,         /* api-key: <key> (Azure OpenAI) */
+	UP_AUTH_AWS            /* SigV4 (sigv4.h); the key is
+				  "ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]" */
 };
 
 struct up_req {
@@ -33,6 +37,8 @@ struct up_req {
 	int get;                      /* 1 = GET without a body (GET /models) */
 	const char *api_key;          /* NULL = upstream_api_key (backend 0) */
 	enum up_auth auth;
+	const char *aws_region;       /* UP_AUTH_AWS: region and service */
+	const char *aws_service;
 	/* 1 = an answer with status 429 or >= 500 is not handed to the sink:
 	 * the transfer stops (RE_EBUSY, res->status set) so that the request
 	 * can go to another backend (backend.h) */

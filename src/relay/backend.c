@@ -13,6 +13,8 @@
 #include "resp.h"
 #include "route.h"
 #include "bmatch.h"
+#include "preset.h"
+#include "sigv4.h"
 
 static double backend_now(void)
 {
@@ -87,6 +89,21 @@ void backends_free(struct backends *bs)
 	memset(bs->dflt.key, 0, sizeof(bs->dflt.key));
 }
 
+int backend_auth_kind(const char *name)
+{
+	if (!name)
+		return UP_AUTH_BEARER;
+	if (strcmp(name, "x-api-key") == 0)
+		return UP_AUTH_XKEY;
+	if (strcmp(name, "none") == 0)
+		return UP_AUTH_NONE;
+	if (strcmp(name, "azure") == 0)
+		return UP_AUTH_AZURE;
+	if (strcmp(name, "aws") == 0)
+		return UP_AUTH_AWS;
+	return UP_AUTH_BEARER;
+}
+
 /* NULL for SQL NULL or an empty list; else an owned copy. */
 static char *backend_dup(const char *s)
 {
@@ -154,7 +171,13 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 	b->fmts = fmt && strcmp(fmt, "anthropic") == 0 ? 2 : 1;
 	snprintf(b->base_url, sizeof(b->base_url), "%s",
 		 db_res_str(res, i, 3) ? db_res_str(res, i, 3) : "");
-	b->auth = auth && strcmp(auth, "x-api-key") == 0 ? UP_AUTH_XKEY : UP_AUTH_BEARER;
+	b->auth = backend_auth_kind(auth);
+	snprintf(b->api_version, sizeof(b->api_version), "%s",
+		 db_res_str(res, i, 12) ? db_res_str(res, i, 12) : "");
+	snprintf(b->preset, sizeof(b->preset), "%s",
+		 db_res_str(res, i, 13) ? db_res_str(res, i, 13) : "");
+	snprintf(b->region, sizeof(b->region), "%s",
+		 db_res_str(res, i, 14) ? db_res_str(res, i, 14) : "");
 	b->key_ok = 1;
 	if (sealed) {
 		b->key_ok = bs->mkey_ok &&
@@ -169,7 +192,7 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 	b->models = backend_dup(db_res_str(res, i, 9));
 	b->map = backend_dup(db_res_str(res, i, 10));
 	b->translate = db_res_str(res, i, 11) && strcmp(db_res_str(res, i, 11), "translate") == 0;
-	b->responses = backend_rs_parse(db_res_str(res, i, 12));
+	b->responses = backend_rs_parse(db_res_str(res, i, 15));
 }
 
 enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
@@ -190,7 +213,8 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	if (gen == bs->gen && !force)
 		return RE_OK;
 	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
-		    " weight, enabled, models, model_map, mode, responses FROM backends ORDER BY id",
+		    " weight, enabled, models, model_map, mode, api_version, preset, region, responses"
+		    " FROM backends ORDER BY id",
 		    NULL, 0, &res))
 		return RE_EDB;
 	v = res.nrows ? calloc(res.nrows, sizeof(*v)) : NULL;
@@ -249,6 +273,31 @@ int backend_others(const struct backends *bs, enum fmt_kind f, const char *model
 	return count;
 }
 
+int backend_group_unsupported(const struct backends *bs, enum fmt_kind f, const char *model,
+			      const char *group, char *names, size_t cap)
+{
+	size_t i, len = 0;
+	int seen = 0;
+
+	names[0] = '\0';
+	for (i = 0; i <= bs->n; i++) {
+		const struct backend *b = i < bs->n ? &bs->v[i] : &bs->dflt;
+		if (!backend_serves(b, f, model))
+			continue;
+		if (b->id == 0 || bk_preset_support(b->preset, group) != 'u')
+			return 0;
+		/* /responses on any OpenAI-format backend: passed through, or
+		 * translated to Chat Completions on a chat-only one */
+		if (f == FMT_OPENAI && strcmp(group, "responses") == 0)
+			return 0;
+		if (len + strlen(b->name) + 3 < cap)
+			len += (size_t)snprintf(names + len, cap - len, "%s%s",
+						seen ? ", " : "", b->name);
+		seen = 1;
+	}
+	return seen;
+}
+
 int backend_map_model(const struct backend *b, const char *model, char *out, size_t cap)
 {
 	if (!b->map || !model)
@@ -267,6 +316,103 @@ static int backend_join(const char *base, const char *path, char *out, size_t ca
 		n--;
 	w = snprintf(out, cap, "%.*s%s", (int)n, base, path ? path : "");
 	return w < 0 || (size_t)w >= cap ? -1 : 0;
+}
+
+/* Azure OpenAI's deployment-style URL: {base}/openai/deployments/{dep}
+ * {up_path}?api-version=V, the deployment being the model mapped by b
+ * (else the client's model name). A base that already ends in /openai/v1
+ * is Azure's v1 style: the path is appended as for OpenAI, no version.
+ * 0, or -1 (no usable deployment name, or too long). */
+static int backend_azure_url(const struct backend *b, const char *up_path,
+			     const char *model, char *url, size_t cap)
+{
+	char dep[256], path[600];
+	size_t n = strlen(b->base_url), i;
+	int w;
+
+	while (n > 0 && b->base_url[n - 1] == '/')
+		n--;
+	if (n >= 10 && strncmp(b->base_url + n - 10, "/openai/v1", 10) == 0)
+		return backend_join(b->base_url, up_path, url, cap);
+	if (!backend_map_model(b, model, dep, sizeof(dep)))
+		snprintf(dep, sizeof(dep), "%s", model ? model : "");
+	/* a deployment name is a path segment: letters, digits, . _ - */
+	for (i = 0; dep[i]; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+			    dep[i]))
+			return -1;
+	if (!dep[0] || strcmp(up_path ? up_path : "", "/models") == 0) {
+		/* no model (the probe): the resource's model list */
+		w = snprintf(path, sizeof(path), "/openai/models");
+	} else {
+		w = snprintf(path, sizeof(path), "/openai/deployments/%s%s", dep,
+			     up_path ? up_path : "");
+	}
+	if (w < 0 || (size_t)w >= sizeof(path))
+		return -1;
+	w = snprintf(url, cap, "%.*s%s?api-version=%s", (int)n, b->base_url, path,
+		     b->api_version[0] ? b->api_version : BACKEND_AZURE_API_VERSION);
+	return w < 0 || (size_t)w >= cap ? -1 : 0;
+}
+
+/* AWS Bedrock InvokeModel for an Anthropic Messages request: URL
+ * {base}/model/{id}/invoke (id = the mapped model, else the model,
+ * URI-encoded), body = the request without "model" and with
+ * anthropic_version bedrock-2023-05-31 (Bedrock's body rule). Streaming
+ * (invoke-with-response-stream, AWS event-stream framing) is not done
+ * yet: refused. 0 or -1 with why. */
+static int backend_bedrock(const struct backend *b, const struct up_req *in,
+			   const char *model, char *url, size_t cap, struct buf *body,
+			   struct up_req *rq, const char **why)
+{
+	char id[256], enc[800], path[900];
+	struct json_object *o = NULL;
+	struct json_tokener *tok;
+	const char *s;
+
+	if (in->stream) {
+		*why = "streaming through an AWS Bedrock backend is not supported yet";
+		return -1;
+	}
+	if (!backend_map_model(b, model, id, sizeof(id)))
+		snprintf(id, sizeof(id), "%s", model ? model : "");
+	if (!id[0] || sigv4_uri_encode(id, 0, enc, sizeof(enc))) {
+		*why = "no Bedrock model id";
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/model/%s/invoke", enc);
+	tok = in->get || in->body_len > 0x7fffffff ? NULL : json_tokener_new();
+	if (tok) {
+		o = json_tokener_parse_ex(tok, in->body, (int)in->body_len);
+		json_tokener_free(tok);
+	}
+	if (backend_join(b->base_url, path, url, cap) || !o ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		*why = "a Bedrock request needs a JSON body (and a URL that fits)";
+		return -1;
+	}
+	json_object_object_del(o, "model");
+	json_object_object_del(o, "anthropic_version");
+	json_object_object_add(o, "anthropic_version",
+			       json_object_new_string("bedrock-2023-05-31"));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE);
+	buf_reset(body);
+	if (buf_append(body, s, strlen(s))) {
+		json_object_put(o);
+		*why = "request too large";
+		return -1;
+	}
+	json_object_put(o);
+	rq->url = url;
+	rq->body = body->data;
+	rq->body_len = body->len;
+	rq->api_key = b->key;
+	rq->auth = UP_AUTH_AWS;
+	rq->aws_region = b->region;
+	rq->aws_service = "bedrock";
+	return 0;
 }
 
 int backend_prepare(const struct backend *b, const struct cfg *c,
@@ -288,8 +434,12 @@ int backend_prepare(const struct backend *b, const struct cfg *c,
 		*why = "backend key cannot be opened (master_key_file)";
 		return -1;
 	}
-	if (backend_join(b->base_url, up_path, url, urlcap)) {
-		*why = "backend URL too long";
+	if (b->auth == UP_AUTH_AWS)
+		return backend_bedrock(b, in, model, url, urlcap, body, rq, why);
+	if (b->auth == UP_AUTH_AZURE ?
+	    backend_azure_url(b, up_path, model, url, urlcap) :
+	    backend_join(b->base_url, up_path, url, urlcap)) {
+		*why = "backend URL too long (or no deployment name)";
 		return -1;
 	}
 	rq->url = url;

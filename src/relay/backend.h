@@ -23,6 +23,13 @@ struct db;
 struct cfg;
 
 #define BACKEND_NAME_MAX 64
+/* Azure OpenAI's api-version when a backend names none (a GA version of
+ * the deployment-style data-plane API). */
+#define BACKEND_AZURE_API_VERSION "2024-10-21"
+
+/* UP_AUTH_* for an auth name of the backends table ("bearer", "x-api-key",
+ * "none", "azure", "aws"); UP_AUTH_BEARER for anything else. */
+int backend_auth_kind(const char *name);
 
 struct backend {
 	unsigned id;              /* 0 = the implicit default */
@@ -31,6 +38,10 @@ struct backend {
 	char base_url[2048];      /* table backends: base the route path is
 				     appended to */
 	int auth;                 /* UP_AUTH_* */
+	char api_version[33];     /* Azure's api-version ("" = the default) */
+	char region[33];          /* aws: the region SigV4 signs for */
+	char preset[33];          /* preset.h name, "" = none (no support
+				     table: every endpoint group passes) */
 	char key[1024];           /* clear, this process's memory only */
 	int key_ok;               /* 0: a sealed key that would not open */
 	char *models;             /* owned; NULL = every model */
@@ -97,6 +108,13 @@ int backend_rs_any(const struct backends *bs, const char *model, int rs);
  * (responses = 'no', backend_gen bumped) so every process and relayctl
  * backend list see it. */
 void backend_rs_learn(struct backends *bs, struct db *db, unsigned id);
+
+/* 1 when backends of format f serve model but every one of them has
+ * endpoint group `group` (a route's name) unsupported by its preset
+ * (preset.h); their names, comma-separated, into names. 0 otherwise (none
+ * serves it, or one may take it). */
+int backend_group_unsupported(const struct backends *bs, enum fmt_kind f, const char *model,
+			      const char *group, char *names, size_t cap);
 
 /* The mapped upstream model for model under b's mapping (first matching
  * pattern wins) into out: 1 mapped, 0 no mapping applies. */

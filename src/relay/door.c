@@ -218,7 +218,8 @@ void door_run(struct door_req *d)
 	enum door_outcome o;
 
 	db_today(d->today);
-	d->in.key = route_api_key(d->r);
+	if (!d->in.key)   /* a door may bring the key (a proxy URL's) */
+		d->in.key = route_api_key(d->r);
 	d->in.today = d->today;
 	d->in.mc = app_meterc(a);
 	if (admit_request(a->db, &a->cfg, &d->in, &d->ad)) {
@@ -252,7 +253,8 @@ enum door_outcome door_peek(struct door_req *d, int limits)
 	enum door_outcome o;
 
 	db_today(d->today);
-	if (admit_peek(d->a->db, route_api_key(d->r), d->today, &d->ad)) {
+	if (admit_peek(d->a->db, d->in.key ? d->in.key : route_api_key(d->r), d->today,
+		       &d->ad)) {
 		d->ops->answer(d, DOOR_EDB);
 		return DOOR_EDB;
 	}

@@ -321,15 +321,16 @@ def test_xlate_passthrough_stays_byte_exact(env):
 
 
 def test_xlate_translate_off(env):
-    """translate = false: a route without its format's upstream is a
-    configuration error, as before translation existed."""
+    """translate = false: a route without its format's upstream is not
+    served: 400 UNSUPPORTED_ENDPOINT (issue 28; a 500 before)."""
     _openai_only(env)
     env.settings["RELAY_TRANSLATE"] = "false"
     key = env.add_user("frank")
     env.start_lighttpd()
     r = env.http(env.lighttpd_url + "/v1/messages", method="POST", body=jbody(MSG),
                  headers=dict(ANTH_HDRS, **{"x-api-key": key}))
-    assert r.status == 500 and "anthropic_url" in r.json()["error"]["message"], r.body
+    assert r.status == 400 and "anthropic_url" in r.json()["error"]["message"], r.body
+    assert "UNSUPPORTED_ENDPOINT" in r.json()["error"]["message"], r.body
     assert _posts(env) == []
 
 
@@ -487,7 +488,7 @@ def test_xlate_on_table_backends_by_mode(env):
     body = dict(MSG, model="claude-sonnet-4")
     r = env.http(base + "/v1/messages", method="POST", body=jbody(body), headers=hdrs)
     # pass mode: no translation, and nothing speaks Anthropic here
-    assert r.status == 500 and b"anthropic_url is not set" in r.body, r.body
+    assert r.status == 400 and b"UNSUPPORTED_ENDPOINT" in r.body, r.body
     assert env.relayctl("backend", "set", "oa", "--mode", "translate").returncode == 0
     time.sleep(2.5)   # a process looks for a changed table at most every 2 s
     r = env.http(base + "/v1/messages", method="POST", body=jbody(body), headers=hdrs)
@@ -502,4 +503,4 @@ def test_xlate_on_table_backends_by_mode(env):
     wait_until(lambda: int(env.sql_value("SELECT COUNT(*) FROM request_log")) >= 2,
                timeout=30 * env.timeout_factor, what="2 rows")
     assert env.sql("SELECT http_status, translated, backend FROM request_log ORDER BY id") == \
-        [["500", "0", None], ["200", "1", "oa"]]
+        [["400", "0", None], ["200", "1", "oa"]]
