@@ -42,6 +42,7 @@ static const struct con_route con_routes[] = {
 	{ CR_API | CR_ADMIN, "POST", "admin/users", capi_user_create },
 	{ CR_API | CR_ADMIN, "PUT", "admin/users/#", capi_user_update },
 	{ CR_API | CR_ADMIN, "PATCH", "admin/users/#", capi_user_update },
+	{ CR_API | CR_ADMIN, "DELETE", "admin/users/#", capi_user_delete },
 	{ CR_API | CR_ADMIN, "GET", "admin/keys", capi_admin_keys },
 	{ CR_API | CR_ADMIN, "POST", "admin/keys", capi_admin_key_create },
 	{ CR_API | CR_ADMIN, "DELETE", "admin/keys/#", capi_admin_key_revoke },

@@ -115,6 +115,7 @@ void capi_queue(struct con *c);
 void capi_users(struct con *c);
 void capi_user_create(struct con *c);
 void capi_user_update(struct con *c);
+void capi_user_delete(struct con *c);
 void capi_admin_keys(struct con *c);
 void capi_admin_key_create(struct con *c);
 void capi_admin_key_revoke(struct con *c);

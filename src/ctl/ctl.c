@@ -619,14 +619,9 @@ static int ctl_user_set(struct app *a, long long id, const char *name, int argc,
 
 static int ctl_user_del(struct app *a, long long id, const char *name)
 {
-	int n = 0;
-
-	/* Keys and usage go with the user (ON DELETE CASCADE); the request
-	 * log is kept for accounting; waiting requests fail with a reason
-	 * instead of being served for nobody, each with its request_log row
-	 * (every accepted request ends with one). */
-	if (qadmin_cancel_user(a->db, id, &n) ||
-	    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
+	/* waiting requests fail with a reason instead of being served for
+	 * nobody (useradmin.h) */
+	if (useradmin_delete(a->db, id, NULL, NULL))
 		return ctl_fail_db(a, "user del");
 	audit_shell(a->db, "user.delete", name, NULL);
 	printf("user '%s' deleted\n", name);

@@ -1,0 +1,145 @@
+"""The Go gateway's account API (issue 29, seed peer-go-gateway-api.txt):
+its request/response examples replayed against cgi-bin/console through
+lighttpd: login by e-mail, register -> pending -> approved, keys with an
+RFC 3339 expires_at, DELETE /api/v1/admin/users/:id, with each route's
+errors and role checks."""
+from common import OPENAI_REQ, assert_error, call, jbody
+from test_console import ADMIN, ADMIN_PW, Client, audit_rows, lighttpd, make_admin, ok
+
+
+def _seed_login(env, base, email, pw):
+    c = Client(env, base)
+    r = c.req("POST", "/api/v1/auth/login", {"email": email, "password": pw})
+    if r.status == 200:
+        c.csrf = r.json()["data"]["csrf_token"]
+    return c, r
+
+
+def test_gateway_login_by_email(env):
+    """POST /api/v1/auth/login {"email","password"} answers data.token and
+    data.user {id,email,name,role} (role user|admin), sets the console's
+    cookie; the address is case-insensitive and unique; a name still works.
+    Before: 400 请输入用户名和密码 and role "member"."""
+    base = lighttpd(env)
+    make_admin(env)
+    a = Client(env, base)
+    a.login(ADMIN, ADMIN_PW)
+    u = ok(a.req("POST", "/api/v1/admin/users", {"name": "User.Name", "email": "User@Example.com",
+                                                  "password": "password-1"}), 201)
+    assert u["email"] == "user@example.com" and u["role"] == "user", u
+    assert_error(a.req("POST", "/api/v1/admin/users", {"name": "other", "email": "USER@example.COM"}),
+                 409, "邮箱")
+    assert_error(a.req("POST", "/api/v1/admin/users", {"name": "bad", "email": "no-at-sign"}), 400)
+    c, r = _seed_login(env, base, "user@EXAMPLE.com", "password-1")
+    assert r.status == 200, r
+    d = r.json()["data"]
+    assert d["token"] and d["user"] == {"id": u["id"], "email": "user@example.com",
+                                        "name": "User.Name", "role": "user"}, d
+    assert any(k.lower() == "set-cookie" and v.startswith("relay_session=")
+               for k, v in r.raw_headers), r.headers
+    me = ok(c.req("GET", "/api/v1/auth/me"))
+    assert me["user"] == d["user"], me
+    # the token alone (Bearer, as the seed's clients use it) is a session
+    b = Client(env, base)
+    b.bearer = d["token"]
+    assert ok(b.req("GET", "/api/v1/user/keys")) == []
+    # by name too, and the admin's role is "admin"
+    Client(env, base).login("User.Name", "password-1")
+    _, r = _seed_login(env, base, "user@example.com", "wrong-password")
+    assert_error(r, 401)
+    _, r = _seed_login(env, base, "", "x")
+    assert_error(r, 400)
+    me = ok(a.req("GET", "/api/v1/auth/me"))
+    assert me["user"]["role"] == "admin" and me["user"]["email"] is None, me
+    # an admin sets and clears an address; another user's is a 409
+    ok(a.req("POST", "/api/v1/admin/users", {"name": "two", "email": "two@example.com"}), 201)
+    two = int(env.sql_value("SELECT id FROM users WHERE name = 'two'"))
+    assert_error(a.req("PUT", "/api/v1/admin/users/%d" % two, {"email": "user@example.com"}), 409)
+    ok(a.req("PUT", "/api/v1/admin/users/%d" % two, {"email": "Two2@Example.com"}))
+    assert env.sql_value("SELECT email FROM users WHERE id = %d" % two) == "two2@example.com"
+    ok(a.req("PUT", "/api/v1/admin/users/%d" % two, {"email": ""}))
+    assert env.sql_value("SELECT email IS NULL FROM users WHERE id = %d" % two) == "1"
+    acts = [(x[1], x[2], x[3]) for x in audit_rows(env)]
+    assert ("user.update", "user:%d" % two, "email=two2@example.com") in acts, acts
+
+
+def test_gateway_register_pending_approved(env):
+    """The seed's register {email,password,name}: 201 with the top-level
+    message, pending until an admin approves, then login by e-mail."""
+    base = lighttpd(env)
+    make_admin(env)
+    on = env.relay_env(registration_enabled=1)
+
+    def cgi(path, b):
+        return env.cgi("console", method="POST", uri=path, env=on, body=jbody(b),
+                       headers={"Content-Type": "application/json"})
+    body = {"email": "newuser@example.com", "password": "password123", "name": "新用户"}
+    r = cgi("/api/v1/auth/register", body)
+    assert r.status == 201 and r.json()["message"] == "注册成功,请等待管理员审核", r.text
+    assert env.sql("SELECT email, enabled, pending FROM users WHERE name = '新用户'") == \
+        [["newuser@example.com", "0", "1"]]
+    assert_error(cgi("/api/v1/auth/register", dict(body, name="another", email="NewUser@example.com")),
+                 409, "邮箱")
+    assert_error(cgi("/api/v1/auth/register", dict(body, name="third", email="not-an-address")), 400)
+    login = {"email": "newuser@example.com", "password": "password123"}
+    assert_error(cgi("/api/v1/auth/login", login), 403, "审核")
+    a = Client(env, base)
+    a.login(ADMIN, ADMIN_PW)
+    uid = int(env.sql_value("SELECT id FROM users WHERE email = 'newuser@example.com'"))
+    ok(a.req("PUT", "/api/v1/admin/users/%d" % uid, {"approve": 1}))
+    r = cgi("/api/v1/auth/login", login)
+    assert r.status == 200 and r.json()["data"]["user"]["role"] == "user", r.text
+
+
+def test_gateway_key_expires_at(env):
+    """POST /api/v1/user/keys with the seed's body: models and an RFC 3339
+    expires_at; a past one is a 400 (before: a dead key created, 201);
+    list and delete as the seed."""
+    base = lighttpd(env)
+    make_admin(env)
+    c = Client(env, base)
+    c.login(ADMIN, ADMIN_PW)
+    k = ok(c.req("POST", "/api/v1/user/keys", {"name": "开发测试", "models": ["glm4.7", "kimi2.5"],
+                                               "expires_at": "2099-12-31T23:59:59Z"}), 201)
+    assert k["models"] == ["glm4.7", "kimi2.5"] and k["expires_at"] == "2099-12-31", k
+    for past in ("2024-12-31T23:59:59Z", "2024-12-31", "2020-01-01T00:00:00+08:00"):
+        assert_error(c.req("POST", "/api/v1/user/keys", {"name": "old", "expires_at": past}),
+                     400, "已过")
+    for bad in ("2099-13-01T00:00:00Z", "2099-12-31T23:59:59", "2099-12-31T23:59:59Zjunk",
+                "tomorrow"):
+        assert_error(c.req("POST", "/api/v1/user/keys", {"name": "bad", "expires_at": bad}), 400)
+    ok(c.req("POST", "/api/v1/user/keys", {"name": "offset",
+                                           "expires_at": "2099-06-30T10:00:00.5+02:00"}), 201)
+    keys = ok(c.req("GET", "/api/v1/user/keys"))
+    assert sorted(x["name"] for x in keys) == ["offset", "开发测试"], keys
+    ok(c.req("DELETE", "/api/v1/user/keys/%d" % k["id"]))
+    assert_error(c.req("DELETE", "/api/v1/user/keys/%d" % k["id"]), 409)
+
+
+def test_gateway_admin_user_delete(env):
+    """DELETE /api/v1/admin/users/:id does what relayctl user del does: the
+    user, keys and usage gone, the log kept, audited; not oneself (400),
+    unknown 404, members 403. Before: 405."""
+    base = lighttpd(env)
+    admin_id = make_admin(env)
+    make_admin(env, "gone", "gone-pass-1", admin=False)
+    gid = int(env.sql_value("SELECT id FROM users WHERE name = 'gone'"))
+    m = Client(env, base)
+    m.login("gone", "gone-pass-1")
+    key = ok(m.req("POST", "/api/v1/user/keys", {"name": "k"}), 201)["key"]
+    r = call(env, OPENAI_REQ, key=key)
+    assert r.status == 200, r
+    assert_error(m.req("DELETE", "/api/v1/admin/users/%d" % admin_id), 403, "管理员")
+    a = Client(env, base)
+    a.login(ADMIN, ADMIN_PW)
+    assert_error(a.req("DELETE", "/api/v1/admin/users/%d" % admin_id), 400)
+    assert_error(a.req("DELETE", "/api/v1/admin/users/999999"), 404)
+    ok(a.req("DELETE", "/api/v1/admin/users/%d" % gid))
+    assert env.sql_value("SELECT COUNT(*) FROM users WHERE id = %d" % gid) == "0"
+    assert env.sql_value("SELECT COUNT(*) FROM api_keys WHERE user_id = %d" % gid) == "0"
+    assert_error(a.req("DELETE", "/api/v1/admin/users/%d" % gid), 404)
+    assert call(env, OPENAI_REQ, key=key).status == 401
+    # the session of the deleted user no longer works
+    assert m.req("GET", "/api/v1/auth/me").status == 401
+    acts = [(x[0], x[1], x[2]) for x in audit_rows(env)]
+    assert (ADMIN, "user.delete", "gone") in acts, acts
