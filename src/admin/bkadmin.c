@@ -100,6 +100,19 @@ static int bk_list_ok(const char *s, int map)
 	return 1;
 }
 
+/* A region label: 0..64 bytes, no spaces or control characters. */
+static int bk_region_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n > 64)
+		return 0;
+	for (; *r; r++)
+		if ((unsigned char)*r <= ' ' || *r == 0x7f)
+			return 0;
+	return 1;
+}
+
 int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 {
 	const struct bk_preset *p = NULL;
@@ -153,6 +166,8 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 	if (s->map && !bk_list_ok(s->map, 1))
 		return bk_fail(err, errlen, "--map takes pattern=target pairs separated by commas"
 			       " (e.g. 'claude-*=MiniMax-M2.7')");
+	if (s->region && !bk_region_ok(s->region))
+		return bk_fail(err, errlen, "--region takes up to 64 characters without spaces");
 	if (s->slots != -1 && (s->slots < 1 || s->slots > 1000))
 		return bk_fail(err, errlen, "--slots takes a number 1..1000");
 	if (s->weight != -1 && (s->weight < 1 || s->weight > 1000))
@@ -208,15 +223,15 @@ enum relay_err bk_add(struct app *a, const struct bk_spec *s, char *err, size_t 
 	if (bk_seal(a, s->key, sealed, sizeof(sealed), &n, last4, err, errlen))
 		return RE_EINVAL;
 	rc = DBX(a->db, "INSERT INTO backends (name, format, base_url, auth, key_sealed,"
-		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset)"
-		 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?)",
+		 " key_last4, slots, weight, priority, enabled, models, model_map, mode, preset,"
+		 " region) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, ?)",
 		 NULL, DBS(s->name), DBS(s->format), DBS(s->url), DBS(s->auth),
 		 n ? DBB((const char *)sealed, n) : DBNULL, DBS(last4),
 		 DBI(s->slots == -1 ? 1 : s->slots), DBI(s->weight == -1 ? 1 : s->weight),
 		 DBI(s->priority == -1 ? 0 : s->priority),
 		 DBI(s->enabled == -1 ? 1 : s->enabled), DBS(s->models ? s->models : ""),
 		 DBS(s->map ? s->map : ""), DBS(s->mode ? s->mode : "pass"),
-		 DBS(s->preset ? s->preset : ""));
+		 DBS(s->preset ? s->preset : ""), DBS(s->region ? s->region : ""));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc && db_errno(a->db) == 1062) {
 		snprintf(err, errlen, "a backend named %s exists already", s->name);
@@ -266,7 +281,8 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 " priority = COALESCE(?, priority), enabled = COALESCE(?, enabled),"
 		 " models = IF(? = 1, NULLIF(?, ''), models),"
 		 " model_map = IF(? = 1, NULLIF(?, ''), model_map),"
-		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset) WHERE name = ?", NULL,
+		 " mode = COALESCE(?, mode), preset = COALESCE(?, preset),"
+		 " region = COALESCE(?, region) WHERE name = ?", NULL,
 		 DBS(s->format), DBS(s->url), DBS(s->auth),
 		 DBI(s->key ? 1 : 0), n ? DBB((const char *)sealed, n) : DBNULL,
 		 DBI(s->key ? 1 : 0), DBS(s->key ? last4 : ""),
@@ -276,7 +292,7 @@ enum relay_err bk_set(struct app *a, const struct bk_spec *s, char *err, size_t 
 		 s->enabled == -1 ? DBNULL : DBI(s->enabled),
 		 DBI(s->models ? 1 : 0), DBS(s->models ? s->models : ""),
 		 DBI(s->map ? 1 : 0), DBS(s->map ? s->map : ""),
-		 DBS(s->mode), DBS(s->preset), DBS(s->name));
+		 DBS(s->mode), DBS(s->preset), DBS(s->region), DBS(s->name));
 	memset(sealed, 0, sizeof(sealed));
 	if (rc)
 		return RE_EDB;
@@ -390,6 +406,11 @@ enum relay_err bk_test(struct app *a, const char *name, int *status, long *ms,
 		if (oc.status == 401 || oc.status == 403)
 			snprintf(why, whylen, "the upstream refused the key (HTTP %d)", oc.status);
 		DBX(a->db, "CALL relay_backend_ok(?)", NULL, DBI(b->id));
+		/* a check's time even for a backend that never failed (whose
+		 * state row relay_backend_ok leaves alone): the admin API's
+		 * last_check_at; only here, never on the request path */
+		DBX(a->db, "INSERT INTO backend_state (backend_id, last_ok_at) VALUES (?, NOW())"
+		    " ON DUPLICATE KEY UPDATE last_ok_at = NOW()", NULL, DBI(b->id));
 	}
 	return RE_OK;
 }

@@ -38,6 +38,7 @@ struct bk_spec {
 	const char *models;         /* comma list, "" = every model */
 	const char *map;            /* "pattern=target,...", "" = none */
 	const char *mode;           /* "pass" | "translate" */
+	const char *region;         /* a label, "" = none (1..64 printable) */
 	long long slots, weight, priority;
 	int enabled;
 };

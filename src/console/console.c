@@ -62,6 +62,7 @@ static const struct con_route con_routes[] = {
 	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/enable", capi_backend_action },
 	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/disable", capi_backend_action },
 	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/test", capi_backend_action },
+	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/health", capi_backend_action },
 	/* HTML pages */
 	{ CR_ANON, "GET", "login", cpage_login },
 	{ CR_ANON, "POST", "login", cpage_login_post },

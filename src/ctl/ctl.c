@@ -53,7 +53,7 @@ static const char ctl_usage_text[] =
 	"  backend add NAME (--preset P | --format openai|anthropic --url BASE)\n"
 	"              [--key-file FILE | --key -] [--slots N] [--weight N] [--priority N]\n"
 	"              [--models a,b*] [--map 'claude-*=MiniMax-M2.7,...'] [--auth bearer|x-api-key]\n"
-	"              [--mode pass|translate] [--disable]\n"
+	"              [--mode pass|translate] [--region R] [--disable]\n"
 	"  backend set NAME [same options]   backend enable|disable|del|test NAME\n"
 	"  backend list   backend presets\n"
 	"  usage --by-backend [--day YYYY-MM-DD]\n"

@@ -81,6 +81,8 @@ static int cb_flags(int argc, char **argv, struct bk_spec *s, char *keybuf, size
 			s->map = v;
 		else if (strcmp(o, "--mode") == 0)
 			s->mode = v;
+		else if (strcmp(o, "--region") == 0)
+			s->region = v;
 		else if (strcmp(o, "--slots") == 0) {
 			if (cb_num(v, 1, 1000, &s->slots))
 				return cb_usage("--slots takes a number 1..1000");

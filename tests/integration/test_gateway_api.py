@@ -3,6 +3,8 @@ its request/response examples replayed against cgi-bin/console through
 lighttpd: login by e-mail, register -> pending -> approved, keys with an
 RFC 3339 expires_at, DELETE /api/v1/admin/users/:id, with each route's
 errors and role checks."""
+import re
+
 from common import OPENAI_REQ, assert_error, call, jbody
 from test_console import ADMIN, ADMIN_PW, Client, audit_rows, lighttpd, make_admin, ok
 
@@ -143,3 +145,44 @@ def test_gateway_admin_user_delete(env):
     assert m.req("GET", "/api/v1/auth/me").status == 401
     acts = [(x[0], x[1], x[2]) for x in audit_rows(env)]
     assert (ADMIN, "user.delete", "gone") in acts, acts
+
+
+def test_gateway_backends_fields_and_health(env):
+    """The seed's Backend fields beside today's: region (set by base_url /
+    region), healthy, last_check_at (RFC 3339, the health check's time),
+    created_at, updated_at; POST /api/v1/admin/backends/:id/health runs
+    today's test (before: 404), audited; members 403; bad region 400."""
+    up = env.start_extra_mock("gw-health")
+    base = lighttpd(env)
+    make_admin(env)
+    make_admin(env, "m1", "m1-pass-123", admin=False)
+    a = Client(env, base)
+    a.login(ADMIN, ADMIN_PW)
+    b = ok(a.req("POST", "/api/v1/admin/backends",
+                 {"name": "east", "format": "openai", "base_url": up + "/v1", "region": "cn-east",
+                  "weight": 2}), 201)
+    assert (b["base_url"], b["region"], b["healthy"], b["last_check_at"], b["state"]) == \
+        (up + "/v1", "cn-east", True, None, "ok"), b
+    ts = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.fullmatch(ts, b["created_at"]) and re.fullmatch(ts, b["updated_at"]), b
+    assert_error(a.req("PUT", "/api/v1/admin/backends/%d" % b["id"], {"region": "has space"}), 400)
+    assert ok(a.req("PUT", "/api/v1/admin/backends/%d" % b["id"], {"region": "us"}))["region"] == "us"
+    t = ok(a.req("POST", "/api/v1/admin/backends/%d/health" % b["id"], {}))
+    assert t["ok"] is True and t["status"] == 200, t
+    row = [x for x in ok(a.req("GET", "/api/v1/admin/backends")) if x["id"] == b["id"]][0]
+    assert row["healthy"] is True and re.fullmatch(ts, row["last_check_at"]), row
+    # a dead upstream: the check fails, the backend is no longer healthy
+    ok(a.req("PUT", "/api/v1/admin/backends/%d" % b["id"], {"base_url": "http://127.0.0.1:9/v1"}))
+    t = ok(a.req("POST", "/api/v1/admin/backends/%d/health" % b["id"], {}))
+    assert t["ok"] is False, t
+    row = [x for x in ok(a.req("GET", "/api/v1/admin/backends")) if x["id"] == b["id"]][0]
+    assert row["healthy"] is False and row["state"] != "ok" and row["last_check_at"], row
+    assert_error(a.req("POST", "/api/v1/admin/backends/999999/health", {}), 404)
+    m = Client(env, base)
+    m.login("m1", "m1-pass-123")
+    assert_error(m.req("POST", "/api/v1/admin/backends/%d/health" % b["id"], {}), 403)
+    acts = [(x[1], x[2]) for x in audit_rows(env)]
+    assert ("backend.test", "backend:east") in acts, acts
+    r = env.relayctl("backend", "set", "east", "--region", "eu")
+    assert r.returncode == 0, r.stderr
+    assert env.sql_value("SELECT region FROM backends WHERE name = 'east'") == "eu"
