@@ -63,6 +63,13 @@ static const struct con_route con_routes[] = {
 	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/disable", capi_backend_action },
 	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/test", capi_backend_action },
 	{ CR_API | CR_ADMIN, "POST", "admin/backends/#/health", capi_backend_action },
+	{ CR_API | CR_ADMIN, "GET", "admin/models", capi_models },
+	{ CR_API | CR_ADMIN, "POST", "admin/models", capi_model_create },
+	{ CR_API | CR_ADMIN, "PUT", "admin/models/#", capi_model_update },
+	{ CR_API | CR_ADMIN, "PATCH", "admin/models/#", capi_model_update },
+	{ CR_API | CR_ADMIN, "DELETE", "admin/models/#", capi_model_delete },
+	{ CR_API | CR_ADMIN, "GET", "admin/models/#/backends", capi_model_backends },
+	{ CR_API | CR_ADMIN, "POST", "admin/models/#/backends", capi_model_backend_add },
 	/* HTML pages */
 	{ CR_ANON, "GET", "login", cpage_login },
 	{ CR_ANON, "POST", "login", cpage_login_post },

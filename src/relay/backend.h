@@ -38,6 +38,10 @@ struct backend {
 	int slots, weight, enabled;
 	int translate;            /* mode 'translate' (issue 14's hook; requests
 				     of its own format pass through as now) */
+	char *mmap;               /* owned; its model entries (issue 29) of
+				     enabled models, "public=upstream,..." */
+	char *const *mall;        /* the pool's public names that have model
+				     entries (&backends.mall; NULL until loaded) */
 };
 
 /* A process's copy of the table, refreshed when backend_gen moves. */
@@ -47,6 +51,10 @@ struct backends {
 	long long gen;            /* -1 = never loaded */
 	double checked;           /* monotonic time of the last gen check */
 	struct backend dflt;      /* backend 0, from the configuration */
+	char *mall;               /* owned; every public model name with
+				     entries in model_backends, NULL = none:
+				     those models are served by their entries
+				     only, the others by models/map as before */
 	int mkey_ok;
 	unsigned char mkey[SEAL_KEY_LEN];
 };
@@ -68,7 +76,8 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force);
 /* Backend by id (0 = the default), or NULL when unknown. Borrowed. */
 const struct backend *backend_get(const struct backends *bs, unsigned id);
 
-/* 1 when b serves format f and model (the same rule as relay_serves). */
+/* 1 when b serves format f and model (the same rule as relay_serves): a
+ * model with entries by its entries' backends only, else b's lists. */
 int backend_serves(const struct backend *b, enum fmt_kind f, const char *model);
 
 /* How many enabled backends other than those in `tried` (n ids) serve f
@@ -76,8 +85,9 @@ int backend_serves(const struct backend *b, enum fmt_kind f, const char *model);
 int backend_others(const struct backends *bs, enum fmt_kind f, const char *model,
 		   const unsigned *tried, int n);
 
-/* The mapped upstream model for model under b's mapping (first matching
- * pattern wins) into out: 1 mapped, 0 no mapping applies. */
+/* The mapped upstream model for model into out: the upstream name of b's
+ * model entry for it, else b's mapping (first matching pattern wins).
+ * 1 mapped, 0 no mapping applies. */
 int backend_map_model(const struct backend *b, const char *model, char *out, size_t cap);
 
 /* One request prepared for backend b: *rq is in with b's URL (legacy_url

@@ -1,11 +1,14 @@
 """The Go gateway's account API (issue 29, seed peer-go-gateway-api.txt):
 its request/response examples replayed against cgi-bin/console through
 lighttpd: login by e-mail, register -> pending -> approved, keys with an
-RFC 3339 expires_at, DELETE /api/v1/admin/users/:id, with each route's
+RFC 3339 expires_at, DELETE /api/v1/admin/users/:id, backends with the
+seed's fields and /health, models with their backends (and the router
+using them), with each route's
 errors and role checks."""
+import json
 import re
 
-from common import OPENAI_REQ, assert_error, call, jbody
+from common import OPENAI_REQ, assert_error, call, jbody, req
 from test_console import ADMIN, ADMIN_PW, Client, audit_rows, lighttpd, make_admin, ok
 
 
@@ -186,3 +189,92 @@ def test_gateway_backends_fields_and_health(env):
     r = env.relayctl("backend", "set", "east", "--region", "eu")
     assert r.returncode == 0, r.stderr
     assert env.sql_value("SELECT region FROM backends WHERE name = 'east'") == "eu"
+
+
+def test_gateway_models_route_requests(env):
+    """Models as first-class entries: /api/v1/admin/models CRUD and
+    /models/:id/backends; a model with entries goes to its backends under
+    the entry's upstream name, ahead of any backend's glob (before: 404 on
+    the routes, requests by globs only); without entries the globs and
+    mappings decide as before; a disabled model is served by nobody;
+    errors, role checks, audit."""
+    a_url, b_url = env.start_extra_mock("gw-ma"), env.start_extra_mock("gw-mb")
+    env.mock_reset_at(a_url)
+    env.mock_reset_at(b_url)
+    e = env.relay_env(RELAY_OPENAI_URL=None, RELAY_ANTHROPIC_URL=None)
+    base = lighttpd(env)
+    make_admin(env)
+    make_admin(env, "m1", "m1-pass-123", admin=False)
+    a = Client(env, base)
+    a.login(ADMIN, ADMIN_PW)
+    alpha = ok(a.req("POST", "/api/v1/admin/backends", {"name": "alpha", "format": "openai",
+                                                         "base_url": a_url + "/v1",
+                                                         "models": "gpt-*"}), 201)["id"]
+    bravo = ok(a.req("POST", "/api/v1/admin/backends", {"name": "bravo", "format": "openai",
+                                                         "base_url": b_url + "/v1",
+                                                         "models": "other-*"}), 201)["id"]
+    m = ok(a.req("POST", "/api/v1/admin/models", {"name": "kimi2.5", "display_name": "Kimi 2.5"}),
+           201)
+    assert (m["name"], m["display_name"], m["enabled"], m["backends"]) == \
+        ("kimi2.5", "Kimi 2.5", True, []), m
+    mid = m["id"]
+    m = ok(a.req("POST", "/api/v1/admin/models/%d/backends" % mid,
+                 {"backend_id": bravo, "model_name": "moonshot-kimi-k2", "weight": 3,
+                  "region": "cn"}), 201)
+    assert [(x["id"], x["name"], x["model_name"], x["weight"], x["region"], x["healthy"])
+            for x in m["backends"]] == [(bravo, "bravo", "moonshot-kimi-k2", 3, "cn", True)], m
+    assert ok(a.req("GET", "/api/v1/admin/models/%d/backends" % mid)) == m["backends"]
+    assert [x["name"] for x in ok(a.req("GET", "/api/v1/admin/models"))] == ["kimi2.5"]
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    r = call(env, req(model="kimi2.5"), k, env_over=e)
+    assert r.status == 200, r.body
+    rb = env.mock_requests_at(b_url)
+    assert len(rb) == 1 and json.loads(rb[0]["body"])["model"] == "moonshot-kimi-k2", rb
+    assert not env.mock_requests_at(a_url)
+    assert env.sql("SELECT backend, model FROM request_log ORDER BY id DESC LIMIT 1") == \
+        [["bravo", "kimi2.5"]]
+    # without an entry, alpha's glob serves gpt-4o; with one on bravo, bravo
+    r = call(env, req(model="gpt-4o"), k, env_over=e)
+    assert r.status == 200 and len(env.mock_requests_at(a_url)) == 1, r.body
+    g = ok(a.req("POST", "/api/v1/admin/models", {"name": "gpt-4o"}), 201)["id"]
+    ok(a.req("POST", "/api/v1/admin/models/%d/backends" % g, {"backend_id": bravo}), 201)
+    r = call(env, req(model="gpt-4o"), k, env_over=e)
+    assert r.status == 200 and len(env.mock_requests_at(a_url)) == 1, r.body
+    rb = env.mock_requests_at(b_url)
+    assert len(rb) == 2 and json.loads(rb[1]["body"])["model"] == "gpt-4o", rb
+    # disabled: nobody serves it (the route's 400 naming the model)
+    ok(a.req("PUT", "/api/v1/admin/models/%d" % mid, {"enabled": 0}))
+    r = call(env, req(model="kimi2.5"), k, env_over=e)
+    assert r.status == 400 and "kimi2.5" in r.json()["message"], r.body
+    ok(a.req("PUT", "/api/v1/admin/models/%d" % mid, {"enabled": 1}))
+    assert call(env, req(model="kimi2.5"), k, env_over=e).status == 200
+    # errors and roles
+    assert_error(a.req("POST", "/api/v1/admin/models", {"name": "kimi2.5"}), 409)
+    assert_error(a.req("POST", "/api/v1/admin/models", {"name": "glob-*"}), 400)
+    assert_error(a.req("POST", "/api/v1/admin/models", {}), 400)
+    assert_error(a.req("PUT", "/api/v1/admin/models/999999", {"enabled": 0}), 404)
+    assert_error(a.req("DELETE", "/api/v1/admin/models/999999"), 404)
+    assert_error(a.req("GET", "/api/v1/admin/models/999999/backends"), 404)
+    assert_error(a.req("POST", "/api/v1/admin/models/%d/backends" % mid, {"backend_id": 999999}),
+                 404)
+    assert_error(a.req("POST", "/api/v1/admin/models/%d/backends" % mid, {}), 400)
+    assert_error(a.req("POST", "/api/v1/admin/models/%d/backends" % mid,
+                       {"backend_id": alpha, "weight": 0}), 400)
+    mem = Client(env, base)
+    mem.login("m1", "m1-pass-123")
+    for method, path, body in (("GET", "/api/v1/admin/models", None),
+                               ("POST", "/api/v1/admin/models", {"name": "x"}),
+                               ("PUT", "/api/v1/admin/models/%d" % mid, {"enabled": 0}),
+                               ("DELETE", "/api/v1/admin/models/%d" % mid, None),
+                               ("GET", "/api/v1/admin/models/%d/backends" % mid, None),
+                               ("POST", "/api/v1/admin/models/%d/backends" % mid,
+                                {"backend_id": alpha})):
+        assert_error(mem.req(method, path, body), 403, "管理员")
+    # deleted: back to the globs (nobody serves kimi2.5)
+    ok(a.req("DELETE", "/api/v1/admin/models/%d" % mid))
+    assert env.sql_value("SELECT COUNT(*) FROM model_backends WHERE model_id = %d" % mid) == "0"
+    assert call(env, req(model="kimi2.5"), k, env_over=e).status == 400
+    acts = [(x[1], x[2]) for x in audit_rows(env)]
+    for act in (("model.create", "kimi2.5"), ("model.backend", "model:%d" % mid),
+                ("model.update", "model:%d" % mid), ("model.delete", "model:%d" % mid)):
+        assert act in acts, (act, acts)
