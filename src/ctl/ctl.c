@@ -17,6 +17,7 @@
 #include "ctl_backend.h"
 #include "ctl_import.h"
 #include "ctl_doctor.h"
+#include "ctl_model.h"
 #include "db.h"
 #include "migrations.h"
 #include "qadmin.h"
@@ -56,6 +57,9 @@ static const char ctl_usage_text[] =
 	"              [--mode pass|translate] [--region R] [--disable]\n"
 	"  backend set NAME [same options]   backend enable|disable|del|test NAME\n"
 	"  backend list   backend presets\n"
+	"  model list   model add NAME [--display TEXT] [--disable]   model del NAME\n"
+	"  model set NAME [--display TEXT] [--enable|--disable]\n"
+	"  model backend NAME BACKEND [--upstream MODEL] [--weight N] [--region R]\n"
 	"  usage --by-backend [--day YYYY-MM-DD]\n"
 	"  log purge [--days N] [--archive|--no-archive] [--batch N] [--pause-ms N] [--dry-run]\n"
 	"(0 = unlimited for limits, but --max-queued 0 = a quarter of queue_max;\n"
@@ -1012,7 +1016,7 @@ int ctl_main(int argc, char **argv)
 		return ctl_doctor(argc - 2, argv + 2);
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
 	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend") &&
-	    strcmp(cmd, "log") && strcmp(cmd, "import"))
+	    strcmp(cmd, "model") && strcmp(cmd, "log") && strcmp(cmd, "import"))
 		return ctl_usage("unknown command");
 	app_init(&a, "relayctl");
 	if (!a.cfg_ok) {
@@ -1035,6 +1039,8 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_usage_report(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "backend") == 0)
 		rc = ctl_backend(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "model") == 0)
+		rc = ctl_model(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "log") == 0)
 		rc = ctl_log(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "import") == 0)

@@ -278,3 +278,37 @@ def test_gateway_models_route_requests(env):
     for act in (("model.create", "kimi2.5"), ("model.backend", "model:%d" % mid),
                 ("model.update", "model:%d" % mid), ("model.delete", "model:%d" % mid)):
         assert act in acts, (act, acts)
+
+
+def test_gateway_relayctl_model(env):
+    """relayctl model add/backend/set/list/del: the same entries as the
+    API (madmin), audited as the shell's; bad input exit 2, unknown 1."""
+    up = env.start_extra_mock("gw-ctl")
+    env.mock_reset_at(up)
+    e = env.relay_env(RELAY_OPENAI_URL=None, RELAY_ANTHROPIC_URL=None)
+    for args in (("backend", "add", "solo", "--format", "openai", "--url", up + "/v1",
+                  "--models", "nothing-*"),
+                 ("model", "add", "glm4.7", "--display", "GLM 4.7"),
+                 ("model", "backend", "glm4.7", "solo", "--upstream", "glm-4.7-pro",
+                  "--weight", "2", "--region", "cn")):
+        r = env.relayctl(*args)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    out = env.relayctl("model", "list").stdout
+    assert "glm4.7" in out and "glm-4.7-pro" in out and "solo" in out, out
+    k = env.add_user("u", daily_requests=0, daily_tokens=0)
+    r = call(env, req(model="glm4.7"), k, env_over=e)
+    assert r.status == 200, r.body
+    assert json.loads(env.mock_requests_at(up)[0]["body"])["model"] == "glm-4.7-pro"
+    assert env.relayctl("model", "set", "glm4.7", "--disable").returncode == 0
+    assert env.sql_value("SELECT enabled FROM models WHERE name = 'glm4.7'") == "0"
+    assert env.relayctl("model", "add", "glm4.7").returncode == 1
+    assert env.relayctl("model", "add", "bad*name").returncode == 2
+    assert env.relayctl("model", "backend", "glm4.7", "solo", "--weight", "0").returncode == 2
+    assert env.relayctl("model", "backend", "glm4.7", "nobody").returncode == 1
+    assert env.relayctl("model", "del", "nope").returncode == 1
+    assert env.relayctl("model", "del", "glm4.7").returncode == 0
+    assert env.sql_value("SELECT COUNT(*) FROM model_backends") == "0"
+    acts = [(x[1], x[2]) for x in audit_rows(env)]
+    for act in (("model.create", "glm4.7"), ("model.backend", "glm4.7"),
+                ("model.update", "glm4.7"), ("model.delete", "glm4.7")):
+        assert act in acts, (act, acts)
