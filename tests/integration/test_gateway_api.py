@@ -233,6 +233,9 @@ def test_gateway_models_route_requests(env):
     assert not env.mock_requests_at(a_url)
     assert env.sql("SELECT backend, model FROM request_log ORDER BY id DESC LIMIT 1") == \
         [["bravo", "kimi2.5"]]
+    # /v1/models lists the model entries beside the upstream's list
+    r = env.http(base + "/v1/models", headers={"Authorization": "Bearer " + k})
+    assert r.status == 200 and "kimi2.5" in [x["id"] for x in r.json()["data"]], r.body
     # without an entry, alpha's glob serves gpt-4o; with one on bravo, bravo
     r = call(env, req(model="gpt-4o"), k, env_over=e)
     assert r.status == 200 and len(env.mock_requests_at(a_url)) == 1, r.body
