@@ -91,13 +91,13 @@ static void cm_dberr(struct con *c)
 /* The one model id as the answer of a change (status st). */
 static void cm_answer(struct con *c, long long id, int st)
 {
-	struct json_object *d = NULL;
+	struct json_object *d = NULL, *one;
 
 	if (cm_list(c, id, &d)) {
 		cm_dberr(c);
 		return;
 	}
-	struct json_object *one = json_object_array_length(d) ?
+	one = json_object_array_length(d) ?
 		json_object_get(json_object_array_get_idx(d, 0)) : json_object_new_object();
 	json_object_put(d);
 	con_ok(c, st, one, NULL);
