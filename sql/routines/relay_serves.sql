@@ -3,7 +3,8 @@
 --
 -- 1 when backend p_b (0 = the default, whose formats are p_dflt) is
 -- enabled and serves p_format / p_model (health aside). The same rule is
--- inline in relay_take_slot's scan.
+-- inline in relay_take_slot's scan: a model with entries in model_backends
+-- is served by those backends only (its model enabled).
 
 DELIMITER //
 
@@ -15,6 +16,13 @@ BEGIN
   DECLARE v_map TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL;
   DECLARE v_found TINYINT DEFAULT 1;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
+  IF EXISTS (SELECT 1 FROM models m JOIN model_backends mb ON mb.model_id = m.id
+             WHERE m.name = p_model) THEN
+    RETURN EXISTS (SELECT 1 FROM models m JOIN model_backends mb ON mb.model_id = m.id
+                   JOIN backends b ON b.id = mb.backend_id
+                   WHERE m.name = p_model AND m.enabled = 1 AND b.id = p_b
+                   AND b.enabled = 1 AND b.format = p_format);
+  END IF;
   IF p_b = 0 THEN
     RETURN (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0;
   END IF;

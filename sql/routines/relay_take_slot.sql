@@ -8,7 +8,9 @@
 -- o_slot = the lock name or NULL; o_why: 0 got, 1 every serving backend
 -- busy, 2 a slot is free but others are ahead, 3 no backend serves it at
 -- all; o_first = 1 when nobody is ahead for some serving backend (a short
--- nap).
+-- nap). A model with entries in model_backends (sql/schema/028_models.sql)
+-- is served by those backends only (its model enabled), under the entry's
+-- weight; the default never serves it; other models as before.
 
 DELIMITER //
 
@@ -38,12 +40,20 @@ proc: BEGIN
   -- list with globs or a mapping)
   DECLARE cur CURSOR FOR
     SELECT 0, 1, 0 FROM DUAL WHERE (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0
+      AND NOT EXISTS (SELECT 1 FROM models m JOIN model_backends mb ON mb.model_id = m.id
+                      WHERE m.name = p_model)
     UNION ALL
-    SELECT id, weight, priority FROM backends WHERE enabled = 1 AND format = p_format
-      AND (models IS NULL OR TRIM(models) = ''
-           OR IF(LOCATE('*', models) = 0, FIND_IN_SET(p_model, REPLACE(models, ' ', '')) > 0,
-                 relay_glob_any(models, p_model, 0) = 1)
-           OR (model_map IS NOT NULL AND relay_glob_any(model_map, p_model, 1) = 1))
+    SELECT b.id, COALESCE(e.weight, b.weight), b.priority FROM backends b
+      LEFT JOIN (SELECT mb.backend_id, mb.weight FROM models m
+                 JOIN model_backends mb ON mb.model_id = m.id
+                 WHERE m.name = p_model AND m.enabled = 1) e ON e.backend_id = b.id
+      WHERE b.enabled = 1 AND b.format = p_format
+      AND IF(EXISTS (SELECT 1 FROM models m JOIN model_backends mb ON mb.model_id = m.id
+                     WHERE m.name = p_model), e.backend_id IS NOT NULL,
+          b.models IS NULL OR TRIM(b.models) = ''
+           OR IF(LOCATE('*', b.models) = 0, FIND_IN_SET(p_model, REPLACE(b.models, ' ', '')) > 0,
+                 relay_glob_any(b.models, p_model, 0) = 1)
+           OR (b.model_map IS NOT NULL AND relay_glob_any(b.model_map, p_model, 1) = 1))
     ORDER BY 3 DESC, 1;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_done = 1;
   SET o_slot = NULL, o_why = 3, o_first = 0;
@@ -56,7 +66,8 @@ proc: BEGIN
   -- of an admission)
   IF (p_dflt & IF(p_format = 'anthropic', 2, 1)) <> 0 AND
      (p_exclude IS NULL OR LOCATE(',0,', p_exclude) = 0) AND
-     NOT EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = p_format) THEN
+     NOT EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = p_format) AND
+     NOT EXISTS (SELECT 1 FROM model_backends) THEN
     IF v_waiting = 1 AND relay_ahead(p_prefix, 0, p_dflt, p_prio, p_id) = 1 THEN
       SET o_why = IF(relay_bfree(p_prefix, 0, relay_bslots(0, p_slots), 1) > 0, 2, 1);
       LEAVE proc;

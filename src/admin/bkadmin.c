@@ -99,6 +99,19 @@ static int bk_aws_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 	return 0;
 }
 
+/* A region label: 0..64 bytes, no spaces or control characters. */
+static int bk_region_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n > 64)
+		return 0;
+	for (; *r; r++)
+		if ((unsigned char)*r <= ' ' || *r == 0x7f)
+			return 0;
+	return 1;
+}
+
 int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 {
 	const struct bk_preset *p = NULL;
@@ -171,6 +184,8 @@ int bk_check(struct bk_spec *s, int adding, char *err, size_t errlen)
 	if (s->map && !bk_list_ok(s->map, 1))
 		return bk_fail(err, errlen, "--map takes pattern=target pairs separated by commas"
 			       " (e.g. 'claude-*=MiniMax-M2.7')");
+	if (s->region && !bk_region_ok(s->region))
+		return bk_fail(err, errlen, "--region takes up to 64 characters without spaces");
 	if (s->slots != -1 && (s->slots < 1 || s->slots > 1000))
 		return bk_fail(err, errlen, "--slots takes a number 1..1000");
 	if (s->weight != -1 && (s->weight < 1 || s->weight > 1000))
@@ -415,6 +430,11 @@ enum relay_err bk_test(struct app *a, const char *name, int *status, long *ms,
 		if (oc.status == 401 || oc.status == 403)
 			snprintf(why, whylen, "the upstream refused the key (HTTP %d)", oc.status);
 		DBX(a->db, "CALL relay_backend_ok(?)", NULL, DBI(b->id));
+		/* a check's time even for a backend that never failed (whose
+		 * state row relay_backend_ok leaves alone): the admin API's
+		 * last_check_at; only here, never on the request path */
+		DBX(a->db, "INSERT INTO backend_state (backend_id, last_ok_at) VALUES (?, NOW())"
+		    " ON DUPLICATE KEY UPDATE last_ok_at = NOW()", NULL, DBI(b->id));
 	}
 	return RE_OK;
 }

@@ -263,8 +263,8 @@ enum relay_err cdata_admin_queue(struct db *db, struct json_object **out)
 enum relay_err cdata_users(struct db *db, long long id, struct json_object **out)
 {
 	static const struct cdata_col cols[] = {
-		{ "id", 'i' }, { "name", 's' }, { "role", 's' }, { "enabled", 'b' },
-		{ "pending", 'b' }, { "daily_requests", 'i' }, { "daily_tokens", 'i' },
+		{ "id", 'i' }, { "name", 's' }, { "email", 's' }, { "role", 's' },
+		{ "enabled", 'b' }, { "pending", 'b' }, { "daily_requests", 'i' }, { "daily_tokens", 'i' },
 		{ "priority", 'i' }, { "models", 'm' }, { "has_password", 'b' },
 		{ "keys", 'i' }, { "today_requests", 'i' }, { "today_tokens", 'i' },
 		{ "today_errors", 'i' }, { "created_at", 's' }, { "max_concurrent", 'i' },
@@ -275,7 +275,7 @@ enum relay_err cdata_users(struct db *db, long long id, struct json_object **out
 	enum relay_err rc;
 
 	db_today(today);
-	rc = DBX(db, "SELECT u.id, u.name, IF(u.is_admin, 'admin', 'member'), u.enabled,"
+	rc = DBX(db, "SELECT u.id, u.name, u.email, IF(u.is_admin, 'admin', 'user'), u.enabled,"
 		 " u.pending, u.daily_requests, u.daily_tokens, u.priority, u.models,"
 		 " u.password_hash IS NOT NULL, (SELECT COUNT(*) FROM api_keys k"
 		 " WHERE k.user_id = u.id AND k.revoked_at IS NULL),"
@@ -426,15 +426,22 @@ static int cdata_dberr(struct con *c, const char *what, const char **msg)
 	return 500;
 }
 
-/* Checks the login of name/password against users; fills uid and admin. */
-static int cdata_check_login(struct con *c, const char *name, const char *pw,
-			     long long *uid, int *admin, const char **msg)
+/* Checks the login of who/password against users, who being a name or an
+ * e-mail address (a name spelled exactly wins over another user's address);
+ * fills uid, admin, the user's name and e-mail ("" for none). */
+static int cdata_check_login(struct con *c, const char *who, const char *pw,
+			     long long *uid, int *admin, char name[CDATA_NAME_MAX + 1],
+			     char email[255], const char **msg)
 {
 	struct db_res res;
+	char em[255];
 	int ok, st = 200;
 
-	if (DBX(c->a->db, "SELECT id, password_hash, enabled, pending, is_admin FROM users"
-		" WHERE name = ?", &res, DBS(name)))
+	if (useradmin_email_norm(who, em, sizeof(em)))
+		em[0] = '\0';
+	if (DBX(c->a->db, "SELECT id, password_hash, enabled, pending, is_admin, name, email"
+		" FROM users WHERE name = ? OR email = ? ORDER BY name = ? DESC LIMIT 1", &res,
+		DBS(who), DBS(em[0] ? em : NULL), DBS(who)))
 		return cdata_dberr(c, "login", msg);
 	/* one crypt run whether or not the name exists */
 	ok = cpw_verify(pw, res.nrows ? db_res_str(&res, 0, 1) : NULL);
@@ -450,6 +457,8 @@ static int cdata_check_login(struct con *c, const char *name, const char *pw,
 	} else {
 		*uid = db_res_int(&res, 0, 0, 0);
 		*admin = db_res_int(&res, 0, 4, 0) == 1;
+		snprintf(name, CDATA_NAME_MAX + 1, "%s", db_res_str(&res, 0, 5));
+		snprintf(email, 255, "%s", db_res_str(&res, 0, 6) ? db_res_str(&res, 0, 6) : "");
 	}
 	db_res_free(&res);
 	return st;
@@ -458,19 +467,26 @@ static int cdata_check_login(struct con *c, const char *name, const char *pw,
 int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 		const char **msg)
 {
-	char name[CDATA_NAME_MAX + 2], pw[CPW_MAX + 2], csrf[65];
+	char name[CDATA_NAME_MAX + 2], pw[CPW_MAX + 2], csrf[65], who[256], email[255] = "";
 	struct json_object *u;
 	long long uid = 0;
 	int admin = 0, blocked, st;
 
 	token_out[0] = '\0';
-	if (!con_arg(c, "name", name, sizeof(name)) || !cdata_name_ok(name) ||
+	/* the seed signs in with "email", the console with "name": either
+	 * field may hold a name or an address */
+	if (!con_arg(c, "email", who, sizeof(who)) || !*who)
+		con_arg(c, "name", who, sizeof(who));
+	if (c->arg_bad || !(cdata_name_ok(who) || useradmin_email_norm(who, email, sizeof(email)) == 0) ||
 	    !con_arg(c, "password", pw, sizeof(pw)) || !*pw) {
-		*msg = "请输入用户名和密码";
+		*msg = "请输入用户名(或邮箱)和密码";
 		st = 400;
 		goto out;
 	}
-	if (csess_login_try(c->a->db, c->a->cfg.lock_prefix, name, c->addr, &blocked)) {
+	/* the tries are counted per spelling used (an address lower-cased) */
+	if (email[0])
+		snprintf(who, sizeof(who), "%s", email);
+	if (csess_login_try(c->a->db, c->a->cfg.lock_prefix, who, c->addr, &blocked)) {
 		st = cdata_dberr(c, "login", msg);
 		goto out;
 	}
@@ -479,9 +495,9 @@ int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 		st = 429;
 		goto out;
 	}
-	st = cdata_check_login(c, name, pw, &uid, &admin, msg);
+	st = cdata_check_login(c, who, pw, &uid, &admin, name, email, msg);
 	/* 403 (disabled, pending) comes only after the right password */
-	if (csess_login_done(c->a->db, name, c->addr, st != 200 && st != 403))
+	if (csess_login_done(c->a->db, who, c->addr, st != 200 && st != 403))
 		log_error("console: settling a login try: %s", db_error(c->a->db));
 	if (st != 200)
 		goto out;
@@ -501,8 +517,9 @@ int cdata_login(struct con *c, char token_out[65], struct json_object **out,
 	*out = json_object_new_object();
 	u = json_object_new_object();
 	json_object_object_add(u, "id", json_object_new_int64(uid));
+	json_object_object_add(u, "email", email[0] ? json_object_new_string(email) : NULL);
 	json_object_object_add(u, "name", json_object_new_string(name));
-	json_object_object_add(u, "role", json_object_new_string(admin ? "admin" : "member"));
+	json_object_object_add(u, "role", json_object_new_string(admin ? "admin" : "user"));
 	json_object_object_add(*out, "user", u);
 	json_object_object_add(*out, "csrf_token", json_object_new_string(csrf));
 	json_object_object_add(*out, "expires_in",
@@ -536,8 +553,8 @@ static int cdata_lookalike(struct db *db, const char *name)
 /* The check for a look-alike and the insert, under one lock for every
  * registration (two look-alikes registered at once would both pass):
  * 201, 409 (taken or a look-alike) or 500. */
-static int cdata_register_insert(struct con *c, const char *name, const char *hash,
-				 const char **msg)
+static int cdata_register_insert(struct con *c, const char *name, const char *email,
+				 const char *hash, const char **msg)
 {
 	char lock[96];
 	struct db_res res;
@@ -553,13 +570,24 @@ static int cdata_register_insert(struct con *c, const char *name, const char *ha
 		return 503;
 	}
 	same = cdata_lookalike(c->a->db, name);
+	if (same == 0 && email[0] && DBX(c->a->db, "SELECT COUNT(*) FROM users WHERE email = ?",
+					 &res, DBS(email)) == RE_OK) {
+		same = db_res_int(&res, 0, 0, 0) ? 2 : 0;
+		db_res_free(&res);
+	} else if (same == 0 && email[0]) {
+		same = -1;
+	}
 	if (same < 0) {
 		st = cdata_dberr(c, "register", msg);
+	} else if (same == 2) {
+		*msg = "邮箱已被使用";
+		st = 409;
 	} else if (same) {
 		*msg = "用户名已存在或与已有用户名过于相似";
 		st = 409;
-	} else if (DBX(c->a->db, "INSERT IGNORE INTO users (name, enabled, pending,"
-		       " password_hash) VALUES (?, 0, 1, ?)", NULL, DBS(name), DBS(hash))) {
+	} else if (DBX(c->a->db, "INSERT IGNORE INTO users (name, email, enabled, pending,"
+		       " password_hash) VALUES (?, ?, 0, 1, ?)", NULL, DBS(name),
+		       DBS(email[0] ? email : NULL), DBS(hash))) {
 		/* disabled and pending until an admin approves; no keys yet */
 		st = cdata_dberr(c, "register", msg);
 	} else if (db_affected(c->a->db) != 1) {
@@ -573,12 +601,18 @@ static int cdata_register_insert(struct con *c, const char *name, const char *ha
 
 int cdata_register(struct con *c, const char **msg)
 {
-	char name[CDATA_NAME_MAX + 2], pw[CPW_MAX + 2], hash[CPW_HASH_MAX];
+	char name[CDATA_NAME_MAX + 2], pw[CPW_MAX + 2], hash[CPW_HASH_MAX], em[256], email[255] = "";
 	int st = 201, blocked;
 
 	if (!c->a->cfg.registration_enabled) {
 		*msg = "未开放注册";
 		return 404;
+	}
+	/* the seed's {email, password, name}: the address is optional here */
+	if (con_arg(c, "email", em, sizeof(em)) && *em &&
+	    useradmin_email_norm(em, email, sizeof(email))) {
+		*msg = "邮箱格式无效";
+		return 400;
 	}
 	if (!con_arg(c, "name", name, sizeof(name)) || !cdata_name_ok(name) ||
 	    skel_name(name, hash, sizeof(hash))) {
@@ -597,7 +631,7 @@ int cdata_register(struct con *c, const char **msg)
 		st = 400;
 		goto out;
 	}
-	st = cdata_register_insert(c, name, hash, msg);
+	st = cdata_register_insert(c, name, email, hash, msg);
 	if (st != 201)
 		goto out;
 	con_audit(c, "user.register", name, NULL);
@@ -605,6 +639,49 @@ int cdata_register(struct con *c, const char **msg)
 out:
 	explicit_bzero(pw, sizeof(pw));
 	return st;
+}
+
+/* A key's expiry as given (a day, or an RFC 3339 time) into its day in
+ * exp (keys are valid through a local day: the column is a DATE, read by
+ * admission's hot path). 0, 1 when it is already past, -1 malformed. */
+static int cdata_expiry(const char *in, char exp[32])
+{
+	char today[11];
+	struct tm tm;
+	const char *rest;
+	time_t t;
+
+	if (strlen(in) > 10 && in[10] == 'T') {
+		memset(&tm, 0, sizeof(tm));
+		rest = strptime(in, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (!rest)
+			return -1;
+		if (*rest == '.')
+			for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+				;
+		t = timegm(&tm);
+		if (*rest == 'Z' || *rest == 'z') {
+			rest++;
+		} else if ((*rest == '+' || *rest == '-') && strlen(rest) == 6 && rest[3] == ':') {
+			long off = ((rest[1] - '0') * 10 + (rest[2] - '0')) * 3600 +
+				   ((rest[4] - '0') * 10 + (rest[5] - '0')) * 60;
+			t -= *rest == '+' ? off : -off;
+			rest += 6;
+		} else {
+			return -1;
+		}
+		if (*rest)
+			return -1;
+		if (t <= time(NULL))
+			return 1;
+		/* the local day of that instant */
+		if (!localtime_r(&t, &tm) || !strftime(exp, 32, "%Y-%m-%d", &tm))
+			return -1;
+	}
+	if (!apikey_date_ok(exp))
+		return -1;
+	db_today(today);
+	return strcmp(exp, today) < 0 ? 1 : 0;
 }
 
 int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
@@ -629,11 +706,14 @@ int cdata_key_create(struct con *c, long long user_id, struct json_object **out,
 		*msg = "密钥名称最长64字节";
 		return 400;
 	}
-	/* "2026-12-31T23:59:59Z" (the seed's shape) is taken as its day */
-	if (e && strlen(e) > 10 && e[10] == 'T')
-		exp[10] = '\0';
-	if (e && *e && !apikey_date_ok(e)) {
-		*msg = "过期日期格式应为 YYYY-MM-DD";
+	switch (e && *e ? cdata_expiry(e, exp) : 0) {
+	case 0:
+		break;
+	case 1:
+		*msg = "过期时间已过";
+		return 400;
+	default:
+		*msg = "过期时间格式应为 YYYY-MM-DD 或 RFC 3339 (2027-12-31T23:59:59Z)";
 		return 400;
 	}
 	if (apikey_models_norm(m, models, sizeof(models)) < 0) {
@@ -713,6 +793,8 @@ struct cdata_ufields {
 	int has_maxc, has_maxq;   /* per-user caps, 0 = unlimited */
 	char models[APIKEY_MODELS_MAX + 1];
 	char hash[CPW_HASH_MAX];      /* "" = no new password */
+	int has_email;
+	char email[255];              /* normalised; "" = none */
 };
 
 /* An optional integer argument into *v / *has; -1 if malformed. */
@@ -750,6 +832,13 @@ static int cdata_read_ufields(struct con *c, struct cdata_ufields *f, const char
 		}
 		f->has_models = 1;
 	}
+	if ((mv = con_arg(c, "email", m, sizeof(m)))) {
+		if (*mv && useradmin_email_norm(mv, f->email, sizeof(f->email))) {
+			*msg = "邮箱格式无效";
+			return 400;
+		}
+		f->has_email = 1;
+	}
 	pv = con_arg(c, "password", pw, sizeof(pw));
 	if (c->arg_bad) {
 		explicit_bzero(pw, sizeof(pw));
@@ -765,6 +854,20 @@ static int cdata_read_ufields(struct con *c, struct cdata_ufields *f, const char
 	return 0;
 }
 
+/* 1 when another user has the address email (never for ""). */
+static int cdata_email_taken(struct con *c, const char *email)
+{
+	struct db_res res;
+	int n;
+
+	if (!email[0] || DBX(c->a->db, "SELECT COUNT(*) FROM users WHERE email = ?", &res,
+			     DBS(email)))
+		return 0;
+	n = db_res_int(&res, 0, 0, 0) > 0;
+	db_res_free(&res);
+	return n;
+}
+
 int cdata_user_create(struct con *c, struct json_object **out, const char **msg)
 {
 	char name[CDATA_NAME_MAX + 2];
@@ -778,16 +881,18 @@ int cdata_user_create(struct con *c, struct json_object **out, const char **msg)
 	}
 	if ((st = cdata_read_ufields(c, &f, msg)))
 		return st;
+	/* INSERT IGNORE: a taken name or address is a 409, told apart below */
 	if (DBX(c->a->db, "INSERT IGNORE INTO users (name, daily_requests, daily_tokens,"
-		" priority, models, is_admin, enabled, password_hash, max_concurrent, max_queued)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		" priority, models, is_admin, enabled, password_hash, max_concurrent, max_queued,"
+		" email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		NULL, DBS(name), DBI(f.has_req ? f.req : 1000), DBI(f.has_tok ? f.tok : 100000),
 		DBI(f.has_prio ? f.prio : 0), DBS(f.models[0] ? f.models : NULL),
 		DBI(f.has_admin ? f.admin : 0), DBI(f.has_enabled ? f.enabled : 1),
-		DBS(f.hash[0] ? f.hash : NULL), DBI(f.maxc), DBI(f.maxq)))
+		DBS(f.hash[0] ? f.hash : NULL), DBI(f.maxc), DBI(f.maxq),
+		DBS(f.email[0] ? f.email : NULL)))
 		return cdata_dberr(c, "user create", msg);
 	if (db_affected(c->a->db) != 1) {
-		*msg = "用户名已存在";
+		*msg = cdata_email_taken(c, f.email) ? "邮箱已被使用" : "用户名已存在";
 		return 409;
 	}
 	id = (long long)db_insert_id(c->a->db);
@@ -795,6 +900,9 @@ int cdata_user_create(struct con *c, struct json_object **out, const char **msg)
 	*out = json_object_new_object();
 	json_object_object_add(*out, "id", json_object_new_int64(id));
 	json_object_object_add(*out, "name", json_object_new_string(name));
+	json_object_object_add(*out, "email", f.email[0] ? json_object_new_string(f.email) : NULL);
+	json_object_object_add(*out, "role", json_object_new_string(f.has_admin && f.admin ?
+								  "admin" : "user"));
 	*msg = "用户已创建";
 	return 201;
 }
@@ -816,6 +924,7 @@ static void cdata_update_detail(const struct cdata_ufields *f, char *out, size_t
 	if (f->has_maxc) buf_printf(&b, " max_concurrent=%lld", f->maxc);
 	if (f->has_maxq) buf_printf(&b, " max_queued=%lld", f->maxq);
 	if (f->hash[0]) buf_puts(&b, " password");
+	if (f->has_email) buf_printf(&b, " email=%s", f->email[0] ? f->email : "-");
 	snprintf(out, outlen, "%s", b.len ? buf_cstr(&b) + 1 : "");
 	buf_free(&b);
 }
@@ -840,6 +949,7 @@ static void cdata_user_change(const struct cdata_ufields *f, struct user_change 
 	uc->admin = f->has_admin ? (int)f->admin : -1;
 	uc->approve = f->has_approve && f->approve;
 	uc->password_hash = f->hash[0] ? f->hash : NULL;
+	uc->email = f->has_email ? f->email : NULL;
 }
 
 int cdata_user_update(struct con *c, long long id, const char **msg)
@@ -857,8 +967,12 @@ int cdata_user_update(struct con *c, long long id, const char **msg)
 		return 400;
 	}
 	cdata_user_change(&f, &uc);
-	if (useradmin_update(c->a->db, id, &uc, &found))
-		return cdata_dberr(c, "user update", msg);
+	if (useradmin_update(c->a->db, id, &uc, &found)) {
+		if (db_errno(c->a->db) != 1062)   /* ER_DUP_ENTRY: the e-mail's key */
+			return cdata_dberr(c, "user update", msg);
+		*msg = "邮箱已被使用";
+		return 409;
+	}
 	if (!found) {
 		*msg = "用户不存在";
 		return 404;
@@ -871,6 +985,38 @@ int cdata_user_update(struct con *c, long long id, const char **msg)
 	cdata_update_detail(&f, detail, sizeof(detail));
 	con_audit(c, "user.update", target, detail);
 	*msg = "用户已更新";
+	return 200;
+}
+
+int cdata_user_delete(struct con *c, long long id, const char **msg)
+{
+	struct db_res res;
+	char target[96], detail[64], name[CDATA_NAME_MAX + 1];
+	int found = 0, cancelled = 0;
+
+	if (id == c->s.user_id) {
+		*msg = "不能删除自己";
+		return 400;
+	}
+	if (DBX(c->a->db, "SELECT name FROM users WHERE id = ?", &res, DBI(id)))
+		return cdata_dberr(c, "user delete", msg);
+	snprintf(name, sizeof(name), "%s", res.nrows ? db_res_str(&res, 0, 0) : "");
+	db_res_free(&res);
+	if (!name[0]) {
+		*msg = "用户不存在";
+		return 404;
+	}
+	if (useradmin_delete(c->a->db, id, &cancelled, &found))
+		return cdata_dberr(c, "user delete", msg);
+	if (!found) {
+		*msg = "用户不存在";
+		return 404;
+	}
+	/* the audit row names the user as relayctl's does, with the id */
+	snprintf(target, sizeof(target), "%s", name);
+	snprintf(detail, sizeof(detail), "user:%lld queued_failed=%d", id, cancelled);
+	con_audit(c, "user.delete", target, detail);
+	*msg = "用户已删除";
 	return 200;
 }
 

@@ -71,6 +71,9 @@ int cdata_key_revoke(struct con *c, long long owner, long long key_id, const cha
  * admin, models): 201 and *out = {id, name}. */
 int cdata_user_create(struct con *c, struct json_object **out, const char **msg);
 /* Changes user id (same args, plus enabled, approve): 200. */
+/* DELETE /api/v1/admin/users/:id: what relayctl user del does
+ * (useradmin_delete), audited; not oneself. 200, 400, 404 or 500. */
+int cdata_user_delete(struct con *c, long long id, const char **msg);
 int cdata_user_update(struct con *c, long long id, const char **msg);
 /* Queue cancel (retry = 0) or retry (1) of item id: 200, 404. */
 int cdata_queue_action(struct con *c, long long id, int retry, const char **msg);

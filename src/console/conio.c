@@ -52,12 +52,17 @@ void con_api_error(struct con *c, int status, const char *msg)
 /* See console.h. Takes ownership of data (may be NULL). */
 void con_ok(struct con *c, int status, struct json_object *data, const char *extra)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *m;
 	char hdr[1024];
 	const char *s;
 	size_t len;
 
 	json_object_object_add(o, "success", json_object_new_boolean(1));
+	/* an action's message also at the top, where the seed's answers
+	 * (register's) have it; data.message stays for the console's pages */
+	if (data && json_object_object_get_ex(data, "message", &m) &&
+	    json_object_is_type(m, json_type_string))
+		json_object_object_add(o, "message", json_object_get(m));
 	if (data)
 		json_object_object_add(o, "data", data);
 	s = json_object_to_json_string_length(o, RESP_JSON_FLAGS, &len);

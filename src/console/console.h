@@ -115,6 +115,14 @@ void capi_queue(struct con *c);
 void capi_users(struct con *c);
 void capi_user_create(struct con *c);
 void capi_user_update(struct con *c);
+void capi_user_delete(struct con *c);
+/* h_console_models.c: /api/v1/admin/models (issue 29) */
+void capi_models(struct con *c);
+void capi_model_create(struct con *c);
+void capi_model_update(struct con *c);
+void capi_model_delete(struct con *c);
+void capi_model_backends(struct con *c);
+void capi_model_backend_add(struct con *c);
 void capi_admin_keys(struct con *c);
 void capi_admin_key_create(struct con *c);
 void capi_admin_key_revoke(struct con *c);

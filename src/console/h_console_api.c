@@ -97,11 +97,21 @@ void capi_logout(struct con *c)
 
 void capi_me(struct con *c)
 {
-	struct json_object *d = json_object_new_object(), *u = json_object_new_object();
+	struct json_object *d, *u;
+	struct db_res res;
 
+	if (DBX(c->a->db, "SELECT email FROM users WHERE id = ?", &res, DBI(c->s.user_id))) {
+		capi_send(c, RE_EDB, NULL);
+		return;
+	}
+	d = json_object_new_object();
+	u = json_object_new_object();
 	json_object_object_add(u, "id", json_object_new_int64(c->s.user_id));
+	json_object_object_add(u, "email", res.nrows && db_res_str(&res, 0, 0) ?
+			       json_object_new_string(db_res_str(&res, 0, 0)) : NULL);
+	db_res_free(&res);
 	json_object_object_add(u, "name", json_object_new_string(c->s.name));
-	json_object_object_add(u, "role", json_object_new_string(c->s.admin ? "admin" : "member"));
+	json_object_object_add(u, "role", json_object_new_string(c->s.admin ? "admin" : "user"));
 	json_object_object_add(d, "user", u);
 	json_object_object_add(d, "csrf_token", json_object_new_string(c->s.csrf));
 	con_ok(c, 200, d, NULL);
@@ -189,6 +199,14 @@ void capi_user_create(struct con *c)
 	int st = cdata_user_create(c, &d, &msg);
 
 	capi_done(c, st, msg, d);
+}
+
+void capi_user_delete(struct con *c)
+{
+	const char *msg = NULL;
+	int st = cdata_user_delete(c, c->id, &msg);
+
+	capi_done(c, st, msg, NULL);
 }
 
 void capi_user_update(struct con *c)

@@ -29,7 +29,15 @@ static const struct cdata_col cbk_cols[] = {
 	{ "preset", 's' }, { "state", 's' }, { "slots_in_use", 'i' }, { "fails", 'i' },
 	{ "cool_until", 's' }, { "last_status", 'i' }, { "last_error", 's' },
 	{ "responses", 's' },
+	/* the Go gateway's Backend fields (issue 29): times in RFC 3339 UTC */
+	{ "region", 's' }, { "healthy", 'b' }, { "last_check_at", 's' },
+	{ "created_at", 's' }, { "updated_at", 's' },
 };
+
+/* A TIMESTAMP/DATETIME column in RFC 3339 UTC (the session's zone is
+ * RELAY_TIMEZONE's offset: CONVERT_TZ from it needs no zone tables). */
+#define RFC3339(col) "DATE_FORMAT(CONVERT_TZ(" col ", @@session.time_zone, '+00:00')," \
+	" '%Y-%m-%dT%H:%i:%sZ')"
 
 /* Every backend (the default first), or only id when id >= 0, with its
  * health and slots in use; never a key. */
@@ -43,13 +51,18 @@ static enum relay_err cbk_list(struct con *c, long long id, struct json_object *
 		"  THEN 'probing' WHEN s.fails > 0 THEN 'failing' ELSE 'ok' END,"
 		" relay_slots_used(?, b.id, b.slots), COALESCE(s.fails, 0),"
 		" DATE_FORMAT(s.cool_until, '%Y-%m-%d %H:%i:%s'), s.last_status, s.last_error,"
-		" b.responses"
+		" b.responses, b.region, b.enabled = 1 AND COALESCE(s.fails, 0) = 0 AND s.cool_until IS NULL,"
+		" " RFC3339("GREATEST(COALESCE(s.last_ok_at, s.last_fail_at),"
+		"  COALESCE(s.last_fail_at, s.last_ok_at))") ","
+		" " RFC3339("b.created_at") ", " RFC3339("b.updated_at")
 		" FROM (SELECT 0 AS id, 'default' AS name, ? AS format,"
 		"   '(relay.conf)' AS base_url, '' AS auth, '' AS key_last4, ? AS slots,"
 		"   1 AS weight, 0 AS priority, ? AS enabled, NULL AS models, NULL AS model_map,"
-		"   'pass' AS mode, '' AS preset, ? AS responses"
+		"   'pass' AS mode, '' AS preset, ? AS responses, '' AS region, NULL AS created_at,"
+		"   NULL AS updated_at"
 		"  UNION ALL SELECT id, name, format, base_url, auth, key_last4, slots, weight,"
-		"   priority, enabled, models, model_map, mode, preset, responses FROM backends) b"
+		"   priority, enabled, models, model_map, mode, preset, responses, region, created_at,"
+		"   updated_at FROM backends) b"
 		" LEFT JOIN backend_state s ON s.backend_id = b.id"
 		" WHERE ? < 0 OR b.id = ? ORDER BY b.id";
 	const struct backend *d = &c->a->bk.dflt;
@@ -125,6 +138,9 @@ static int cbk_read(struct con *c, struct cbk_args *g, const char **msg)
 	s->preset = cbk_text(c, "preset", g->preset, sizeof(g->preset));
 	s->format = cbk_text(c, "format", g->format, sizeof(g->format));
 	s->url = cbk_text(c, "url", g->url, sizeof(g->url));
+	if (!s->url)   /* the seed's name of it */
+		s->url = cbk_text(c, "base_url", g->url, sizeof(g->url));
+	s->region = cbk_text(c, "region", g->region, sizeof(g->region));
 	s->auth = cbk_text(c, "auth", g->auth, sizeof(g->auth));
 	s->key = cbk_text(c, "key", g->key, sizeof(g->key));
 	s->models = cbk_text(c, "models", g->models, sizeof(g->models));
@@ -167,7 +183,8 @@ static int cbk_read(struct con *c, struct cbk_args *g, const char **msg)
 /* What a change touched, for the audit (never the key itself). */
 static void cbk_detail(const struct bk_spec *s, char *out, size_t cap)
 {
-	snprintf(out, cap, "%s%s%s%s%s%s%s%s%s%s", s->preset ? "preset " : "",
+	snprintf(out, cap, "%s%s%s%s%s%s%s%s%s%s%s", s->preset ? "preset " : "",
+		 s->region ? "region " : "",
 		 s->format ? "format " : "", s->url ? "url " : "", s->key ? "key " : "",
 		 s->slots != -1 ? "slots " : "", s->weight != -1 ? "weight " : "",
 		 s->priority != -1 ? "priority " : "",
@@ -378,7 +395,7 @@ void capi_backend_action(struct con *c)
 {
 	char msgbuf[400];
 	const char *msg = NULL, *verb = strcmp(c->r->method, "DELETE") == 0 ? "delete" :
-		cbk_verb(c);
+		strcmp(cbk_verb(c), "health") == 0 ? "test" : cbk_verb(c);   /* the seed's name */
 	struct json_object *out = NULL;
 	int failed, st = cbk_act(c, c->id, verb, &out, &failed, msgbuf, sizeof(msgbuf), &msg);
 

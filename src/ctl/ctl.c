@@ -17,6 +17,7 @@
 #include "ctl_backend.h"
 #include "ctl_import.h"
 #include "ctl_doctor.h"
+#include "ctl_model.h"
 #include "db.h"
 #include "migrations.h"
 #include "qadmin.h"
@@ -57,6 +58,9 @@ static const char ctl_usage_text[] =
 	"  backend set NAME [same options]   backend enable|disable|del|test NAME\n"
 	"  backend list   backend presets\n"
 	"  proxy list   proxy revoke USER   (the members' proxy URLs, /api/generate-url)\n"
+	"  model list   model add NAME [--display TEXT] [--disable]   model del NAME\n"
+	"  model set NAME [--display TEXT] [--enable|--disable]\n"
+	"  model backend NAME BACKEND [--upstream MODEL] [--weight N] [--region R]\n"
 	"  usage --by-backend [--day YYYY-MM-DD]\n"
 	"  log purge [--days N] [--archive|--no-archive] [--batch N] [--pause-ms N] [--dry-run]\n"
 	"(0 = unlimited for limits, but --max-queued 0 = a quarter of queue_max;\n"
@@ -620,14 +624,9 @@ static int ctl_user_set(struct app *a, long long id, const char *name, int argc,
 
 static int ctl_user_del(struct app *a, long long id, const char *name)
 {
-	int n = 0;
-
-	/* Keys and usage go with the user (ON DELETE CASCADE); the request
-	 * log is kept for accounting; waiting requests fail with a reason
-	 * instead of being served for nobody, each with its request_log row
-	 * (every accepted request ends with one). */
-	if (qadmin_cancel_user(a->db, id, &n) ||
-	    DBX(a->db, "DELETE FROM users WHERE id = ?", NULL, DBI(id)))
+	/* waiting requests fail with a reason instead of being served for
+	 * nobody (useradmin.h) */
+	if (useradmin_delete(a->db, id, NULL, NULL))
 		return ctl_fail_db(a, "user del");
 	audit_shell(a->db, "user.delete", name, NULL);
 	printf("user '%s' deleted\n", name);
@@ -1018,7 +1017,8 @@ int ctl_main(int argc, char **argv)
 		return ctl_doctor(argc - 2, argv + 2);
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "user") && strcmp(cmd, "key") &&
 	    strcmp(cmd, "usage") && strcmp(cmd, "queue") && strcmp(cmd, "backend") &&
-	    strcmp(cmd, "log") && strcmp(cmd, "import") && strcmp(cmd, "proxy"))
+	    strcmp(cmd, "model") && strcmp(cmd, "log") && strcmp(cmd, "import") &&
+	    strcmp(cmd, "proxy"))
 		return ctl_usage("unknown command");
 	app_init(&a, "relayctl");
 	if (!a.cfg_ok) {
@@ -1041,6 +1041,8 @@ int ctl_main(int argc, char **argv)
 		rc = ctl_usage_report(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "backend") == 0)
 		rc = ctl_backend(&a, argc - 2, argv + 2);
+	else if (strcmp(cmd, "model") == 0)
+		rc = ctl_model(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "log") == 0)
 		rc = ctl_log(&a, argc - 2, argv + 2);
 	else if (strcmp(cmd, "import") == 0)

@@ -90,6 +90,7 @@ static int admit_register(const struct admit_in *in, const struct admit *ad)
 	"    AND u.daily_tokens = 0" \
 	"    AND NOT EXISTS (SELECT 1 FROM queue WHERE status = 'waiting')" \
 	"    AND NOT EXISTS (SELECT 1 FROM backends WHERE enabled = 1 AND format = ?)" \
+	"    AND NOT EXISTS (SELECT 1 FROM model_backends)" \
 	"    AND NOT EXISTS (SELECT 1 FROM backend_state" \
 	"                      WHERE backend_id = 0 AND cool_until IS NOT NULL)," \
 	"    CASE WHEN GET_LOCK(?, 0) = 1 THEN 1 WHEN GET_LOCK(?, 0) = 1 THEN 2" \

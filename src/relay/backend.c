@@ -45,8 +45,9 @@ static void backend_clear(struct backend *b)
 {
 	free(b->models);
 	free(b->map);
+	free(b->mmap);
 	memset(b->key, 0, sizeof(b->key));
-	b->models = b->map = NULL;
+	b->models = b->map = b->mmap = NULL;
 }
 
 static void backends_drop(struct backends *bs)
@@ -56,7 +57,9 @@ static void backends_drop(struct backends *bs)
 	for (i = 0; i < bs->n; i++)
 		backend_clear(&bs->v[i]);
 	free(bs->v);
+	free(bs->mall);
 	bs->v = NULL;
+	bs->mall = NULL;
 	bs->n = 0;
 }
 
@@ -74,6 +77,7 @@ int backends_init(struct backends *bs, const struct cfg *c, char *err, size_t er
 	bs->dflt.weight = 1;
 	bs->dflt.enabled = bs->dflt.fmts != 0;
 	bs->dflt.responses = backend_rs_parse(c->responses);
+	bs->dflt.mall = &bs->mall;
 	if (!c->master_key_file[0])
 		return 0;
 	if (seal_load_key(c->master_key_file, bs->mkey, err, errlen))
@@ -193,6 +197,22 @@ static void backend_row(struct backends *bs, const struct db_res *res, unsigned 
 	b->map = backend_dup(db_res_str(res, i, 10));
 	b->translate = db_res_str(res, i, 11) && strcmp(db_res_str(res, i, 11), "translate") == 0;
 	b->responses = backend_rs_parse(db_res_str(res, i, 15));
+	b->mmap = backend_dup(db_res_str(res, i, 16));
+	b->mall = &bs->mall;
+}
+
+/* The public names with model entries (bs->mall), read with the table. */
+static enum relay_err backends_mall(struct db *db, char **out)
+{
+	struct db_res res;
+
+	*out = NULL;
+	if (db_exec(db, "SELECT GROUP_CONCAT(DISTINCT m.name SEPARATOR ',') FROM models m"
+		    " JOIN model_backends mb ON mb.model_id = m.id", NULL, 0, &res))
+		return RE_EDB;
+	*out = backend_dup(res.nrows ? db_res_str(&res, 0, 0) : NULL);
+	db_res_free(&res);
+	return RE_OK;
 }
 
 enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
@@ -202,6 +222,7 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	long long gen;
 	double now = backend_now();
 	unsigned i;
+	char *mall;
 
 	if (!force && bs->gen >= 0 && now - bs->checked < 2.0)
 		return RE_OK;
@@ -212,17 +233,28 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force)
 	bs->checked = now;
 	if (gen == bs->gen && !force)
 		return RE_OK;
-	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
-		    " weight, enabled, models, model_map, mode, api_version, preset, region, responses"
-		    " FROM backends ORDER BY id",
-		    NULL, 0, &res))
+	if (backends_mall(db, &mall))
 		return RE_EDB;
+	/* each backend's entries of enabled models, upstream name defaulting
+	 * to the public one (GROUP_CONCAT's limit is 1 MB by default) */
+	if (db_exec(db, "SELECT id, name, format, base_url, auth, key_sealed, slots,"
+		    " weight, enabled, models, model_map, mode, api_version, preset, region,"
+		    " responses, (SELECT GROUP_CONCAT(CONCAT(m.name,"
+		    " '=', IF(mb.model_name = '', m.name, mb.model_name)) SEPARATOR ',')"
+		    " FROM model_backends mb JOIN models m ON m.id = mb.model_id"
+		    " WHERE mb.backend_id = backends.id AND m.enabled = 1)"
+		    " FROM backends ORDER BY id", NULL, 0, &res)) {
+		free(mall);
+		return RE_EDB;
+	}
 	v = res.nrows ? calloc(res.nrows, sizeof(*v)) : NULL;
 	if (res.nrows && !v) {
 		db_res_free(&res);
+		free(mall);
 		return RE_ENOMEM;
 	}
 	backends_drop(bs);
+	bs->mall = mall;
 	for (i = 0; i < res.nrows; i++)
 		backend_row(bs, &res, i, &v[i]);
 	bs->v = v;
@@ -251,6 +283,8 @@ int backend_serves(const struct backend *b, enum fmt_kind f, const char *model)
 {
 	if (!b->enabled || !(b->fmts & (f == FMT_ANTHROPIC ? 2 : 1)))
 		return 0;
+	if (model && b->mall && *b->mall && bmatch_list(*b->mall, 0, model, NULL, 0))
+		return b->id != 0 && bmatch_list(b->mmap, 1, model, NULL, 0);
 	if (b->id == 0 || !b->models || !model)
 		return 1;   /* NULL model: "serves the format at all" */
 	return bmatch_list(b->models, 0, model, NULL, 0) ||
@@ -300,6 +334,8 @@ int backend_group_unsupported(const struct backends *bs, enum fmt_kind f, const 
 
 int backend_map_model(const struct backend *b, const char *model, char *out, size_t cap)
 {
+	if (model && b->mmap && bmatch_list(b->mmap, 1, model, out, cap))
+		return 1;
 	if (!b->map || !model)
 		return 0;
 	return bmatch_list(b->map, 1, model, out, cap);

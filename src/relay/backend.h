@@ -50,6 +50,10 @@ struct backend {
 	int translate;            /* mode 'translate' (issue 14's hook; requests
 				     of its own format pass through as now) */
 	int responses;            /* BACKEND_RS_*: serves POST /responses */
+	char *mmap;               /* owned; its model entries (issue 29) of
+				     enabled models, "public=upstream,..." */
+	char *const *mall;        /* the pool's public names that have model
+				     entries (&backends.mall; NULL until loaded) */
 };
 
 /* Whether an OpenAI-format backend serves POST /responses itself (issue
@@ -63,6 +67,10 @@ struct backends {
 	long long gen;            /* -1 = never loaded */
 	double checked;           /* monotonic time of the last gen check */
 	struct backend dflt;      /* backend 0, from the configuration */
+	char *mall;               /* owned; every public model name with
+				     entries in model_backends, NULL = none:
+				     those models are served by their entries
+				     only, the others by models/map as before */
 	int mkey_ok;
 	unsigned char mkey[SEAL_KEY_LEN];
 };
@@ -84,7 +92,8 @@ enum relay_err backends_sync(struct backends *bs, struct db *db, int force);
 /* Backend by id (0 = the default), or NULL when unknown. Borrowed. */
 const struct backend *backend_get(const struct backends *bs, unsigned id);
 
-/* 1 when b serves format f and model (the same rule as relay_serves). */
+/* 1 when b serves format f and model (the same rule as relay_serves): a
+ * model with entries by its entries' backends only, else b's lists. */
 int backend_serves(const struct backend *b, enum fmt_kind f, const char *model);
 
 /* How many enabled backends other than those in `tried` (n ids) serve f
@@ -118,6 +127,9 @@ int backend_group_unsupported(const struct backends *bs, enum fmt_kind f, const 
 
 /* The mapped upstream model for model under b's mapping (first matching
  * pattern wins) into out: 1 mapped, 0 no mapping applies. */
+/* The mapped upstream model for model into out: the upstream name of b's
+ * model entry for it, else b's mapping (first matching pattern wins).
+ * 1 mapped, 0 no mapping applies. */
 int backend_map_model(const struct backend *b, const char *model, char *out, size_t cap);
 
 /* One request prepared for backend b: *rq is in with b's URL (legacy_url

@@ -7,6 +7,7 @@
 #include "app.h"
 #include "backend.h"
 #include "buf.h"
+#include "db.h"
 #include "log.h"
 #include "models.h"
 #include "relay.h"
@@ -138,7 +139,8 @@ static struct json_object *models_legacy(struct app *a)
 	return cache;
 }
 
-struct json_object *models_list(struct app *a)
+/* Every backend's models (below), the key-independent part. */
+static struct json_object *models_list_base(struct app *a)
 {
 	struct json_object *ids = json_object_new_array(), *leg;
 	const struct backends *bs = &a->bk;
@@ -164,6 +166,46 @@ struct json_object *models_list(struct app *a)
 			models_add_csv(ids, bs->v[i].map, 1);
 	}
 	return ids;
+}
+
+/* ids (owned, may be NULL) plus the enabled model entries (issue 29,
+ * models with backends) not among them, as a new array. */
+static struct json_object *models_with_entries(struct app *a, struct json_object *ids)
+{
+	struct json_object *out;
+	struct db_res res;
+	size_t n;
+
+	if (db_exec(a->db, "SELECT m.name FROM models m WHERE m.enabled = 1 AND EXISTS"
+		    " (SELECT 1 FROM model_backends mb WHERE mb.model_id = m.id) ORDER BY m.name",
+		    NULL, 0, &res)) {
+		log_warn("model entries unavailable: %s", db_error(a->db));
+		return ids;
+	}
+	if (!res.nrows) {
+		db_res_free(&res);
+		return ids;
+	}
+	out = json_object_new_array();
+	n = ids ? json_object_array_length(ids) : 0;
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(out, json_object_get(json_object_array_get_idx(ids, i)));
+	for (unsigned r = 0; r < res.nrows; r++) {
+		const char *name = db_res_str(&res, r, 0);
+		int dup = 0;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = strcmp(json_object_get_string(json_object_array_get_idx(ids, i)), name) == 0;
+		if (!dup)
+			json_object_array_add(out, json_object_new_string(name));
+	}
+	db_res_free(&res);
+	json_object_put(ids);
+	return out;
+}
+
+struct json_object *models_list(struct app *a)
+{
+	return models_with_entries(a, models_list_base(a));
 }
 
 int models_served(struct app *a, const char *model)

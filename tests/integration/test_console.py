@@ -139,6 +139,7 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/admin/users", {"name": "zz"}),
     ("PUT", "/api/v1/admin/users/999", {"priority": 1}),
     ("PATCH", "/api/v1/admin/users/999", {"priority": 1}),
+    ("DELETE", "/api/v1/admin/users/999", None),
     ("GET", "/api/v1/admin/keys", None),
     ("POST", "/api/v1/admin/keys", {"user_id": 999}),
     ("DELETE", "/api/v1/admin/keys/999", None),
@@ -332,7 +333,7 @@ def test_console_api_admin_flows(env):
     ann = users["ann"]
     assert (ann["priority"], ann["daily_requests"], ann["max_concurrent"], ann["max_queued"],
             ann["models"], ann["role"], ann["has_password"]) == (7, 5, 2, 4, ["gpt-test"],
-                                                                  "member", True), ann
+                                                                  "user", True), ann
     assert_error(a.req("PUT", "/api/v1/admin/users/%d" % users[ADMIN]["id"], {"admin": 0}), 400)
     assert_error(a.req("PUT", "/api/v1/admin/users/999999", {"priority": 1}), 404)
     # keys: created for ann (shown once), listed by prefix, revoked once
@@ -703,7 +704,7 @@ def test_console_registration(env):
     assert pend["pending"] is True and pend["enabled"] is False, pend
     ok(a.req("PUT", "/api/v1/admin/users/%d" % uid, {"approve": 1}))
     r = cgi("/api/v1/auth/login", body)
-    assert r.status == 200 and r.json()["data"]["user"]["role"] == "member", r
+    assert r.status == 200 and r.json()["data"]["user"]["role"] == "user", r
     acts = [(x[0], x[1], x[2]) for x in audit_rows(env)]
     assert ("", "user.register", "newbie") in acts and (ADMIN, "user.update", "user:%d" % uid) in acts
 
