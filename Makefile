@@ -81,7 +81,14 @@ $(BUILD)/%.o: %.c
 # The schema migrations and the routines are compiled into the binaries so
 # relayctl migrate needs no path (docs/design/sql-routines.md).
 SQL_FILES := $(wildcard sql/schema/*.sql sql/routines/*.sql)
-$(BUILD)/migrations.c: $(SQL_FILES) tools/embed-sql.sh
+# The list of files counts too: a renamed or removed file leaves every
+# mtime older than the last embed, so the list is kept in a stamp that
+# changes only when the list does.
+$(BUILD)/sql.list: FORCE
+	@mkdir -p $(@D)
+	@ls sql/schema sql/routines | cmp -s - $@ || ls sql/schema sql/routines > $@
+
+$(BUILD)/migrations.c: $(SQL_FILES) $(BUILD)/sql.list tools/embed-sql.sh
 	@mkdir -p $(@D)
 	sh tools/embed-sql.sh sql/schema sql/routines > $@.tmp && mv $@.tmp $@
 
