@@ -10,7 +10,17 @@ dir=${RELAY_NPM_DIR:-/tmp/llm-relay-npm}
 mkdir -p "$dir"
 # .installed is written only after a complete install: a failed or cut
 # npm run (which may leave a partial node_modules) is redone next time.
-if ! cmp -s "$here/package.json" "$dir/.installed" || [ ! -d "$dir/node_modules" ]; then
+# Every dependency's folder is checked too: two installs of different
+# package.json files at once (two checkouts on one machine) can leave a
+# stamp that names a package the other npm run pruned.
+all_there() {
+	command -v node >/dev/null || return 1
+	node -e 'const fs = require("fs"), path = require("path");
+		const deps = Object.keys(require(process.argv[1]).dependencies || {});
+		process.exit(deps.every(d => fs.existsSync(path.join(process.argv[2], d,
+			"package.json"))) ? 0 : 1)' "$here/package.json" "$dir/node_modules"
+}
+if ! cmp -s "$here/package.json" "$dir/.installed" || [ ! -d "$dir/node_modules" ] || ! all_there; then
 	command -v npm >/dev/null || { echo "install.sh: npm is not installed" >&2; exit 1; }
 	rm -f "$dir/.installed"
 	cp "$here/package.json" "$dir/package.json"
