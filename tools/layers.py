@@ -54,6 +54,10 @@ for layer, f in files:
     me = f.rsplit(".", 1)[0]
     with open(os.path.join(SRC, layer, f)) as fh:
         for line in fh:
+            lib = re.search(r'\b(curl_easy_|curl_multi_|mysql_|FCGX_|FCGI_)\w*\s*\(', line)
+            if lib and layer != "io" and not line.lstrip().startswith(("/*", "*")):
+                faults.append("src/%s/%s: calls %s...: only src/io/ talks to libcurl,"
+                              " MariaDB and libfcgi" % (layer, f, lib.group(1)))
             m = re.match(r'\s*#\s*include\s+"([^"]+)\.h"', line)
             if not m or m.group(1) == me:
                 continue

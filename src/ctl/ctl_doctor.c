@@ -13,13 +13,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <curl/curl.h>
 #include "app.h"
 #include "bkadmin.h"
 #include "ctl_doctor.h"
 #include "db.h"
 #include "migrations.h"
 #include "seal.h"
+#include "up.h"
 
 struct doc {
 	struct app *a;
@@ -336,42 +336,25 @@ static void doc_webpool(struct doc *d)
 		       n, found, want);
 }
 
-static size_t doc_sink(char *p, size_t s, size_t n, void *u)
-{
-	(void)p;
-	(void)u;
-	return s * n;
-}
-
 /* status.php answered through the web server at public_url. */
 static void doc_status(struct doc *d)
 {
 	char url[600];
-	CURL *h;
-	CURLcode cc;
-	long code = 0;
+	const char *why;
+	long code;
 
 	if (!d->a->cfg.public_url[0]) {
 		doc_skip("status.php via the web server", "public_url not set");
 		return;
 	}
 	snprintf(url, sizeof(url), "%s/api/status.php", d->a->cfg.public_url);
-	if (!(h = curl_easy_init()))
-		return;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, doc_sink);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	cc = curl_easy_perform(h);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
+	code = up_probe(url, 20, &why);
 	if (code == 200)
 		doc_ok("status.php via the web server", "%s answers 200", url);
 	else
 		doc_bad(d, "status.php via the web server", "enable the web server's llm-relay"
 			" config (a2enconf llm-relay, or the lighttpd include) and reload it",
-			"%s: %s", url, cc != CURLE_OK ? curl_easy_strerror(cc) :
+			"%s: %s", url, !code ? why :
 			code == 503 ? "503 unhealthy (see the checks above)" : "not 200");
 }
 

@@ -815,3 +815,13 @@ lost:
 	log_error("sql failed: %s", db->err);
 	return RE_EDB;
 }
+
+void db_thread_init(void)
+{
+	mysql_thread_init();
+}
+
+void db_thread_end(void)
+{
+	mysql_thread_end();
+}

@@ -63,6 +63,11 @@ struct db_res {
 struct db *db_new(const struct cfg *c);
 void db_close(struct db *db);
 
+/* Around the life of a thread (other than main) that opens its own
+ * connection: the client library's per-thread state. */
+void db_thread_init(void);
+void db_thread_end(void);
+
 /* Connects if not connected; RE_EDB with db_error() set when it fails. */
 enum relay_err db_connect(struct db *db);
 /* Drops the connection (and with it every GET_LOCK the process held). */

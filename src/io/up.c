@@ -402,3 +402,31 @@ bad_header:
 	snprintf(res->error, sizeof(res->error), "invalid header value");
 	return RE_EINVAL;
 }
+
+static size_t up_probe_sink(char *p, size_t s, size_t n, void *u)
+{
+	(void)p;
+	(void)u;
+	return s * n;
+}
+
+long up_probe(const char *url, long timeout_s, const char **why)
+{
+	CURL *h = curl_easy_init();
+	CURLcode cc;
+	long code = 0;
+
+	*why = "out of memory";
+	if (!h)
+		return 0;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, up_probe_sink);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cc = curl_easy_perform(h);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	*why = cc == CURLE_OK ? "" : curl_easy_strerror(cc);
+	curl_easy_cleanup(h);
+	return code;
+}

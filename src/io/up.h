@@ -90,6 +90,10 @@ void up_free(struct up *u);
 /* The configuration the handle was made with (borrowed). */
 const struct cfg *up_cfg(const struct up *u);
 
+/* One plain GET of url (relayctl doctor's probes), the body discarded:
+ * the HTTP status, or 0 with why (static text) when no answer came. */
+long up_probe(const char *url, long timeout_s, const char **why);
+
 /* The configured endpoint URL for a format, or NULL if not configured. */
 const char *up_url(const struct cfg *c, enum fmt_kind fmt);
 

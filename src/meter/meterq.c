@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <mysql.h>
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
@@ -51,7 +50,7 @@ static void *mq_main(void *arg)
 {
 	struct meterq *q = arg;
 
-	mysql_thread_init();
+	db_thread_init();
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (!q->n && !q->stop)
@@ -68,7 +67,7 @@ static void *mq_main(void *arg)
 		pthread_cond_signal(&q->room);
 	}
 	pthread_mutex_unlock(&q->mu);
-	mysql_thread_end();
+	db_thread_end();
 	return NULL;
 }
 

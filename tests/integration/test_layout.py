@@ -93,3 +93,15 @@ def test_layout_rejects_call_loop():
         assert rc == 0, out
     finally:
         shutil.rmtree(tmp)
+
+
+def test_layout_only_io_talks_to_the_libraries():
+    """Handlers and every layer but io reach libcurl, MariaDB and libfcgi
+    only through src/io/ (web.c, db.c, up.c), where tests can swap them."""
+    tmp, src = _copy()
+    try:
+        _append(os.path.join(src, "ctl", "ctl.c"), "static void f(void) { curl_easy_init(); }")
+        rc, out = _check(src)
+        assert rc == 1 and "src/ctl/ctl.c: calls curl_easy_...: only src/io/" in out, out
+    finally:
+        shutil.rmtree(tmp)
